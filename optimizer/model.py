@@ -1,0 +1,287 @@
+"""The problem and solution model: plain, immutable data.
+
+Conventions (also in the README):
+
+- coordinates are WGS-84 ``lat``/``lon`` in degrees, always named, never a bare pair;
+- times of day are integer seconds since midnight of the plan date (``*_s``), local time;
+- durations are seconds (``duration_s``, ``service_s``), distances metres (``distance_m``);
+- a time window ``[start_s, end_s]`` is inclusive at both ends and constrains the *start* of service;
+- money is in the currency of the input (``amount_overdue``), value is in the same unit.
+
+Two layers live here.
+
+*Business objects* (`Case`, `Collector`) are what the input files describe, validated.
+
+*Solver objects* (`Visit`, `Vehicle`, `Problem`, `Solution`) are what the solver and the
+re-simulation (`optimizer.verify`) work on: locations are indices into the travel matrices.
+The benchmark harness builds the same `Problem` from instance files, so the product and the
+benchmarks go through one model and one solve path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+
+DAY_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """A window for the start of service, seconds since midnight, inclusive."""
+
+    start_s: int
+    end_s: int
+
+    def __post_init__(self) -> None:
+        if self.end_s < self.start_s:
+            raise ValueError(f"window end {self.end_s} is before start {self.start_s}")
+
+    def contains(self, t_s: float) -> bool:
+        return self.start_s <= t_s <= self.end_s
+
+    def label(self) -> str:
+        return f"{hhmm(self.start_s)}-{hhmm(self.end_s)}"
+
+
+def hhmm(t_s: float) -> str:
+    """Format seconds since midnight as ``HH:MM`` (``24:00`` and beyond allowed)."""
+    t = int(round(t_s))
+    return f"{t // 3600:02d}:{(t % 3600) // 60:02d}"
+
+
+@dataclass(frozen=True)
+class WeeklyWindow:
+    """An availability window on some weekdays (0 = Monday ... 6 = Sunday)."""
+
+    weekdays: frozenset[int]
+    window: TimeWindow
+
+
+@dataclass(frozen=True)
+class Case:
+    """One overdue customer case, as read and validated from the case list."""
+
+    case_id: str
+    amount_overdue: float
+    days_past_due: int
+    address: str = ""
+    lat: float | None = None
+    lon: float | None = None
+    availability: tuple[WeeklyWindow, ...] = ()  # empty = any time
+    service_s: int = 20 * 60
+    customer_name: str = ""
+    phone: str = ""
+    district: str = ""
+    notes: str = ""
+    # collection-rule attributes (see optimizer.rules)
+    skill: str = ""
+    preferred_collector: str = ""
+    fixed_collector: str = ""
+    last_visit_date: date | None = None
+    promise_date: date | None = None
+    promise_broken: bool = False
+    consent_outside_hours: bool = False
+    row: int = 0  # 1-based data row in the source file, for messages
+
+    def windows_on(self, day: date) -> tuple[TimeWindow, ...]:
+        """Windows for the given date; the whole day when no availability is given."""
+        if not self.availability:
+            return (TimeWindow(0, DAY_S),)
+        wd = day.weekday()
+        return tuple(w.window for w in self.availability if wd in w.weekdays)
+
+
+@dataclass(frozen=True)
+class Place:
+    """A start or end place: coordinates, or an address still to geocode."""
+
+    lat: float | None = None
+    lon: float | None = None
+    address: str = ""
+
+    @property
+    def has_coords(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+
+@dataclass(frozen=True)
+class Collector:
+    """One field collector, as read and validated from the collector list."""
+
+    collector_id: str
+    start: Place
+    end: Place
+    shift: TimeWindow
+    max_visits: int | None = None
+    name: str = ""
+    team: str = ""
+    skills: frozenset[str] = frozenset()
+    districts: frozenset[str] = frozenset()  # empty = anywhere
+    workdays: frozenset[int] = frozenset(range(7))
+    row: int = 0
+
+
+# --------------------------------------------------------------------------- solver layer
+
+
+@dataclass(frozen=True)
+class Visit:
+    """An optional visit to plan: a location, a value and windows for the start of service."""
+
+    visit_id: str
+    location: int  # index into the matrices
+    value: float  # what the plan gains by making the visit (its drop penalty)
+    service_s: float
+    windows: tuple[TimeWindow, ...]
+    required: bool = False  # True: must be visited (VRPTW); no drop allowed
+    demand: int = 0  # capacity units (benchmarks); the product uses 0
+    allowed_vehicles: tuple[int, ...] | None = None  # None = any vehicle
+    preferred_vehicles: tuple[int, ...] = ()  # soft: cost `off_preference_cost` if served by another
+    off_preference_cost: float = 0.0
+
+
+@dataclass(frozen=True)
+class Break:
+    """A break a vehicle must take: `duration_s` starting inside [earliest_s, latest_s]."""
+
+    earliest_s: int
+    latest_s: int
+    duration_s: int
+
+
+@dataclass(frozen=True)
+class Vehicle:
+    """A route to plan: one collector (or team) with start, end, shift and limits."""
+
+    vehicle_id: str
+    start: int  # location index
+    end: int  # location index
+    shift: TimeWindow  # leave start no earlier than start_s, arrive at end no later than end_s
+    max_visits: int | None = None
+    capacity: int | None = None  # benchmarks only
+    max_duration_s: int | None = None  # working-time limit (end - start of route)
+    overtime_s: int = 0  # allowed beyond shift end / max_duration_s, at `overtime_cost_per_s`
+    overtime_cost_per_s: float = 0.0
+    breaks: tuple[Break, ...] = ()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A day's routing problem on a travel matrix.
+
+    ``duration_s[i, j]`` and ``distance_m[i, j]`` are the travel time and distance from location
+    ``i`` to ``j``; ``np.inf`` marks a pair that cannot reach each other.
+    """
+
+    visits: tuple[Visit, ...]
+    vehicles: tuple[Vehicle, ...]
+    duration_s: np.ndarray = field(repr=False)
+    distance_m: np.ndarray = field(repr=False)
+    # objective: value dropped + cost_per_s * travel time + cost_per_m * distance
+    cost_per_s: float = 0.0
+    cost_per_m: float = 0.0
+    # cost of using a vehicle at all (benchmarks with fleet-size terms); 0 in the product
+    fixed_cost: float = 0.0
+    # workload balance: cost per second of (longest route working time - shortest)
+    # (OR-Tools global span cost on the time dimension); 0 = off
+    balance_cost_per_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A planned visit: times in seconds since midnight, travel from the previous place."""
+
+    visit_id: str
+    arrive_s: float
+    start_s: float
+    depart_s: float
+    travel_s: float
+    travel_m: float
+
+
+@dataclass(frozen=True)
+class Route:
+    vehicle_id: str
+    stops: tuple[Stop, ...]
+    leave_s: float  # departure from start place
+    return_s: float  # arrival at end place
+    travel_s: float  # whole route, including the leg back to the end
+    travel_m: float
+    breaks: tuple[tuple[float, float], ...] = ()  # (start_s, end_s) of breaks taken
+
+
+@dataclass(frozen=True)
+class Solution:
+    routes: tuple[Route, ...]
+    dropped: tuple[str, ...]  # visit ids not visited
+    objective: float = 0.0
+    solver: str = "ortools"
+    wall_s: float = 0.0
+    status: str = ""
+
+    def visited_ids(self) -> list[str]:
+        return [s.visit_id for r in self.routes for s in r.stops]
+
+
+# --------------------------------------------------------------------------- plan layer
+
+
+@dataclass(frozen=True)
+class PlannedStop:
+    """One stop of a collector's day, with the case it serves."""
+
+    collector_id: str
+    stop: int  # 1-based position in the route
+    case: Case
+    lat: float
+    lon: float
+    arrive_s: float
+    start_s: float
+    depart_s: float
+    travel_s: float  # from the previous place
+    travel_m: float
+    value: float
+    window: TimeWindow  # the window the visit starts in
+
+
+@dataclass(frozen=True)
+class PlannedRoute:
+    collector: Collector
+    stops: tuple[PlannedStop, ...]
+    start_lat: float
+    start_lon: float
+    end_lat: float
+    end_lon: float
+    leave_s: float
+    return_s: float
+    travel_s: float
+    travel_m: float
+    value: float
+    # road geometry of the whole route, start -> stops -> end, as (lat, lon) points
+    path: tuple[tuple[float, float], ...] = ()
+    breaks: tuple[tuple[float, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Unassigned:
+    """A case not visited, with a machine code and a sentence for the dispatcher."""
+
+    case: Case
+    reason_code: str
+    reason: str
+    value: float = 0.0
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A day's plan: every input case is in exactly one route stop or in `unassigned`."""
+
+    plan_date: date
+    routes: tuple[PlannedRoute, ...]
+    unassigned: tuple[Unassigned, ...]
+    summary: dict = field(default_factory=dict, compare=False)

@@ -1,0 +1,60 @@
+"""Progress reporting seam: library code reports steps, only the CLI draws bars.
+
+Library functions take ``progress: Progress | None``; ``None`` means silent. A step is opened with
+``with progress.step("Parsing OSM", total=n) as advance: ... advance(k)``. ``total=None`` gives a
+spinner for steps whose size is unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+
+class Progress(Protocol):
+    def step(self, description: str, total: int | None = None):  # pragma: no cover - protocol
+        """Context manager yielding ``advance(n=1)``."""
+
+
+class SilentProgress:
+    """A progress reporter that reports nothing."""
+
+    @contextmanager
+    def step(self, description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+        yield lambda n=1: None
+
+
+def ensure(progress: Progress | None) -> Progress:
+    return progress if progress is not None else SilentProgress()
+
+
+class RichProgress:
+    """Progress bars on stderr with rich; used by the CLI."""
+
+    def __init__(self, *, disable: bool = False) -> None:
+        from rich.console import Console
+
+        self._console = Console(stderr=True)
+        self._disable = disable
+
+    @contextmanager
+    def step(self, description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+        from rich.progress import Progress as _P
+
+        cols = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
+        if total is not None:
+            cols.append(MofNCompleteColumn())
+        cols.append(TimeElapsedColumn())
+        with _P(*cols, console=self._console, transient=False, disable=self._disable) as p:
+            task = p.add_task(description, total=total)
+            yield lambda n=1: p.advance(task, n)
+            if total is not None:
+                p.update(task, completed=total)
