@@ -48,7 +48,7 @@ class TimeWindow:
 
 def hhmm(t_s: float) -> str:
     """Format seconds since midnight as ``HH:MM`` (``24:00`` and beyond allowed)."""
-    t = int(round(t_s))
+    t = round(t_s)
     return f"{t // 3600:02d}:{(t % 3600) // 60:02d}"
 
 

@@ -1,0 +1,60 @@
+"""Errors a dispatcher can act on.
+
+Every input problem names the file, the row, the record id, the field, the bad value and the fix.
+Readers collect all problems of a file and raise one `InputError` holding them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in an input file.
+
+    ``row`` is the spreadsheet row number (the header is row 1, the first record row 2);
+    0 when the problem concerns the whole file (e.g. a missing column).
+    """
+
+    file: str
+    row: int
+    record_id: str
+    field: str
+    value: str
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row:
+            where += f" row {self.row}"
+        if self.record_id:
+            where += f" ({self.record_id})"
+        value = f" value {self.value!r}" if self.value != "" else ""
+        fieldpart = f" field '{self.field}'" if self.field else ""
+        return f"{where}:{fieldpart}{value}: {self.message}; fix: {self.fix}"
+
+
+class CollectorRoutesError(Exception):
+    """Root of the errors this package raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(CollectorRoutesError, ValueError):
+    """Input files have problems; `problems` lists every one of them."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem] | tuple[Problem, ...]) -> None:
+        self.problems = tuple(problems)
+        n = len(self.problems)
+        head = f"{n} input problem{'s' if n != 1 else ''}"
+        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+class ConfigError(CollectorRoutesError, ValueError):
+    """A setting or option is invalid; the message says which and how to fix it."""
+
+    exit_code = 2

@@ -1,0 +1,471 @@
+"""Read and validate case and collector lists (CSV or Excel .xlsx).
+
+Every problem of a file is collected and raised at once as `InputError`; each names the file,
+spreadsheet row (header = row 1), record id, field, value and the fix. Columns are documented in the
+README ("Input files"). Unknown columns are reported as warnings, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from optimizer.errors import InputError, Problem
+from optimizer.model import Case, Collector, Place, TimeWindow, WeeklyWindow
+
+log = logging.getLogger(__name__)
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_ALIASES = {
+    **{d: i for i, d in enumerate(DAYS)},
+    **{d: i for i, d in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday",
+                                   "saturday", "sunday"))},
+    **{d: i for i, d in enumerate(("周一", "周二", "周三", "周四", "周五", "周六", "周日"))},
+    "周天": 6,
+}
+
+CASE_COLUMNS = {
+    "case_id": "required; unique text id",
+    "address": "address text to geocode (required unless lat and lon are given)",
+    "lat": "WGS-84 latitude in degrees (with lon; optional if address is given)",
+    "lon": "WGS-84 longitude in degrees",
+    "amount_overdue": "required; overdue amount, a number >= 0",
+    "days_past_due": "required; whole days past due, >= 0",
+    "windows": "when the customer can be found, e.g. 'Mon-Fri 18:00-21:00; Sat 09:00-12:00'",
+    "service_minutes": "minutes on site, default 20",
+    "customer_name": "customer name (masked on collector pages)",
+    "phone": "customer phone (masked on collector pages)",
+    "district": "district name, for territories",
+    "notes": "free text for the collector",
+    "skill": "skill a visitor must have (e.g. a dialect, 'legal')",
+    "preferred_collector": "collector_id preferred for continuity (soft)",
+    "fixed_collector": "collector_id that must make the visit (hard)",
+    "last_visit_date": "YYYY-MM-DD of the last field visit, for the cooldown rule",
+    "promise_date": "YYYY-MM-DD of an open promise to pay",
+    "promise_broken": "yes/no: the promise to pay was broken",
+    "consent": "yes/no: customer consented to visits outside legal contact hours",
+}
+
+COLLECTOR_COLUMNS = {
+    "collector_id": "required; unique text id",
+    "name": "collector name",
+    "start_address": "start place address (required unless start_lat and start_lon)",
+    "start_lat": "start latitude",
+    "start_lon": "start longitude",
+    "end_address": "end place address; blank = same as start",
+    "end_lat": "end latitude",
+    "end_lon": "end longitude",
+    "shift": "required; working hours 'HH:MM-HH:MM'",
+    "max_visits": "maximum visits in the day; blank = no limit",
+    "team": "team name: collectors with the same team visit together",
+    "skills": "skills, separated by ';'",
+    "districts": "districts this collector may visit, separated by ';'; blank = any",
+    "workdays": "days the collector works, e.g. 'Mon-Fri'; blank = every day",
+}
+
+_TIME_RE = re.compile(r"^(\d{1,2})[:：](\d{2})$")
+_YES = {"yes", "y", "true", "1", "是", "x"}
+_NO = {"no", "n", "false", "0", "否", ""}
+
+
+# --------------------------------------------------------------------------- parsing helpers
+
+
+def parse_time_s(text: str) -> int:
+    """Parse ``HH:MM`` (24 h; ``24:00`` allowed) into seconds since midnight."""
+    m = _TIME_RE.match(text.strip())
+    if not m:
+        raise ValueError(f"'{text}' is not a time HH:MM")
+    h, mi = int(m.group(1)), int(m.group(2))
+    if mi > 59 or h > 24 or (h == 24 and mi):
+        raise ValueError(f"'{text}' is not a time of day (00:00 to 24:00)")
+    return h * 3600 + mi * 60
+
+
+def parse_time_window(text: str) -> TimeWindow:
+    """Parse ``HH:MM-HH:MM``."""
+    parts = re.split(r"\s*[-–~至到]\s*", text.strip())
+    if len(parts) != 2:
+        raise ValueError(f"'{text}' is not a time range HH:MM-HH:MM")
+    start_s, end_s = parse_time_s(parts[0]), parse_time_s(parts[1])
+    if end_s < start_s:
+        raise ValueError(
+            f"end {parts[1]} is before start {parts[0]} (windows over midnight are not supported: "
+            "split it into two windows, e.g. '22:00-24:00; 00:00-02:00')"
+        )
+    return TimeWindow(start_s, end_s)
+
+
+def parse_days(text: str) -> frozenset[int]:
+    """Parse a day spec such as ``Mon-Fri``, ``Sat,Sun``, ``周一-周五``."""
+    days: set[int] = set()
+    for part in re.split(r"\s*[,/、]\s*", text.strip()):
+        if not part:
+            continue
+        rng = re.split(r"\s*[-–~至到]\s*", part)
+        try:
+            ids = [_DAY_ALIASES[r.strip().lower()] for r in rng]
+        except KeyError as exc:
+            raise ValueError(f"unknown day {exc.args[0]!r} (use Mon..Sun)") from None
+        if len(ids) == 1:
+            days.add(ids[0])
+        elif len(ids) == 2:
+            a, b = ids
+            i = a
+            while True:
+                days.add(i)
+                if i == b:
+                    break
+                i = (i + 1) % 7
+        else:
+            raise ValueError(f"'{part}' is not a day or day range")
+    if not days:
+        raise ValueError(f"'{text}' names no day")
+    return frozenset(days)
+
+
+def parse_windows(text: str) -> tuple[WeeklyWindow, ...]:
+    """Parse a window list: ``'Mon-Fri 18:00-21:00; Sat 09:00-12:00'`` or ``'09:00-12:00; 14:00-18:00'``.
+
+    Windows are separated by ``;`` (or ``|`` or a newline); each is an optional day spec followed by
+    ``HH:MM-HH:MM``. Without a day spec the window applies every day. Blank = any time.
+    """
+    out: list[WeeklyWindow] = []
+    for chunk in re.split(r"\s*[;；|\n]\s*", text.strip()):
+        if not chunk:
+            continue
+        m = re.match(r"^(.*?)\s*(\d{1,2}[:：]\d{2}\s*[-–~至到]\s*\d{1,2}[:：]\d{2})$", chunk)
+        if not m:
+            raise ValueError(f"'{chunk}' is not '[days] HH:MM-HH:MM'")
+        days = parse_days(m.group(1)) if m.group(1).strip() else frozenset(range(7))
+        out.append(WeeklyWindow(days, parse_time_window(m.group(2))))
+    return tuple(out)
+
+
+def parse_bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in _YES:
+        return True
+    if t in _NO:
+        return False
+    raise ValueError(f"'{text}' is not yes/no")
+
+
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text.strip()[:10])
+    except ValueError:
+        raise ValueError(f"'{text}' is not a date YYYY-MM-DD") from None
+
+
+def _split_list(text: str) -> frozenset[str]:
+    return frozenset(p.strip() for p in re.split(r"[;,，；]", text) if p.strip())
+
+
+# --------------------------------------------------------------------------- table reading
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows of a CSV or Excel sheet as text, with spreadsheet row numbers (header = 1)."""
+
+    name: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[int, dict[str, str]], ...]
+
+
+def _cell_text(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return ""
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        return repr(v)
+    if hasattr(v, "isoformat") and not isinstance(v, str):
+        # Excel dates and times
+        from datetime import datetime, time
+
+        if isinstance(v, datetime):
+            return v.date().isoformat() if v.time() == time(0) else v.isoformat()
+        if isinstance(v, time):
+            return v.strftime("%H:%M")
+        return v.isoformat()  # type: ignore[no-any-return]
+    return str(v).strip()
+
+
+def read_table(path: str | Path) -> Table:
+    """Read a CSV (UTF-8, with or without BOM; ',' ';' or tab separated) or .xlsx file."""
+    p = Path(path)
+    name = p.name
+    if not p.exists():
+        raise InputError([Problem(name, 0, "", "", str(p), "file not found",
+                                  "check the path (cases and collectors are CSV or .xlsx files)")])
+    suffix = p.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        from openpyxl import load_workbook
+
+        wb = load_workbook(p, read_only=True, data_only=True)
+        ws = wb.worksheets[0]
+        raw = [[_cell_text(c) for c in row] for row in ws.iter_rows(values_only=True)]
+        wb.close()
+    elif suffix in (".csv", ".txt", ".tsv"):
+        text = p.read_text(encoding="utf-8-sig")
+        try:
+            dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        except csv.Error:
+            dialect = csv.excel
+        raw = [[c.strip() for c in row] for row in csv.reader(text.splitlines(), dialect)]
+    else:
+        raise InputError([Problem(name, 0, "", "", suffix, "unsupported file type",
+                                  "save the list as .csv (UTF-8) or .xlsx")])
+    if not raw:
+        raise InputError([Problem(name, 0, "", "", "", "the file is empty",
+                                  "add a header row and one row per record")])
+    header = [h.strip().lower().replace(" ", "_") for h in raw[0]]
+    rows = []
+    for i, r in enumerate(raw[1:], start=2):
+        if not any(c for c in r):
+            continue
+        rec = {h: (r[k] if k < len(r) else "") for k, h in enumerate(header) if h}
+        rows.append((i, rec))
+    return Table(name, tuple(h for h in header if h), tuple(rows))
+
+
+class _Row:
+    """Field access for one record that records problems instead of raising."""
+
+    def __init__(self, table: Table, row: int, rec: dict[str, str], id_field: str,
+                 problems: list[Problem]) -> None:
+        self.t, self.row, self.rec, self.problems = table, row, rec, problems
+        self.id = rec.get(id_field, "").strip()
+        self.id_label = f"{id_field}={self.id}" if self.id else ""
+
+    def text(self, f: str) -> str:
+        return self.rec.get(f, "").strip()
+
+    def problem(self, f: str, value: str, message: str, fix: str) -> None:
+        self.problems.append(Problem(self.t.name, self.row, self.id_label, f, value, message, fix))
+
+    def parse(self, f: str, fn: Callable[[str], object], fix: str, *, required: bool = False,
+              default: object = None) -> object:
+        v = self.text(f)
+        if v == "":
+            if required:
+                self.problem(f, "", "required value is missing", fix)
+            return default
+        try:
+            return fn(v)
+        except ValueError as exc:
+            self.problem(f, v, str(exc), fix)
+            return default
+
+    def number(self, f: str, *, lo: float, hi: float, fix: str, required: bool = False,
+               default: float | None = None, integer: bool = False) -> float | None:
+        def conv(v: str) -> float:
+            try:
+                x = float(v.replace(",", "").replace("¥", "").replace("￥", ""))
+            except ValueError:
+                raise ValueError(f"'{v}' is not a number") from None
+            if not math.isfinite(x) or not lo <= x <= hi:
+                raise ValueError(f"{v} is outside {lo:g}..{hi:g}")
+            if integer and not float(x).is_integer():
+                raise ValueError(f"{v} is not a whole number")
+            return x
+
+        return self.parse(f, conv, fix, required=required, default=default)  # type: ignore[return-value]
+
+
+def _check_columns(table: Table, known: dict[str, str], required_any: list[tuple[str, ...]],
+                   problems: list[Problem]) -> None:
+    cols = set(table.columns)
+    for alts in required_any:
+        if not any(all(c in cols for c in a.split("+")) for a in alts):
+            problems.append(Problem(
+                table.name, 1, "", " or ".join(alts), "", "required column is missing",
+                f"add a column {' or '.join(repr(a) for a in alts)} to the header row "
+                f"(columns: {', '.join(known)})"))
+    for c in table.columns:
+        if c not in known:
+            log.warning("%s: column %r is not used (known columns: %s)", table.name, c,
+                        ", ".join(known))
+
+
+def _lat_lon(r: _Row, lat_f: str, lon_f: str) -> tuple[float | None, float | None]:
+    """Coordinates of a record, or (None, None) when absent or invalid (problem recorded)."""
+    if bool(r.text(lat_f)) != bool(r.text(lon_f)):
+        missing = lon_f if r.text(lat_f) else lat_f
+        r.problem(missing, "", f"{lat_f} and {lon_f} must be given together",
+                  f"fill both {lat_f} and {lon_f}, or leave both blank to geocode the address")
+        return None, None
+    lat = r.number(lat_f, lo=-90, hi=90, fix="give latitude in decimal degrees (WGS-84)")
+    lon = r.number(lon_f, lo=-180, hi=180, fix="give longitude in decimal degrees (WGS-84)")
+    if lat is None or lon is None:
+        return None, None
+    if abs(lat) < 1e-9 and abs(lon) < 1e-9:
+        r.problem(lat_f, "0", "coordinates 0,0 are a placeholder, not a place",
+                  "leave lat/lon blank to geocode the address, or give the real coordinates")
+        return None, None
+    return lat, lon
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def read_cases(path: str | Path) -> tuple[Case, ...]:
+    """Read and validate a case list; raises `InputError` with every problem found."""
+    table = read_table(path)
+    problems: list[Problem] = []
+    _check_columns(table, CASE_COLUMNS,
+                   [("case_id",), ("amount_overdue",), ("days_past_due",),
+                    ("address", "lat+lon")], problems)
+    if problems:
+        raise InputError(problems)
+    seen: dict[str, int] = {}
+    cases: list[Case] = []
+    for row, rec in table.rows:
+        r = _Row(table, row, rec, "case_id", problems)
+        if not r.id:
+            r.problem("case_id", "", "required value is missing", "give every case a unique case_id")
+        elif r.id in seen:
+            r.problem("case_id", r.id, f"duplicate of row {seen[r.id]}",
+                      "give every case a unique case_id (merge or renumber the duplicates)")
+        else:
+            seen[r.id] = row
+        amount = r.number("amount_overdue", lo=0, hi=1e12, required=True,
+                          fix="give the overdue amount as a number >= 0, e.g. 15800.50")
+        dpd = r.number("days_past_due", lo=0, hi=36500, required=True, integer=True,
+                       fix="give whole days past due, e.g. 45")
+        lat, lon = _lat_lon(r, "lat", "lon")
+        address = r.text("address")
+        if lat is None and not address and not r.text("lat") and not r.text("lon"):
+            r.problem("address", "", "no address and no coordinates",
+                      "give an address, or lat and lon")
+        windows = r.parse("windows", parse_windows, default=(),
+                          fix="write windows as '[days] HH:MM-HH:MM' separated by ';', "
+                              "e.g. 'Mon-Fri 18:00-21:00; Sat 09:00-12:00'")
+        service_min = r.number("service_minutes", lo=1, hi=600, default=20.0,
+                               fix="give minutes on site between 1 and 600, e.g. 20")
+        sd = {f: r.parse(f, parse_date, fix="write the date as YYYY-MM-DD, e.g. 2026-11-20")
+              for f in ("last_visit_date", "promise_date")}
+        flags = {f: r.parse(f, parse_bool, default=False, fix="write yes or no")
+                 for f in ("promise_broken", "consent")}
+        if windows == () and r.text("windows"):
+            continue  # problem recorded
+        cases.append(Case(
+            case_id=r.id,
+            amount_overdue=float(amount or 0.0),
+            days_past_due=int(dpd or 0),
+            address=address,
+            lat=lat,
+            lon=lon,
+            availability=windows,  # type: ignore[arg-type]
+            service_s=round(float(service_min or 20.0) * 60),
+            customer_name=r.text("customer_name"),
+            phone=r.text("phone"),
+            district=r.text("district"),
+            notes=r.text("notes"),
+            skill=r.text("skill"),
+            preferred_collector=r.text("preferred_collector"),
+            fixed_collector=r.text("fixed_collector"),
+            last_visit_date=sd["last_visit_date"],  # type: ignore[arg-type]
+            promise_date=sd["promise_date"],  # type: ignore[arg-type]
+            promise_broken=bool(flags["promise_broken"]),
+            consent_outside_hours=bool(flags["consent"]),
+            row=row,
+        ))
+    if not table.rows:
+        problems.append(Problem(table.name, 0, "", "", "", "the file has no case rows",
+                                "add one row per overdue case below the header"))
+    if problems:
+        raise InputError(problems)
+    return tuple(cases)
+
+
+# --------------------------------------------------------------------------- collectors
+
+
+def read_collectors(path: str | Path, *, case_ids: set[str] | None = None) -> tuple[Collector, ...]:
+    """Read and validate a collector list; raises `InputError` with every problem found."""
+    table = read_table(path)
+    problems: list[Problem] = []
+    _check_columns(table, COLLECTOR_COLUMNS,
+                   [("collector_id",), ("shift",), ("start_address", "start_lat+start_lon")],
+                   problems)
+    if problems:
+        raise InputError(problems)
+    seen: dict[str, int] = {}
+    out: list[Collector] = []
+    for row, rec in table.rows:
+        r = _Row(table, row, rec, "collector_id", problems)
+        if not r.id:
+            r.problem("collector_id", "", "required value is missing",
+                      "give every collector a unique collector_id")
+        elif r.id in seen:
+            r.problem("collector_id", r.id, f"duplicate of row {seen[r.id]}",
+                      "give every collector a unique collector_id")
+        else:
+            seen[r.id] = row
+        shift = r.parse("shift", parse_time_window, required=True,
+                        fix="write the shift as HH:MM-HH:MM, e.g. 08:30-17:30")
+        if isinstance(shift, TimeWindow) and shift.end_s - shift.start_s < 30 * 60:
+            r.problem("shift", r.text("shift"), "shift is shorter than 30 minutes",
+                      "give the collector's real working hours")
+        slat, slon = _lat_lon(r, "start_lat", "start_lon")
+        if slat is None and not r.text("start_address") and not r.text("start_lat"):
+            r.problem("start_address", "", "no start place",
+                      "give start_address, or start_lat and start_lon")
+        elat, elon = _lat_lon(r, "end_lat", "end_lon")
+        start = Place(slat, slon, r.text("start_address"))
+        end = Place(elat, elon, r.text("end_address"))
+        if not end.has_coords and not end.address:
+            end = start
+        mv = r.number("max_visits", lo=1, hi=500, integer=True,
+                      fix="give the maximum visits as a whole number >= 1, or leave blank")
+        workdays = r.parse("workdays", parse_days, default=frozenset(range(7)),
+                           fix="write days as e.g. 'Mon-Fri' or 'Mon,Wed,Fri'")
+        if shift is None:
+            continue
+        out.append(Collector(
+            collector_id=r.id,
+            name=r.text("name"),
+            start=start,
+            end=end,
+            shift=shift,  # type: ignore[arg-type]
+            max_visits=int(mv) if mv is not None else None,
+            team=r.text("team"),
+            skills=_split_list(r.text("skills")),
+            districts=_split_list(r.text("districts")),
+            workdays=workdays,  # type: ignore[arg-type]
+            row=row,
+        ))
+    if not table.rows:
+        problems.append(Problem(table.name, 0, "", "", "", "the file has no collector rows",
+                                "add one row per collector below the header"))
+    if problems:
+        raise InputError(problems)
+    return tuple(out)
+
+
+def check_references(cases: tuple[Case, ...], collectors: tuple[Collector, ...], *,
+                     cases_file: str = "cases.csv") -> None:
+    """Cross-file checks: collector ids named by cases must exist."""
+    ids = {c.collector_id for c in collectors}
+    problems = []
+    for c in cases:
+        for f in ("preferred_collector", "fixed_collector"):
+            v = getattr(c, f)
+            if v and v not in ids:
+                problems.append(Problem(cases_file, c.row, f"case_id={c.case_id}", f, v,
+                                        "no collector with this id",
+                                        f"use one of the collector ids ({', '.join(sorted(ids)[:8])}"
+                                        f"{', ...' if len(ids) > 8 else ''}) or leave blank"))
+    if problems:
+        raise InputError(problems)
