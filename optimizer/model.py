@@ -263,6 +263,8 @@ class PlannedRoute:
     # road geometry of the whole route, start -> stops -> end, as (lat, lon) points
     path: tuple[tuple[float, float], ...] = ()
     breaks: tuple[tuple[float, float], ...] = ()
+    # ids of the collectors who make this route together (a team); (collector_id,) when alone
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
