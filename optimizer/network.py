@@ -209,7 +209,8 @@ class RoadNetwork:
     main_component : np.ndarray
         True for nodes of the largest strongly connected component.
     bounds : Bounds
-        Area covered by the data (the extract's ``<bounds>`` if given, else the node extent).
+        Area the data covers completely: the extract's ``<bounds>`` if given (ways crossing it
+        are kept whole, so some nodes lie outside), else the node extent.
     source : str
         Where the data came from (file path or query), for messages and map attribution.
     mode : str

@@ -1,0 +1,241 @@
+"""Road network loading, caching and snapping, on the bundled Chengdu extract and a tiny fixture.
+
+tests/data/tiny_network.osm (hand-made; drawing in the file):
+n1 = n2 = n3 two-way residential (15 km/h), n3 -> n5 one-way dead end, n2 = n4 = n8 residential
+with maxspeed 10, n1 - n4 a footway, way 15 references a missing node (split there), n6 = n7 a
+separate fragment, n11-n13 a building.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from optimizer import network as network_mod
+from optimizer.network import (
+    DEFAULT_SPEEDS_KPH,
+    NetworkError,
+    default_osm_path,
+    haversine_m,
+    load_network,
+    snap,
+)
+
+TINY_OSM = Path(__file__).parent / "data" / "tiny_network.osm"
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("network-cache")
+
+
+@pytest.fixture(scope="module")
+def chengdu(cache_dir):
+    """The bundled Chengdu drive network (first load: parses and writes the cache)."""
+    return load_network(None, mode="drive", cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("tiny-cache")
+
+
+@pytest.fixture(scope="module")
+def tiny_drive(tiny_cache):
+    return load_network(TINY_OSM, mode="drive", cache_dir=tiny_cache)
+
+
+def _node(net, osmid: int) -> int:
+    hits = np.flatnonzero(net.node_osmid == osmid)
+    assert hits.size == 1, f"OSM node {osmid} not in the network"
+    return int(hits[0])
+
+
+def _edge_time_s(net, a: int, b: int) -> float:
+    return float(net.travel_time_s[_node(net, a), _node(net, b)])
+
+
+# --------------------------------------------------------------------------- bundled Chengdu
+
+
+def test_default_path_is_bundled_file():
+    path = default_osm_path()
+    assert path.is_file()
+    assert path.name == "chengdu_ring2.osm.bz2"
+    assert (path.parent / "ATTRIBUTION.md").is_file()
+
+
+def test_chengdu_drive_network_shape(chengdu):
+    # the reference README gives ~2,500 nodes for osmnx's simplified 'drive' network
+    assert 2000 < chengdu.n_nodes < 3000
+    assert chengdu.travel_time_s.shape == chengdu.length_m.shape == (chengdu.n_nodes,) * 2
+    assert np.array_equal(chengdu.travel_time_s.indices, chengdu.length_m.indices)
+    assert np.all(chengdu.travel_time_s.data > 0) and np.all(chengdu.length_m.data > 0)
+    assert chengdu.main_component.sum() > 0.85 * chengdu.n_nodes
+    # complete ways are kept, so a few nodes lie outside the extract's declared bounds
+    assert chengdu.bounds.contains(chengdu.node_lat, chengdu.node_lon).mean() > 0.9
+    assert chengdu.geom_ptr.shape == (chengdu.n_edges + 1,)
+    assert chengdu.mode == "drive"
+
+
+def test_chengdu_speeds_within_table(chengdu):
+    speed_kph = chengdu.length_m.data / chengdu.travel_time_s.data * 3.6
+    assert speed_kph.max() <= max(DEFAULT_SPEEDS_KPH["drive"].values()) + 1e-9
+    assert speed_kph.min() > 0
+
+
+def test_cache_round_trip(chengdu, cache_dir, monkeypatch):
+    assert chengdu.cache_path is not None and chengdu.cache_path.is_file()
+    assert chengdu.cache_path.parent == cache_dir
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("the OSM file was parsed although a cache exists")
+
+    monkeypatch.setattr(network_mod, "_read_osm_xml", no_parsing)
+    again = load_network(None, mode="drive", cache_dir=cache_dir)
+    assert again.cache_path == chengdu.cache_path
+    for name in ("node_osmid", "node_lat", "node_lon", "geom_ptr", "geom_lat", "geom_lon"):
+        assert np.array_equal(getattr(again, name), getattr(chengdu, name)), name
+    for name in ("travel_time_s", "length_m"):
+        a, b = getattr(again, name), getattr(chengdu, name)
+        assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+        assert np.array_equal(a.data, b.data), name
+    assert again.bounds == chengdu.bounds
+    assert np.array_equal(again.main_component, chengdu.main_component)
+
+
+def test_speed_factor_applies_after_cache(chengdu, cache_dir):
+    slow = load_network(None, mode="drive", speed_factor=0.8, cache_dir=cache_dir)
+    assert slow.cache_path == chengdu.cache_path
+    assert np.allclose(slow.travel_time_s.data, chengdu.travel_time_s.data / 0.8)
+    assert np.array_equal(slow.length_m.data, chengdu.length_m.data)
+    assert slow.speed_factor == 0.8
+
+
+def test_modes_differ(chengdu, cache_dir):
+    walk = load_network(None, mode="walk", cache_dir=cache_dir)
+    assert walk.cache_path != chengdu.cache_path
+    # walking uses footways and ignores one-way streets: more nodes, all at walking speed
+    assert walk.n_nodes > chengdu.n_nodes
+    speed_kph = walk.length_m.data / walk.travel_time_s.data * 3.6
+    assert np.allclose(speed_kph, DEFAULT_SPEEDS_KPH["walk"]["*"])
+
+
+def test_snap_node_to_itself_and_offset(chengdu):
+    inside = chengdu.bounds.contains(chengdu.node_lat, chengdu.node_lon)
+    idx = np.flatnonzero(chengdu.main_component & inside)[:50]
+    res = snap(chengdu, chengdu.node_lat[idx], chengdu.node_lon[idx])
+    assert np.array_equal(res.node, idx)
+    assert np.allclose(res.distance_m, 0.0)
+    assert res.ok.all()
+    # 50 m north of a node: the snapped node is at most 50 m away (the node itself is a candidate)
+    res = snap(chengdu, chengdu.node_lat[idx] + 50 / 111_195, chengdu.node_lon[idx])
+    assert np.all(res.distance_m <= 50.01)
+    assert np.allclose(
+        res.distance_m,
+        haversine_m(chengdu.node_lat[idx] + 50 / 111_195, chengdu.node_lon[idx], res.lat, res.lon),
+    )
+
+
+def test_snap_flags_far_and_outside(chengdu):
+    # Tianfu Square (inside) and Beijing (far outside)
+    res = snap(chengdu, [30.6574, 39.9042], [104.0658, 116.4074])
+    assert res.ok.tolist() == [True, False]
+    assert res.too_far.tolist() == [False, True] and res.outside.tolist() == [False, True]
+    assert res.distance_m[0] < 300
+    assert res.distance_m[1] > 1_000_000
+    assert chengdu.main_component[res.node].all()
+
+
+def test_snap_rejects_missing_coordinates(chengdu):
+    with pytest.raises(
+        NetworkError, match=r"2 point\(s\) without finite lat/lon at positions 1, 2"
+    ):
+        snap(chengdu, [30.66, np.nan, 30.67], [104.06, 104.07, np.inf])
+
+
+# --------------------------------------------------------------------------- tiny fixture
+
+
+def test_tiny_drive_filter_and_split(tiny_drive, caplog):
+    ids = set(tiny_drive.node_osmid.tolist())
+    # footway n1-n4 excluded, so n4 is a plain bend of n2 = n8 and simplified away;
+    # building nodes never enter; way 15 split at the missing node 99 into n4-n8 and n9-n10
+    assert ids == {1, 2, 3, 5, 6, 7, 8, 9, 10}
+    assert tiny_drive.travel_time_s[_node(tiny_drive, 8), _node(tiny_drive, 9)] == 0
+    assert tiny_drive.travel_time_s[_node(tiny_drive, 9), _node(tiny_drive, 10)] > 0
+
+
+def test_tiny_missing_node_is_logged(tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="optimizer.network"):
+        load_network(TINY_OSM, mode="drive", use_cache=False)
+    assert "1 way(s) reference nodes missing" in caplog.text
+
+
+def test_tiny_speeds_and_maxspeed(tiny_drive):
+    # n1 -> n2: 95.6 m of residential at 15 km/h
+    length = float(haversine_m(30.7, 104.050, 30.7, 104.051))
+    assert _edge_time_s(tiny_drive, 1, 2) == pytest.approx(length / (15 / 3.6))
+    # n2 -> n8 through n4 (simplified): 222.4 m with maxspeed 10 (< 15) -> 10 km/h
+    length = float(haversine_m(30.7, 104.051, 30.701, 104.051)) * 2
+    assert _edge_time_s(tiny_drive, 2, 8) == pytest.approx(length / (10 / 3.6))
+    # geometry of that edge keeps the bend n4
+    k = int(tiny_drive.edge_index(_node(tiny_drive, 2), _node(tiny_drive, 8)))
+    ptr = tiny_drive.geom_ptr
+    assert tiny_drive.geom_lat[ptr[k] : ptr[k + 1]].tolist() == [30.701]
+
+
+def test_tiny_oneway_and_components(tiny_drive):
+    n3, n5 = _node(tiny_drive, 3), _node(tiny_drive, 5)
+    assert tiny_drive.travel_time_s[n3, n5] > 0
+    assert tiny_drive.travel_time_s[n5, n3] == 0  # no edge back
+    main = set(tiny_drive.node_osmid[tiny_drive.main_component].tolist())
+    assert main == {1, 2, 3, 8}
+
+
+def test_tiny_snap_prefers_main_component(tiny_drive):
+    lat, lon = [30.7000, 30.7100], [104.0529, 104.0601]  # next to n5 and next to n6
+    main = snap(tiny_drive, lat, lon)
+    assert tiny_drive.node_osmid[main.node].tolist() == [3, 8]
+    assert main.distance_m[1] > 900  # the fragment n6 = n7 is not a candidate
+    anywhere = snap(tiny_drive, lat, lon, main_component_only=False)
+    assert tiny_drive.node_osmid[anywhere.node].tolist() == [5, 6]
+    assert snap(tiny_drive, lat, lon, max_snap_m=500).too_far.tolist() == [False, True]
+
+
+def test_tiny_walk_ignores_oneway_and_uses_footway(tiny_cache):
+    walk = load_network(TINY_OSM, mode="walk", cache_dir=tiny_cache)
+    assert 4 in walk.node_osmid.tolist()  # junction of the footway
+    n2, n5 = _node(walk, 2), _node(walk, 5)
+    assert walk.travel_time_s[n5, n2] > 0  # n5 -> n3 -> n2 walked against the one-way
+    assert walk.main_component[n5]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"mode": "boat"}, NetworkError, "unknown travel mode 'boat'"),
+        ({"speed_factor": 0}, NetworkError, "speed_factor 0 must be a positive number"),
+        ({"source": "nowhere.osm.bz2"}, FileNotFoundError, "nowhere.osm.bz2 not found"),
+        ({"speeds_kph": {"primary": 30}}, NetworkError, "missing"),
+        ({"speeds_kph": {"*": -1}}, NetworkError, r"\*=-1"),
+        ({"place": "Chengdu", "bbox": (0, 0, 1, 1)}, NetworkError, "only one of"),
+        ({"bbox": (31, 104, 30, 105)}, NetworkError, "min < max"),
+    ],
+)
+def test_load_errors(kwargs, error, message, tmp_path):
+    with pytest.raises(error, match=message):
+        load_network(**{"cache_dir": tmp_path, **kwargs})
+
+
+def test_load_error_names_bad_file(tmp_path):
+    bad = tmp_path / "broken.osm"
+    bad.write_text("<osm><node id='1' lat='x'")
+    with pytest.raises(NetworkError, match="broken.osm: not a readable OSM XML file"):
+        load_network(bad, use_cache=False)
+    empty = tmp_path / "empty.osm"
+    empty.write_text("<osm><node id='1' lat='30' lon='104'/></osm>")
+    with pytest.raises(NetworkError, match="no drive roads"):
+        load_network(empty, use_cache=False)
