@@ -1,0 +1,127 @@
+"""Write a plan's route sheets: routes.csv/json, unassigned.csv, summary.json (and maps via maps.py).
+
+Times in the files are local clock times ``HH:MM:SS`` of the plan date; ``*_s`` columns are
+seconds, ``*_m`` metres. Route ids are the crew id: the collector id, or the team members' ids
+joined by ``+`` when visits are made by teams.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+from optimizer.model import Plan
+
+log = logging.getLogger(__name__)
+
+ROUTE_FIELDS = (
+    "collector_id", "members", "stop", "case_id", "customer_name", "address", "lat", "lon",
+    "arrive", "start", "depart", "window", "service_s", "travel_s", "travel_m", "value",
+    "amount_overdue", "days_past_due",
+)
+UNASSIGNED_FIELDS = ("case_id", "reason_code", "reason", "value", "amount_overdue",
+                     "days_past_due", "address", "lat", "lon")
+
+
+def clock(t_s: float) -> str:
+    """``HH:MM:SS`` of seconds since midnight."""
+    t = round(t_s)
+    return f"{t // 3600:02d}:{(t % 3600) // 60:02d}:{t % 60:02d}"
+
+
+def route_rows(plan: Plan) -> list[dict]:
+    rows = []
+    for r in plan.routes:
+        for s in r.stops:
+            rows.append({
+                "collector_id": r.collector.collector_id,
+                "members": "+".join(r.members),
+                "stop": s.stop,
+                "case_id": s.case.case_id,
+                "customer_name": s.case.customer_name,
+                "address": s.case.address,
+                "lat": round(s.lat, 6),
+                "lon": round(s.lon, 6),
+                "arrive": clock(s.arrive_s),
+                "start": clock(s.start_s),
+                "depart": clock(s.depart_s),
+                "window": s.window.label(),
+                "service_s": s.case.service_s,
+                "travel_s": round(s.travel_s, 1),
+                "travel_m": round(s.travel_m, 1),
+                "value": round(s.value, 2),
+                "amount_overdue": s.case.amount_overdue,
+                "days_past_due": s.case.days_past_due,
+            })
+    return rows
+
+
+def unassigned_rows(plan: Plan) -> list[dict]:
+    return [{
+        "case_id": u.case.case_id,
+        "reason_code": u.reason_code,
+        "reason": u.reason,
+        "value": round(u.value, 2),
+        "amount_overdue": u.case.amount_overdue,
+        "days_past_due": u.case.days_past_due,
+        "address": u.case.address,
+        "lat": "" if u.lat is None else round(u.lat, 6),
+        "lon": "" if u.lon is None else round(u.lon, 6),
+    } for u in plan.unassigned]
+
+
+def _write_csv(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:
+    # utf-8-sig so that Excel opens Chinese text correctly
+    with path.open("w", newline="", encoding="utf-8-sig") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def routes_json(plan: Plan) -> dict:
+    """The plan as JSON-ready data: one entry per route with its stops and road path."""
+    return {
+        "plan_date": plan.plan_date.isoformat(),
+        "routes": [{
+            "collector_id": r.collector.collector_id,
+            "name": r.collector.name,
+            "members": list(r.members),
+            "shift": r.collector.shift.label(),
+            "start": {"lat": r.start_lat, "lon": r.start_lon},
+            "end": {"lat": r.end_lat, "lon": r.end_lon},
+            "leave": clock(r.leave_s) if r.stops else None,
+            "return": clock(r.return_s) if r.stops else None,
+            "travel_s": round(r.travel_s, 1),
+            "travel_m": round(r.travel_m, 1),
+            "value": round(r.value, 2),
+            "breaks": [{"start": clock(a), "end": clock(b)} for a, b in r.breaks],
+            "stops": [row for row in route_rows_for(r)],
+            "path": [[round(a, 6), round(b, 6)] for a, b in r.path],
+        } for r in plan.routes],
+    }
+
+
+def route_rows_for(route) -> list[dict]:
+    one = Plan(plan_date=None, routes=(route,), unassigned=())  # type: ignore[arg-type]
+    return route_rows(one)
+
+
+def write_tables(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
+    """Write routes.csv, routes.json, unassigned.csv and summary.json into `out_dir`."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "routes.csv": out / "routes.csv",
+        "routes.json": out / "routes.json",
+        "unassigned.csv": out / "unassigned.csv",
+        "summary.json": out / "summary.json",
+    }
+    _write_csv(paths["routes.csv"], ROUTE_FIELDS, route_rows(plan))
+    paths["routes.json"].write_text(json.dumps(routes_json(plan), ensure_ascii=False, indent=1),
+                                    encoding="utf-8")
+    _write_csv(paths["unassigned.csv"], UNASSIGNED_FIELDS, unassigned_rows(plan))
+    paths["summary.json"].write_text(json.dumps(plan.summary, ensure_ascii=False, indent=2),
+                                     encoding="utf-8")
+    return paths
