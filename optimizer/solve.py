@@ -1,0 +1,696 @@
+"""Solve a `model.Problem` with OR-Tools routing; return a `model.Solution`.
+
+Everything OR-Tools stays inside this module: callers hand in a `Problem` and get a `Solution`
+whose times come from a plain forward simulation of the chosen visit sequences on the float
+matrices (earliest start of service), so what is reported is exactly what `optimizer.verify`
+re-checks.
+
+Model
+-----
+- One node per visit plus a start node and an end node per vehicle (so every vehicle has its own
+  start, end and shift). The matrices are registered as matrices (``RegisterTransitMatrix`` /
+  ``RegisterUnaryTransitVector``): no Python callback runs per arc during the search.
+- Time dimension, in integer *ticks* (``SolveSettings.time_ticks_per_s`` per second):
+  ``transit[i][j] = service(i) + travel(i, j)``, both rounded *up*, so the integer schedule found
+  by OR-Tools is never earlier than the float one and the float re-simulation stays feasible.
+  Windows are rounded inwards. Several windows per visit: ``SetRange`` over their hull and
+  ``RemoveInterval`` for the gaps. The start cumul of a vehicle lies in its shift, the end cumul is
+  at most ``shift.end_s + overtime_s`` (soft bound at ``shift.end_s`` costing
+  ``overtime_cost_per_s``). ``max_duration_s`` is a span upper bound (hard at
+  ``max_duration_s + overtime_s``, soft at ``max_duration_s``).
+- Breaks are OR-Tools break intervals on the time dimension (``SetBreakIntervalsOfVehicle``) with
+  the service times as visit transits: a break never overlaps a service and is paid for by waiting
+  (slack) between two services.
+- ``max_visits`` and ``capacity`` are count dimensions.
+- Every non-required visit is optional: a disjunction whose penalty is its value. Required visits
+  get a penalty larger than any plan's cost (so the search always starts from a solution); a plan
+  that still drops one raises `InfeasibleError`.
+- ``allowed_vehicles`` restricts the vehicle variable (``-1`` = dropped, for optional visits).
+- ``preferred_vehicles``: arc costs per vehicle. A vehicle that is not preferred by visit ``j``
+  pays ``off_preference_cost(j)`` on every arc entering ``j``; vehicles with the same set of
+  "off-preference" visits share one cost class. This is exact (a served visit has exactly one
+  entering arc), unlike ``AddSoftSameVehicleConstraint`` which is about pairs of visits.
+- Arc cost ``cost_per_s * travel_s + cost_per_m * distance_m`` (service time is not a cost),
+  ``fixed_cost`` per used vehicle, ``balance_cost_per_s`` as global span cost of the time
+  dimension. All money is multiplied by ``value_scale`` and rounded to integers.
+- Unreachable pairs (``np.inf``) are removed from the ``NextVar`` domains and carry a transit larger
+  than any horizon, so they can never be used.
+
+Determinism
+-----------
+OR-Tools' single-threaded search is deterministic for fixed parameters, but a pure time limit
+stops it after however much work the machine managed: the same problem can give different plans
+on a loaded machine. ``SolveSettings.max_solutions`` bounds the work instead (a limit on the number
+of solutions the search accepts); as long as that limit is reached before the time limit, the plan
+depends only on the problem and the seed. The time limit stays as a safety net. The seed permutes
+the order of the visit nodes (seed 0 keeps the input order), which changes tie-breaking in the
+search and so gives different, equally valid, plans.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer import model
+from optimizer.progress import Progress, ensure
+
+log = logging.getLogger(__name__)
+
+FIRST_SOLUTIONS = (
+    "auto",
+    "path_cheapest_arc",
+    "parallel_cheapest_insertion",
+    "local_cheapest_insertion",
+    "sequential_cheapest_insertion",
+    "global_cheapest_arc",
+    "savings",
+    "christofides",
+    "best_insertion",
+)
+METAHEURISTICS = (
+    "auto",
+    "guided_local_search",
+    "simulated_annealing",
+    "tabu_search",
+    "greedy_descent",
+)
+
+
+_STATUS = {
+    0: "not_solved",
+    1: "success",
+    2: "partial_success",
+    3: "fail",
+    4: "fail_timeout",
+    5: "invalid",
+    6: "infeasible",
+    7: "optimal",
+}
+
+
+class InfeasibleError(RuntimeError):
+    """The solver found no plan that serves every required visit."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SolveSettings:
+    """Options of `solve`.
+
+    Parameters
+    ----------
+    time_limit_s
+        Wall-clock budget of the search, seconds. Default 30.
+    seed
+        Seed of the search; the same problem and seed give the same plan (see ``max_solutions``).
+    first_solution
+        First-solution strategy, one of `FIRST_SOLUTIONS` (``"auto"``: parallel cheapest
+        insertion).
+    metaheuristic
+        Local-search metaheuristic, one of `METAHEURISTICS` (``"auto"``: guided local search).
+    time_ticks_per_s
+        Integer time units per second inside OR-Tools. Travel and service times are rounded up
+        to whole ticks, windows inwards. Default 1 (whole seconds).
+    value_scale
+        Money units are multiplied by this and rounded to integers for OR-Tools. Default 100
+        (cents).
+    max_solutions
+        Deterministic mode: stop after this many solutions accepted by the search (in addition to
+        the time limit). ``None``: time limit only (faster machine, better plan; not
+        reproducible under load).
+    log_search
+        Let OR-Tools log its search to stderr.
+    """
+
+    time_limit_s: float = 30.0
+    seed: int = 0
+    first_solution: str = "auto"
+    metaheuristic: str = "auto"
+    time_ticks_per_s: int = 1
+    value_scale: float = 100.0
+    max_solutions: int | None = None
+    log_search: bool = False
+
+    def __post_init__(self) -> None:
+        if self.first_solution not in FIRST_SOLUTIONS:
+            raise ValueError(
+                f"first_solution={self.first_solution!r} is unknown; use one of {FIRST_SOLUTIONS}"
+            )
+        if self.metaheuristic not in METAHEURISTICS:
+            raise ValueError(
+                f"metaheuristic={self.metaheuristic!r} is unknown; use one of {METAHEURISTICS}"
+            )
+        if self.time_limit_s <= 0:
+            raise ValueError(f"time_limit_s={self.time_limit_s} must be positive")
+        if self.time_ticks_per_s < 1:
+            raise ValueError(f"time_ticks_per_s={self.time_ticks_per_s} must be >= 1")
+        if self.value_scale <= 0:
+            raise ValueError(f"value_scale={self.value_scale} must be positive")
+        if self.max_solutions is not None and self.max_solutions < 1:
+            raise ValueError(f"max_solutions={self.max_solutions} must be >= 1 or None")
+
+
+def solve(
+    problem: model.Problem,
+    settings: SolveSettings | None = None,
+    *,
+    progress: Progress | None = None,
+) -> model.Solution:
+    """Plan routes for `problem`.
+
+    Parameters
+    ----------
+    problem
+        Visits, vehicles and travel matrices.
+    settings
+        Search options; defaults to ``SolveSettings()``.
+    progress
+        Progress reporter (``None``: silent).
+
+    Returns
+    -------
+    model.Solution
+        One route per vehicle (in ``problem.vehicles`` order, possibly empty) and the dropped
+        visit ids. ``objective`` is the OR-Tools objective divided by ``value_scale``.
+
+    Raises
+    ------
+    InfeasibleError
+        A required visit could not be served.
+    """
+    settings = settings or SolveSettings()
+    t0 = time.monotonic()
+    with ensure(progress).step("Solving routes", total=None):
+        built = _Built(problem, settings)
+        assignment = built.search(settings)
+        solution = built.extract(assignment, wall_s=time.monotonic() - t0)
+    _self_check(problem, solution)
+    return solution
+
+
+def _self_check(problem: model.Problem, solution: model.Solution) -> None:
+    # the float re-simulation should always agree with OR-Tools' integer model; if it does not,
+    # that is a bug here, reported loudly rather than hidden
+    from optimizer.verify import check_solution
+
+    errors = check_solution(problem, solution)
+    if errors:
+        log.error("plan fails re-simulation (%d problems), first: %s", len(errors), errors[:3])
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _ceil_ticks(x: np.ndarray | float, tps: int) -> np.ndarray:
+    # tolerate float noise: 10.0000000001 s is 10 ticks, not 11
+    return np.ceil(np.asarray(x, dtype=float) * tps - 1e-6).astype(np.int64)
+
+
+def _floor_ticks(x: float, tps: int) -> int:
+    return int(math.floor(x * tps + 1e-6))
+
+
+class _Built:
+    """The OR-Tools model of one problem: nodes, dimensions, costs."""
+
+    def __init__(self, problem: model.Problem, settings: SolveSettings) -> None:
+        from ortools.constraint_solver import pywrapcp
+
+        self.problem = problem
+        self.settings = settings
+        tps = settings.time_ticks_per_s
+        scale = settings.value_scale
+        visits = problem.visits
+        vehicles = problem.vehicles
+        n_vis = len(visits)
+        n_veh = len(vehicles)
+        if n_veh == 0:
+            raise ValueError("the problem has no vehicles; add at least one collector")
+        _check_problem(problem)
+
+        # visit order inside OR-Tools: seeded permutation (seed 0 = input order)
+        if settings.seed:
+            self.perm = np.random.default_rng(settings.seed).permutation(n_vis)
+        else:
+            self.perm = np.arange(n_vis)
+        n_nodes = n_vis + 2 * n_veh
+        node_loc = np.empty(n_nodes, dtype=np.int64)
+        node_loc[:n_vis] = [visits[i].location for i in self.perm]
+        node_loc[n_vis::2] = [v.start for v in vehicles]
+        node_loc[n_vis + 1 :: 2] = [v.end for v in vehicles]
+        self.n_vis, self.n_veh, self.n_nodes = n_vis, n_veh, n_nodes
+        self.node_loc = node_loc
+
+        dur = np.asarray(problem.duration_s, dtype=float)[np.ix_(node_loc, node_loc)]
+        dist = np.asarray(problem.distance_m, dtype=float)[np.ix_(node_loc, node_loc)]
+        inf = ~np.isfinite(dur) | ~np.isfinite(dist)
+        np.fill_diagonal(inf, False)
+        # a vehicle's own start -> end arc is its empty route: always allowed
+        for k in range(n_veh):
+            s, e = n_vis + 2 * k, n_vis + 2 * k + 1
+            if inf[s, e]:
+                log.warning(
+                    "vehicle %s cannot reach its end from its start; it can only stay unused",
+                    vehicles[k].vehicle_id,
+                )
+            inf[s, e] = False
+        dur_f = np.where(np.isfinite(dur), dur, 0.0)
+        dist_f = np.where(np.isfinite(dist), dist, 0.0)
+
+        horizon_s = max(v.shift.end_s + v.overtime_s for v in vehicles)
+        horizon = _floor_ticks(horizon_s, tps)
+        big = 4 * horizon + 1_000_000
+        service = np.zeros(n_nodes, dtype=np.int64)
+        service[:n_vis] = _ceil_ticks([visits[i].service_s for i in self.perm], tps)
+        travel = _ceil_ticks(dur_f, tps)
+        transit = service[:, None] + travel
+        transit[inf] = big
+        np.fill_diagonal(transit, 0)
+        self.service_ticks = service
+
+        manager = pywrapcp.RoutingIndexManager(
+            n_nodes,
+            n_veh,
+            [n_vis + 2 * k for k in range(n_veh)],
+            [n_vis + 2 * k + 1 for k in range(n_veh)],
+        )
+        routing = pywrapcp.RoutingModel(manager)
+        self.manager, self.routing = manager, routing
+
+        # ---- arc costs (per vehicle class when preferences exist)
+        arc = np.rint((problem.cost_per_s * dur_f + problem.cost_per_m * dist_f) * scale)
+        arc = arc.astype(np.int64)
+        big_cost = 10**12
+        arc[inf] = big_cost
+        np.fill_diagonal(arc, 0)
+        off_pref: dict[int, np.ndarray] = {}
+        for node in range(n_vis):
+            vis = visits[self.perm[node]]
+            if vis.preferred_vehicles and vis.off_preference_cost > 0:
+                pen = int(round(vis.off_preference_cost * scale))
+                for k in range(n_veh):
+                    if k not in vis.preferred_vehicles:
+                        off_pref.setdefault(k, np.zeros(n_nodes, dtype=np.int64))[node] += pen
+        if off_pref:
+            classes: dict[bytes, int] = {}
+            for k in range(n_veh):
+                extra = off_pref.get(k)
+                key = b"" if extra is None else extra.tobytes()
+                if key not in classes:
+                    m = arc if extra is None else arc + extra[None, :]
+                    classes[key] = routing.RegisterTransitMatrix(m.tolist())
+                routing.SetArcCostEvaluatorOfVehicle(classes[key], k)
+        else:
+            routing.SetArcCostEvaluatorOfAllVehicles(routing.RegisterTransitMatrix(arc.tolist()))
+        if problem.fixed_cost:
+            routing.SetFixedCostOfAllVehicles(int(round(problem.fixed_cost * scale)))
+
+        # ---- time
+        time_cb = routing.RegisterTransitMatrix(transit.tolist())
+        routing.AddDimension(time_cb, horizon, horizon, False, "time")
+        tdim = routing.GetDimensionOrDie("time")
+        self.tdim = tdim
+        for k, veh in enumerate(vehicles):
+            lo = int(math.ceil(veh.shift.start_s * tps - 1e-6))
+            hi_hard = _floor_ticks(veh.shift.end_s + veh.overtime_s, tps)
+            tdim.CumulVar(routing.Start(k)).SetRange(lo, hi_hard)
+            tdim.CumulVar(routing.End(k)).SetRange(lo, hi_hard)
+            if veh.overtime_s > 0 and veh.overtime_cost_per_s > 0:
+                coef = max(1, int(round(veh.overtime_cost_per_s * scale / tps)))
+                tdim.SetCumulVarSoftUpperBound(
+                    routing.End(k), _floor_ticks(veh.shift.end_s, tps), coef
+                )
+            if veh.max_duration_s is not None:
+                tdim.SetSpanUpperBoundForVehicle(
+                    _floor_ticks(veh.max_duration_s + veh.overtime_s, tps), k
+                )
+                if veh.overtime_s > 0 and veh.overtime_cost_per_s > 0:
+                    coef = max(1, int(round(veh.overtime_cost_per_s * scale / tps)))
+                    bc = pywrapcp.BoundCost(_floor_ticks(veh.max_duration_s, tps), coef)
+                    tdim.SetSoftSpanUpperBoundForVehicle(bc, k)
+        if problem.balance_cost_per_s > 0:
+            tdim.SetGlobalSpanCostCoefficient(
+                max(1, int(round(problem.balance_cost_per_s * scale / tps)))
+            )
+
+        # ---- visits: windows, disjunctions, allowed vehicles
+        values = [max(0.0, visits[i].value) for i in self.perm]
+        big_penalty = int(round((sum(values) + 1.0) * scale)) + int(arc[~inf].sum()) + 10**9
+        big_penalty = min(big_penalty, 2**52)
+        self.dropped_ok = True
+        for node in range(n_vis):
+            vis = visits[self.perm[node]]
+            index = manager.NodeToIndex(node)
+            wins = []
+            for w in vis.windows:
+                a = int(math.ceil(w.start_s * tps - 1e-6))
+                b = _floor_ticks(w.end_s, tps)
+                a, b = max(a, 0), min(b, horizon)
+                if a <= b:
+                    wins.append((a, b))
+            cumul = tdim.CumulVar(index)
+            if vis.windows and not wins:
+                # no window fits the horizon: the visit cannot be made
+                routing.ActiveVar(index).SetValue(0) if not vis.required else None
+            elif wins:
+                wins.sort()
+                merged = [list(wins[0])]
+                for a, b in wins[1:]:
+                    if a <= merged[-1][1] + 1:
+                        merged[-1][1] = max(merged[-1][1], b)
+                    else:
+                        merged.append([a, b])
+                cumul.SetRange(merged[0][0], merged[-1][1])
+                for (_, b0), (a1, _) in zip(merged, merged[1:], strict=False):
+                    cumul.RemoveInterval(b0 + 1, a1 - 1)
+            penalty = big_penalty if vis.required else int(round(values[node] * scale))
+            routing.AddDisjunction([index], penalty)
+            if vis.allowed_vehicles is not None:
+                allowed = sorted({int(k) for k in vis.allowed_vehicles if 0 <= k < n_veh})
+                routing.VehicleVar(index).SetValues(allowed if vis.required else [-1] + allowed)
+
+        # ---- forbidden (unreachable) arcs
+        for i in range(n_nodes):
+            bad = np.flatnonzero(inf[i])
+            if bad.size == 0 or (i >= n_vis and (i - n_vis) % 2 == 1):
+                continue
+            idx_i = manager.NodeToIndex(i) if i < n_vis else routing.Start((i - n_vis) // 2)
+            targets = []
+            for j in bad:
+                if j < n_vis:
+                    targets.append(manager.NodeToIndex(int(j)))
+                elif (j - n_vis) % 2 == 1:
+                    targets.append(routing.End(int(j - n_vis) // 2))
+            if targets:
+                routing.NextVar(idx_i).RemoveValues(targets)
+
+        # ---- max visits, capacity
+        if any(v.max_visits is not None for v in vehicles):
+            ones = [1] * n_vis + [0] * (2 * n_veh)
+            cb = routing.RegisterUnaryTransitVector(ones)
+            caps = [n_vis if v.max_visits is None else int(v.max_visits) for v in vehicles]
+            routing.AddDimensionWithVehicleCapacity(cb, 0, caps, True, "visits")
+        if any(v.capacity is not None for v in vehicles) or any(v.demand for v in visits):
+            demand = [int(visits[i].demand) for i in self.perm] + [0] * (2 * n_veh)
+            cb = routing.RegisterUnaryTransitVector(demand)
+            cap_max = max(sum(max(d, 0) for d in demand), 1)
+            caps = [cap_max if v.capacity is None else int(v.capacity) for v in vehicles]
+            routing.AddDimensionWithVehicleCapacity(cb, 0, caps, True, "load")
+
+        # ---- breaks
+        self.break_vars: list[list] = [[] for _ in vehicles]
+        if any(v.breaks for v in vehicles):
+            solver = routing.solver()
+            visit_transit = [0] * routing.Size()
+            for index in range(routing.Size()):
+                visit_transit[index] = int(service[manager.IndexToNode(index)])
+            for k, veh in enumerate(vehicles):
+                ivs = []
+                for b_i, brk in enumerate(veh.breaks):
+                    dur_t = int(math.ceil(brk.duration_s * tps - 1e-6))
+                    lo = max(
+                        int(math.ceil(brk.earliest_s * tps - 1e-6)),
+                        int(math.ceil(veh.shift.start_s * tps - 1e-6)),
+                    )
+                    hi = min(
+                        _floor_ticks(brk.latest_s, tps),
+                        _floor_ticks(veh.shift.end_s + veh.overtime_s, tps) - dur_t,
+                    )
+                    if hi < lo:
+                        raise ValueError(
+                            f"vehicle {veh.vehicle_id}: break {b_i + 1} "
+                            f"({model.hhmm(brk.earliest_s)}-{model.hhmm(brk.latest_s)}, "
+                            f"{brk.duration_s} s) cannot be taken inside the shift "
+                            f"{veh.shift.label()}; move the break window into the shift"
+                        )
+                    iv = solver.FixedDurationIntervalVar(lo, hi, dur_t, False, f"break_{k}_{b_i}")
+                    ivs.append(iv)
+                if ivs:
+                    tdim.SetBreakIntervalsOfVehicle(ivs, k, visit_transit)
+                    for iv in ivs:
+                        routing.AddIntervalToAssignment(iv)
+                self.break_vars[k] = ivs
+
+    # ------------------------------------------------------------------ search
+
+    def params(self, settings: SolveSettings):
+        from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+        p = pywrapcp.DefaultRoutingSearchParameters()
+        fs = settings.first_solution
+        if fs == "auto":
+            fs = "parallel_cheapest_insertion"
+        p.first_solution_strategy = getattr(routing_enums_pb2.FirstSolutionStrategy, fs.upper())
+        mh = settings.metaheuristic
+        if mh == "auto":
+            mh = "guided_local_search"
+        p.local_search_metaheuristic = getattr(
+            routing_enums_pb2.LocalSearchMetaheuristic, mh.upper()
+        )
+        p.time_limit.FromMilliseconds(int(settings.time_limit_s * 1000))
+        if settings.max_solutions is not None:
+            p.solution_limit = int(settings.max_solutions)
+        p.log_search = settings.log_search
+        return p
+
+    def search(self, settings: SolveSettings, initial_routes: list[list[int]] | None = None):
+        params = self.params(settings)
+        routing = self.routing
+        assignment = None
+        if initial_routes is not None:
+            routing.CloseModelWithParameters(params)
+            init = routing.ReadAssignmentFromRoutes(initial_routes, True)
+            if init is None:
+                log.warning("initial routes were rejected by the model; solving from scratch")
+            else:
+                assignment = routing.SolveFromAssignmentWithParameters(init, params)
+        if assignment is None:
+            assignment = routing.SolveWithParameters(params)
+        if assignment is None:
+            raise InfeasibleError(
+                f"OR-Tools found no plan (status {routing.status()}); check that every required "
+                "visit fits some vehicle's shift, capacity and windows"
+            )
+        return assignment
+
+    # ------------------------------------------------------------------ results
+
+    def sequences(self, assignment) -> list[list[int]]:
+        """Visit indices (into ``problem.visits``) per vehicle, in visiting order."""
+        routing, manager = self.routing, self.manager
+        out = []
+        for k in range(self.n_veh):
+            seq = []
+            index = assignment.Value(routing.NextVar(routing.Start(k)))
+            while not routing.IsEnd(index):
+                seq.append(int(self.perm[manager.IndexToNode(index)]))
+                index = assignment.Value(routing.NextVar(index))
+            out.append(seq)
+        return out
+
+    def break_legs(self, assignment, k: int) -> list[tuple[int, model.Break]]:
+        """On which leg of vehicle `k`'s route OR-Tools placed each break."""
+        routing, tdim = self.routing, self.tdim
+        if not self.break_vars[k]:
+            return []
+        # (cumul at the node, end of its service) along the route, start to end
+        marks = []
+        index = routing.Start(k)
+        while True:
+            c = assignment.Value(tdim.CumulVar(index))
+            node = self.manager.IndexToNode(index)
+            marks.append((c, c + int(self.service_ticks[node])))
+            if routing.IsEnd(index):
+                break
+            index = assignment.Value(routing.NextVar(index))
+        n_stops = len(marks) - 2
+        out = []
+        for b, iv in enumerate(self.break_vars[k]):
+            s = assignment.StartValue(iv)
+            e = s + assignment.DurationValue(iv)
+            if e <= marks[0][0]:
+                leg = -1
+            elif s >= marks[-1][0]:
+                leg = n_stops + 1
+            else:
+                leg = 0
+                while leg <= n_stops and s >= marks[leg + 1][1]:
+                    leg += 1
+            out.append((leg, self.problem.vehicles[k].breaks[b]))
+        return out
+
+    def extract(self, assignment, *, wall_s: float) -> model.Solution:
+        problem = self.problem
+        tps = self.settings.time_ticks_per_s
+        routing = self.routing
+        seqs = self.sequences(assignment)
+        routes = []
+        for k, seq in enumerate(seqs):
+            leave_t = assignment.Value(self.tdim.CumulVar(routing.Start(k))) / tps
+            legs = self.break_legs(assignment, k) if seq else []
+            routes.append(simulate_route(problem, k, seq, leave_s=leave_t, breaks=legs))
+        visited = {s.visit_id for r in routes for s in r.stops}
+        required_dropped = [
+            v.visit_id for v in problem.visits if v.required and v.visit_id not in visited
+        ]
+        if required_dropped:
+            raise InfeasibleError(
+                f"{len(required_dropped)} required visit(s) could not be served, e.g. "
+                f"{required_dropped[:5]}; give more vehicles or time"
+            )
+        dropped = tuple(v.visit_id for v in problem.visits if v.visit_id not in visited)
+        return model.Solution(
+            routes=tuple(routes),
+            dropped=dropped,
+            objective=assignment.ObjectiveValue() / self.settings.value_scale,
+            solver="ortools",
+            wall_s=wall_s,
+            status=_STATUS.get(routing.status(), str(routing.status())),
+        )
+
+
+def _check_problem(problem: model.Problem) -> None:
+    n_loc = np.asarray(problem.duration_s).shape[0]
+    errors = []
+    ids = [v.visit_id for v in problem.visits]
+    if len(set(ids)) != len(ids):
+        errors.append("visit ids are not unique")
+    for v in problem.visits:
+        if not 0 <= v.location < n_loc:
+            errors.append(f"visit {v.visit_id}: location {v.location} outside the matrix")
+    for veh in problem.vehicles:
+        for loc in (veh.start, veh.end):
+            if not 0 <= loc < n_loc:
+                errors.append(f"vehicle {veh.vehicle_id}: location {loc} outside the matrix")
+    if np.asarray(problem.distance_m).shape != np.asarray(problem.duration_s).shape:
+        errors.append("duration_s and distance_m have different shapes")
+    if errors:
+        raise ValueError("invalid problem: " + "; ".join(errors))
+
+
+def simulate_route(
+    problem: model.Problem,
+    vehicle: int,
+    seq: list[int],
+    *,
+    leave_s: float,
+    breaks: list[tuple[int, model.Break]] = (),
+) -> model.Route:
+    """Forward-simulate one route with earliest starts of service.
+
+    Parameters
+    ----------
+    problem
+        The problem.
+    vehicle
+        Index of the vehicle in ``problem.vehicles``.
+    seq
+        Indices into ``problem.visits`` in visiting order.
+    leave_s
+        Earliest departure from the start place (the shift start, or the solver's start time).
+    breaks
+        ``(leg, Break)`` pairs: the leg on which the break is taken, ``-1`` before leaving,
+        ``p`` on the way to stop ``p`` (or while waiting there), ``len(seq)`` on the way back,
+        ``len(seq) + 1`` after returning. The break starts as early as its window and the route
+        allow.
+
+    Returns
+    -------
+    model.Route
+        Times of every stop; the departure is moved later when that only removes waiting at the
+        first stop.
+    """
+    veh = problem.vehicles[vehicle]
+    dur = problem.duration_s
+    dist = problem.distance_m
+    visits = problem.visits
+    if not seq:
+        return model.Route(
+            veh.vehicle_id, (), float(veh.shift.start_s), float(veh.shift.start_s), 0.0, 0.0, ()
+        )
+    locs = [veh.start] + [visits[i].location for i in seq] + [veh.end]
+    legs: dict[int, list[model.Break]] = {}
+    for leg, brk in breaks:
+        legs.setdefault(leg, []).append(brk)
+    taken: list[tuple[float, float]] = []
+    t = leave_s
+    for brk in legs.get(-1, []):
+        b = float(max(brk.earliest_s, veh.shift.start_s))
+        taken.append((b, b + brk.duration_s))
+        t = max(t, b + brk.duration_s)
+    leave = t
+    stops = []
+    total_s = total_m = 0.0
+    first_leg_has_break = bool(legs.get(0))
+    for p in range(len(seq) + 1):
+        a, b_loc = locs[p], locs[p + 1]
+        travel = float(dur[a, b_loc])
+        t, arrive = _travel_with_breaks(t, travel, legs.get(p, []), taken)
+        total_s += travel
+        total_m += float(dist[a, b_loc])
+        if p == len(seq):
+            ret = arrive
+            break
+        vis = visits[seq[p]]
+        start = _earliest_start(vis.windows, t)
+        depart = start + vis.service_s
+        stops.append([vis.visit_id, arrive, start, depart, travel, float(dist[a, b_loc])])
+        t = depart
+    for brk in legs.get(len(seq) + 1, []):
+        b = max(float(brk.earliest_s), t)
+        taken.append((b, b + brk.duration_s))
+        t = b + brk.duration_s
+    # leave later instead of waiting at the first stop
+    if stops and not first_leg_has_break and not legs.get(-1):
+        wait = stops[0][2] - stops[0][1]
+        if wait > 0:
+            leave += wait
+            stops[0][1] += wait
+    return model.Route(
+        vehicle_id=veh.vehicle_id,
+        stops=tuple(model.Stop(*s) for s in stops),
+        leave_s=leave,
+        return_s=ret,
+        travel_s=total_s,
+        travel_m=total_m,
+        breaks=tuple(sorted(taken)),
+    )
+
+
+def _earliest_start(windows: tuple[model.TimeWindow, ...], t: float) -> float:
+    if not windows:
+        return t
+    best = math.inf
+    for w in windows:
+        if w.end_s >= t - 1e-9:
+            best = min(best, max(t, float(w.start_s)))
+    # no window left: report the arrival itself (verify flags it)
+    return t if best == math.inf else best
+
+
+def _travel_with_breaks(
+    t: float, travel: float, brks: list[model.Break], taken: list[tuple[float, float]]
+) -> tuple[float, float]:
+    """Travel `travel` seconds from time `t`, taking `brks` on the way or while waiting.
+
+    Returns (time ready to start service, arrival time).
+    """
+    remaining = travel
+    arrive = None
+    for brk in sorted(brks, key=lambda b: b.earliest_s):
+        b = max(t, float(brk.earliest_s))
+        if arrive is None and b < t + remaining:
+            remaining -= b - t  # travelled until the break
+        elif arrive is None:
+            arrive = t + remaining
+            remaining = 0.0
+        taken.append((b, b + brk.duration_s))
+        t = b + brk.duration_s
+    if arrive is None:
+        arrive = t + remaining
+        t = arrive
+    return t, arrive
