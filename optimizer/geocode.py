@@ -1,0 +1,1269 @@
+"""Geocoding: case addresses to WGS-84 ``lat``/``lon``.
+
+Three geocoders share one small interface (`Geocoder`): ``geocode(query)`` returns a
+`GeocodeResult` or ``None``, and ``explain_miss(query)`` says in a sentence why a query found
+nothing.
+
+- `Gazetteer` works offline on an OpenStreetMap extract (the bundled
+  ``data/osm/chengdu_ring2.osm.bz2`` by default). It knows addresses (``addr:street`` +
+  ``addr:housenumber``), named buildings and residential compounds, named POIs, place nodes and
+  named streets, under their ``name``, ``name:zh``, ``name:en``, ``name:zh_pinyin`` (and
+  ``name:zh_py``, ``alt_name``) tags.
+- `GeopyGeocoder` asks any online service geopy supports, rate limited, with retries.
+- `CachedGeocoder` wraps either with a persistent sqlite cache (hits and misses).
+
+`make_geocoder` builds the usual combinations; `geocode_cases` geocodes a case list and never
+drops a case: every case ends up with a result or with a reason.
+
+Matching rules of the gazetteer
+-------------------------------
+Names and queries are normalised the same way (`normalize`): NFKC (full-width digits and letters
+become half-width), lowercase, pinyin tone marks removed, Latin road words mapped to pinyin
+(``Road``/``Rd`` -> ``lu``, ``Street``/``St`` -> ``jie``, ``Lane``/``Alley`` -> ``xiang``,
+``Avenue`` -> ``dadao``, ``North``/``South``/``East``/``West``/``Middle`` -> ``bei``/``nan``/
+``dong``/``xi``/``zhong``, ``Section 2`` -> ``erduan``), Arabic section numbers in Chinese
+(``2段`` -> ``二段``), then everything but letters, digits and CJK characters removed.
+Before matching a query, building/unit/room details (``3栋2单元501``, ``Bldg 3 Unit 2 Rm 501``)
+are cut off and administrative prefixes (``四川省``, ``成都市``, ``锦江区``, ``Chengdu``,
+``Jinjiang District``...) are stripped; the extract's own admin names are used, so a different
+extract works the same way. A query naming a different city or province (``北京市...``) is a
+miss, not a match to a same-named street here.
+
+Then, in order: (1) exact name match; (2) house number: an exact ``addr:*`` point, a named
+compound written after the number, or the street with the number interpolated; (3) the longest
+known name contained in the query; (4) the best fuzzy match (character n-gram candidates ranked
+by `difflib.SequenceMatcher` ratio), accepted at ``min_score`` (default 0.75) or above. Exact name
+collisions are broken by kind (address, building, poi, place, street).
+
+House-number interpolation rule
+-------------------------------
+A street's geometry is the longest chain of its same-name ways joined end to end, oriented to
+start at the end nearer the centre of the extract (house numbers in Chinese cities usually grow
+away from the centre). House number ``n`` lands at distance ``min(n / max_n, 1) * length`` from
+the start, where ``max_n = max(length_m / 5, largest numeric house number tagged on that street
+in the extract)``: one number every 5 m, numbers beyond the end clamp to the end. A street named
+without a number lands at its middle.
+"""
+
+from __future__ import annotations
+
+import bz2
+import difflib
+import gzip
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import sqlite3
+import time
+import unicodedata
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from optimizer.model import Case
+from optimizer.progress import Progress, ensure
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("address", "building", "poi", "place", "street")
+_KIND_RANK = {k: i for i, k in enumerate(KINDS)}
+
+DEFAULT_OSM_PATH = Path(__file__).resolve().parents[1] / "data" / "osm" / "chengdu_ring2.osm.bz2"
+CACHE_ENV = "COLLECTOR_ROUTES_CACHE"
+# bump when the index layout or the normalisation changes: old cache files are then ignored
+INDEX_VERSION = 5
+METRES_PER_HOUSE_NUMBER = 5.0
+DEFAULT_MIN_SCORE = 0.75
+
+
+@dataclass(frozen=True)
+class GeocodeResult:
+    """Where an address was found.
+
+    Attributes
+    ----------
+    lat, lon : float
+        WGS-84 degrees.
+    matched : str
+        What the query matched, for a human ("春熙路 (house number 12 interpolated)").
+    kind : str
+        One of ``"address"``, ``"building"``, ``"poi"``, ``"place"``, ``"street"``.
+    score : float
+        Match quality 0..1 (1 = exact text match; services without a score give 1).
+    provider : str
+        ``"offline"``, the geopy service name, or ``"input"`` for coordinates given in the input.
+    """
+
+    lat: float
+    lon: float
+    matched: str
+    kind: str
+    score: float
+    provider: str
+
+
+class Geocoder(Protocol):
+    """What `geocode_cases` and `CachedGeocoder` need from a geocoder."""
+
+    provider: str  # cache key part: changes when answers may change
+
+    def geocode(self, query: str) -> GeocodeResult | None:  # pragma: no cover - protocol
+        ...
+
+    def explain_miss(self, query: str) -> str:  # pragma: no cover - protocol
+        """Why `geocode` found nothing, as a clause ("not found in ... (best match ...)")."""
+        ...
+
+
+class GeocoderConfigError(ValueError):
+    """A geocoder cannot be built as configured (unknown service, missing user agent...)."""
+
+
+# --------------------------------------------------------------------------- normalisation
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_NOT_KEY = re.compile(rf"[^0-9a-z{_CJK}]+")
+_CJK_RUN = re.compile(rf"[{_CJK}][{_CJK}0-9]*")
+_HAS_CJK = re.compile(rf"[{_CJK}]")
+_CN_DIGITS = "零一二三四五六七八九"
+_PY_DIGITS = ("ling", "yi", "er", "san", "si", "wu", "liu", "qi", "ba", "jiu")
+
+_LATIN_WORDS = {
+    "road": "lu", "rd": "lu", "lu": "lu",
+    "street": "jie", "st": "jie", "str": "jie", "jie": "jie",
+    "lane": "xiang", "ln": "xiang", "alley": "xiang", "alleys": "xiang", "xiang": "xiang",
+    "avenue": "dadao", "ave": "dadao", "av": "dadao", "boulevard": "dadao", "blvd": "dadao",
+    "north": "bei", "south": "nan", "east": "dong", "west": "xi",
+    "middle": "zhong", "central": "zhong", "center": "zhong", "centre": "zhong",
+}  # fmt: skip
+_ROAD_TYPES = {"lu", "jie", "xiang", "dadao"}
+_DIRECTIONS = {"bei", "nan", "dong", "xi", "zhong"}
+
+# building / unit / floor / room details, cut before matching
+_CJK_UNIT = re.compile(
+    r"(?:\d+|[一二三四五六七八九十]+)\s*(?:栋|幢|座|号楼|单元|楼|层|室|号房|户)"
+    r"|[a-z]\s*(?:栋|座|区)\s*\d"
+)
+_LATIN_UNIT = re.compile(
+    r"\b(?:room|rm|apt|apartment|flat|unit|bldg|building|blk|block|tower|floor|fl|suite|ste)"
+    r"\s*[.#:]?\s*[0-9a-z]{0,1}\d*[a-z]?\b|#\s*\d+|\b\d+(?:st|nd|rd|th)?\s*(?:floor|fl)\b|\b\d+f\b"
+)
+_POSTCODE = re.compile(r"(?<!\d)6\d{5}(?!\d)")
+_SECTION_CJK = re.compile(r"(\d)\s*段")
+_SECTION_LATIN = re.compile(r"\b(?:sec(?:tion)?\.?\s*(\d)|(\d)(?:st|nd|rd|th)?\s*sec(?:tion)?)\b")
+_HOUSE_CJK = re.compile(r"(\d+)\s*号(?!楼|院|线)")
+_HOUSE_LATIN_NO = re.compile(r"\bno\.?\s*(\d+)\b")
+_HOUSE_LATIN_LEAD = re.compile(r"^\s*(\d+)\s+(?=[a-z])")
+_HOUSE_LATIN_TRAIL = re.compile(r"(?<=[a-z])\s+(\d+)\s*$")
+_FOREIGN_ADMIN = re.compile(rf"^([{_CJK}]{{2,4}}?)(省|市|自治区)")
+
+_BASE_ADMIN_CJK = ("中华人民共和国", "中国")
+_BASE_ADMIN_LATIN = ("pr china", "p r china", "china")
+
+
+def _detone(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
+    )
+
+
+def _latin_words(text: str) -> str:
+    """Map Latin road words to pinyin and put a trailing direction before the road type."""
+    text = _SECTION_LATIN.sub(lambda m: f" sec{m.group(1) or m.group(2)} ", text)
+    words = [w for w in re.split(r"[^0-9a-z" + _CJK + r"]+", text) if w]
+    out: list[str] = []
+    section = ""
+    for w in words:
+        if w.startswith("sec") and w[3:].isdigit():
+            section = _PY_DIGITS[int(w[3:])] + "duan"
+            continue
+        out.append(_LATIN_WORDS.get(w, w))
+    # "Dongchenggen Street South" -> dongchenggen nan jie (pinyin order of 东城根南街)
+    for i in range(len(out) - 1):
+        if out[i] in _ROAD_TYPES and out[i + 1] in _DIRECTIONS:
+            out[i], out[i + 1] = out[i + 1], out[i]
+    if section:
+        out.append(section)
+    return " ".join(out)
+
+
+def _prep(text: str) -> str:
+    """NFKC, lowercase, no tone marks, Latin words mapped; spaces kept between words."""
+    text = _detone(unicodedata.normalize("NFKC", text)).lower()
+    text = text.replace("’", "'").replace("`", "'").replace("'", "")
+    text = _SECTION_CJK.sub(lambda m: _CN_DIGITS[int(m.group(1))] + "段", text)
+    return _latin_words(text)
+
+
+def _key(prepped: str) -> str:
+    return _NOT_KEY.sub("", prepped)
+
+
+def normalize(text: str) -> str:
+    """Normalise a name or address fragment to its matching key.
+
+    >>> normalize("Chunxi Road") == normalize("chūnxī lù") == "chunxilu"
+    True
+    >>> normalize("ＡＢＣ１２３") == "abc123"
+    True
+    """
+    return _key(_prep(text))
+
+
+def _split_name(value: str) -> list[str]:
+    """A name and its parts: "东城根南街 - Dongchenggen Street South" gives both halves."""
+    parts = [value]
+    for piece in re.split(r"\s+-\s+|/|;|[()（）]|\s{2,}", value):
+        piece = piece.strip(" ,")
+        if piece:
+            parts.append(piece)
+    if _HAS_CJK.search(value) and re.search(r"[A-Za-z]{3}", value):
+        parts.extend(m.group(0) for m in _CJK_RUN.finditer(value))
+        latin = _CJK_RUN.sub(" ", value).strip(" -,()（）")
+        if latin:
+            parts.append(latin)
+    seen: list[str] = []
+    for p in parts:
+        if p not in seen:
+            seen.append(p)
+    return seen
+
+
+def _cut_units(prepped: str) -> str:
+    text = _LATIN_UNIT.sub(" ", prepped)
+    m = _CJK_UNIT.search(text)
+    if m and m.start() > 0:
+        text = text[: m.start()]
+    return re.sub(r"\s+", " ", text).strip(" ,")
+
+
+def _house_number(value: str) -> int | None:
+    m = re.match(r"\s*(\d+)", unicodedata.normalize("NFKC", value))
+    return int(m.group(1)) if m else None
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def _dist_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(math.sqrt(min(1.0, a)))
+
+
+@dataclass(frozen=True)
+class StreetLine:
+    """A named street as a polyline, for house-number interpolation."""
+
+    label: str
+    names: tuple[str, ...]
+    lat: tuple[float, ...]
+    lon: tuple[float, ...]
+    cum_m: tuple[float, ...]  # distance from the start to each vertex
+    max_n: float
+
+    @property
+    def length_m(self) -> float:
+        return self.cum_m[-1]
+
+    def point_at(self, distance_m: float) -> tuple[float, float]:
+        d = min(max(distance_m, 0.0), self.length_m)
+        for i in range(1, len(self.cum_m)):
+            if self.cum_m[i] >= d:
+                seg = self.cum_m[i] - self.cum_m[i - 1]
+                f = 0.0 if seg <= 0 else (d - self.cum_m[i - 1]) / seg
+                return (
+                    self.lat[i - 1] + f * (self.lat[i] - self.lat[i - 1]),
+                    self.lon[i - 1] + f * (self.lon[i] - self.lon[i - 1]),
+                )
+        return self.lat[-1], self.lon[-1]
+
+    def house(self, number: int) -> tuple[float, float]:
+        """Where house ``number`` lands by the interpolation rule (module docstring)."""
+        return self.point_at(min(number / self.max_n, 1.0) * self.length_m)
+
+
+def _join(a: list[str], b: list[str]) -> list[str] | None:
+    if a[-1] == b[0]:
+        return a + b[1:]
+    if a[-1] == b[-1]:
+        return a + b[-2::-1]
+    if a[0] == b[-1]:
+        return b + a[1:]
+    if a[0] == b[0]:
+        return b[::-1] + a[1:]
+    return None
+
+
+def _chains(ways: list[list[str]]) -> list[list[str]]:
+    chains = [list(w) for w in ways]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(chains)):
+            for j in range(i + 1, len(chains)):
+                if chains[i][0] == chains[i][-1] or chains[j][0] == chains[j][-1]:
+                    continue  # closed rings stay as they are
+                joined = _join(chains[i], chains[j])
+                if joined is not None:
+                    chains[i] = joined
+                    del chains[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return chains
+
+
+# --------------------------------------------------------------------------- OSM parsing
+
+_POI_KEYS = ("amenity", "shop", "tourism", "leisure", "office", "historic", "craft", "healthcare")
+_NAME_KEYS = ("name", "name:zh", "name:en", "name:zh_pinyin", "name:zh_py", "alt_name")
+_SKIP_HIGHWAYS = {"bus_stop", "platform", "traffic_signals", "crossing", "stop", "elevator"}
+
+
+def _classify(tags: dict[str, str], element: str) -> str | None:
+    if element == "way" and "highway" in tags and tags["highway"] not in _SKIP_HIGHWAYS:
+        return "street"
+    if any(k in tags for k in _POI_KEYS) or tags.get("railway") == "station":
+        return "poi"
+    if "building" in tags or tags.get("landuse") == "residential":
+        return "building"
+    if "place" in tags:
+        return "place"
+    return None
+
+
+def _primary_name(name: str) -> str:
+    """The Chinese part of a bilingual name ("东城根南街 - Dongchenggen Street South")."""
+    for part in _split_name(name)[1:]:
+        if _HAS_CJK.search(part) and not re.search(r"[A-Za-z]", part):
+            return part
+    return name
+
+
+def _names(tags: dict[str, str]) -> list[str]:
+    out: list[str] = []
+    for k in _NAME_KEYS:
+        for value in tags.get(k, "").split(";"):
+            for part in _split_name(value.strip()):
+                if part and part not in out:
+                    out.append(part)
+    return out
+
+
+def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
+    """Parse an OSM XML extract (.osm, .osm.bz2, .osm.gz) into the raw index."""
+    opener: Callable[..., Any] = open
+    if path.suffix == ".bz2":
+        opener = bz2.open
+    elif path.suffix == ".gz":
+        opener = gzip.open
+    nodes: dict[str, tuple[float, float]] = {}
+    way_nodes: dict[str, list[str]] = {}
+    entries: list[dict[str, Any]] = []
+    street_ways: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)  # key -> (label, refs)
+    street_aliases: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    street_names: dict[str, set[str]] = defaultdict(set)
+    address_points: list[tuple[str, str, float, float, str]] = []
+    admin: set[str] = set()
+    bounds: tuple[float, float, float, float] | None = None
+
+    def centre(refs: Iterable[str]) -> tuple[float, float] | None:
+        pts = {r: nodes[r] for r in refs if r in nodes}
+        if not pts:
+            return None
+        return (
+            sum(p[0] for p in pts.values()) / len(pts),
+            sum(p[1] for p in pts.values()) / len(pts),
+        )
+
+    with ensure(progress).step(f"Reading {path.name}", total=None) as advance, opener(path) as f:
+        for _event, el in ET.iterparse(f, events=("end",)):
+            tag = el.tag
+            if tag == "bounds":
+                bounds = tuple(float(el.get(k)) for k in ("minlat", "minlon", "maxlat", "maxlon"))
+                continue
+            if tag not in ("node", "way", "relation"):
+                continue
+            advance(1)
+            tags = {c.get("k"): c.get("v") for c in el if c.tag == "tag"}
+            oid = el.get("id")
+            pos: tuple[float, float] | None = None
+            if tag == "node":
+                pos = (float(el.get("lat")), float(el.get("lon")))
+                nodes[oid] = pos
+            elif tag == "way":
+                refs = [n.get("ref") for n in el if n.tag == "nd"]
+                way_nodes[oid] = refs
+                pos = centre(refs)
+            else:
+                refs = [
+                    r
+                    for m in el
+                    if m.tag == "member" and m.get("type") == "way"
+                    for r in way_nodes.get(m.get("ref"), [])
+                ]
+                pos = centre(refs)
+            el.clear()
+            if not tags:
+                continue
+            if tags.get("boundary") == "administrative" or tags.get("place") in (
+                "city",
+                "suburb",
+                "district",
+                "province",
+            ):
+                for name in _names(tags):
+                    admin.add(name)
+                if tags.get("boundary") == "administrative":
+                    continue
+            if tag == "relation" and tags.get("type") in ("public_transport", "route", "network"):
+                continue
+            if pos is None:
+                continue
+            street, number = tags.get("addr:street"), tags.get("addr:housenumber")
+            if street and number:
+                address_points.append((street, number, pos[0], pos[1], tags.get("name", "")))
+            kind = _classify(tags, tag)
+            names = _names(tags)
+            if kind is None or not names:
+                continue
+            if kind == "street":
+                primary = _primary_name(tags.get("name") or names[0])
+                pkey = normalize(primary)
+                street_ways[pkey].append((primary, way_nodes[oid]))
+                for name in names:
+                    street_aliases[normalize(name)][pkey] += 1
+                street_names[pkey].update(names)
+                continue
+            entries.append({"label": names[0], "kind": kind, "lat": pos[0], "lon": pos[1],
+                            "names": names})  # fmt: skip
+
+    if bounds is None and nodes:
+        lats = [p[0] for p in nodes.values()]
+        lons = [p[1] for p in nodes.values()]
+        bounds = (min(lats), min(lons), max(lats), max(lons))
+    assert bounds is not None, f"{path}: no nodes"
+    centre_lat, centre_lon = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
+
+    # addresses: exact points, and the largest number per street for interpolation
+    addresses: list[dict[str, Any]] = []
+    largest: dict[str, int] = defaultdict(int)
+    for street, number, lat, lon, name in address_points:
+        n = _house_number(number)
+        label = f"{street} {number}" + (f" ({name})" if name else "")
+        street_keys = [normalize(s) for s in _split_name(street)]
+        addresses.append({"label": label, "lat": lat, "lon": lon, "n": n, "streets": street_keys,
+                          "number": normalize(number)})  # fmt: skip
+        if n is not None:
+            for sk in street_keys:
+                largest[sk] = max(largest[sk], n)
+
+    streets: dict[str, dict[str, Any]] = {}
+    for skey, ways in street_ways.items():
+        if len(skey) < 2:
+            continue
+        label = min(
+            (lbl for lbl, _ in ways), key=lambda s: (not _HAS_CJK.search(s), len(s), s)
+        )
+        best: tuple[float, list[tuple[float, float]]] | None = None
+        for chain in _chains([[r for r in refs if r in nodes] for _, refs in ways]):
+            pts = [nodes[r] for r in chain]
+            if len(pts) < 2:
+                continue
+            length = sum(_dist_m(*pts[i - 1], *pts[i]) for i in range(1, len(pts)))
+            if best is None or length > best[0]:
+                best = (length, pts)
+        if best is None or best[0] <= 0:
+            continue
+        pts = best[1]
+        if _dist_m(*pts[-1], centre_lat, centre_lon) < _dist_m(*pts[0], centre_lat, centre_lon):
+            pts = pts[::-1]
+        streets[skey] = {
+            "label": label,
+            "lat": [p[0] for p in pts],
+            "lon": [p[1] for p in pts],
+            "max_n": max(best[0] / METRES_PER_HOUSE_NUMBER, float(largest.get(skey, 0)), 1.0),
+        }
+    aliases: dict[str, str] = {}
+    for alias, counts in street_aliases.items():
+        known = [k for k in counts if k in streets]
+        if known and len(alias) >= 2:
+            aliases[alias] = max(known, key=lambda k: (counts[k], streets[k]["lat"].__len__(), k))
+    for skey, st in streets.items():
+        st["names"] = sorted(street_names[skey])
+    return {
+        "bounds": bounds,
+        "aliases": aliases,
+        "entries": entries,
+        "addresses": addresses,
+        "streets": streets,
+        "admin": sorted(admin),
+    }
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """``$COLLECTOR_ROUTES_CACHE``, else ``~/.cache/collector-routes``."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path.home() / ".cache" / "collector-routes"
+
+
+# --------------------------------------------------------------------------- gazetteer
+
+
+@dataclass(frozen=True)
+class GazetteerEntry:
+    """One named place of the gazetteer (streets: their middle point)."""
+
+    label: str
+    kind: str
+    lat: float
+    lon: float
+    names: tuple[str, ...]  # the OSM names it is known by
+    street: str = ""  # street key, for kind == "street"
+
+
+@dataclass(frozen=True)
+class Match:
+    """The gazetteer's best guess for a query, accepted or not."""
+
+    result: GeocodeResult | None
+    best_label: str
+    best_score: float
+    note: str = ""
+
+
+class Gazetteer:
+    """Offline geocoder on an OpenStreetMap extract.
+
+    Build with `Gazetteer.from_osm`; the parsed index is cached on disk (JSON keyed by the
+    SHA-256 of the source file), so a second run does not parse the XML again. Matching rules:
+    see the module docstring.
+
+    Parameters
+    ----------
+    index : dict
+        The parsed index (as `from_osm` builds it).
+    source : str
+        A label for messages ("chengdu_ring2.osm.bz2").
+    min_score : float, default 0.75
+        Fuzzy matches below this score are misses.
+    """
+
+    def __init__(self, index: dict[str, Any], *, source: str = "", min_score: float = DEFAULT_MIN_SCORE):
+        self.source = source
+        self.min_score = min_score
+        self.bounds = tuple(index["bounds"])
+        self.provider = f"offline:{index.get('sha256', '')[:16]}"
+        self._streets = {
+            k: StreetLine(
+                label=s["label"],
+                names=tuple(s["names"]),
+                lat=tuple(s["lat"]),
+                lon=tuple(s["lon"]),
+                cum_m=tuple(_cumulative(s["lat"], s["lon"])),
+                max_n=s["max_n"],
+            )
+            for k, s in index["streets"].items()
+        }
+        street_keys: dict[str, list[str]] = defaultdict(list)
+        for alias, k in index["aliases"].items():
+            street_keys[k].append(alias)
+        entries: list[GazetteerEntry] = []
+        keys: list[list[str]] = []
+        for e in index["entries"]:
+            entries.append(
+                GazetteerEntry(e["label"], e["kind"], e["lat"], e["lon"], tuple(e["names"]))
+            )
+            keys.append([normalize(n) for n in e["names"]])
+        for k, s in sorted(self._streets.items()):
+            mid = s.point_at(s.length_m / 2)
+            entries.append(GazetteerEntry(s.label, "street", mid[0], mid[1], s.names, street=k))
+            keys.append([k, *sorted(street_keys[k])])
+        self._addresses: dict[tuple[str, str], GazetteerEntry] = {}
+        for a in index["addresses"]:
+            entry = GazetteerEntry(a["label"], "address", a["lat"], a["lon"], (a["label"],))
+            for sk in a["streets"]:
+                self._addresses.setdefault((sk, a["number"]), entry)
+                if a["n"] is not None:
+                    self._addresses.setdefault((sk, str(a["n"])), entry)
+        self._entries = entries
+        self._admin_cjk, self._admin_latin = _admin_forms(index["admin"])
+        # name key -> entry ids (stripped forms too: "成都博物馆" is also found as "博物馆")
+        self._by_key: dict[str, list[int]] = defaultdict(list)
+        for i, ks in enumerate(keys):
+            forms: list[str] = []
+            for k in ks:
+                forms.append(k)
+                forms.extend(self._strip_admin_variants(k)[1:])
+            for f in dict.fromkeys(forms):
+                if len(f) >= 2 and not f.isdigit():
+                    self._by_key[f].append(i)
+        for ids in self._by_key.values():
+            ids.sort(key=lambda i: (_KIND_RANK[self._entries[i].kind], i))
+        self._grams: dict[str, set[str]] = defaultdict(set)
+        for k in self._by_key:
+            for g in _grams(k):
+                self._grams[g].add(k)
+        self._contained = sorted(
+            (k for k in self._by_key if len(k) >= (3 if _HAS_CJK.search(k) else 6)),
+            key=lambda k: (-len(k), k),
+        )
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def from_osm(
+        cls,
+        path: str | os.PathLike[str] = DEFAULT_OSM_PATH,
+        *,
+        cache_dir: str | os.PathLike[str] | None = None,
+        use_cache: bool = True,
+        min_score: float = DEFAULT_MIN_SCORE,
+        progress: Progress | None = None,
+    ) -> Gazetteer:
+        """Build (or load from the disk cache) the gazetteer of an OSM XML extract.
+
+        Parameters
+        ----------
+        path : path, default the bundled ``data/osm/chengdu_ring2.osm.bz2``
+            OSM XML, plain or ``.bz2`` / ``.gz`` compressed.
+        cache_dir : path, optional
+            Where the parsed index is kept; default `default_cache_dir`.
+        use_cache : bool, default True
+            False: always parse, write nothing.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"OSM extract {path} not found; pass the path of an .osm/.osm.bz2 file"
+            )
+        sha = _file_sha256(path)
+        cache_file = Path(cache_dir or default_cache_dir()) / (
+            f"gazetteer-{sha[:20]}-v{INDEX_VERSION}.json.gz"
+        )
+        index: dict[str, Any] | None = None
+        if use_cache and cache_file.is_file():
+            try:
+                with gzip.open(cache_file, "rt", encoding="utf-8") as f:
+                    index = json.load(f)
+                if index.get("sha256") != sha or index.get("version") != INDEX_VERSION:
+                    index = None
+                else:
+                    logger.debug("gazetteer index loaded from %s", cache_file)
+            except (OSError, ValueError) as exc:
+                logger.warning("ignoring unreadable gazetteer cache %s: %s", cache_file, exc)
+                index = None
+        if index is None:
+            t0 = time.perf_counter()
+            index = _parse_osm(path, progress)
+            index["sha256"] = sha
+            index["version"] = INDEX_VERSION
+            logger.info(
+                "gazetteer of %s: %d named places, %d streets, %d addresses (%.1f s)",
+                path.name,
+                len(index["entries"]),
+                len(index["streets"]),
+                len(index["addresses"]),
+                time.perf_counter() - t0,
+            )
+            if use_cache:
+                try:
+                    cache_file.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
+                    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+                        json.dump(index, f, ensure_ascii=False)
+                    os.replace(tmp, cache_file)
+                except OSError as exc:
+                    logger.warning("could not write gazetteer cache %s: %s", cache_file, exc)
+        return cls(index, source=path.name, min_score=min_score)
+
+    # ------------------------------------------------------------------ queries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def entries(self) -> tuple[GazetteerEntry, ...]:
+        """Every named place (buildings, compounds, POIs, places, streets)."""
+        return tuple(self._entries)
+
+    def addresses(self) -> tuple[GazetteerEntry, ...]:
+        """The ``addr:street`` + ``addr:housenumber`` points."""
+        return tuple(dict.fromkeys(self._addresses.values()))
+
+    def streets(self) -> dict[str, StreetLine]:
+        """Named streets by key (the normalised Chinese name)."""
+        return dict(self._streets)
+
+    def geocode(self, query: str) -> GeocodeResult | None:
+        """The place `query` names, or ``None`` (see `match` for why)."""
+        return self.match(query).result
+
+    def explain_miss(self, query: str) -> str:
+        m = self.match(query)
+        if m.result is not None:
+            return ""
+        where = f"the offline gazetteer ({self.source})" if self.source else "the offline gazetteer"
+        if m.note:
+            return f"{m.note}, outside {where}"
+        if m.best_label:
+            return (
+                f"not found in {where} (best match '{m.best_label}' score {m.best_score:.2f}, "
+                f"needs {self.min_score:.2f})"
+            )
+        return f"not found in {where} (no similar name)"
+
+    def match(self, query: str) -> Match:
+        """Resolve a query; the result is ``None`` below ``min_score``."""
+        prepped = _prep(query)
+        raw = _key(prepped)
+        if not raw:
+            return Match(None, "", 0.0)
+        foreign = self._foreign_admin(raw)
+        if foreign:
+            return Match(None, "", 0.0, note=f"the address is in {foreign}")
+        cut = _cut_units(prepped)
+        texts = list(dict.fromkeys([prepped, cut]))
+        keys: list[str] = []
+        for t in texts:
+            keys.extend(self._strip_admin_variants(_key(t)))
+        keys = [k for k in dict.fromkeys(keys) if k]
+
+        # 1. exact name
+        for k in keys:
+            if k in self._by_key:
+                r = self._result(self._by_key[k][0], 1.0, None)
+                return Match(r, r.matched, 1.0)
+
+        # 2. house number: exact address point, compound after the number, street interpolation
+        parsed: list[tuple[str, int, str]] = []
+        for t in texts:
+            p = _parse_house_number(t)
+            if p is not None:
+                parsed.append(p)
+        for before, n, after in parsed:
+            for sk in self._street_candidates(_key(before)):
+                if (sk, str(n)) in self._addresses:
+                    e = self._addresses[(sk, str(n))]
+                    return Match(GeocodeResult(e.lat, e.lon, e.label, "address", 1.0, "offline"),
+                                 e.label, 1.0)  # fmt: skip
+            ak = _key(after)
+            if len(ak) >= 2 and ak in self._by_key:
+                r = self._result(self._by_key[ak][0], 1.0, None)
+                return Match(r, r.matched, 1.0)
+            for sk in self._street_candidates(_key(before)):
+                if sk in self._streets:
+                    return Match(self._street_result(sk, n, 1.0), self._streets[sk].label, 1.0)
+
+        # 3. the longest known name contained in the query
+        core = keys[-1]
+        for k in self._contained:
+            if len(k) < len(core) and k in core:
+                score = 0.8 + 0.2 * len(k) / len(core)
+                n = parsed[-1][1] if parsed else None
+                r = self._result(self._by_key[k][0], score, n)
+                return Match(r, r.matched, score)
+
+        # 4. fuzzy: whole query, and the street part when a house number was given
+        best: tuple[float, str, int | None] = (0.0, "", None)
+        for k in dict.fromkeys([core] + [_strip_last(self, _key(b)) for b, _, _ in parsed]):
+            n = next((p[1] for p in parsed if k and k in _key(p[0])), None)
+            for cand, score in self._fuzzy(k):
+                if score > best[0]:
+                    best = (score, cand, n)
+        score, cand, n = best
+        if not cand:
+            return Match(None, "", 0.0)
+        label = self._entries[self._by_key[cand][0]].label
+        if score < self.min_score:
+            return Match(None, label, score)
+        return Match(self._result(self._by_key[cand][0], score, n), label, score)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _result(self, i: int, score: float, number: int | None) -> GeocodeResult:
+        e = self._entries[i]
+        if e.kind == "street" and number is not None:
+            return self._street_result(e.street, number, score)
+        return GeocodeResult(e.lat, e.lon, e.label, e.kind, round(score, 3), "offline")
+
+    def _street_result(self, key: str, number: int, score: float) -> GeocodeResult:
+        s = self._streets[key]
+        lat, lon = s.house(number)
+        matched = f"{s.label} (house number {number} interpolated)"
+        return GeocodeResult(lat, lon, matched, "street", round(score, 3), "offline")
+
+    def _street_candidates(self, key: str) -> list[str]:
+        """Street keys a (possibly Latin) street text stands for, own names included."""
+        out: list[str] = []
+        for k in self._strip_admin_variants(key):
+            out.append(k)
+            for i in self._by_key.get(k, ()):
+                e = self._entries[i]
+                if e.kind == "street":
+                    out.append(e.street)
+                    out.extend(normalize(n) for n in e.names)
+        return list(dict.fromkeys(out))
+
+    def _fuzzy(self, k: str) -> list[tuple[str, float]]:
+        if len(k) < 2:
+            return []
+        counts: dict[str, int] = defaultdict(int)
+        for g in _grams(k):
+            for cand in self._grams.get(g, ()):
+                counts[cand] += 1
+        top = sorted(counts, key=lambda c: (-counts[c], abs(len(c) - len(k)), c))[:60]
+        out = []
+        for cand in top:
+            out.append((cand, difflib.SequenceMatcher(None, k, cand, autojunk=False).ratio()))
+        out.sort(key=lambda x: (-x[1], x[0]))
+        return out[:5]
+
+    def _strip_admin_variants(self, key: str) -> list[str]:
+        """The key, then with leading admin names stripped one at a time (longest first)."""
+        out = [key]
+        k = key
+        changed = True
+        while changed:
+            changed = False
+            for a in self._admin_cjk:
+                if k.startswith(a) and len(k) > len(a) + 1:
+                    k = k[len(a) :]
+                    out.append(k)
+                    changed = True
+                    break
+        # Latin admin words anywhere ("12 chunxi lu jinjiang district chengdu")
+        for a in self._admin_latin:
+            if a in k and len(k) > len(a) + 2:
+                k = k.replace(a, "")
+                out.append(k)
+        return out
+
+    def _foreign_admin(self, key: str) -> str:
+        m = _FOREIGN_ADMIN.match(key)
+        if not m:
+            return ""
+        name = m.group(0)
+        if name in self._admin_cjk or m.group(1) in self._admin_cjk:
+            return ""
+        if any(a.startswith(m.group(1)) for a in self._admin_cjk):
+            return ""
+        # "XX市场", "XX省体育馆": only a bare admin word followed by more text counts
+        rest = key[len(name) :]
+        if rest[:1] in ("场", "政", "民", "中", "级", "委", "立", "体", "图", "医", "第"):
+            return ""
+        if len(rest) < 2:
+            return ""
+        # a name the gazetteer knows (e.g. "四川省体育馆") is never foreign
+        if any(k.startswith(name) for k in self._by_key if len(k) > len(name)):
+            return ""
+        return name
+
+
+def _strip_last(gaz: Gazetteer, key: str) -> str:
+    variants = gaz._strip_admin_variants(key)
+    return variants[-1]
+
+
+def _parse_house_number(prepped: str) -> tuple[str, int, str] | None:
+    """Split "春熙路12号xx" / "no 12 chunxi lu" into (street part, number, rest)."""
+    m = _HOUSE_CJK.search(prepped)
+    if m and m.start() > 0:
+        return prepped[: m.start()], int(m.group(1)), prepped[m.end() :]
+    for rx in (_HOUSE_LATIN_NO, _HOUSE_LATIN_LEAD, _HOUSE_LATIN_TRAIL):
+        m = rx.search(prepped)
+        if m:
+            rest = (prepped[: m.start()] + " " + prepped[m.end() :]).strip()
+            if rest:
+                return rest, int(m.group(1)), ""
+    return None
+
+
+def _grams(key: str) -> set[str]:
+    n = 2 if _HAS_CJK.search(key) else 3
+    if len(key) <= n:
+        return {key}
+    return {key[i : i + n] for i in range(len(key) - n + 1)}
+
+
+def _cumulative(lat: Sequence[float], lon: Sequence[float]) -> list[float]:
+    cum = [0.0]
+    for i in range(1, len(lat)):
+        cum.append(cum[-1] + _dist_m(lat[i - 1], lon[i - 1], lat[i], lon[i]))
+    return cum
+
+
+def _admin_forms(names: Iterable[str]) -> tuple[list[str], list[str]]:
+    """CJK and Latin keys of admin names, with their short forms (成都市 -> 成都)."""
+    cjk: set[str] = set(_BASE_ADMIN_CJK)
+    latin: set[str] = {normalize(a) for a in _BASE_ADMIN_LATIN}
+    for name in names:
+        k = normalize(name)
+        if not k:
+            continue
+        if _HAS_CJK.search(k):
+            if len(k) < 2:
+                continue
+            cjk.add(k)
+            if k[-1] in "省市区县" and len(k) >= 3:
+                cjk.add(k[:-1])
+        else:
+            for suffix in ("district", "qu", "city", "shi", "province", "sheng"):
+                if k.endswith(suffix) and len(k) > len(suffix) + 2:
+                    latin.add(k)
+                    if suffix in ("city", "shi", "province", "sheng"):
+                        latin.add(k[: -len(suffix)])
+                    break
+    # district short forms ("锦江") are not stripped: too many real names start with them
+    cjk = {a for a in cjk if not (len(a) == 2 and a + "区" in cjk)}
+    latin = {a for a in latin if len(a) >= 5}
+    return sorted(cjk, key=lambda a: (-len(a), a)), sorted(latin, key=lambda a: (-len(a), a))
+
+
+# --------------------------------------------------------------------------- online services
+
+
+class GeopyGeocoder:
+    """Any geopy geocoding service, rate limited, with retries.
+
+    Parameters
+    ----------
+    provider : str
+        A geopy service name (``"nominatim"``, ``"arcgis"``, ``"baiduv3"``...).
+    user_agent : str
+        Identifies the application to the service; required by Nominatim's usage policy.
+    min_delay_s : float, default 1.0
+        Minimum pause between two requests (Nominatim allows one per second).
+    max_retries : int, default 2
+        Retries of a request that failed with a service error.
+    error_wait_s : float, default 5.0
+        Pause before a retry.
+    timeout_s : float, default 10
+        Request timeout.
+    geocoder : object, optional
+        A ready geopy geocoder instance to use instead of building one from ``provider``.
+    **provider_kwargs
+        Passed to the geopy geocoder class (``api_key=...``, ``domain=...``).
+
+    Service errors (timeouts, HTTP errors, quota) make that query a miss with a logged reason;
+    configuration errors (unknown service, missing user agent, rejected API key) raise
+    `GeocoderConfigError`.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        *,
+        user_agent: str | None = None,
+        min_delay_s: float = 1.0,
+        max_retries: int = 2,
+        error_wait_s: float = 5.0,
+        timeout_s: float = 10,
+        geocoder: Any = None,
+        **provider_kwargs: Any,
+    ) -> None:
+        from geopy.exc import GeocoderNotFound
+        from geopy.extra.rate_limiter import RateLimiter
+        from geopy.geocoders import get_geocoder_for_service
+
+        self.provider = provider
+        if geocoder is None:
+            try:
+                cls = get_geocoder_for_service(provider)
+            except GeocoderNotFound as exc:
+                raise GeocoderConfigError(
+                    f"unknown geocoding service {provider!r}; use 'offline' or a geopy service "
+                    "name such as 'nominatim', 'arcgis', 'baiduv3'"
+                ) from exc
+            if provider.lower() == "nominatim" and not user_agent:
+                raise GeocoderConfigError(
+                    "the Nominatim service requires a user agent that identifies your "
+                    "application; pass user_agent='my-company-collector-routes' "
+                    "(see https://operations.osmfoundation.org/policies/nominatim/)"
+                )
+            kwargs = dict(provider_kwargs)
+            kwargs.setdefault("timeout", timeout_s)
+            if user_agent:
+                kwargs.setdefault("user_agent", user_agent)
+            try:
+                geocoder = cls(**kwargs)
+            except TypeError as exc:
+                raise GeocoderConfigError(
+                    f"geocoding service {provider!r} rejected the options {sorted(kwargs)}: {exc}"
+                ) from exc
+        self._geocoder = geocoder
+        self._geocode = RateLimiter(
+            geocoder.geocode,
+            min_delay_seconds=min_delay_s,
+            max_retries=max_retries,
+            error_wait_seconds=error_wait_s,
+            swallow_exceptions=False,
+        )
+        self._reasons: dict[str, str] = {}
+
+    def geocode(self, query: str) -> GeocodeResult | None:
+        from geopy.exc import (
+            ConfigurationError,
+            GeocoderAuthenticationFailure,
+            GeocoderInsufficientPrivileges,
+            GeopyError,
+        )
+
+        try:
+            location = self._geocode(query, exactly_one=True)
+        except (ConfigurationError, GeocoderAuthenticationFailure,
+                GeocoderInsufficientPrivileges) as exc:  # fmt: skip
+            raise GeocoderConfigError(
+                f"geocoding service {self.provider!r} refused the request ({exc}); "
+                "check the API key / account settings"
+            ) from exc
+        except GeopyError as exc:
+            reason = f"geocoding service {self.provider!r} failed: {type(exc).__name__}: {exc}"
+            logger.warning("%s (query %r)", reason, query)
+            self._reasons[query] = reason
+            return None
+        if location is None:
+            self._reasons[query] = f"not found by the geocoding service {self.provider!r}"
+            return None
+        self._reasons.pop(query, None)
+        raw = getattr(location, "raw", None) or {}
+        return GeocodeResult(
+            lat=float(location.latitude),
+            lon=float(location.longitude),
+            matched=str(location.address),
+            kind=_kind_of_raw(raw),
+            score=1.0,
+            provider=self.provider,
+        )
+
+    def explain_miss(self, query: str) -> str:
+        return self._reasons.get(query, f"not found by the geocoding service {self.provider!r}")
+
+    def is_transient_miss(self, query: str) -> bool:
+        """True when the last miss of `query` was a service error (not worth caching)."""
+        return query in self._reasons and "failed:" in self._reasons[query]
+
+
+def _kind_of_raw(raw: dict[str, Any]) -> str:
+    cls = str(raw.get("class") or raw.get("category") or "")
+    typ = str(raw.get("addresstype") or raw.get("type") or "")
+    if cls == "highway" or typ in ("road", "street"):
+        return "street"
+    if cls == "building" or typ in ("building", "house", "residential"):
+        return "building"
+    if cls == "place" or typ in ("city", "suburb", "neighbourhood", "quarter"):
+        return "place"
+    if cls in ("amenity", "shop", "tourism", "leisure", "office"):
+        return "poi"
+    return "address"
+
+
+# --------------------------------------------------------------------------- cache
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS geocode (
+    provider TEXT NOT NULL,
+    query TEXT NOT NULL,
+    found INTEGER NOT NULL,
+    lat REAL, lon REAL, matched TEXT, kind TEXT, score REAL, result_provider TEXT,
+    reason TEXT,
+    created_utc TEXT NOT NULL,
+    PRIMARY KEY (provider, query)
+)
+"""
+
+
+def cache_query_key(query: str) -> str:
+    """Light normalisation of a query for the cache: NFKC, lowercase, single spaces."""
+    return " ".join(unicodedata.normalize("NFKC", query).lower().split())
+
+
+class CachedGeocoder:
+    """A geocoder with a persistent sqlite cache of its answers, misses included.
+
+    Parameters
+    ----------
+    inner : Geocoder
+        The geocoder asked on a cache miss.
+    path : path
+        The sqlite file (created if missing).
+    retry_misses : bool, default False
+        True: ask ``inner`` again for queries cached as not found.
+
+    Misses caused by service errors (timeouts...) are not cached, so they are retried next run.
+    """
+
+    def __init__(
+        self, inner: Geocoder, path: str | os.PathLike[str], *, retry_misses: bool = False
+    ) -> None:
+        self.inner = inner
+        self.provider = inner.provider
+        self.path = Path(path)
+        self.retry_misses = retry_misses
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path)
+        with self._db:
+            self._db.execute(_SCHEMA)
+        self.hits = 0
+        self.misses = 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> CachedGeocoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _row(self, key: str) -> tuple[Any, ...] | None:
+        return self._db.execute(
+            "SELECT found, lat, lon, matched, kind, score, result_provider, reason FROM geocode "
+            "WHERE provider = ? AND query = ?",
+            (self.provider, key),
+        ).fetchone()
+
+    def geocode(self, query: str) -> GeocodeResult | None:
+        key = cache_query_key(query)
+        row = self._row(key)
+        if row is not None and (row[0] or not self.retry_misses):
+            self.hits += 1
+            if row[0]:
+                return GeocodeResult(row[1], row[2], row[3], row[4], row[5], row[6])
+            return None
+        self.misses += 1
+        result = self.inner.geocode(query)
+        transient = getattr(self.inner, "is_transient_miss", None)
+        if result is None and transient is not None and transient(query):
+            return None
+        reason = "" if result is not None else self.inner.explain_miss(query)
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO geocode VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self.provider,
+                    key,
+                    int(result is not None),
+                    None if result is None else result.lat,
+                    None if result is None else result.lon,
+                    None if result is None else result.matched,
+                    None if result is None else result.kind,
+                    None if result is None else result.score,
+                    None if result is None else result.provider,
+                    reason,
+                    time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                ),
+            )
+        return result
+
+    def explain_miss(self, query: str) -> str:
+        row = self._row(cache_query_key(query))
+        if row is not None and not row[0] and row[7]:
+            return str(row[7])
+        return self.inner.explain_miss(query)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def make_geocoder(
+    spec: str = "offline",
+    *,
+    osm_path: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    user_agent: str | None = None,
+    retry_misses: bool = False,
+    min_score: float = DEFAULT_MIN_SCORE,
+    progress: Progress | None = None,
+    **provider_kwargs: Any,
+) -> CachedGeocoder:
+    """Build a cached geocoder.
+
+    Parameters
+    ----------
+    spec : str, default "offline"
+        ``"offline"``: the `Gazetteer` of ``osm_path`` (default: the bundled Chengdu extract).
+        Any other value: a geopy service name for `GeopyGeocoder`.
+    cache_dir : path, optional
+        Holds ``geocode.sqlite`` and the gazetteer index; default `default_cache_dir`.
+    user_agent : str, optional
+        For online services (required by Nominatim).
+    retry_misses : bool, default False
+        Ask again for queries cached as not found.
+    **provider_kwargs
+        Passed to `GeopyGeocoder` (``min_delay_s``, ``api_key``...).
+    """
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    inner: Geocoder
+    if spec == "offline":
+        inner = Gazetteer.from_osm(
+            osm_path or DEFAULT_OSM_PATH, cache_dir=cache, min_score=min_score, progress=progress
+        )
+    else:
+        inner = GeopyGeocoder(spec, user_agent=user_agent, **provider_kwargs)
+    return CachedGeocoder(inner, cache / "geocode.sqlite", retry_misses=retry_misses)
+
+
+def geocode_cases(
+    cases: Sequence[Case],
+    geocoder: Geocoder,
+    *,
+    progress: Progress | None = None,
+) -> tuple[dict[str, GeocodeResult], dict[str, str]]:
+    """Locate every case; never drops one.
+
+    Cases with ``lat``/``lon`` keep them (provider ``"input"``); the others are geocoded by
+    address, each distinct address once.
+
+    Returns
+    -------
+    results : dict
+        ``case_id -> GeocodeResult`` for the cases located.
+    reasons : dict
+        ``case_id -> sentence`` for the others, saying what to fix.
+    """
+    results: dict[str, GeocodeResult] = {}
+    reasons: dict[str, str] = {}
+    todo: dict[str, list[Case]] = defaultdict(list)
+    for c in cases:
+        if c.lat is not None and c.lon is not None:
+            results[c.case_id] = GeocodeResult(
+                c.lat, c.lon, c.address or "lat/lon from the input", "address", 1.0, "input"
+            )
+        elif not c.address.strip():
+            reasons[c.case_id] = "no address and no lat/lon; add one of them"
+        else:
+            todo[c.address.strip()].append(c)
+    with ensure(progress).step("Geocoding addresses", total=len(todo)) as advance:
+        for address, group in todo.items():
+            result = geocoder.geocode(address)
+            if result is None:
+                why = geocoder.explain_miss(address) or "not found"
+                reason = f"address '{address}' {why}; add lat/lon or fix the address"
+                for c in group:
+                    reasons[c.case_id] = reason
+            else:
+                for c in group:
+                    results[c.case_id] = result
+            advance(1)
+    if reasons:
+        logger.info("%d of %d cases could not be geocoded", len(reasons), len(cases))
+    return results, reasons
