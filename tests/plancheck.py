@@ -1,0 +1,163 @@
+"""Independent re-simulation of a written plan, for the tests.
+
+Reads the plan's output files (routes.csv, routes.json, unassigned.csv) and the input lists, then
+re-checks, without the solver or the planning code: every input case exactly once (routed or
+unassigned with a reason); each visit's times re-simulated from a travel matrix recomputed on the
+road network for the stops' coordinates; each visit starting inside one of its windows and the
+legal contact hours; shifts, maximum visits, working time, breaks, team size, skills, fixed
+collectors, territories, cooldowns and open promises.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from optimizer.model import Case, Collector
+from optimizer.rules import Policy
+
+TOL_S = 2.0  # rounding of the written clock times (whole seconds) and of the matrix
+
+
+def _secs(clock: str) -> float:
+    h, m, s = (int(x) for x in clock.split(":"))
+    return h * 3600 + m * 60 + s
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def check_plan_outputs(out: Path, cases: tuple[Case, ...], collectors: tuple[Collector, ...],
+                       plan_date: date, policy: Policy, *, network=None) -> list[str]:
+    """All rule violations found in the plan written to `out` (empty = the plan holds)."""
+    from optimizer import matrix as mx
+    from optimizer import network as nw
+
+    errs: list[str] = []
+    routes_rows = _read_csv(out / "routes.csv")
+    unassigned = _read_csv(out / "unassigned.csv")
+    routes = json.loads((out / "routes.json").read_text(encoding="utf-8"))["routes"]
+    by_id = {c.case_id: c for c in cases}
+    coll = {c.collector_id: c for c in collectors}
+
+    # 1. every input case exactly once
+    seen: dict[str, int] = {}
+    for r in routes_rows + unassigned:
+        seen[r["case_id"]] = seen.get(r["case_id"], 0) + 1
+    for cid in by_id:
+        if seen.get(cid, 0) != 1:
+            errs.append(f"case {cid} appears {seen.get(cid, 0)} times in routes+unassigned")
+    for cid in seen:
+        if cid not in by_id:
+            errs.append(f"unknown case {cid} in the output")
+    for u in unassigned:
+        if not u["reason_code"] or not u["reason"]:
+            errs.append(f"unassigned {u['case_id']} has no reason")
+
+    if network is None:
+        network = nw.load_network()
+    members_seen: dict[str, str] = {}
+    for route in routes:
+        rid = route["collector_id"]
+        members = route["members"] or [rid]
+        stops = route["stops"]
+        for m in members:
+            if m not in coll:
+                errs.append(f"route {rid}: unknown collector {m}")
+            elif m in members_seen:
+                errs.append(f"collector {m} is in routes {members_seen[m]} and {rid}")
+            members_seen[m] = rid
+        crew = [coll[m] for m in members if m in coll]
+        if not crew:
+            continue
+        if stops and len(crew) < policy.min_team_size:
+            errs.append(f"route {rid}: {len(crew)} collector(s), policy needs "
+                        f"{policy.min_team_size}")
+        shift_start = max(c.shift.start_s for c in crew)
+        shift_end = min(c.shift.end_s for c in crew)
+        max_visits = [c.max_visits for c in crew if c.max_visits is not None]
+        if max_visits and len(stops) > min(max_visits):
+            errs.append(f"route {rid}: {len(stops)} visits > max {min(max_visits)}")
+        if any(plan_date.weekday() not in c.workdays for c in crew) and stops:
+            errs.append(f"route {rid}: a member does not work on {plan_date:%A}")
+        if not stops:
+            continue
+        # re-simulate travel on a freshly computed matrix
+        pts = [(route["start"]["lat"], route["start"]["lon"])]
+        pts += [(s["lat"], s["lon"]) for s in stops]
+        pts.append((route["end"]["lat"], route["end"]["lon"]))
+        snapped = nw.snap(network, np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
+        tm = mx.travel_matrices(network, snapped)
+        leave = _secs(route["leave"])
+        ret = _secs(route["return"])
+        if leave < shift_start - TOL_S:
+            errs.append(f"route {rid}: leaves {route['leave']} before the shift")
+        if ret > shift_end + policy.overtime_s + TOL_S:
+            errs.append(f"route {rid}: returns {route['return']} after the shift")
+        if policy.max_work_s is not None and ret - leave > policy.max_work_s + policy.overtime_s + TOL_S:
+            errs.append(f"route {rid}: works {(ret - leave) / 3600:.2f} h > max")
+        breaks = [(_secs(b["start"]), _secs(b["end"])) for b in route["breaks"]]
+        if policy.lunch_s > 0:
+            ok = [b for b in breaks if b[1] - b[0] >= policy.lunch_s - TOL_S
+                  and policy.lunch_window.start_s - TOL_S <= b[0]
+                  <= policy.lunch_window.end_s + TOL_S]
+            # a break may be taken before leaving or after returning (then it is not work time)
+            if not ok:
+                errs.append(f"route {rid}: no lunch break of {policy.lunch_s // 60} min in "
+                            f"{policy.lunch_window.label()} (breaks {route['breaks']})")
+        t = float(leave)
+        for k, s in enumerate(stops):
+            cid = s["case_id"]
+            case = by_id.get(cid)
+            if case is None:
+                continue
+            travel = tm.duration_s[k, k + 1]
+            arrive, start, depart = _secs(s["arrive"]), _secs(s["start"]), _secs(s["depart"])
+            if not np.isfinite(travel):
+                errs.append(f"{cid}: unreachable from the previous place")
+                continue
+            # breaks taken on the way delay arrival; never earlier than possible
+            if arrive < t + travel - TOL_S * 2:
+                errs.append(f"{cid}: arrives {s['arrive']} but cannot be there before "
+                            f"{(t + travel) / 3600:.3f} h")
+            if start < arrive - TOL_S:
+                errs.append(f"{cid}: starts before arriving")
+            if abs(depart - (start + case.service_s)) > TOL_S:
+                errs.append(f"{cid}: service time {depart - start} s != {case.service_s} s")
+            wins = case.windows_on(plan_date)
+            if not any(w.start_s - TOL_S <= start <= w.end_s + TOL_S for w in wins):
+                errs.append(f"{cid}: starts {s['start']} outside its windows "
+                            f"{[w.label() for w in wins]}")
+            if policy.contact_start_s is not None and not case.consent_outside_hours and (
+                    start < policy.contact_start_s - TOL_S
+                    or depart > policy.contact_end_s + TOL_S):
+                errs.append(f"{cid}: visit {s['start']}-{s['depart']} outside legal hours")
+            if not shift_start - TOL_S <= start <= shift_end + policy.overtime_s + TOL_S:
+                errs.append(f"{cid}: starts {s['start']} outside the shift")
+            for bs, be in breaks:
+                if bs < depart - TOL_S and be > start + TOL_S:
+                    errs.append(f"{cid}: service overlaps the break {bs}-{be}")
+            if case.skill and not any(case.skill in c.skills for c in crew):
+                errs.append(f"{cid}: needs skill {case.skill}, route {rid} has none")
+            if case.fixed_collector and case.fixed_collector not in members:
+                errs.append(f"{cid}: fixed to {case.fixed_collector}, visited by {rid}")
+            if case.district and any(c.districts and case.district not in c.districts
+                                     for c in crew):
+                errs.append(f"{cid}: district {case.district} outside route {rid}'s territory")
+            if (policy.cooldown_days and case.last_visit_date is not None
+                    and 0 <= (plan_date - case.last_visit_date).days < policy.cooldown_days):
+                errs.append(f"{cid}: inside the {policy.cooldown_days}-day cooldown")
+            if (policy.respect_promises and case.promise_date and not case.promise_broken
+                    and case.promise_date > plan_date):
+                errs.append(f"{cid}: open promise until {case.promise_date}")
+            t = depart
+        back = tm.duration_s[len(stops), len(stops) + 1]
+        if ret < t + back - TOL_S * 2:
+            errs.append(f"route {rid}: returns {route['return']} before it can be back")
+    return errs
