@@ -239,3 +239,45 @@ def test_load_error_names_bad_file(tmp_path):
     empty.write_text("<osm><node id='1' lat='30' lon='104'/></osm>")
     with pytest.raises(NetworkError, match="no drive roads"):
         load_network(empty, use_cache=False)
+
+
+def test_corrupt_cache_is_rebuilt(tmp_path, caplog):
+    first = load_network(TINY_OSM, mode="drive", cache_dir=tmp_path)
+    first.cache_path.write_bytes(b"not a zip file")
+    with caplog.at_level("WARNING", logger="optimizer.network"):
+        again = load_network(TINY_OSM, mode="drive", cache_dir=tmp_path)
+    assert "ignoring unreadable network cache" in caplog.text
+    assert np.array_equal(again.travel_time_s.data, first.travel_time_s.data)
+    assert again.cache_path.stat().st_size > 100  # rewritten
+
+
+def test_place_download_goes_through_the_same_pipeline(tmp_path, monkeypatch):
+    """Stand-in for the Overpass download: osmnx's own graph of the bundled file, drive ways."""
+    import osmnx as ox
+
+    calls = []
+
+    def fake_graph_from_place(place, **kwargs):
+        calls.append((place, kwargs))
+        graph = ox.graph_from_xml(default_osm_path(), simplify=False, retain_all=True)
+        drop = [
+            (u, v, k)
+            for u, v, k, d in graph.edges(keys=True, data=True)
+            if not network_mod._way_allowed({t: str(d[t]) for t in d if t != "osmid"}, "drive")
+        ]
+        graph.remove_edges_from(drop)
+        graph.remove_nodes_from([n for n in list(graph) if graph.degree(n) == 0])
+        return graph
+
+    monkeypatch.setattr(ox, "graph_from_place", fake_graph_from_place)
+    net = load_network(place="Chengdu, China", mode="drive", cache_dir=tmp_path)
+    assert calls == [
+        ("Chengdu, China", {"network_type": "drive", "simplify": False, "retain_all": True})
+    ]
+    assert net.source == "place:Chengdu, China"
+    file_net = load_network(None, mode="drive", use_cache=False)
+    # osmnx keeps fewer tags (no motor_vehicle/motorcar), so allow a small difference
+    assert abs(net.n_nodes - file_net.n_nodes) <= 0.03 * file_net.n_nodes
+    # a second call is served from the cache, without downloading
+    again = load_network(place="Chengdu, China", mode="drive", cache_dir=tmp_path)
+    assert len(calls) == 1 and again.cache_path == net.cache_path
