@@ -188,7 +188,7 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
     lon = np.array([p[1] for p in pts])
     snapped = nw.snap(network, lat, lon, max_snap_m=settings.max_snap_m)
     n_places = len(pts) - len(case_ids)
-    bad_places = [i for i in range(n_places) if not snapped.ok[i]]
+    bad_places = [i for i in range(n_places) if snapped.too_far[i]]
     if bad_places:
         probs = []
         for crew in crews:
@@ -206,9 +206,10 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
     case_index: dict[str, int] = {}
     for cid in case_ids:
         i = key_index[("c", cid)]
-        if not snapped.ok[i]:
-            why = ("outside the road network's area" if snapped.outside[i] else
-                   f"{snapped.distance_m[i]:.0f} m from the nearest road (limit "
+        # near the edge of an extract a point may lie outside its bounds yet next to its roads:
+        # only the distance to the network decides
+        if snapped.too_far[i]:
+            why = (f"{snapped.distance_m[i]:.0f} m from the nearest road of the network (limit "
                    f"{settings.max_snap_m:.0f} m)")
             unlocated[cid] = ("off_network",
                               (f"its location ({pts[i][0]:.5f}, {pts[i][1]:.5f}) is {why}; check "

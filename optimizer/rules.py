@@ -176,11 +176,11 @@ def form_crews(collectors: Sequence[Collector], policy: Policy, *, plan_date: da
 
     Rule (documented in the README): collectors not working on ``plan_date`` are left out. With
     ``min_team_size == 1`` every collector is a crew of one, unless a ``team`` column groups them.
-    Otherwise collectors with the same ``team`` value form one crew; the others are paired
-    automatically: sorted by start place, then shift start, then id, and taken in groups of
-    ``min_team_size`` (so colleagues of the same branch with similar shifts go together). A
-    remainder too small for a team joins the last team formed; a lone collector who cannot be
-    teamed with anyone makes no route.
+    Otherwise collectors with the same ``team`` value form one crew; the others are grouped
+    automatically: sorted by shift (start, then end), then start place, then id, and taken in
+    groups of ``min_team_size``, so that a team keeps its members' whole shift (an evening shift
+    is not cut down by an early partner) and colleagues of the same branch go together. A
+    remainder too small for a team joins the last team formed.
     """
     working = [c for c in collectors if plan_date is None or plan_date.weekday() in c.workdays]
     teams: dict[str, list[Collector]] = {}
@@ -195,7 +195,8 @@ def form_crews(collectors: Sequence[Collector], policy: Policy, *, plan_date: da
     if k == 1:
         crews += [_crew(c.collector_id, [c]) for c in loose]
     else:
-        loose.sort(key=lambda c: (_place_key(c.start), c.shift.start_s, c.collector_id))
+        loose.sort(key=lambda c: (c.shift.start_s, c.shift.end_s, _place_key(c.start),
+                                  c.collector_id))
         groups = [loose[i:i + k] for i in range(0, len(loose), k)]
         if groups and len(groups[-1]) < k:
             rest = groups.pop()
