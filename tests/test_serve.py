@@ -1,0 +1,170 @@
+"""The plan server over real HTTP on 127.0.0.1 (no browser: see tests/browser for that)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from maps_plan import make_plan
+
+from optimizer import maps
+from optimizer.serve import build_links, format_links, load_tokens, start_server
+
+
+def _write_plan(out: Path) -> None:
+    plan = make_plan()
+    maps.write_overview(plan, out / "index.html")
+    for route in plan.routes:
+        cid = route.collector.collector_id
+        maps.write_collector_page(plan, route, out / maps.collector_page_filename(cid))
+
+
+@pytest.fixture(scope="module")
+def plan_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("plan")
+    _write_plan(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(plan_dir):
+    with start_server(plan_dir, port=0) as running:
+        yield running
+
+
+def _get(url: str, method: str = "GET") -> tuple[int, bytes, dict]:
+    req = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read(), dict(resp.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, err.read(), dict(err.headers)
+
+
+def test_each_page_behind_its_own_token(server):
+    links = server.links
+    assert set(links.collectors) == {"C01", "C02", "C03"}
+    urls = [links.overview, *links.collectors.values()]
+    tokens = [u.rstrip("/").rsplit("/", 1)[1] for u in urls]
+    assert len(set(tokens)) == len(tokens)
+    assert all(len(t) >= 40 for t in tokens)  # 32 random bytes, url-safe base64
+    for cid, url in links.collectors.items():
+        status, body, headers = _get(url)
+        assert status == 200
+        text = body.decode("utf-8")
+        assert maps.page_meta(text)["collector-id"] == cid
+        assert headers["Cache-Control"] == "no-store"
+        assert headers["Referrer-Policy"] == "no-referrer"
+        # the same page without the trailing slash
+        assert _get(url.rstrip("/"))[0] == 200
+
+
+def test_overview_served_with_qr_per_collector_link(server):
+    status, body, _ = _get(server.links.overview)
+    assert status == 200
+    text = body.decode("utf-8")
+    section = text[text.index(maps.LINKS_BEGIN) : text.index(maps.LINKS_END)]
+    assert section.count("<svg") == 3
+    for url in server.links.collectors.values():
+        assert f'href="{url}"' in section
+    # the file on disk keeps its plain links
+    assert "<svg" not in (
+        Path(
+            server.server.RequestHandlerClass.site.routes[
+                server.links.overview.rstrip("/").rsplit("/", 1)[1]
+            ]
+        )
+    ).read_text(encoding="utf-8")
+
+
+def test_assets_under_token_and_shared_path(server):
+    token_url = server.links.collectors["C01"]
+    for url in (
+        token_url + "assets/leaflet/leaflet.js",
+        server.base_url + "/assets/leaflet/leaflet.js",
+        server.base_url + "/assets/leaflet/leaflet.css",
+        server.base_url + "/assets/leaflet/images/layers.png",
+        server.base_url + "/assets/collector-routes.js",
+    ):
+        status, body, headers = _get(url)
+        assert status == 200, url
+        assert len(body) > 100
+    assert _get(server.base_url + "/assets/collector-routes.js")[2]["Content-Type"].startswith(
+        "text/javascript"
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/index.html",
+        "/C01.html",
+        "/links.json",
+        "/assets/",
+        "/assets/../links.json",
+        "/assets/leaflet/LICENSE",
+        "/assets/../../etc/passwd",
+        "/%2e%2e/links.json",
+        "/nonexistent-token/",
+        "/nonexistent-token/assets/leaflet/leaflet.js",
+        "/favicon.ico",
+    ],
+)
+def test_other_paths_answer_404_and_leak_nothing(server, path):
+    status, body, headers = _get(server.base_url + path)
+    assert status == 404
+    assert body == b""
+    assert "collector-routes" not in json.dumps(headers).replace('"Server": "collector-routes ', "")
+
+
+def test_wrong_token_and_near_misses_404(server):
+    url = server.links.collectors["C01"]
+    token = url.rstrip("/").rsplit("/", 1)[1]
+    for bad in (token[:-1], token + "x", token.upper(), token[1:] + token[0]):
+        assert _get(f"{server.base_url}/{bad}/")[0] == 404
+    assert _get(f"{url}C01.html")[0] == 404
+    assert _get(f"{url}../links.json")[0] == 404
+    assert _get(url, method="POST")[0] in (404, 501)
+
+
+def test_tokens_persist_across_restarts(plan_dir):
+    with start_server(plan_dir, port=0) as first:
+        before = first.links
+    path = plan_dir / "links.json"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with start_server(plan_dir, port=0) as second:
+        after = second.links
+    strip = lambda u: u.split("/", 3)[3]  # noqa: E731 - drop scheme/host/port
+    assert strip(after.overview) == strip(before.overview)
+    assert {k: strip(v) for k, v in after.collectors.items()} == {
+        k: strip(v) for k, v in before.collectors.items()
+    }
+    saved = json.loads(path.read_text())
+    assert set(saved["collectors"]) == {"C01", "C02", "C03"}
+
+
+def test_build_links_and_token_file(tmp_path_factory):
+    plan_dir = tmp_path_factory.mktemp("plan")
+    _write_plan(plan_dir)
+    token_file = tmp_path_factory.mktemp("tok") / "t.json"
+    links = build_links(plan_dir, "http://10.0.0.5:8000/", token_file=token_file)
+    assert links.overview.startswith("http://10.0.0.5:8000/") and links.overview.endswith("/")
+    tokens = load_tokens(plan_dir, token_file=token_file)
+    assert links.collectors["C02"] == f"http://10.0.0.5:8000/{tokens['collectors']['C02']}/"
+    assert not (plan_dir / "links.json").exists()
+    text = format_links(links)
+    assert text.splitlines()[0].startswith("overview  http://10.0.0.5:8000/")
+    assert len(text.splitlines()) == 4
+
+
+def test_missing_or_empty_plan_dir_is_explained(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such plan directory"):
+        start_server(tmp_path / "nope", port=0)
+    with pytest.raises(FileNotFoundError, match="no plan pages"):
+        start_server(tmp_path, port=0)
