@@ -77,7 +77,7 @@ _KIND_RANK = {k: i for i, k in enumerate(KINDS)}
 DEFAULT_OSM_PATH = Path(__file__).resolve().parents[1] / "data" / "osm" / "chengdu_ring2.osm.bz2"
 CACHE_ENV = "COLLECTOR_ROUTES_CACHE"
 # bump when the index layout or the normalisation changes: old cache files are then ignored
-INDEX_VERSION = 5
+INDEX_VERSION = 6
 METRES_PER_HOUSE_NUMBER = 5.0
 DEFAULT_MIN_SCORE = 0.75
 
@@ -469,6 +469,15 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
             for sk in street_keys:
                 largest[sk] = max(largest[sk], n)
 
+    # ways named only in Latin letters ("Fuqing Road 3rd section") join the Chinese street
+    # whose other ways carry the same name as name:en/pinyin
+    for pkey in [k for k, ways in street_ways.items() if not _HAS_CJK.search(k)]:
+        owners = {k: c for k, c in street_aliases.get(pkey, {}).items() if _HAS_CJK.search(k)}
+        if owners:
+            target = max(owners, key=lambda k: (owners[k], k))
+            street_ways[target].extend(street_ways.pop(pkey))
+            street_names[target].update(street_names.pop(pkey, set()))
+            street_aliases[pkey] = defaultdict(int, {target: 1})
     streets: dict[str, dict[str, Any]] = {}
     for skey, ways in street_ways.items():
         if len(skey) < 2:
@@ -568,7 +577,9 @@ class Gazetteer:
         Fuzzy matches below this score are misses.
     """
 
-    def __init__(self, index: dict[str, Any], *, source: str = "", min_score: float = DEFAULT_MIN_SCORE):
+    def __init__(
+        self, index: dict[str, Any], *, source: str = "", min_score: float = DEFAULT_MIN_SCORE
+    ) -> None:
         self.source = source
         self.min_score = min_score
         self.bounds = tuple(index["bounds"])
@@ -723,7 +734,7 @@ class Gazetteer:
             return ""
         where = f"the offline gazetteer ({self.source})" if self.source else "the offline gazetteer"
         if m.note:
-            return f"{m.note}, outside {where}"
+            return f"{m.note}, outside the area of {where}"
         if m.best_label:
             return (
                 f"not found in {where} (best match '{m.best_label}' score {m.best_score:.2f}, "
@@ -737,9 +748,9 @@ class Gazetteer:
         raw = _key(prepped)
         if not raw:
             return Match(None, "", 0.0)
-        foreign = self._foreign_admin(raw)
+        foreign = self._foreign_admin(self._strip_admin_variants(raw)[-1])
         if foreign:
-            return Match(None, "", 0.0, note=f"the address is in {foreign}")
+            return Match(None, "", 0.0, note=f"is in {foreign}")
         cut = _cut_units(prepped)
         texts = list(dict.fromkeys([prepped, cut]))
         keys: list[str] = []
@@ -773,29 +784,33 @@ class Gazetteer:
                 if sk in self._streets:
                     return Match(self._street_result(sk, n, 1.0), self._streets[sk].label, 1.0)
 
-        # 3. the longest known name contained in the query
+        # 3. the longest known name contained in the query, and 4. the best fuzzy match of the
+        # whole query (and of the street part when a house number was given): the higher wins
         core = keys[-1]
+        contained: Match | None = None
         for k in self._contained:
             if len(k) < len(core) and k in core:
                 score = 0.8 + 0.2 * len(k) / len(core)
                 n = parsed[-1][1] if parsed else None
                 r = self._result(self._by_key[k][0], score, n)
-                return Match(r, r.matched, score)
-
-        # 4. fuzzy: whole query, and the street part when a house number was given
+                contained = Match(r, r.matched, score)
+                break
         best: tuple[float, str, int | None] = (0.0, "", None)
-        for k in dict.fromkeys([core] + [_strip_last(self, _key(b)) for b, _, _ in parsed]):
-            n = next((p[1] for p in parsed if k and k in _key(p[0])), None)
+        street_parts = [(self._strip_admin_variants(_key(b))[-1], n) for b, n, _ in parsed]
+        for k, n in [*((k, None) for k in keys[-3:]), *street_parts]:
             for cand, score in self._fuzzy(k):
                 if score > best[0]:
                     best = (score, cand, n)
         score, cand, n = best
+        if contained is not None and contained.best_score >= score:
+            return contained
         if not cand:
             return Match(None, "", 0.0)
         label = self._entries[self._by_key[cand][0]].label
         if score < self.min_score:
             return Match(None, label, score)
-        return Match(self._result(self._by_key[cand][0], score, n), label, score)
+        r = self._result(self._by_key[cand][0], score, n)
+        return Match(r, r.matched, score)
 
     # ------------------------------------------------------------------ helpers
 
@@ -862,6 +877,8 @@ class Gazetteer:
         if not m:
             return ""
         name = m.group(0)
+        if any(c in m.group(1) for c in "省市区县"):
+            return ""
         if name in self._admin_cjk or m.group(1) in self._admin_cjk:
             return ""
         if any(a.startswith(m.group(1)) for a in self._admin_cjk):
@@ -876,11 +893,6 @@ class Gazetteer:
         if any(k.startswith(name) for k in self._by_key if len(k) > len(name)):
             return ""
         return name
-
-
-def _strip_last(gaz: Gazetteer, key: str) -> str:
-    variants = gaz._strip_admin_variants(key)
-    return variants[-1]
 
 
 def _parse_house_number(prepped: str) -> tuple[str, int, str] | None:
@@ -1014,7 +1026,7 @@ class GeopyGeocoder:
             geocoder.geocode,
             min_delay_seconds=min_delay_s,
             max_retries=max_retries,
-            error_wait_seconds=error_wait_s,
+            error_wait_seconds=max(error_wait_s, min_delay_s),
             swallow_exceptions=False,
         )
         self._reasons: dict[str, str] = {}

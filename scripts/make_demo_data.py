@@ -45,8 +45,14 @@ COLLECTOR_FIELDS = [
     "end_lat", "end_lon", "shift", "max_visits", "skills", "districts",
 ]  # fmt: skip
 
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范廖石金韦贾夏付方邹熊白孟秦邱侯江尹薛闫段雷黎史龙陶贺顾毛郝龚邵万钱严覃武戴莫孔向汤"  # noqa: E501
-GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国志红玉梅琳鹏飞宇浩然子轩梓涵欣怡雨婷俊杰文博思远家豪佳琪晓东春燕德明海燕晨曦"  # noqa: E501
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏"
+    "吕丁任沈姚卢姜崔钟谭陆汪范廖石金韦贾夏付方邹熊白孟秦邱侯江尹薛闫段雷黎史龙陶贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+GIVEN = (
+    "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国志红玉梅琳鹏飞宇浩然子轩"
+    "梓涵欣怡雨婷俊杰文博思远家豪佳琪晓东春燕德明海燕晨曦"
+)
 SUBSTRING_UNITS = ("栋", "幢")
 NOTES = (
     "夜班，白天休息", "仅周末在家", "门卫不让进，先打电话", "家里有狗", "电话常关机",
@@ -66,6 +72,7 @@ HARD_ADDRESSES = (
     "地址不详",
     "Flat 3, 221B Baker Street, London",
 )
+RESIDENTIAL_SUFFIXES = ("苑", "园", "小区", "庭", "府", "居", "社区", "公寓", "新村", "湾", "舍")
 HARD_NOTE = "地址疑有误，需核实"
 
 
@@ -97,7 +104,8 @@ def _unit(rng: random.Random) -> str:
 
 
 def _latin_unit(rng: random.Random) -> str:
-    return f"Bldg {rng.randint(1, 18)} Unit {rng.randint(1, 4)} Rm {rng.randint(1, 28)}0{rng.randint(1, 6)}"
+    room = f"{rng.randint(1, 28)}0{rng.randint(1, 6)}"
+    return f"Bldg {rng.randint(1, 18)} Unit {rng.randint(1, 4)} Rm {room}"
 
 
 def _fullwidth(text: str) -> str:
@@ -263,11 +271,77 @@ def _windows(rng: random.Random) -> str:
 
 
 def _district_lookup(osm_path: Path):
-    try:
-        from district_map import district_lookup  # type: ignore
-    except ImportError:
+    """``(lat, lon) -> district name`` from the admin_level=6 boundaries of the extract.
+
+    The extract clips the district relations, so their polygons are rebuilt: the boundary
+    lines present plus the extract's bounding box are polygonised, and each face gets the
+    district shared by every boundary line it touches (a face touching only one line gets the
+    side its neighbours across that line do not have). Points outside every face get "".
+    """
+    import bz2
+    import xml.etree.ElementTree as ET
+
+    from shapely.geometry import LineString, Point, box
+    from shapely.ops import polygonize, unary_union
+
+    nodes: dict[str, tuple[float, float]] = {}
+    ways: dict[str, list[str]] = {}
+    districts: list[tuple[str, list[str]]] = []
+    bounds = None
+    opener = bz2.open if osm_path.suffix == ".bz2" else open
+    with opener(osm_path) as f:
+        for _ev, el in ET.iterparse(f):
+            if el.tag == "bounds":
+                bounds = [float(el.get(k)) for k in ("minlon", "minlat", "maxlon", "maxlat")]
+            elif el.tag == "node":
+                nodes[el.get("id")] = (float(el.get("lon")), float(el.get("lat")))
+            elif el.tag == "way":
+                ways[el.get("id")] = [n.get("ref") for n in el if n.tag == "nd"]
+            elif el.tag == "relation":
+                tags = {c.get("k"): c.get("v") for c in el if c.tag == "tag"}
+                if tags.get("boundary") == "administrative" and tags.get("admin_level") == "6":
+                    name = tags.get("name", "").split(" ")[0]
+                    districts.append((name, [m.get("ref") for m in el if m.tag == "member"
+                                             and m.get("type") == "way"]))  # fmt: skip
+                el.clear()
+    sides: dict[str, set[str]] = {}
+    for name, members in districts:
+        for w in members:
+            if w in ways:
+                sides.setdefault(w, set()).add(name)
+    lines = {
+        w: LineString([nodes[n] for n in ways[w] if n in nodes])
+        for w in sides if sum(n in nodes for n in ways[w]) >= 2
+    }  # fmt: skip
+    if not lines or bounds is None:
         return lambda lat, lon: ""
-    return district_lookup(osm_path)
+    bbox = box(*bounds)
+    faces = [f for f in polygonize(unary_union([*lines.values(), bbox.exterior]))
+             if f.representative_point().within(bbox)]  # fmt: skip
+    touching = [
+        [w for w, ln in lines.items() if f.exterior.intersection(ln).length > 0] for f in faces
+    ]
+    labels: list[str] = []
+    for ws in touching:
+        common = set.intersection(*(sides[w] for w in ws)) if ws else set()
+        labels.append(next(iter(common)) if len(common) == 1 else "")
+    for i, ws in enumerate(touching):  # faces with one line: the side the neighbours lack
+        if labels[i] or len(ws) != 1:
+            continue
+        across = {labels[j] for j, o in enumerate(touching) if j != i and ws[0] in o} - {""}
+        rest = sides[ws[0]] - across
+        labels[i] = next(iter(rest)) if len(rest) == 1 else ""
+
+    def district_of(lat: float, lon: float) -> str:
+        if math.isnan(lat):
+            return ""
+        p = Point(lon, lat)
+        for f, label in zip(faces, labels, strict=True):
+            if f.covers(p):
+                return label
+        return ""
+
+    return district_of
 
 
 def make(seed: int, n_cases: int, n_collectors: int, as_of: date, osm_path: Path):
@@ -285,6 +359,8 @@ def make(seed: int, n_cases: int, n_collectors: int, as_of: date, osm_path: Path
             if e.label.endswith(("大厦", "广场", "中心", "大楼"))
         ]  # fmt: skip
         offices.append(min(cands, key=lambda e: (_dist_m(e.lat, e.lon, tlat, tlon), e.label)))
+    homes = [e for e in places.by_kind["building"] + places.by_kind.get("place", [])
+             if e.label.endswith(RESIDENTIAL_SUFFIXES) and e not in offices]
     collectors = []
     for i in range(n_collectors):
         cid = f"K{i + 1:02d}"
@@ -293,11 +369,11 @@ def make(seed: int, n_cases: int, n_collectors: int, as_of: date, osm_path: Path
             f"{office.lat:.6f}", f"{office.lon:.6f}"  # fmt: skip
         end_addr = end_lat = end_lon = ""
         if i in (4, 11):  # starts from home; leaves the coordinates to the geocoder
-            home = rng.choice(places.by_kind["building"])
+            home = rng.choice(homes)
             start_addr = "成都市" + district_of(home.lat, home.lon) + home.label
             slat = slon = ""
         if i == 7:  # ends the day at home
-            home = rng.choice(places.by_kind["building"])
+            home = rng.choice(homes)
             end_addr = "成都市" + district_of(home.lat, home.lon) + home.label
             end_lat, end_lon = f"{home.lat:.6f}", f"{home.lon:.6f}"
         skills = []
@@ -330,7 +406,7 @@ def make(seed: int, n_cases: int, n_collectors: int, as_of: date, osm_path: Path
         with_coords = spot.findable and rng.random() < 0.6
         lat, lon = _offset(spot.lat, spot.lon, 6, rng) if with_coords else (None, None)
         skill = ""
-        if dpd > 180 and rng.random() < 0.25:
+        if dpd > 180 and rng.random() < 0.5:
             skill = "legal"
         elif rng.random() < 0.05:
             skill = "sichuanese"

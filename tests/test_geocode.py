@@ -1,0 +1,363 @@
+"""Geocoding: the offline gazetteer on the bundled Chengdu extract, the sqlite cache, the geopy
+wrapper (with a fake service at the network edge: no network), and geocode_cases."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import geopy.geocoders
+import pytest
+from geopy.exc import GeocoderServiceError, GeocoderTimedOut
+from geopy.location import Location
+
+from optimizer.geocode import (
+    DEFAULT_OSM_PATH,
+    CachedGeocoder,
+    Gazetteer,
+    GeocodeResult,
+    GeocoderConfigError,
+    GeopyGeocoder,
+    _dist_m,
+    geocode_cases,
+    make_geocoder,
+    normalize,
+)
+from optimizer.model import Case
+
+
+@pytest.fixture(scope="module")
+def gaz(tmp_path_factory) -> Gazetteer:
+    return Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path_factory.mktemp("gazcache"))
+
+
+def near(result: GeocodeResult | None, lat: float, lon: float, within_m: float) -> bool:
+    assert result is not None
+    return _dist_m(result.lat, result.lon, lat, lon) <= within_m
+
+
+# --------------------------------------------------------------------------- normalisation
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Chunxi Road", "chūnxī lù"),
+        ("ＡＢＣ１２３", "abc123"),
+        ("Renmin North Road", "Renminbei Lu"),
+        ("Dongchenggen Street South", "dongchenggen nan jie"),
+        ("红星路3段", "红星路三段"),
+        ("Hongxing Road Section 3", "hongxing lu sanduan"),
+    ],
+)
+def test_normalize_equates_spellings(a, b):
+    assert normalize(a) == normalize(b)
+
+
+# --------------------------------------------------------------------------- gazetteer
+
+
+def test_exact_poi_name(gaz):
+    # 成都博物馆 (Chengdu Museum) is a tourism=museum way on 小河街 in the extract
+    r = gaz.geocode("成都博物馆")
+    assert r is not None and r.kind == "poi" and r.score == 1.0 and r.provider == "offline"
+    assert r.matched == "成都博物馆"
+    assert near(r, 30.6598, 104.0611, 50)
+
+
+def test_compound_with_city_district_and_building_suffix(gaz):
+    plain = gaz.geocode("锦绣东方")
+    assert plain is not None and plain.kind == "building"
+    for query in ("成都市成华区锦绣东方3栋2单元501", "四川省成都市锦绣东方 12幢1单元1203"):
+        r = gaz.geocode(query)
+        assert r is not None and r.matched == "锦绣东方", query
+        assert (r.lat, r.lon) == (plain.lat, plain.lon)
+
+
+def test_latin_spelling_and_latin_unit_suffix(gaz):
+    museum = gaz.geocode("Chengdu Museum")
+    assert museum is not None and museum.matched == "成都博物馆"
+    a = gaz.geocode("人民北路12号")
+    b = gaz.geocode("Bldg 3 Unit 2 Rm 501, No. 12 Renmin North Road, Jinniu District, Chengdu")
+    c = gaz.geocode("No. 12 Renminbei Lu")
+    assert a is not None and b is not None and c is not None
+    assert (a.lat, a.lon) == (b.lat, b.lon) == (c.lat, c.lon)
+
+
+def test_full_width_digits(gaz):
+    assert gaz.geocode("总府路２号") == gaz.geocode("总府路2号")
+    r = gaz.geocode("交大路１７８号")
+    # the tagged address point 交大路 178号 (金牛公安办证中心)
+    assert r is not None and r.kind == "address" and "178" in r.matched
+
+
+def test_street_and_house_number_lands_on_that_street(gaz):
+    street = gaz.streets()["春熙路"]
+    r = gaz.geocode("成都市锦江区春熙路 12号 3栋2单元501")
+    assert r is not None and r.kind == "street" and "春熙路" in r.matched
+    # on the street's polyline: within a metre of one of its interpolated points
+    assert min(
+        _dist_m(r.lat, r.lon, *street.point_at(d)) for d in range(0, int(street.length_m) + 1)
+    ) < 1.0
+    # the documented rule: number n at min(n / max_n, 1) of the length from the start
+    assert (r.lat, r.lon) == street.house(12)
+    far = gaz.geocode("春熙路 100000号")
+    assert far is not None and (far.lat, far.lon) == street.point_at(street.length_m)
+    # different numbers on a long street land at different places, further along
+    lo, hi = gaz.geocode("人民北路10号"), gaz.geocode("人民北路200号")
+    s = gaz.streets()["人民北路"]
+    assert lo is not None and hi is not None
+    d_lo = _dist_m(lo.lat, lo.lon, s.lat[0], s.lon[0])
+    d_hi = _dist_m(hi.lat, hi.lon, s.lat[0], s.lon[0])
+    assert d_hi > d_lo + 100
+
+
+def test_exact_tagged_address_beats_interpolation(gaz):
+    r = gaz.geocode("成都市金牛区交大路178号")
+    assert r is not None and r.kind == "address"
+    assert near(r, 30.70323, 104.04172, 5)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["qwertyuiop asdf", "火星基地月亮湾", "地址不详", "成都市锦江区鑫鑫鑫鑫花园 9栋2单元1101", ""],
+)
+def test_nonsense_returns_none_with_a_reason(gaz, query):
+    assert gaz.geocode(query) is None
+    assert "not found in the offline gazetteer" in gaz.explain_miss(query)
+
+
+def test_other_city_is_a_miss_not_a_same_named_street(gaz):
+    query = "北京市朝阳区建国路88号"
+    assert gaz.geocode(query) is None
+    assert "北京市" in gaz.explain_miss(query)
+
+
+def test_small_typo_is_fuzzy_matched_below_one(gaz):
+    r = gaz.geocode("成都市青羊区成都博物官")  # 馆 mistyped as 官
+    assert r is not None and r.matched == "成都博物馆" and 0.75 <= r.score < 1.0
+    r = gaz.geocode("锦绣东方菜市埸")  # 场 mistyped as 埸: the market, or the compound it is in
+    assert r is not None and r.matched in ("锦绣东方菜市场", "锦绣东方") and r.score < 1.0
+
+
+def test_index_cache_is_reused_without_parsing(tmp_path, monkeypatch):
+    import optimizer.geocode as gc
+
+    first = Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path)
+    assert list(tmp_path.glob("gazetteer-*.json.gz"))
+
+    def no_parse(*a, **k):
+        raise AssertionError("the XML was parsed again")
+
+    monkeypatch.setattr(gc, "_parse_osm", no_parse)
+    second = Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path)
+    assert len(second) == len(first)
+    assert second.geocode("成都博物馆") == first.geocode("成都博物馆")
+    # a different source file does not reuse the cache
+    other = tmp_path / "other.osm"
+    other.write_text(
+        "<?xml version='1.0'?><osm version='0.6'>"
+        "<node id='1' lat='30.1' lon='104.1'><tag k='name' v='测试大厦'/>"
+        "<tag k='building' v='yes'/></node></osm>",
+        encoding="utf-8",
+    )
+    with pytest.raises(AssertionError, match="parsed again"):
+        Gazetteer.from_osm(other, cache_dir=tmp_path)
+
+
+# --------------------------------------------------------------------------- sqlite cache
+
+
+class CountingGeocoder:
+    provider = "counting"
+
+    def __init__(self, answers: dict[str, GeocodeResult | None]):
+        self.answers = answers
+        self.calls: list[str] = []
+
+    def geocode(self, query):
+        self.calls.append(query)
+        return self.answers.get(query)
+
+    def explain_miss(self, query):
+        return "not known to the counting geocoder"
+
+
+def test_cache_round_trip_hits_and_misses(tmp_path):
+    hit = GeocodeResult(30.66, 104.07, "某处", "poi", 0.9, "counting")
+    inner = CountingGeocoder({"某处": hit})
+    db = tmp_path / "geo.sqlite"
+    with CachedGeocoder(inner, db) as c:
+        assert c.geocode("某处") == hit
+        assert c.geocode("无处") is None
+    assert inner.calls == ["某处", "无处"]
+    # a new process: both answers come from the file, the miss with its reason
+    with CachedGeocoder(inner, db) as c:
+        assert c.geocode("某处") == hit
+        assert c.geocode(" 无处 ") is None  # light normalisation of the key
+        assert c.explain_miss("无处") == "not known to the counting geocoder"
+        assert c.hits == 2
+    assert inner.calls == ["某处", "无处"]
+    # retry_misses asks again for cached misses only
+    inner.answers["无处"] = GeocodeResult(30.7, 104.1, "无处", "place", 1.0, "counting")
+    with CachedGeocoder(inner, db, retry_misses=True) as c:
+        assert c.geocode("无处") is not None
+        assert c.geocode("某处") == hit
+    assert inner.calls == ["某处", "无处", "无处"]
+
+
+def test_make_geocoder_offline_is_cached(tmp_path):
+    g = make_geocoder("offline", cache_dir=tmp_path)
+    assert g.geocode("成都博物馆") is not None
+    assert (tmp_path / "geocode.sqlite").is_file()
+    g2 = make_geocoder("offline", cache_dir=tmp_path)
+    assert g2.geocode("成都博物馆") == g.geocode("成都博物馆") and g2.hits == 1
+
+
+# --------------------------------------------------------------------------- geopy wrapper
+
+
+class FakeService:
+    """Stands in for a geopy geocoder class at the network edge."""
+
+    script: list[object] = []
+    calls: list[str] = []
+
+    def __init__(self, *, user_agent=None, timeout=None, **kwargs):
+        self.user_agent = user_agent
+        self.kwargs = kwargs
+
+    def geocode(self, query, exactly_one=True):
+        FakeService.calls.append(query)
+        step = FakeService.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+
+@pytest.fixture
+def fake_service(monkeypatch):
+    monkeypatch.setitem(geopy.geocoders.SERVICE_TO_GEOCODER, "fakeservice", FakeService)
+    FakeService.script = []
+    FakeService.calls = []
+    return FakeService
+
+
+def _loc(lat, lon, cls="building"):
+    return Location("Somewhere, Chengdu", (lat, lon), {"class": cls, "type": "yes"})
+
+
+def test_geopy_retries_service_errors_then_succeeds(fake_service):
+    fake_service.script = [GeocoderServiceError("502"), _loc(30.66, 104.07)]
+    g = GeopyGeocoder("fakeservice", user_agent="t", min_delay_s=0, error_wait_s=0, max_retries=2)
+    r = g.geocode("某路1号")
+    assert r == GeocodeResult(30.66, 104.07, "Somewhere, Chengdu", "building", 1.0, "fakeservice")
+    assert fake_service.calls == ["某路1号", "某路1号"]
+
+
+def test_geopy_error_after_retries_is_a_logged_miss(fake_service, caplog):
+    fake_service.script = [GeocoderTimedOut("slow")] * 3
+    g = GeopyGeocoder("fakeservice", user_agent="t", min_delay_s=0, error_wait_s=0, max_retries=2)
+    with caplog.at_level(logging.WARNING, logger="optimizer.geocode"):
+        assert g.geocode("某路1号") is None
+    assert len(fake_service.calls) == 3
+    assert "GeocoderTimedOut" in g.explain_miss("某路1号")
+    assert any("GeocoderTimedOut" in rec.getMessage() for rec in caplog.records)
+
+
+def test_geopy_not_found_and_transient_misses_in_the_cache(fake_service, tmp_path):
+    fake_service.script = [None, GeocoderServiceError("503"), _loc(30.7, 104.1)]
+    g = GeopyGeocoder("fakeservice", user_agent="t", min_delay_s=0, error_wait_s=0, max_retries=0)
+    c = CachedGeocoder(g, tmp_path / "c.sqlite")
+    assert c.geocode("无此地") is None
+    assert "not found by the geocoding service" in c.explain_miss("无此地")
+    assert c.geocode("某路1号") is None  # service error: not cached, retried next time
+    assert c.geocode("某路1号") is not None
+    assert c.geocode("无此地") is None  # the real miss is cached: no new request
+    assert fake_service.calls == ["无此地", "某路1号", "某路1号"]
+
+
+def test_geopy_rate_limit_spaces_requests(fake_service, monkeypatch):
+    import geopy.extra.rate_limiter as rl
+
+    clock = {"t": 1000.0}
+    sleeps: list[float] = []
+    monkeypatch.setattr(rl, "default_timer", lambda: clock["t"])
+
+    def fake_sleep(self, seconds):
+        sleeps.append(seconds)
+        clock["t"] += seconds
+
+    monkeypatch.setattr(rl.RateLimiter, "_sleep", fake_sleep)
+    fake_service.script = [_loc(30.6, 104.0), _loc(30.6, 104.0), _loc(30.6, 104.0)]
+    g = GeopyGeocoder("fakeservice", user_agent="t", min_delay_s=1.5, error_wait_s=0)
+    for q in ("a", "b", "c"):
+        assert g.geocode(q) is not None
+    assert sleeps == [1.5, 1.5]
+
+
+def test_geopy_config_errors_are_exceptions(fake_service):
+    with pytest.raises(GeocoderConfigError, match="unknown geocoding service 'nosuchservice'"):
+        GeopyGeocoder("nosuchservice", user_agent="t")
+    with pytest.raises(GeocoderConfigError, match="user_agent"):
+        GeopyGeocoder("nominatim")
+    with pytest.raises(GeocoderConfigError, match="user_agent"):
+        make_geocoder("nominatim", cache_dir=Path("/nonexistent/never-created"))
+
+
+def test_geopy_instance_can_be_passed(fake_service):
+    fake_service.script = [_loc(30.65, 104.05, cls="highway")]
+    g = GeopyGeocoder("mine", geocoder=FakeService(), min_delay_s=0)
+    r = g.geocode("x")
+    assert r is not None and r.kind == "street" and r.provider == "mine"
+
+
+# --------------------------------------------------------------------------- geocode_cases
+
+
+def test_geocode_cases_never_drops_a_case(gaz):
+    cases = [
+        Case("C-1", 1000.0, 10, address="whatever", lat=30.6, lon=104.1),
+        Case("C-2", 1000.0, 10, address="成都市青羊区成都博物馆"),
+        Case("C-3", 1000.0, 10, address="成都市青羊区成都博物馆"),  # same address: asked once
+        Case("C-4", 1000.0, 10, address="北京市朝阳区建国路88号"),
+        Case("C-5", 1000.0, 10, address=""),
+        Case("C-6", 1000.0, 10, address="zzqqxx 99999"),
+    ]
+    calls: list[str] = []
+
+    class Spy:
+        provider = gaz.provider
+
+        def geocode(self, q):
+            calls.append(q)
+            return gaz.geocode(q)
+
+        def explain_miss(self, q):
+            return gaz.explain_miss(q)
+
+    found, reasons = geocode_cases(cases, Spy())
+    assert set(found) | set(reasons) == {c.case_id for c in cases}
+    assert not set(found) & set(reasons)
+    assert found["C-1"].provider == "input"
+    assert (found["C-1"].lat, found["C-1"].lon) == (30.6, 104.1)
+    assert found["C-2"] == found["C-3"] and found["C-2"].matched == "成都博物馆"
+    assert calls.count("成都市青羊区成都博物馆") == 1
+    assert "北京市" in reasons["C-4"] and "add lat/lon or fix the address" in reasons["C-4"]
+    assert "no address and no lat/lon" in reasons["C-5"]
+    assert reasons["C-6"].startswith("address 'zzqqxx 99999' not found in the offline gazetteer")
+    assert "best match" in reasons["C-6"] or "no similar name" in reasons["C-6"]
+
+
+def test_demo_cases_geocode_except_the_deliberately_bad(gaz):
+    from optimizer.inputs import read_cases
+
+    demo = Path(__file__).resolve().parents[1] / "data" / "demo" / "cases.csv"
+    cases = read_cases(demo)
+    found, reasons = geocode_cases(cases, gaz)
+    assert len(found) + len(reasons) == len(cases) >= 400
+    assert 5 <= len(reasons) <= 8
+    bad = {c.case_id for c in cases if "地址疑有误" in c.notes}
+    assert set(reasons) == bad
+    without = [c for c in cases if c.lat is None and c.case_id not in bad]
+    assert len(without) >= 0.3 * len(cases)
