@@ -827,6 +827,7 @@ def write_collector_page(
     tiles: str | TileProvider = "osm",
     mask_private: bool = True,
     self_contained: bool = False,
+    collector_id: str | None = None,
 ) -> Path:
     """Write one collector's phone-first page (``<collector_id>.html``).
 
@@ -849,6 +850,9 @@ def write_collector_page(
         Mask customer names (``张*明``) and phones (``138****5678``); on by default.
     self_contained : bool
         Inline Leaflet and the helper script/stylesheet into the page.
+    collector_id : str, optional
+        Whose page this is when a team makes the route together (one of ``route.members``);
+        default: the route's collector. `optimizer.serve` gives each page its own link.
 
     Returns
     -------
@@ -905,7 +909,13 @@ def write_collector_page(
         m,
         path,
         title=title,
-        meta={"page": "collector", "collector-id": cid, "date": plan.plan_date.isoformat()},
+        meta={
+            "page": "collector",
+            "collector-id": collector_id or cid,
+            "route": cid,
+            "members": json.dumps(list(route.members or (cid,)), ensure_ascii=False),
+            "date": plan.plan_date.isoformat(),
+        },
         body_class="cr-collector",
         self_contained=self_contained,
     )

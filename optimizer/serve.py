@@ -25,11 +25,13 @@ import logging
 import os
 import secrets
 import socket
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
 from optimizer import maps
@@ -43,6 +45,7 @@ __all__ = [
     "format_links",
     "load_tokens",
     "serve",
+    "serve_forever",
     "start_server",
 ]
 
@@ -94,6 +97,14 @@ class _Pages:
     collectors: dict[str, Path]  # collector_id -> page file
 
 
+def _members(meta: Mapping[str, str]) -> list[str]:
+    try:
+        members = json.loads(meta.get("members") or "[]")
+    except json.JSONDecodeError:
+        return []
+    return [m for m in members if isinstance(m, str)]
+
+
 def _discover(plan_dir: Path) -> _Pages:
     overview = None
     collectors: dict[str, Path] = {}
@@ -108,6 +119,9 @@ def _discover(plan_dir: Path) -> _Pages:
                 overview = path
         elif meta.get("page") == "collector" and meta.get("collector-id"):
             cid = meta["collector-id"]
+            # a team member's copy of the route's page, named after the member
+            if path.stem != cid and path.stem in _members(meta):
+                cid = path.stem
             # two pages for one collector: keep the one with the canonical file name
             if cid not in collectors or path.name == maps.collector_page_filename(cid):
                 collectors[cid] = path
@@ -425,6 +439,32 @@ def serve(
         logger.info("stopped")
     finally:
         httpd.server_close()
+
+
+def serve_forever(
+    plan_dir: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token_file: str | Path | None = None,
+    public_url: str | None = None,
+    out: TextIO | None = None,
+) -> None:
+    """The CLI's entry point: write the links to `out` (default stdout), serve until Ctrl-C."""
+    stream = out if out is not None else sys.stdout
+
+    def announce(links: Links) -> None:
+        stream.write("Serving; open these links (Ctrl-C stops):\n" + format_links(links) + "\n")
+        stream.flush()
+
+    serve(
+        plan_dir,
+        host=host,
+        port=port,
+        token_file=token_file,
+        public_url=public_url,
+        on_ready=announce,
+    )
 
 
 def links_by_collector(links: Links) -> Mapping[str, str]:

@@ -357,4 +357,8 @@ def test_page_meta_round_trips_ids(plan, tmp_path):
         }
     )
     text = maps.write_collector_page(plan, route, tmp_path / "x.html").read_text()
-    assert maps.page_meta(text) == {"page": "collector", "collector-id": odd, "date": "2026-11-30"}
+    meta = maps.page_meta(text)
+    assert meta["page"] == "collector" and meta["collector-id"] == odd
+    assert meta["route"] == odd and meta["date"] == "2026-11-30"
+    member = maps.write_collector_page(plan, route, tmp_path / "y.html", collector_id="C09")
+    assert maps.page_meta(member.read_text())["collector-id"] == "C09"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
@@ -13,7 +14,7 @@ import pytest
 from maps_plan import make_plan
 
 from optimizer import maps
-from optimizer.serve import build_links, format_links, load_tokens, start_server
+from optimizer.serve import build_links, format_links, load_tokens, serve_forever, start_server
 
 
 def _write_plan(out: Path) -> None:
@@ -168,3 +169,34 @@ def test_missing_or_empty_plan_dir_is_explained(tmp_path):
         start_server(tmp_path / "nope", port=0)
     with pytest.raises(FileNotFoundError, match="no plan pages"):
         start_server(tmp_path, port=0)
+
+
+def test_team_members_each_get_a_link(tmp_path):
+    # the CLI writes one page per member of a team route, named <member>.html
+    plan = make_plan()
+    route = plan.routes[0]
+    team = dataclasses.replace(route, members=("C01", "C07"))
+    plan = dataclasses.replace(plan, routes=(team, *plan.routes[1:]))
+    maps.write_overview(plan, tmp_path / "index.html")
+    for member in team.members:
+        maps.write_collector_page(plan, team, tmp_path / f"{member}.html")
+    with start_server(tmp_path, port=0) as running:
+        assert set(running.links.collectors) == {"C01", "C07"}
+        bodies = [_get(u)[1] for u in running.links.collectors.values()]
+    assert all(b"K-1001" in b for b in bodies)
+
+
+def test_serve_forever_prints_links_and_stops_on_interrupt(plan_dir, monkeypatch):
+    import http.server
+    import io
+
+    def interrupted(self, poll_interval=0.5):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(http.server.ThreadingHTTPServer, "serve_forever", interrupted)
+    out = io.StringIO()
+    serve_forever(plan_dir, port=0, out=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("Serving")
+    assert lines[1].startswith("overview  http://127.0.0.1:")
+    assert {line.split()[0] for line in lines[2:]} == {"C01", "C02", "C03"}
