@@ -99,6 +99,9 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--time-limit", type=float, default=30.0,
                    help="solver time in seconds (default 30)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--max-solutions", type=int, default=None,
+                   help="stop after this many improving solutions: the plan then depends only "
+                        "on inputs and seed, not on machine speed (the time limit stays a cap)")
     g.add_argument("--travel-cost-per-hour", type=float, default=30.0,
                    help="cost of an hour of travel in value units (default 30)")
 
@@ -138,7 +141,8 @@ def settings_from_args(a: argparse.Namespace, plan_date: date):
         plan_date=plan_date, weighting=weighting, policy=policy, time_limit_s=a.time_limit,
         seed=a.seed, travel_cost_per_h=a.travel_cost_per_hour, geocoder=a.geocoder,
         user_agent=a.user_agent, osm_path=a.osm, place=a.place, mode=a.mode,
-        speed_factor=a.speed_factor, cache_dir=a.cache_dir)
+        speed_factor=a.speed_factor, cache_dir=a.cache_dir,
+        solver_options={"max_solutions": a.max_solutions} if a.max_solutions else {})
 
 
 def read_inputs(cases_path: Path | None, collectors_path: Path | None):

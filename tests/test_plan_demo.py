@@ -1,0 +1,117 @@
+"""End to end: plan the bundled demo with the CLI and re-check the written plan independently."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from optimizer.cli import DEMO_CASES, DEMO_COLLECTORS, main
+from optimizer.explain import BY_CHOICE, IMPOSSIBLE
+from optimizer.inputs import read_cases, read_collectors
+from optimizer.rules import PRESETS
+from plancheck import check_plan_outputs
+
+PLAN_DATE = date(2026, 11, 30)  # a Monday
+# a solution limit makes the plan independent of machine speed (the time limit is only a cap)
+ARGS = ["plan", "--date", PLAN_DATE.isoformat(), "--time-limit", "60", "--max-solutions", "60",
+        "-q"]
+
+
+def _rows(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="session")
+def demo_plan(tmp_path_factory, cache_dir) -> Path:
+    out = tmp_path_factory.mktemp("demo-plan")
+    assert main([*ARGS, "--out", str(out), "--cache-dir", str(cache_dir)]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_demo_plan_writes_every_output(demo_plan):
+    for name in ("routes.csv", "routes.json", "unassigned.csv", "summary.json", "index.html"):
+        assert (demo_plan / name).is_file(), name
+    routes = _rows(demo_plan / "routes.csv")
+    assert {"collector_id", "stop", "case_id", "lat", "lon", "arrive", "start", "depart",
+            "travel_s", "travel_m", "value"} <= set(routes[0])
+    for member in {m for r in routes for m in r["members"].split("+")}:
+        assert (demo_plan / f"{member}.html").is_file(), member
+    summary = json.loads((demo_plan / "summary.json").read_text())
+    for key in ("cases_total", "cases_visited", "value_total", "value_visited", "travel_s_total",
+                "travel_m_total", "per_collector"):
+        assert key in summary
+    assert summary["cases_total"] == 500
+    assert summary["cases_visited"] == len(routes)
+    assert summary["value_visited"] == pytest.approx(sum(float(r["value"]) for r in routes),
+                                                     abs=1.0)
+    assert summary["travel_m_total"] >= sum(float(r["travel_m"]) for r in routes) - 1.0
+    per = {p["collector_id"]: p for p in summary["per_collector"]}
+    for cid, p in per.items():
+        assert p["cases_visited"] == sum(r["collector_id"] == cid for r in routes)
+
+
+@pytest.mark.slow
+def test_demo_plan_passes_independent_resimulation(demo_plan, cache_dir):
+    from optimizer.network import load_network
+
+    errs = check_plan_outputs(demo_plan, read_cases(DEMO_CASES), read_collectors(DEMO_COLLECTORS),
+                              PLAN_DATE, PRESETS["china"],
+                              network=load_network(cache_dir=cache_dir))
+    assert errs == []
+
+
+@pytest.mark.slow
+def test_demo_is_a_backlog_and_visits_the_valuable_cases(demo_plan):
+    routes = _rows(demo_plan / "routes.csv")
+    unassigned = _rows(demo_plan / "unassigned.csv")
+    assert len(unassigned) > len(routes)  # the team cannot visit every case in a day
+    mean_visited = sum(float(r["value"]) for r in routes) / len(routes)
+    mean_left = sum(float(u["value"]) for u in unassigned) / len(unassigned)
+    assert mean_visited > mean_left
+    codes = {u["reason_code"] for u in unassigned}
+    assert codes <= IMPOSSIBLE | BY_CHOICE
+    assert "lower_value" in codes and "no_coordinates" in codes
+
+
+@pytest.mark.slow
+def test_same_inputs_and_seed_give_the_same_plan(demo_plan, tmp_path, cache_dir):
+    out = tmp_path / "again"
+    assert main([*ARGS, "--out", str(out), "--cache-dir", str(cache_dir), "--no-maps"]) == 0
+    assert (out / "routes.csv").read_bytes() == (demo_plan / "routes.csv").read_bytes()
+    assert (out / "unassigned.csv").read_bytes() == (demo_plan / "unassigned.csv").read_bytes()
+
+
+def test_resimulation_catches_a_tampered_plan(demo_plan, tmp_path, cache_dir):
+    """The checker is not a rubber stamp: shift a visit out of its window, drop a case."""
+    import shutil
+
+    from optimizer.network import load_network
+
+    bad = tmp_path / "bad"
+    shutil.copytree(demo_plan, bad)
+    rows = _rows(bad / "routes.csv")
+    rows[0]["start"] = "23:30:00"
+    rows[0]["depart"] = "23:59:59"
+    with (bad / "routes.csv").open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    data = json.loads((bad / "routes.json").read_text())
+    data["routes"][0]["stops"][0]["start"] = "23:30:00"
+    data["routes"][0]["stops"][0]["depart"] = "23:59:59"
+    (bad / "routes.json").write_text(json.dumps(data))
+    lines = (bad / "unassigned.csv").read_text(encoding="utf-8-sig").splitlines()
+    (bad / "unassigned.csv").write_text("\n".join(lines[:1] + lines[2:]) + "\n",
+                                        encoding="utf-8-sig")
+    errs = check_plan_outputs(bad, read_cases(DEMO_CASES), read_collectors(DEMO_COLLECTORS),
+                              PLAN_DATE, PRESETS["china"], network=load_network(cache_dir=cache_dir))
+    text = "\n".join(errs)
+    assert "outside its windows" in text
+    assert "outside legal hours" in text
+    assert "appears 0 times" in text
