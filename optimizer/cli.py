@@ -13,10 +13,9 @@ from pathlib import Path
 
 from optimizer import rules
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
+from optimizer.export import write_plan
+from optimizer.inputs import DEMO_COLLECTORS, read_inputs
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
-DEMO_CASES = DATA_DIR / "demo" / "cases.csv"
-DEMO_COLLECTORS = DATA_DIR / "demo" / "collectors.csv"
 DEFAULT_MAPS = Path("maps")
 
 log = logging.getLogger("optimizer.cli")
@@ -145,46 +144,6 @@ def settings_from_args(a: argparse.Namespace, plan_date: date):
         solver_options={"max_solutions": a.max_solutions} if a.max_solutions else {})
 
 
-def read_inputs(cases_path: Path | None, collectors_path: Path | None):
-    """Read both lists; problems of both files are reported together."""
-    from optimizer.inputs import check_references, read_cases, read_collectors
-
-    problems = []
-    cases = collectors = None
-    try:
-        cases = read_cases(cases_path or DEMO_CASES)
-    except InputError as exc:
-        problems += exc.problems
-    try:
-        collectors = read_collectors(collectors_path or DEMO_COLLECTORS)
-    except InputError as exc:
-        problems += exc.problems
-    if problems:
-        raise InputError(problems)
-    check_references(cases, collectors, cases_file=(cases_path or DEMO_CASES).name)
-    return cases, collectors
-
-
-def write_outputs(plan, out: Path, *, tiles: str = "osm", self_contained: bool = False,
-                  maps: bool = True, progress=None) -> None:
-    from optimizer.export import write_tables
-    from optimizer.progress import ensure
-
-    write_tables(plan, out)
-    if not maps:
-        return
-    from optimizer import maps as mp
-
-    with ensure(progress).step("Writing maps", total=1 + len(plan.routes)) as adv:
-        mp.write_overview(plan, out / "index.html", tiles=tiles, self_contained=self_contained)
-        adv()
-        for r in plan.routes:
-            for member in r.members or (r.collector.collector_id,):
-                mp.write_collector_page(plan, r, out / f"{member}.html", tiles=tiles,
-                                        self_contained=self_contained)
-            adv()
-
-
 def print_summary(plan, out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -225,8 +184,8 @@ def cmd_plan(a: argparse.Namespace) -> int:
     plan = plan_day(cases, collectors, settings, progress=progress,
                     collectors_file=(a.collectors or DEMO_COLLECTORS).name)
     out = a.out or DEFAULT_MAPS / plan_date.isoformat()
-    write_outputs(plan, out, tiles=a.tiles, self_contained=a.self_contained, maps=not a.no_maps,
-                  progress=progress)
+    write_plan(plan, out, tiles=a.tiles, self_contained=a.self_contained, maps=not a.no_maps,
+               progress=progress)
     if not a.quiet:
         print_summary(plan, out)
     return 0

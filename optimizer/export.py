@@ -1,4 +1,4 @@
-"""Write a plan's route sheets: routes.csv/json, unassigned.csv, summary.json (and maps via maps.py).
+"""Write a plan: routes.csv/json, unassigned.csv, summary.json, and the maps (via maps.py).
 
 Times in the files are local clock times ``HH:MM:SS`` of the plan date; ``*_s`` columns are
 seconds, ``*_m`` metres. Route ids are the crew id: the collector id, or the team members' ids
@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from optimizer.model import Plan
+from optimizer.progress import Progress, ensure
 
 log = logging.getLogger(__name__)
 
@@ -125,3 +126,25 @@ def write_tables(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
     paths["summary.json"].write_text(json.dumps(plan.summary, ensure_ascii=False, indent=2),
                                      encoding="utf-8")
     return paths
+
+
+def write_plan(plan: Plan, out_dir: str | Path, *, tiles: str = "osm",
+               self_contained: bool = False, maps: bool = True,
+               progress: Progress | None = None) -> Path:
+    """Write everything for a plan: route sheets, overview map and one page per collector."""
+    out = Path(out_dir)
+    write_tables(plan, out)
+    if not maps:
+        return out
+    from optimizer import maps as mp
+
+    with ensure(progress).step("Writing maps", total=1 + len(plan.routes)) as adv:
+        mp.write_overview(plan, out / "index.html", tiles=tiles, self_contained=self_contained)
+        adv()
+        for r in plan.routes:
+            # every member of a team gets the team's page under their own id
+            for member in r.members or (r.collector.collector_id,):
+                mp.write_collector_page(plan, r, out / f"{member}.html", tiles=tiles,
+                                        self_contained=self_contained)
+            adv()
+    return out

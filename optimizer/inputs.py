@@ -21,6 +21,10 @@ from optimizer.model import Case, Collector, Place, TimeWindow, WeeklyWindow
 
 log = logging.getLogger(__name__)
 
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+DEMO_CASES = DATA_DIR / "demo" / "cases.csv"
+DEMO_COLLECTORS = DATA_DIR / "demo" / "collectors.csv"
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY_ALIASES = {
     **{d: i for i, d in enumerate(DAYS)},
@@ -131,7 +135,7 @@ def parse_days(text: str) -> frozenset[int]:
 
 
 def parse_windows(text: str) -> tuple[WeeklyWindow, ...]:
-    """Parse a window list: ``'Mon-Fri 18:00-21:00; Sat 09:00-12:00'`` or ``'09:00-12:00; 14:00-18:00'``.
+    """Parse windows: ``'Mon-Fri 18:00-21:00; Sat 09:00-12:00'`` or ``'09:00-12:00; 14:00-18:00'``.
 
     Windows are separated by ``;`` (or ``|`` or a newline); each is an optional day spec followed by
     ``HH:MM-HH:MM``. Without a day spec the window applies every day. Blank = any time.
@@ -333,7 +337,8 @@ def read_cases(path: str | Path) -> tuple[Case, ...]:
     for row, rec in table.rows:
         r = _Row(table, row, rec, "case_id", problems)
         if not r.id:
-            r.problem("case_id", "", "required value is missing", "give every case a unique case_id")
+            r.problem("case_id", "", "required value is missing",
+                      "give every case a unique case_id")
         elif r.id in seen:
             r.problem("case_id", r.id, f"duplicate of row {seen[r.id]}",
                       "give every case a unique case_id (merge or renumber the duplicates)")
@@ -465,7 +470,30 @@ def check_references(cases: tuple[Case, ...], collectors: tuple[Collector, ...],
             if v and v not in ids:
                 problems.append(Problem(cases_file, c.row, f"case_id={c.case_id}", f, v,
                                         "no collector with this id",
-                                        f"use one of the collector ids ({', '.join(sorted(ids)[:8])}"
+                                        f"use one of the collector ids "
+                                        f"({', '.join(sorted(ids)[:8])}"
                                         f"{', ...' if len(ids) > 8 else ''}) or leave blank"))
     if problems:
         raise InputError(problems)
+
+
+def read_inputs(cases_path: str | Path | None = None, collectors_path: str | Path | None = None
+                ) -> tuple[tuple[Case, ...], tuple[Collector, ...]]:
+    """Read both lists (default: the bundled demo); problems of both files reported together."""
+    cases_path = Path(cases_path) if cases_path else DEMO_CASES
+    collectors_path = Path(collectors_path) if collectors_path else DEMO_COLLECTORS
+    problems: list[Problem] = []
+    cases: tuple[Case, ...] = ()
+    collectors: tuple[Collector, ...] = ()
+    try:
+        cases = read_cases(cases_path)
+    except InputError as exc:
+        problems += exc.problems
+    try:
+        collectors = read_collectors(collectors_path)
+    except InputError as exc:
+        problems += exc.problems
+    if problems:
+        raise InputError(problems)
+    check_references(cases, collectors, cases_file=cases_path.name)
+    return cases, collectors

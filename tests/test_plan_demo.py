@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.cli import DEMO_CASES, DEMO_COLLECTORS, main
+from optimizer.cli import main
 from optimizer.explain import BY_CHOICE, IMPOSSIBLE
-from optimizer.inputs import read_cases, read_collectors
+from optimizer.inputs import DEMO_CASES, DEMO_COLLECTORS, read_cases, read_collectors
 from optimizer.rules import PRESETS
 from plancheck import check_plan_outputs
 
@@ -110,7 +110,8 @@ def test_resimulation_catches_a_tampered_plan(demo_plan, tmp_path, cache_dir):
     (bad / "unassigned.csv").write_text("\n".join(lines[:1] + lines[2:]) + "\n",
                                         encoding="utf-8-sig")
     errs = check_plan_outputs(bad, read_cases(DEMO_CASES), read_collectors(DEMO_COLLECTORS),
-                              PLAN_DATE, PRESETS["china"], network=load_network(cache_dir=cache_dir))
+                              PLAN_DATE, PRESETS["china"],
+                              network=load_network(cache_dir=cache_dir))
     text = "\n".join(errs)
     assert "outside its windows" in text
     assert "outside legal hours" in text
