@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse.csgraph import dijkstra, reconstruct_path
 
 from optimizer.network import NetworkError, RoadNetwork, SnapResult
 from optimizer.progress import Progress, ensure
@@ -266,30 +266,17 @@ def _check_nodes(network: RoadNetwork, node: np.ndarray) -> np.ndarray:
 
 
 def _path_lengths(network: RoadNetwork, pred: np.ndarray, sources: np.ndarray) -> np.ndarray:
-    """Length of each shortest-time path from the predecessor matrix, vectorised.
+    """Length of each fastest path, from Dijkstra's predecessors (one row per source).
 
-    Pointer doubling on the shortest-path trees: ``acc[n]`` is the length from ``anc[n]`` to
-    ``n``; each round adds the ancestor's ``acc`` and jumps to the ancestor's ancestor, so a tree
-    of depth d needs log2(d) rounds. Unreached nodes get ``np.inf``, sources 0.
+    The predecessors of one source form its shortest-path tree; rebuilt with edge lengths as
+    weights (`reconstruct_path`), the tree has one path to each node, so a Dijkstra run on it
+    returns the length of exactly the fastest path. Unreached nodes get ``np.inf``.
     """
-    pred = pred.astype(np.int64)
-    has = pred >= 0
-    cols = np.broadcast_to(np.arange(pred.shape[1]), pred.shape)
-    edge = network.edge_index(np.where(has, pred, 0), cols)
-    acc = np.where(has, network.length_m.data[np.maximum(edge, 0)], 0.0)
-    anc = np.where(has, pred, -1)
-    rows = np.arange(pred.shape[0])[:, None]
-    while True:
-        live = anc >= 0
-        if not live.any():
-            break
-        safe = np.where(live, anc, 0)
-        acc = np.where(live, acc + acc[rows, safe], acc)
-        anc = np.where(live, anc[rows, safe], -1)
-    # a node with no predecessor is either a source (0) or unreached (inf)
-    reached = has.copy()
-    reached[np.arange(pred.shape[0]), sources] = True
-    return np.where(reached, acc, np.inf)
+    out = np.empty(pred.shape)
+    for row, source in enumerate(sources.tolist()):
+        tree = reconstruct_path(network.length_m, pred[row], directed=True)
+        out[row] = dijkstra(tree, directed=True, indices=source)
+    return out
 
 
 def _geometry(network: RoadNetwork, path_nodes: np.ndarray) -> list[tuple[float, float]]:
