@@ -49,6 +49,7 @@ search and so gives different, equally valid, plans.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -91,6 +92,9 @@ _STATUS = {
     6: "infeasible",
     7: "optimal",
 }
+WARM_STARTS = ("auto", "pyvrp", "vroom", "none")
+#: below this many visits the search is a single cold OR-Tools run (fast enough, no overhead)
+SMALL_PROBLEM = 12
 
 
 class InfeasibleError(RuntimeError):
@@ -124,6 +128,20 @@ class SolveSettings:
         reproducible under load).
     log_search
         Let OR-Tools log its search to stderr.
+    num_workers
+        Searches run side by side in separate processes (a portfolio; the machine's cores). The
+        best plan wins, ties go to the lowest worker number. Worker 0 starts from the warm-start
+        engine's routes, worker 1 is a cold OR-Tools search, further workers repeat these with
+        other seeds. Problems with fewer than `SMALL_PROBLEM` visits use one worker, no warm start.
+    warm_start
+        Engine that builds starting routes for OR-Tools: ``"auto"`` (PyVRP when the problem fits
+        it, else VROOM), ``"pyvrp"``, ``"vroom"`` or ``"none"``. See `optimizer.warm`.
+    warm_share
+        Share of the time limit given to the warm-start engine (PyVRP; VROOM stops by itself).
+    max_warm_iterations
+        Deterministic mode for PyVRP: also stop it after this many iterations. With
+        ``max_solutions`` set too, and both limits reached before the time limit, the plan depends
+        only on the problem and the seed.
     """
 
     time_limit_s: float = 30.0
@@ -134,6 +152,10 @@ class SolveSettings:
     value_scale: float = 100.0
     max_solutions: int | None = None
     log_search: bool = False
+    num_workers: int = 2
+    warm_start: str = "auto"
+    warm_share: float = 0.5
+    max_warm_iterations: int | None = None
 
     def __post_init__(self) -> None:
         if self.first_solution not in FIRST_SOLUTIONS:
@@ -152,12 +174,19 @@ class SolveSettings:
             raise ValueError(f"value_scale={self.value_scale} must be positive")
         if self.max_solutions is not None and self.max_solutions < 1:
             raise ValueError(f"max_solutions={self.max_solutions} must be >= 1 or None")
+        if self.num_workers < 1:
+            raise ValueError(f"num_workers={self.num_workers} must be >= 1")
+        if self.warm_start not in WARM_STARTS:
+            raise ValueError(f"warm_start={self.warm_start!r} is unknown; use one of {WARM_STARTS}")
+        if not 0.0 < self.warm_share < 1.0:
+            raise ValueError(f"warm_share={self.warm_share} must be between 0 and 1")
 
 
 def solve(
     problem: model.Problem,
     settings: SolveSettings | None = None,
     *,
+    initial: model.Solution | None = None,
     progress: Progress | None = None,
 ) -> model.Solution:
     """Plan routes for `problem`.
@@ -168,6 +197,10 @@ def solve(
         Visits, vehicles and travel matrices.
     settings
         Search options; defaults to ``SolveSettings()``.
+    initial
+        A previous plan to start from (e.g. this morning's plan when re-planning). Its routes
+        are loaded into the model, cut where they break a constraint, and improved; the other
+        workers of the portfolio still search on their own.
     progress
         Progress reporter (``None``: silent).
 
@@ -175,7 +208,8 @@ def solve(
     -------
     model.Solution
         One route per vehicle (in ``problem.vehicles`` order, possibly empty) and the dropped
-        visit ids. ``objective`` is the OR-Tools objective divided by ``value_scale``.
+        visit ids. ``objective`` is the OR-Tools objective divided by ``value_scale``;
+        ``solver`` names the winning worker (e.g. ``"ortools+pyvrp"``).
 
     Raises
     ------
@@ -184,12 +218,132 @@ def solve(
     """
     settings = settings or SolveSettings()
     t0 = time.monotonic()
-    with ensure(progress).step("Solving routes", total=None):
-        built = _Built(problem, settings)
-        assignment = built.search(settings)
-        solution = built.extract(assignment, wall_s=time.monotonic() - t0)
-    _self_check(problem, solution)
-    return solution
+    deadline = time.time() + settings.time_limit_s
+    init_routes = _initial_routes(problem, initial) if initial is not None else None
+    workers = _portfolio(problem, settings, has_initial=init_routes is not None)
+    with ensure(progress).step(f"Solving routes ({len(workers)} search(es))", total=None):
+        if len(workers) == 1:
+            results = [_run_worker(problem, settings, workers[0], deadline, init_routes)]
+        else:
+            results = _run_parallel(problem, settings, workers, deadline, init_routes)
+    ok = [(r, i) for i, r in enumerate(results) if isinstance(r, model.Solution)]
+    if not ok:
+        err = next(r for r in results if isinstance(r, BaseException))
+        raise err
+    # lowest objective wins; ties (at the model's integer resolution) go to the lower worker
+    best, _ = min(ok, key=lambda t: (round(t[0].objective * settings.value_scale), t[1]))
+    for r, i in ok:
+        log.info("worker %d (%s): objective %.4f", i, r.solver, r.objective)
+    best = dataclasses.replace(best, wall_s=time.monotonic() - t0)
+    _self_check(problem, best)
+    return best
+
+
+@dataclass(frozen=True)
+class _Worker:
+    warm: str  # "pyvrp", "vroom", "none", "initial"
+    seed: int
+    first_solution: str
+
+
+def _portfolio(problem: model.Problem, settings: SolveSettings, *, has_initial: bool):
+    small = len(problem.visits) < SMALL_PROBLEM
+    warm = settings.warm_start
+    if warm == "auto":
+        from optimizer import warm as warm_mod
+
+        warm = "pyvrp" if warm_mod.pyvrp_misfit(problem) is None else "vroom"
+    elif warm == "pyvrp":
+        from optimizer import warm as warm_mod
+
+        why = warm_mod.pyvrp_misfit(problem)
+        if why:
+            log.info("warm start with PyVRP not possible (%s); using VROOM", why)
+            warm = "vroom"
+    if small:
+        warm = "none"
+    first = "initial" if has_initial else warm
+    workers = [_Worker(first, settings.seed, settings.first_solution)]
+    if small:
+        return workers
+    n = settings.num_workers
+    for w in range(1, n):
+        if w % 2 == 1:
+            workers.append(_Worker("none", settings.seed + w // 2, settings.first_solution))
+        else:
+            workers.append(_Worker(warm, settings.seed + w // 2, settings.first_solution))
+    return workers
+
+
+def _run_parallel(problem, settings, workers, deadline, init_routes):
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # never fork a process that may hold threads (progress bars)
+    with cf.ProcessPoolExecutor(max_workers=len(workers), mp_context=ctx) as pool:
+        futs = [
+            pool.submit(_run_worker, problem, settings, w, deadline, init_routes) for w in workers
+        ]
+        results = []
+        for f in futs:
+            try:
+                results.append(f.result())
+            except Exception as exc:  # noqa: BLE001 - reported if every worker fails
+                log.warning("a search worker failed: %s", exc)
+                results.append(exc)
+    return results
+
+
+def _run_worker(problem, settings, worker: _Worker, deadline: float, init_routes):
+    """One search: optional warm start, then OR-Tools. Returns a Solution or raises."""
+    t0 = time.monotonic()
+    s = dataclasses.replace(settings, seed=worker.seed, first_solution=worker.first_solution)
+    built = _Built(problem, s)
+    routes = None
+    label = "ortools"
+    remaining = max(0.1, deadline - time.time())
+    if worker.warm == "initial":
+        routes, label = init_routes, "ortools+initial"
+    elif worker.warm in ("pyvrp", "vroom"):
+        from optimizer import warm as warm_mod
+
+        try:
+            if worker.warm == "pyvrp":
+                er = warm_mod.solve_pyvrp(
+                    problem,
+                    time_limit_s=remaining * settings.warm_share,
+                    seed=worker.seed,
+                    time_ticks_per_s=settings.time_ticks_per_s,
+                    value_scale=settings.value_scale,
+                    max_iterations=settings.max_warm_iterations,
+                )
+            else:
+                er = warm_mod.solve_vroom(
+                    problem,
+                    time_ticks_per_s=settings.time_ticks_per_s,
+                    value_scale=settings.value_scale,
+                    time_limit_s=remaining * settings.warm_share,
+                )
+            routes = [list(r) for r in er.routes]
+            label = f"ortools+{worker.warm}"
+            log.info("%s built starting routes in %.1f s", worker.warm, er.wall_s)
+        except Exception as exc:  # noqa: BLE001 - the warm start is an optimisation only
+            log.warning("warm start with %s failed (%s); searching cold", worker.warm, exc)
+    remaining = max(0.1, deadline - time.time())
+    s = dataclasses.replace(s, time_limit_s=remaining)
+    assignment = built.search(s, initial_routes=routes)
+    sol = built.extract(assignment, wall_s=time.monotonic() - t0)
+    return dataclasses.replace(sol, solver=label)
+
+
+def _initial_routes(problem: model.Problem, initial: model.Solution) -> list[list[int]]:
+    index = {v.visit_id: i for i, v in enumerate(problem.visits)}
+    by_vehicle = {r.vehicle_id: r for r in initial.routes}
+    out = []
+    for veh in problem.vehicles:
+        r = by_vehicle.get(veh.vehicle_id)
+        out.append([index[s.visit_id] for s in r.stops if s.visit_id in index] if r else [])
+    return out
 
 
 def _self_check(problem: model.Problem, solution: model.Solution) -> None:
@@ -458,12 +612,13 @@ class _Built:
         return p
 
     def search(self, settings: SolveSettings, initial_routes: list[list[int]] | None = None):
+        """Run OR-Tools, from `initial_routes` (visit indices per vehicle) when given."""
         params = self.params(settings)
         routing = self.routing
         assignment = None
         if initial_routes is not None:
             routing.CloseModelWithParameters(params)
-            init = routing.ReadAssignmentFromRoutes(initial_routes, True)
+            init = self.load_routes(initial_routes)
             if init is None:
                 log.warning("initial routes were rejected by the model; solving from scratch")
             else:
@@ -476,6 +631,34 @@ class _Built:
                 "visit fits some vehicle's shift, capacity and windows"
             )
         return assignment
+
+    def load_routes(self, routes: list[list[int]]):
+        """An assignment for `routes`; routes the model rejects are cut until it accepts them.
+
+        Routes are independent in the model, so each is tried alone and shortened from its end
+        until accepted; the accepted routes together are then a feasible assignment.
+        """
+        routing, manager = self.routing, self.manager
+        inv = np.empty(self.n_vis, dtype=np.int64)
+        inv[self.perm] = np.arange(self.n_vis)
+        idx = [[manager.NodeToIndex(int(inv[i])) for i in r] for r in routes]
+        idx += [[] for _ in range(self.n_veh - len(idx))]
+        init = routing.ReadAssignmentFromRoutes(idx, True)
+        if init is not None:
+            return init
+        kept = []
+        cut = 0
+        for k, r in enumerate(idx):
+            r = list(r)
+            while r:
+                alone = [r if j == k else [] for j in range(self.n_veh)]
+                if routing.ReadAssignmentFromRoutes(alone, True) is not None:
+                    break
+                r.pop()
+                cut += 1
+            kept.append(r)
+        log.info("starting routes: %d stops cut to satisfy the model", cut)
+        return routing.ReadAssignmentFromRoutes(kept, True)
 
     # ------------------------------------------------------------------ results
 

@@ -1,0 +1,351 @@
+"""Starting routes from a second engine (PyVRP or VROOM) for the OR-Tools search.
+
+`optimizer.solve` uses these when the problem fits the engine's model closely enough: the
+engine's routes are loaded into OR-Tools, which checks them against the full model (every
+product constraint) and improves them. A route OR-Tools cannot accept is never used as is.
+
+Both engines work in integers; the conversion uses the same units as the OR-Tools model
+(``time_ticks_per_s`` ticks per second, rounded up; money times ``value_scale``), so an engine's
+objective equals ours up to the constraints the engine does not model.
+
+What each engine models (anything else is relaxed and left to OR-Tools):
+
+- **PyVRP 0.14**: prize-collecting (prize = value), required visits, several windows per visit
+  (a client group of one client per window, at most one served), shifts, start/end places,
+  capacity and ``max_visits`` (load dimensions), ``max_duration_s``, allowed vehicles (one
+  routing profile per vehicle type with the forbidden visits made unreachable), arc costs, fixed
+  cost. Not modelled: breaks (the problem is then not fit for PyVRP), overtime cost (overtime is
+  allowed for free), preferences and balance (soft, ignored).
+- **VROOM 1.15**: several windows, breaks, skills (allowed vehicles), ``max_tasks`` (max visits),
+  capacity, shifts. Values become integer priorities 0..100 (VROOM maximises the priority sum
+  before the cost): approximate for the product's money values, exact for TOPTW scores.
+  ``max_duration_s`` is not modelled.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer import model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineRoutes:
+    """Routes found by an engine: visit indices (into ``problem.visits``) per vehicle."""
+
+    engine: str
+    routes: tuple[tuple[int, ...], ...]
+    wall_s: float
+
+
+def pyvrp_misfit(problem: model.Problem) -> str | None:
+    """Why `problem` cannot be given to PyVRP (``None``: it can)."""
+    if any(v.breaks for v in problem.vehicles):
+        return "vehicles have breaks (PyVRP has no breaks)"
+    return None
+
+
+def _ticks_ceil(x: np.ndarray, tps: int) -> np.ndarray:
+    return np.ceil(np.asarray(x, dtype=float) * tps - 1e-6).astype(np.int64)
+
+
+def _horizon(problem: model.Problem) -> float:
+    return float(max(v.shift.end_s + v.overtime_s for v in problem.vehicles))
+
+
+def _vehicle_groups(problem: model.Problem, allowed_sig: bool) -> list[list[int]]:
+    """Vehicles that are interchangeable for the engine, in input order."""
+    groups: dict[tuple, list[int]] = {}
+    for k, v in enumerate(problem.vehicles):
+        key = (v.start, v.end, v.shift, v.capacity, v.max_visits, v.max_duration_s, v.overtime_s)
+        if allowed_sig:
+            key = (*key, k)  # every vehicle has its own profile
+        groups.setdefault(key, []).append(k)
+    return list(groups.values())
+
+
+def solve_pyvrp(
+    problem: model.Problem,
+    *,
+    time_limit_s: float,
+    seed: int = 0,
+    time_ticks_per_s: int = 1,
+    value_scale: float = 100.0,
+    max_iterations: int | None = None,
+) -> EngineRoutes:
+    """Solve `problem` (relaxed as described in the module notes) with PyVRP.
+
+    Parameters
+    ----------
+    time_limit_s
+        Run time of PyVRP's iterated local search.
+    seed
+        PyVRP's seed.
+    max_iterations
+        Also stop after this many iterations (deterministic when reached first).
+    """
+    import time
+
+    import pyvrp
+    from pyvrp import stop
+
+    t0 = time.monotonic()
+    tps = time_ticks_per_s
+    visits = problem.visits
+    vehicles = problem.vehicles
+    has_allowed = any(v.allowed_vehicles is not None for v in visits)
+    groups = _vehicle_groups(problem, has_allowed)
+    horizon = int(math.floor(_horizon(problem) * tps))
+    big_t = 10 * horizon + 10**6
+
+    # locations: one per depot place, then one per visit (clients of one visit share it)
+    depot_locs = sorted({v.start for v in vehicles} | {v.end for v in vehicles})
+    loc_of = list(depot_locs) + [v.location for v in visits]
+    idx = np.asarray(loc_of)
+    dur = np.asarray(problem.duration_s, dtype=float)[np.ix_(idx, idx)]
+    dist = np.asarray(problem.distance_m, dtype=float)[np.ix_(idx, idx)]
+    bad = ~np.isfinite(dur) | ~np.isfinite(dist)
+    dur_t = _ticks_ceil(np.where(bad, 0.0, dur), tps)
+    cost = np.rint(
+        (
+            problem.cost_per_s * np.where(bad, 0.0, dur)
+            + problem.cost_per_m * np.where(bad, 0.0, dist)
+        )
+        * value_scale
+    ).astype(np.int64)
+    big_c = int(cost.max(initial=0)) * len(loc_of) + 10**9
+    dur_t[bad] = big_t
+    cost[bad] = big_c
+    np.fill_diagonal(dur_t, 0)
+    np.fill_diagonal(cost, 0)
+
+    use_load = any(v.capacity is not None for v in vehicles) or any(v.demand for v in visits)
+    use_count = any(v.max_visits is not None for v in vehicles)
+    n_dims = int(use_load) + int(use_count)
+
+    locations = [pyvrp.Location(0, 0) for _ in loc_of] if hasattr(pyvrp, "Location") else None
+    depot_index = {loc: i for i, loc in enumerate(depot_locs)}
+    depots = [pyvrp.Depot(location=i) for i in range(len(depot_locs))]
+    clients = []
+    client_visit: list[int] = []
+    client_groups = []
+    for i, v in enumerate(visits):
+        loc = len(depot_locs) + i
+        amount = ([int(v.demand)] if use_load else []) + ([1] if use_count else [])
+        wins = v.windows or (model.TimeWindow(0, int(_horizon(problem))),)
+        wins_t = [
+            (
+                max(0, math.ceil(w.start_s * tps - 1e-6)),
+                min(horizon, math.floor(w.end_s * tps + 1e-6)),
+            )
+            for w in wins
+        ]
+        wins_t = [w for w in wins_t if w[0] <= w[1]] or [(horizon, horizon)]
+        group = None
+        if len(wins_t) > 1:
+            group = len(client_groups)
+            members = list(range(len(clients), len(clients) + len(wins_t)))
+            client_groups.append(pyvrp.ClientGroup(members, required=v.required))
+        for a, b in wins_t:
+            clients.append(
+                pyvrp.Client(
+                    location=loc,
+                    delivery=amount,
+                    service_duration=int(math.ceil(v.service_s * tps - 1e-6)),
+                    tw_early=int(a),
+                    tw_late=int(b),
+                    prize=0 if v.required else int(round(max(v.value, 0.0) * value_scale)),
+                    required=v.required and group is None,
+                    group=group,
+                )
+            )
+            client_visit.append(i)
+
+    vtypes = []
+    dist_mats = [cost]
+    dur_mats = [dur_t]
+    for _g_i, members in enumerate(groups):
+        v = vehicles[members[0]]
+        cap = []
+        if use_load:
+            cap.append(int(v.capacity) if v.capacity is not None else 10**9)
+        if use_count:
+            cap.append(int(v.max_visits) if v.max_visits is not None else len(visits))
+        profile = 0
+        if has_allowed:
+            k = members[0]
+            forbid = [
+                len(depot_locs) + i
+                for i, vis in enumerate(visits)
+                if vis.allowed_vehicles is not None and k not in vis.allowed_vehicles
+            ]
+            if forbid:
+                c2, d2 = cost.copy(), dur_t.copy()
+                c2[:, forbid] = big_c
+                d2[:, forbid] = big_t
+                dist_mats.append(c2)
+                dur_mats.append(d2)
+                profile = len(dist_mats) - 1
+        shift_end = int(math.floor((v.shift.end_s + v.overtime_s) * tps + 1e-6))
+        kw = dict(
+            num_available=len(members),
+            capacity=cap if n_dims else [],
+            start_depot=depot_index[v.start],
+            end_depot=depot_index[v.end],
+            fixed_cost=int(round(problem.fixed_cost * value_scale)),
+            tw_early=int(math.ceil(v.shift.start_s * tps - 1e-6)),
+            tw_late=shift_end,
+            unit_distance_cost=1,
+            unit_duration_cost=0,
+            profile=profile,
+        )
+        if v.max_duration_s is not None:
+            kw["shift_duration"] = int(math.floor((v.max_duration_s + v.overtime_s) * tps + 1e-6))
+        vtypes.append(pyvrp.VehicleType(**kw))
+
+    args = [clients, depots, vtypes, dist_mats, dur_mats, client_groups]
+    if locations is not None:
+        args = [locations, *args]
+    data = pyvrp.ProblemData(*args)
+    criteria = [stop.MaxRuntime(max(0.05, time_limit_s))]
+    if max_iterations is not None:
+        criteria.append(stop.MaxIterations(int(max_iterations)))
+    stopper = criteria[0] if len(criteria) == 1 else stop.MultipleCriteria(criteria)
+    model_ = pyvrp.Model.from_data(data)
+    result = model_.solve(stopper, seed=seed, display=False, collect_stats=False)
+    best = result.best
+    if not best.is_feasible():
+        log.info("PyVRP found no feasible solution in %.1f s", time_limit_s)
+    routes: list[list[int]] = [[] for _ in vehicles]
+    next_member = [0] * len(groups)
+    for r in best.routes():
+        t = r.vehicle_type()
+        k = groups[t][next_member[t]]
+        next_member[t] += 1
+        routes[k] = [client_visit[a.idx] for a in r.schedule() if a.is_client()]
+    return EngineRoutes("pyvrp", tuple(tuple(r) for r in routes), time.monotonic() - t0)
+
+
+def solve_vroom(
+    problem: model.Problem,
+    *,
+    time_ticks_per_s: int = 1,
+    value_scale: float = 100.0,
+    exploration_level: int = 5,
+    threads: int = 1,
+    time_limit_s: float | None = None,
+) -> EngineRoutes:
+    """Solve `problem` (relaxed as described in the module notes) with VROOM."""
+    import time
+    from datetime import timedelta
+
+    import vroom
+
+    t0 = time.monotonic()
+    tps = time_ticks_per_s
+    visits = problem.visits
+    vehicles = problem.vehicles
+    horizon = int(math.floor(_horizon(problem) * tps))
+    big_t = 10 * horizon + 10**6
+    locs = [v.start for v in vehicles] + [v.end for v in vehicles] + [v.location for v in visits]
+    uniq = sorted(set(locs))
+    where = {loc: i for i, loc in enumerate(uniq)}
+    idx = np.asarray(uniq)
+    dur = np.asarray(problem.duration_s, dtype=float)[np.ix_(idx, idx)]
+    dist = np.asarray(problem.distance_m, dtype=float)[np.ix_(idx, idx)]
+    bad = ~np.isfinite(dur) | ~np.isfinite(dist)
+    dur_t = _ticks_ceil(np.where(bad, 0.0, dur), tps)
+    dur_t[bad] = big_t
+    np.fill_diagonal(dur_t, 0)
+    cost = np.rint(
+        (
+            problem.cost_per_s * np.where(bad, 0.0, dur)
+            + problem.cost_per_m * np.where(bad, 0.0, dist)
+        )
+        * value_scale
+    ).astype(np.int64)
+    cost[bad] = int(cost.max(initial=0)) * len(uniq) + 10**9
+    np.fill_diagonal(cost, 0)
+    inp = vroom.Input()
+    inp.set_durations_matrix("car", dur_t.astype(np.uint32) if dur_t.max() < 2**31 else dur_t)
+    if cost.any():
+        inp.set_costs_matrix("car", cost)
+    use_load = any(v.capacity is not None for v in vehicles) or any(v.demand for v in visits)
+    # allowed vehicles -> skills: one skill per distinct allowed set
+    skill_of: dict[tuple[int, ...], int] = {}
+    for v in visits:
+        if v.allowed_vehicles is not None:
+            skill_of.setdefault(tuple(sorted(v.allowed_vehicles)), len(skill_of) + 1)
+    vmax = max((v.value for v in visits if not v.required), default=0.0)
+    for k, v in enumerate(vehicles):
+        skills = {s for allowed, s in skill_of.items() if k in allowed}
+        brks = [
+            vroom.Break(
+                b_i + 1,
+                time_windows=[
+                    vroom.TimeWindow(
+                        math.ceil(b.earliest_s * tps - 1e-6), math.floor(b.latest_s * tps + 1e-6)
+                    )
+                ],
+                service=math.ceil(b.duration_s * tps - 1e-6),
+            )
+            for b_i, b in enumerate(v.breaks)
+        ]
+        kw = dict(
+            start=vroom.LocationIndex(where[v.start]),
+            end=vroom.LocationIndex(where[v.end]),
+            time_window=vroom.TimeWindow(
+                math.ceil(v.shift.start_s * tps - 1e-6),
+                math.floor((v.shift.end_s + v.overtime_s) * tps + 1e-6),
+            ),
+            breaks=brks,
+        )
+        if use_load:
+            kw["capacity"] = [int(v.capacity) if v.capacity is not None else 10**9]
+        if skills:
+            kw["skills"] = skills
+        if v.max_visits is not None:
+            kw["max_tasks"] = int(v.max_visits)
+        inp.add_vehicle(vroom.Vehicle(k + 1, **kw))
+    for i, v in enumerate(visits):
+        wins = [
+            vroom.TimeWindow(
+                max(0, math.ceil(w.start_s * tps - 1e-6)),
+                min(horizon, math.floor(w.end_s * tps + 1e-6)),
+            )
+            for w in v.windows
+            if math.ceil(w.start_s * tps - 1e-6) <= min(horizon, math.floor(w.end_s * tps + 1e-6))
+        ]
+        if v.windows and not wins:
+            continue  # cannot be visited at all
+        kw = dict(
+            location=vroom.LocationIndex(where[v.location]),
+            default_service=math.ceil(v.service_s * tps - 1e-6),
+        )
+        if wins:
+            kw["time_windows"] = wins
+        if use_load:
+            kw["delivery"] = [int(v.demand)]
+        if v.allowed_vehicles is not None:
+            kw["skills"] = {skill_of[tuple(sorted(v.allowed_vehicles))]}
+        if v.required:
+            kw["priority"] = 100
+        elif vmax > 0:
+            kw["priority"] = int(round(100 * max(v.value, 0.0) / vmax))
+        inp.add_job(vroom.Job(i + 1, **kw))
+    solve_kw = dict(exploration_level=exploration_level, nb_threads=threads)
+    if time_limit_s is not None:
+        solve_kw["timeout"] = timedelta(seconds=time_limit_s)
+    sol = inp.solve(**solve_kw)
+    routes: list[list[int]] = [[] for _ in vehicles]
+    df = sol.routes
+    for row in df.itertuples(index=False):
+        if str(row.type) == "job":
+            routes[int(row.vehicle_id) - 1].append(int(row.id) - 1)
+    return EngineRoutes("vroom", tuple(tuple(r) for r in routes), time.monotonic() - t0)
