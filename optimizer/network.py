@@ -845,6 +845,7 @@ def _cache_key(origin: str, mode: str, speeds: Mapping[str, float]) -> str:
 
 
 def _write_cache(path: Path, arrays: Mapping[str, Any]) -> None:
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # write then rename, so a concurrent reader never sees half a file
@@ -854,6 +855,8 @@ def _write_cache(path: Path, arrays: Mapping[str, Any]) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         logger.warning("could not write network cache %s: %s", path, exc)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
     else:
         logger.info("road network cached in %s", path)
 

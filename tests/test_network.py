@@ -281,3 +281,12 @@ def test_place_download_goes_through_the_same_pipeline(tmp_path, monkeypatch):
     # a second call is served from the cache, without downloading
     again = load_network(place="Chengdu, China", mode="drive", cache_dir=tmp_path)
     assert len(calls) == 1 and again.cache_path == net.cache_path
+
+
+def test_unwritable_cache_dir_still_loads(tmp_path, caplog):
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("x")
+    with caplog.at_level("WARNING", logger="optimizer.network"):
+        net = load_network(TINY_OSM, mode="drive", cache_dir=blocked)
+    assert "could not write network cache" in caplog.text
+    assert net.n_nodes == 9
