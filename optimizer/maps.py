@@ -673,6 +673,9 @@ def _summary_html(plan: Plan, colors: Mapping[str, str], links_html: str) -> str
         '<th class="cr-num">Value</th><th class="cr-num">km</th><th>Shift</th></tr>'
         f"{''.join(rows)}</table>"
         f"{links_html}</details></div>"
+        # on a phone the map needs the room: start with the summary folded
+        "<script>if (window.innerWidth < 600) "
+        "{document.querySelector('#cr-summary > details').open = false;}</script>"
     )
 
 

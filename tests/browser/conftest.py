@@ -1,0 +1,280 @@
+"""Fixtures for tests in a real browser: Debian's Chromium driven by Playwright.
+
+Pages are served by `optimizer.serve` on 127.0.0.1 (port 0). Background tiles are answered with a
+blank PNG by the test (no network here); every other request that does not go to the test server is
+aborted and recorded, so a page that needs anything from outside fails its test.
+
+Screenshots go to ``artifacts/screenshots/`` (gitignored) for review.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from maps_plan import make_plan  # noqa: E402
+
+from optimizer import maps  # noqa: E402
+from optimizer.serve import start_server  # noqa: E402
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# a 1x1 light grey PNG stands in for every background tile
+BLANK_TILE = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
+)
+TILE_HOSTS = ("tile.openstreetmap.org", ".is.autonavi.com")
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(here):
+            item.add_marker(pytest.mark.browser)
+            if not Path(CHROMIUM).exists():
+                item.add_marker(
+                    pytest.mark.skip(
+                        reason=f"{CHROMIUM} not installed (apt-get install chromium); "
+                        "CI installs it"
+                    )
+                )
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+@dataclass
+class PageLog:
+    """What a page did that a test may object to."""
+
+    errors: list[str] = field(default_factory=list)  # JS exceptions and console errors
+    dialogs: list[str] = field(default_factory=list)  # alert/confirm/prompt
+    external: list[str] = field(default_factory=list)  # aborted non-tile requests
+    tiles: int = 0
+    local: list[str] = field(default_factory=list)  # requests to the test server / files
+
+
+def _route_requests(page, log: PageLog, *, allow_local: bool = True) -> None:
+    def handle(route):
+        url = route.request.url
+        host = url.split("/")[2] if "://" in url else ""
+        if url.startswith(("file:", "data:", "about:")) or (
+            allow_local and host.startswith("127.0.0.1")
+        ):
+            log.local.append(url)
+            return route.continue_()
+        if any(host == h or host.endswith(h) for h in TILE_HOSTS if h.startswith(".")) or (
+            host in TILE_HOSTS
+        ):
+            log.tiles += 1
+            return route.fulfill(status=200, content_type="image/png", body=BLANK_TILE)
+        log.external.append(url)
+        return route.abort()
+
+    page.route("**/*", handle)
+
+
+@pytest.fixture
+def open_page(browser):
+    """Open a URL in a phone-sized context; returns (page, log, response)."""
+    contexts = []
+
+    def _open(url: str, *, offline_assets: bool = False, offline: bool = False, wait_ms=300):
+        ctx = browser.new_context(
+            viewport={"width": 390, "height": 844},
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            offline=offline,
+        )
+        contexts.append(ctx)
+        page = ctx.new_page()
+        log = PageLog()
+        page.on("pageerror", lambda exc: log.errors.append(f"pageerror: {exc}"))
+        page.on(
+            "console",
+            lambda msg: log.errors.append(f"console: {msg.text}") if msg.type == "error" else None,
+        )
+
+        def on_dialog(dialog):
+            log.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        if offline_assets:
+            # the network is cut off: only the page itself may load, nothing else at all
+            def only_document(route):
+                if route.request.resource_type == "document":
+                    log.local.append(route.request.url)
+                    return route.continue_()
+                log.external.append(route.request.url)
+                return route.abort()
+
+            page.route("**/*", only_document)
+        elif not offline:
+            _route_requests(page, log)
+        response = page.goto(url, wait_until="load")
+        page.wait_for_timeout(wait_ms)
+        return page, log, response
+
+    yield _open
+    for ctx in contexts:
+        ctx.close()
+
+
+def _shot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+@pytest.fixture
+def shot():
+    """``shot(page, name)`` saves a screenshot to artifacts/screenshots/<name>.png."""
+    return _shot
+
+
+# --------------------------------------------------------------------------- sites
+
+
+@dataclass
+class Site:
+    """A served plan directory and what the tests need to know about it."""
+
+    name: str
+    plan_dir: Path
+    base_url: str
+    overview_url: str
+    collector_urls: dict[str, str]
+    stops: dict[str, list[str]]  # collector id -> case ids in visiting order
+    all_case_ids: set[str]
+
+
+def _fixture_site_dir(out: Path, *, self_contained: bool, mask_private: bool):
+    plan = make_plan()
+    maps.write_overview(plan, out / "index.html", self_contained=self_contained)
+    for route in plan.routes:
+        cid = route.collector.collector_id
+        maps.write_collector_page(
+            plan,
+            route,
+            out / maps.collector_page_filename(cid),
+            self_contained=self_contained,
+            mask_private=mask_private,
+        )
+    return plan
+
+
+def _site(name, plan_dir, running, stops, all_ids) -> Site:
+    return Site(
+        name=name,
+        plan_dir=plan_dir,
+        base_url=running.base_url,
+        overview_url=running.links.overview,
+        collector_urls=dict(running.links.collectors),
+        stops=stops,
+        all_case_ids=all_ids,
+    )
+
+
+def _plan_ids(plan):
+    stops = {r.collector.collector_id: [s.case.case_id for s in r.stops] for r in plan.routes}
+    every = {c for ids in stops.values() for c in ids} | {u.case.case_id for u in plan.unassigned}
+    return stops, every
+
+
+@pytest.fixture(scope="session")
+def fixture_site(tmp_path_factory):
+    """The hand-built test plan, pages with assets beside them, masked collector pages."""
+    out = tmp_path_factory.mktemp("site")
+    plan = _fixture_site_dir(out, self_contained=False, mask_private=True)
+    stops, every = _plan_ids(plan)
+    with start_server(out, port=0) as running:
+        yield _site("fixture", out, running, stops, every)
+
+
+@pytest.fixture(scope="session")
+def self_contained_site(tmp_path_factory):
+    """The test plan as self-contained pages with names unmasked (injection name in view)."""
+    out = tmp_path_factory.mktemp("site_sc")
+    plan = _fixture_site_dir(out, self_contained=True, mask_private=False)
+    stops, every = _plan_ids(plan)
+    with start_server(out, port=0) as running:
+        yield _site("self-contained", out, running, stops, every)
+
+
+def _demo_available() -> str | None:
+    """None when `python -m optimizer plan` exists, else why not."""
+    cli = ROOT / "optimizer" / "cli.py"
+    if not cli.exists():
+        return "optimizer/cli.py does not exist yet"
+    probe = subprocess.run(
+        [sys.executable, "-m", "optimizer", "plan", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if probe.returncode != 0 or "--out" not in probe.stdout:
+        return f"`python -m optimizer plan` is not available: {probe.stderr.strip()[-300:]}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def demo_site(tmp_path_factory):
+    """The bundled demo planned by the real pipeline (short time limit), served."""
+    import json
+
+    why = _demo_available()
+    if why:
+        pytest.skip(why)
+    out = tmp_path_factory.mktemp("demo")
+    run = subprocess.run(
+        [sys.executable, "-m", "optimizer", "plan", "--time-limit", "5", "--quiet", "--out",
+         str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )  # fmt: skip
+    assert run.returncode == 0, f"demo plan failed:\n{run.stdout[-2000:]}\n{run.stderr[-4000:]}"
+    routes = json.loads((out / "routes.json").read_text(encoding="utf-8"))
+    rows = routes if isinstance(routes, list) else routes.get("stops") or routes.get("routes")
+    stops: dict[str, list[str]] = {}
+    for row in sorted(rows, key=lambda r: (r["collector_id"], int(r["stop"]))):
+        stops.setdefault(row["collector_id"], []).append(row["case_id"])
+    import csv
+
+    with (out / "unassigned.csv").open(encoding="utf-8") as fh:
+        unassigned = {row["case_id"] for row in csv.DictReader(fh)}
+    every = {c for ids in stops.values() for c in ids} | unassigned
+    with start_server(out, port=0) as running:
+        for cid in running.links.collectors:
+            stops.setdefault(cid, [])
+        yield _site("demo", out, running, stops, every)
