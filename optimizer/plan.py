@@ -289,7 +289,8 @@ def build_problem(cases: Sequence[Case], loc: Located, settings: PlanSettings) -
             excluded[case.case_id] = (
                 "outside_shifts",
                 (f"its windows today ({', '.join(w.label() for w in legal)}) fall outside every "
-                f"eligible shift ({', '.join(sorted({crews[k].shift.label() for k in eligible}))})"))
+                f"eligible shift "
+                f"({', '.join(sorted({crews[k].shift.label() for k in eligible}))})"))
             continue
         i = loc.case_index[case.case_id]
         reach = tuple(k for k in in_shift
@@ -350,7 +351,10 @@ def assemble(cases: Sequence[Case], loc: Located, built: Built, solution: Soluti
                     window=_window_of(s.start_s, built.windows[s.visit_id])))
             seq = [loc.crew_start[k]] + [loc.case_index[s.visit_id] for s in r.stops] + [
                 loc.crew_end[k]]
-            path = tuple(mx.route_path(loc.network, [int(loc.node[i]) for i in seq]))
+            if loc.network is not None:
+                path = tuple(mx.route_path(loc.network, [int(loc.node[i]) for i in seq]))
+            else:  # synthetic matrices (tests): straight lines between the places
+                path = tuple(loc.loc_latlon[i] for i in seq)
             slat, slon = loc.loc_latlon[loc.crew_start[k]]
             elat, elon = loc.loc_latlon[loc.crew_end[k]]
             routes.append(PlannedRoute(
@@ -430,6 +434,29 @@ def _clock(t_s: float) -> str:
 # --------------------------------------------------------------------------- the whole day
 
 
+def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *,
+                  initial: Solution | None = None, progress: Progress | None = None
+                  ) -> tuple[Plan, Built, Solution]:
+    """Build, solve, verify and explain a day whose places are already located.
+
+    Returns the plan, the solver problem it was built from and the raw solution (for warm starts
+    of what-if variants and for tests).
+    """
+    from optimizer import solve as sv
+    from optimizer import verify
+
+    built = build_problem(cases, loc, settings)
+    solve_settings = sv.SolveSettings(time_limit_s=settings.time_limit_s, seed=settings.seed,
+                                      **settings.solver_options)
+    solution = sv.solve(built.problem, solve_settings, progress=progress, initial=initial)
+    problems = verify.check_solution(built.problem, solution)
+    if problems:
+        raise CollectorRoutesError("the solver's plan failed re-simulation: " + "; ".join(
+            problems[:5]))
+    plan = assemble(cases, loc, built, solution, settings, progress=progress)
+    return plan, built, solution
+
+
 def plan_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,
              geocoder=None, network=None, collectors_file: str = "collectors.csv",
              initial: Solution | None = None, progress: Progress | None = None) -> Plan:
@@ -439,22 +466,10 @@ def plan_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: P
     start place that cannot be found) and `CollectorRoutesError` if the solver returned a plan
     that fails the independent re-simulation (a bug, never expected).
     """
-    from optimizer import solve as sv
-    from optimizer import verify
-
     t0 = time.perf_counter()
     crews = rules.form_crews(collectors, settings.policy, plan_date=settings.plan_date)
     loc = locate(cases, crews, settings, geocoder=geocoder, network=network,
                  collectors_file=collectors_file, progress=progress)
-    built = build_problem(cases, loc, settings)
-    solve_settings = sv.SolveSettings(time_limit_s=settings.time_limit_s, seed=settings.seed,
-                                      **settings.solver_options)
-    kwargs = {"initial": initial} if initial is not None else {}
-    solution = sv.solve(built.problem, solve_settings, progress=progress, **kwargs)
-    problems = verify.check_solution(built.problem, solution)
-    if problems:
-        raise CollectorRoutesError("the solver's plan failed re-simulation: " + "; ".join(
-            problems[:5]))
-    plan = assemble(cases, loc, built, solution, settings, progress=progress)
+    plan, _, _ = solve_located(cases, loc, settings, initial=initial, progress=progress)
     plan.summary["wall_s"] = round(time.perf_counter() - t0, 2)
     return plan
