@@ -236,6 +236,12 @@ class RoadNetwork:
     speed_factor: float = 1.0
     cache_path: Path | None = field(default=None, compare=False)
 
+    def __repr__(self) -> str:
+        return (
+            f"RoadNetwork({self.mode}, {self.n_nodes:,} nodes, {self.n_edges:,} edges, "
+            f"speed_factor={self.speed_factor:g}, source={self.source!r})"
+        )
+
     @property
     def n_nodes(self) -> int:
         return int(self.node_lat.shape[0])
@@ -497,6 +503,8 @@ def snap(
     NetworkError
         Coordinates missing or not finite (all offending positions are named).
     """
+    if not max_snap_m > 0:
+        raise NetworkError(f"max_snap_m {max_snap_m!r} must be a positive distance in metres")
     lat = np.atleast_1d(np.asarray(lat, dtype=float))
     lon = np.atleast_1d(np.asarray(lon, dtype=float))
     if lat.shape != lon.shape or lat.ndim != 1:

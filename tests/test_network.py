@@ -290,3 +290,67 @@ def test_unwritable_cache_dir_still_loads(tmp_path, caplog):
         net = load_network(TINY_OSM, mode="drive", cache_dir=blocked)
     assert "could not write network cache" in caplog.text
     assert net.n_nodes == 9
+
+
+def test_repr_is_short(tiny_drive):
+    text = repr(tiny_drive)
+    assert text.startswith("RoadNetwork(drive, 9 nodes, 11 edges, speed_factor=1")
+    assert len(text) < 200
+
+
+def _osm(tmp_path, ways: list[dict[str, str]]):
+    """An .osm file with one 100 m way n1 -> n2 per tag set (separate nodes per way)."""
+    nodes, parts = [], []
+    for k, tags in enumerate(ways):
+        a, b = 2 * k + 1, 2 * k + 2
+        lat = 30.70 + 0.01 * k
+        nodes.append(f'<node id="{a}" lat="{lat}" lon="104.05"/>')
+        nodes.append(f'<node id="{b}" lat="{lat}" lon="104.051"/>')
+        tag_xml = "".join(f'<tag k="{key}" v="{val}"/>' for key, val in tags.items())
+        parts.append(f'<way id="{100 + k}"><nd ref="{a}"/><nd ref="{b}"/>{tag_xml}</way>')
+    path = tmp_path / "ways.osm"
+    path.write_text(f"<osm>{''.join(nodes)}{''.join(parts)}</osm>")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("mode", "tags", "forward", "backward"),
+    [
+        # (mode, way tags, edge n1 -> n2 exists, edge n2 -> n1 exists)
+        ("drive", {"highway": "primary"}, True, True),
+        ("drive", {"highway": "primary", "oneway": "yes"}, True, False),
+        ("drive", {"highway": "primary", "oneway": "-1"}, False, True),
+        ("drive", {"highway": "primary", "junction": "roundabout"}, True, False),
+        ("drive", {"highway": "primary", "oneway": "no"}, True, True),
+        ("drive", {"highway": "service"}, False, False),
+        ("drive", {"highway": "residential", "access": "private"}, False, False),
+        ("drive", {"highway": "residential", "motor_vehicle": "no"}, False, False),
+        ("drive", {"highway": "footway"}, False, False),
+        ("drive", {"highway": "pedestrian", "area": "yes"}, False, False),
+        ("drive", {"building": "yes"}, False, False),
+        ("bike", {"highway": "primary", "oneway": "yes"}, True, False),
+        ("bike", {"highway": "primary", "oneway": "yes", "oneway:bicycle": "no"}, True, True),
+        ("bike", {"highway": "cycleway"}, True, True),
+        ("bike", {"highway": "motorway"}, False, False),
+        ("bike", {"highway": "residential", "bicycle": "no"}, False, False),
+        ("walk", {"highway": "primary", "oneway": "yes"}, True, True),
+        ("walk", {"highway": "footway"}, True, True),
+        ("walk", {"highway": "cycleway"}, False, False),
+        ("walk", {"highway": "residential", "foot": "no"}, False, False),
+    ],
+)
+def test_way_rules(tmp_path, mode, tags, forward, backward):
+    # a reference way keeps the network non-empty; the tested way is n1 -> n2
+    path = _osm(tmp_path, [tags, {"highway": "residential"}])
+    net = load_network(path, mode=mode, use_cache=False)
+    ids = net.node_osmid.tolist()
+
+    def has(a, b):
+        return a in ids and b in ids and net.travel_time_s[ids.index(a), ids.index(b)] > 0
+
+    assert (has(1, 2), has(2, 1)) == (forward, backward)
+
+
+def test_snap_rejects_bad_max_snap(tiny_drive):
+    with pytest.raises(NetworkError, match="max_snap_m 0 must be a positive"):
+        snap(tiny_drive, [30.7], [104.05], max_snap_m=0)
