@@ -77,7 +77,7 @@ _KIND_RANK = {k: i for i, k in enumerate(KINDS)}
 DEFAULT_OSM_PATH = Path(__file__).resolve().parents[1] / "data" / "osm" / "chengdu_ring2.osm.bz2"
 CACHE_ENV = "COLLECTOR_ROUTES_CACHE"
 # bump when the index layout or the normalisation changes: old cache files are then ignored
-INDEX_VERSION = 6
+INDEX_VERSION = 7
 METRES_PER_HOUSE_NUMBER = 5.0
 DEFAULT_MIN_SCORE = 0.75
 
@@ -218,22 +218,29 @@ def normalize(text: str) -> str:
 
 
 def _split_name(value: str) -> list[str]:
-    """A name and its parts: "东城根南街 - Dongchenggen Street South" gives both halves."""
+    """A name and its parts: "东城根南街 - Dongchenggen Street South" gives both halves.
+
+    A parenthesised part in the other script is a translation and becomes a part
+    ("金牛区 (Jinniu)"); in the same script it is a qualifier and is dropped, so that
+    "Lazy Bones (Tianfu Square)" is not found as "Tianfu Square".
+    """
     parts = [value]
-    for piece in re.split(r"\s+-\s+|/|;|[()（）]|\s{2,}", value):
-        piece = piece.strip(" ,")
+    base_is_cjk = bool(_HAS_CJK.search(re.sub(r"[(（][^)）]*[)）]", "", value)))
+    kept = []
+    for m in re.finditer(r"[(（]([^)）]*)[)）]", value):
+        if bool(_HAS_CJK.search(m.group(1))) != base_is_cjk:
+            kept.append(m.group(1))
+    bare = re.sub(r"[(（][^)）]*[)）]", "  ", value)
+    for piece in [*re.split(r"\s+-\s+|/|;|\s{2,}", bare), *kept]:
+        piece = piece.strip(" ,-")
         if piece:
             parts.append(piece)
-    if _HAS_CJK.search(value) and re.search(r"[A-Za-z]{3}", value):
-        parts.extend(m.group(0) for m in _CJK_RUN.finditer(value))
-        latin = _CJK_RUN.sub(" ", value).strip(" -,()（）")
+    if _HAS_CJK.search(bare) and re.search(r"[A-Za-z]{3}", bare):
+        parts.extend(m.group(0) for m in _CJK_RUN.finditer(bare))
+        latin = _CJK_RUN.sub(" ", bare).strip(" -,/;")
         if latin:
             parts.append(latin)
-    seen: list[str] = []
-    for p in parts:
-        if p not in seen:
-            seen.append(p)
-    return seen
+    return list(dict.fromkeys(parts))
 
 
 def _cut_units(prepped: str) -> str:
@@ -628,8 +635,15 @@ class Gazetteer:
             for f in dict.fromkeys(forms):
                 if len(f) >= 2 and not f.isdigit():
                     self._by_key[f].append(i)
-        for ids in self._by_key.values():
-            ids.sort(key=lambda i: (_KIND_RANK[self._entries[i].kind], i))
+        # a place whose own label is the key comes first, then by kind
+        for k, ids in self._by_key.items():
+            ids.sort(
+                key=lambda i: (
+                    normalize(self._entries[i].label) != k,
+                    _KIND_RANK[self._entries[i].kind],
+                    i,
+                )
+            )
         self._grams: dict[str, set[str]] = defaultdict(set)
         for k in self._by_key:
             for g in _grams(k):

@@ -135,11 +135,18 @@ class Places:
 
     def __init__(self, gaz: Gazetteer, district_of) -> None:
         self.gaz = gaz
+        # the extract also holds places outside its bounds (members of clipped ways): keep
+        # the cases 200 m inside, where the road network is complete
+        minlat, minlon, maxlat, maxlon = gaz.bounds
+        m_lat, m_lon = 200 / 111_320, 200 / (111_320 * math.cos(math.radians(minlat)))
+        self.box = (minlat + m_lat, minlon + m_lon, maxlat - m_lat, maxlon - m_lon)
         self.district_of = district_of
         self.by_kind: dict[str, list[GazetteerEntry]] = {}
         junk = ("盥洗室", "过道", "住宅区", "小区", "宿舍", "厕所", "卫生间")
         for e in gaz.entries():
             if e.kind == "street" or not _is_cjk_name(e.label) or len(e.label) < 3:
+                continue
+            if not self.inside(e.lat, e.lon):
                 continue
             if e.label in junk or e.label[0].isdigit() or any(c.isascii() for c in e.label):
                 continue
@@ -150,11 +157,13 @@ class Places:
         self.addresses = [
             a for a in gaz.addresses()
             if _is_cjk_name(a.label.split(" ")[0]) and re.match(r"\d+", a.label.split(" ")[1])
+            and self.inside(a.lat, a.lon)
         ]  # fmt: skip
         self.streets = [
             (k, s) for k, s in sorted(gaz.streets().items())
             if s.length_m >= 200 and _is_cjk_name(s.label) and not s.label.endswith(("桥", "高架"))
             and "立交" not in s.label and "匝道" not in s.label
+            and all(self.inside(*s.point_at(f * s.length_m)) for f in (0.0, 0.5, 1.0))
         ]  # fmt: skip
         self.latin_streets = []
         for k, s in self.streets:
@@ -165,10 +174,28 @@ class Places:
             )  # fmt: skip
             if good:
                 self.latin_streets.append((k, s, good))
-        self.latin_entries = [
-            e for kind in ("building", "poi") for e in self.by_kind.get(kind, [])
-            if _latin_names(e.names)
-        ]  # fmt: skip
+        self.latin_entries = []  # (entry, its Latin names that geocode back to it)
+        for kind in ("building", "poi"):
+            for e in self.by_kind.get(kind, []):
+                good = tuple(
+                    n for n in _latin_names(e.names)
+                    if (r := gaz.geocode(n)) is not None and _dist_m(r.lat, r.lon, e.lat, e.lon) < 30
+                )  # fmt: skip
+                if good:
+                    self.latin_entries.append((e, good))
+
+    def inside(self, lat: float, lon: float) -> bool:
+        return self.box[0] <= lat <= self.box[2] and self.box[1] <= lon <= self.box[3]
+
+    def house(self, s, rng: random.Random) -> tuple[int, float, float]:
+        """A random house number of street `s` that lands inside the box."""
+        top = max(2, int(min(s.max_n, s.length_m / 5) * 0.95))
+        for _ in range(50):
+            n = rng.randint(1, top)
+            lat, lon = s.house(n)
+            if self.inside(lat, lon):
+                return n, lat, lon
+        raise ValueError(f"street {s.label} has no house number inside the extract")
 
     def prefix(self, lat: float, lon: float, rng: random.Random) -> str:
         d = self.district_of(lat, lon)
@@ -193,8 +220,7 @@ def _spot(places: Places, rng: random.Random) -> Spot:
         return Spot(address, lat, lon, True, "building")
     if r < 0.68:  # house number on a named street
         _k, s = rng.choice(places.streets)
-        n = rng.randint(1, max(2, int(min(s.max_n, s.length_m / 5) * 0.95)))
-        lat, lon = s.house(n)
+        n, lat, lon = places.house(s, rng)
         number = f"{n}号"
         if rng.random() < 0.06:
             number = _fullwidth(number)
@@ -221,17 +247,16 @@ def _spot(places: Places, rng: random.Random) -> Spot:
     # Latin / pinyin spelling, as some systems export it
     if rng.random() < 0.6:
         _k, s, latin = rng.choice(places.latin_streets)
-        n = rng.randint(1, max(2, int(min(s.max_n, s.length_m / 5) * 0.95)))
-        lat, lon = s.house(n)
+        n, lat, lon = places.house(s, rng)
         name = rng.choice(latin)
         d = DISTRICT_LATIN.get(places.district_of(lat, lon), "")
         parts = [f"No. {n} {name}", d, "Chengdu"]
         if rng.random() < 0.6:
             parts.insert(0, _latin_unit(rng))
         return Spot(", ".join(p for p in parts if p), lat, lon, True, "latin")
-    e = rng.choice(places.latin_entries)
+    e, latin = rng.choice(places.latin_entries)
     lat, lon = _offset(e.lat, e.lon, 15, rng)
-    name = rng.choice(_latin_names(e.names))
+    name = rng.choice(latin)
     return Spot(f"{name}, Chengdu", lat, lon, True, "latin")
 
 
@@ -361,7 +386,8 @@ def make(seed: int, n_cases: int, n_collectors: int, as_of: date, osm_path: Path
         ]  # fmt: skip
         offices.append(min(cands, key=lambda e: (_dist_m(e.lat, e.lon, tlat, tlon), e.label)))
     homes = [e for e in places.by_kind["building"] + places.by_kind.get("place", [])
-             if e.label.endswith(RESIDENTIAL_SUFFIXES) and e not in offices]
+             if e.label.endswith(RESIDENTIAL_SUFFIXES) and "学生" not in e.label
+             and e not in offices]
     collectors = []
     for i in range(n_collectors):
         cid = f"K{i + 1:02d}"

@@ -84,6 +84,23 @@ def test_latin_spelling_and_latin_unit_suffix(gaz):
     assert (a.lat, a.lon) == (b.lat, b.lon) == (c.lat, c.lon)
 
 
+def test_pinyin_tag_with_tone_marks_and_english_name(gaz):
+    # 马鞍南路 carries name:zh_pinyin "Mǎān nán lù" in the extract
+    cn = gaz.geocode("马鞍南路30号")
+    assert cn is not None and cn.kind == "street"
+    for query in ("Mǎān nán lù 30", "No. 30 Ma'an South Road", "maan nan lu 30"):
+        r = gaz.geocode(query)
+        assert r is not None and (r.lat, r.lon) == (cn.lat, cn.lon), query
+
+
+def test_parenthesised_qualifier_is_not_a_name(gaz):
+    # the hostel "Lazy Bones (Tianfu Square)" must not answer to "Tianfu Square"
+    r = gaz.geocode("Tianfu Square")
+    assert r is not None and r.matched == "天府广场"
+    lazy = gaz.geocode("Lazy Bones")
+    assert lazy is not None and lazy.matched == "Lazy Bones (Tianfu Square)"
+
+
 def test_full_width_digits(gaz):
     assert gaz.geocode("总府路２号") == gaz.geocode("总府路2号")
     r = gaz.geocode("交大路１７８号")
@@ -144,6 +161,7 @@ def test_index_cache_is_reused_without_parsing(tmp_path, monkeypatch):
     import optimizer.geocode as gc
 
     first = Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path)
+    # plain data (gzipped JSON), not a pickle: a shared cache directory cannot run code
     assert list(tmp_path.glob("gazetteer-*.json.gz"))
 
     def no_parse(*a, **k):
