@@ -37,6 +37,10 @@ def _median_s(fn, runs: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:10.1f} ms"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--osm", type=Path, default=default_osm_path(), help="OSM XML file")
@@ -78,16 +82,16 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = [
         ("network", f"{args.osm.name} ({args.mode}): {net.n_nodes:,} nodes, {net.n_edges:,} edges"),
-        ("cold load (parse + build + write cache)", f"{cold_s:8.3f} s"),
-        ("warm load (cache)", f"{warm_s:8.3f} s"),
-        (f"snap {n} points", f"{snap_s:8.3f} s"),
+        ("cold load (parse + build + write cache)", _ms(cold_s)),
+        ("warm load (cache)", _ms(warm_s)),
+        (f"snap {n} points", _ms(snap_s)),
         (
             f"travel matrix {n} x {n} ({np.unique(snapped.node).size} distinct nodes)",
-            f"{matrix_s:8.3f} s",
+            _ms(matrix_s),
         ),
         (
             f"route geometry {len(seqs)} routes x {args.stops} stops",
-            f"{paths_s:8.3f} s ({sum(len(x) for x in lines):,} points)",
+            f"{_ms(paths_s)} ({sum(len(x) for x in lines):,} points)",
         ),
         (
             "snap distance median / max",
