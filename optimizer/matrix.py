@@ -3,8 +3,9 @@
 `travel_matrices` runs Dijkstra (compiled, `scipy.sparse.csgraph.dijkstra`) on travel times from
 each distinct source node and reads off the duration of the fastest path and its length: the
 distance matrix is the length *of the fastest path*, not the shortest distance. Each location also
-gets an access leg, from the point to its snapped node at ``access_speed_kmh`` (walking from the
-parked car or e-bike), at both ends of every trip, so a case 300 m away from the road is not free.
+gets an access leg, from the point to its snapped node at ``access_speed_kmh`` (by default
+`ACCESS_SPEED_KMH` of the mode: parking and walking in from the car, 15 km/h), at both ends
+of every trip, so a case 300 m away from the road is not free.
 
 Pairs that cannot reach each other get ``np.inf`` and are listed in
 `TravelMatrices.unreachable_pairs`; `TravelMatrices.unreachable_locations` names a small set of
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -30,8 +33,9 @@ from optimizer.progress import Progress, ensure
 
 logger = logging.getLogger(__name__)
 
-#: Default speed of the access leg between a point and its snapped node (walking, parking).
-ACCESS_SPEED_KMH = 15.0
+#: Default speed of the access leg between a point and its snapped node, per travel mode, km/h:
+#: parking and walking in for cars, riding slowly into a compound for (e-)bikes, walking.
+ACCESS_SPEED_KMH: Mapping[str, float] = MappingProxyType({"drive": 15.0, "bike": 10.0, "walk": 4.5})
 
 # Sources per Dijkstra call: bounds memory (chunk x n_nodes predecessors) and paces progress.
 _CHUNK = 64
@@ -102,7 +106,7 @@ def travel_matrices(
     locations: SnapResult | Any,
     *,
     access_m: Any = None,
-    access_speed_kmh: float = ACCESS_SPEED_KMH,
+    access_speed_kmh: float | None = None,
     progress: Progress | None = None,
 ) -> TravelMatrices:
     """Travel times and distances between all pairs of locations on the road network.
@@ -116,8 +120,9 @@ def travel_matrices(
         may share a node.
     access_m : array_like of float, optional
         Access distance of each location in metres; overrides the SnapResult's ``distance_m``.
-    access_speed_kmh : float, default 15
-        Speed of the access legs.
+    access_speed_kmh : float, optional
+        Speed of the access legs; default ``ACCESS_SPEED_KMH[network.mode]`` (drive 15,
+        bike 10, walk 4.5).
     progress : Progress, optional
         Reports one step per source node.
 
@@ -144,6 +149,8 @@ def travel_matrices(
             f"access_m must hold {n} finite distances >= 0 (one per location), got "
             f"shape {acc_m.shape}"
         )
+    if access_speed_kmh is None:
+        access_speed_kmh = ACCESS_SPEED_KMH[network.mode]
     if not access_speed_kmh > 0:
         raise NetworkError(f"access_speed_kmh {access_speed_kmh!r} must be positive")
     acc_s = acc_m / (access_speed_kmh / 3.6)

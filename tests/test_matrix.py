@@ -99,7 +99,7 @@ def test_triangle_inequality_and_crow_flies(matrices, points):
 def test_access_legs(chengdu, points, matrices):
     bare = travel_matrices(chengdu, points.node)
     assert np.all(bare.access_s == 0)
-    speed_mps = ACCESS_SPEED_KMH / 3.6
+    speed_mps = ACCESS_SPEED_KMH["drive"] / 3.6
     expected = bare.duration_s + (points.distance_m[:, None] + points.distance_m) / speed_mps
     np.fill_diagonal(expected, 0)
     assert np.allclose(matrices.duration_s, expected)
@@ -116,7 +116,9 @@ def test_locations_sharing_a_node(chengdu):
     if len(set(res.node.tolist())) != 1:
         pytest.skip("another node lies within 60 m of this one")
     tm = travel_matrices(chengdu, res)
-    assert tm.duration_s[0, 1] == pytest.approx((30 + 60) / (ACCESS_SPEED_KMH / 3.6), rel=1e-3)
+    assert tm.duration_s[0, 1] == pytest.approx(
+        (30 + 60) / (ACCESS_SPEED_KMH["drive"] / 3.6), rel=1e-3
+    )
     assert tm.distance_m[0, 2] == pytest.approx(30, rel=1e-3)
 
 
@@ -206,3 +208,15 @@ def test_bad_nodes_are_named(tiny):
         travel_matrices(tiny, [0, -1, 99])
     with pytest.raises(NetworkError, match="access_m must hold 2"):
         travel_matrices(tiny, [0, 1], access_m=[1.0])
+
+
+def test_access_speed_follows_mode(tmp_path):
+    walk = load_network(TINY_OSM, mode="walk", cache_dir=tmp_path)
+    res = snap(walk, [30.7003, 30.7000], [104.0510, 104.0530])  # 33.4 m north of n2; at n5
+    tm = travel_matrices(walk, res)
+    leg_m = float(haversine_m(30.7, 104.051, 30.7, 104.053))  # n2 -> n3 -> n5 on foot
+    expected_s = (leg_m + res.distance_m[0]) / (ACCESS_SPEED_KMH["walk"] / 3.6)
+    assert res.distance_m[0] == pytest.approx(33.4, abs=0.1)
+    assert tm.duration_s[0, 1] == pytest.approx(expected_s)
+    faster = travel_matrices(walk, res, access_speed_kmh=9.0)
+    assert faster.duration_s[0, 1] == pytest.approx(expected_s - res.distance_m[0] / 2.5)
