@@ -378,8 +378,9 @@ def load_network(
     bbox : (min_lat, min_lon, max_lat, max_lon), optional
         Box to download roads for, WGS-84 degrees (needs internet).
     mode : {"drive", "bike", "walk"}
-        Network and speeds: cars; (e-)bikes, which may ride against no one-way but use bike
-        paths; pedestrians, who ignore one-way rules.
+        Network and speeds: ``drive`` = cars (OSMnx's 'drive' roads, no service roads);
+        ``bike`` = (e-)bikes: cycleways and paths too, no motorways, one-way streets respected
+        unless ``oneway:bicycle=no``; ``walk`` = on foot, footways too, one-way ignored.
     speed_factor : float, default 1.0
         Multiplies every speed (0.8 = 20 % slower traffic); travel times are divided by it.
         Applied after the cache.
