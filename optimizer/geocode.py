@@ -77,9 +77,11 @@ _KIND_RANK = {k: i for i, k in enumerate(KINDS)}
 DEFAULT_OSM_PATH = Path(__file__).resolve().parents[1] / "data" / "osm" / "chengdu_ring2.osm.bz2"
 CACHE_ENV = "COLLECTOR_ROUTES_CACHE"
 # bump when the index layout or the normalisation changes: old cache files are then ignored
-INDEX_VERSION = 7
+INDEX_VERSION = 8
 METRES_PER_HOUSE_NUMBER = 5.0
 DEFAULT_MIN_SCORE = 0.75
+AMBIGUOUS_M = 300.0  # an exact name shared by places farther apart than this is ambiguous
+AMBIGUOUS_SCORE = 0.8
 
 
 @dataclass(frozen=True)
@@ -590,7 +592,8 @@ class Gazetteer:
         self.source = source
         self.min_score = min_score
         self.bounds = tuple(index["bounds"])
-        self.provider = f"offline:{index.get('sha256', '')[:16]}"
+        # cache key of answers: the source file and the matching rules' version
+        self.provider = f"offline:{index.get('sha256', '')[:16]}:v{INDEX_VERSION}:{min_score:g}"
         self._streets = {
             k: StreetLine(
                 label=s["label"],
@@ -625,31 +628,35 @@ class Gazetteer:
                     self._addresses.setdefault((sk, str(a["n"])), entry)
         self._entries = entries
         self._admin_cjk, self._admin_latin = _admin_forms(index["admin"])
-        # name key -> entry ids (stripped forms too: "成都博物馆" is also found as "博物馆")
-        self._by_key: dict[str, list[int]] = defaultdict(list)
+        # name key -> entry ids. A name is also indexed without its leading city/district
+        # ("成都市第八中学" is found as "第八中学" when the query says "成都市金牛区第八中学"),
+        # ranked after places that carry the key as their own label or name.
+        rank: dict[tuple[str, int], int] = {}
         for i, ks in enumerate(keys):
-            forms: list[str] = []
+            label_key = normalize(entries[i].label)
             for k in ks:
-                forms.append(k)
-                forms.extend(self._strip_admin_variants(k)[1:])
-            for f in dict.fromkeys(forms):
-                if len(f) >= 2 and not f.isdigit():
-                    self._by_key[f].append(i)
-        # a place whose own label is the key comes first, then by kind
+                rank.setdefault((k, i), 0 if k == label_key else 1)
+                for short in self._strip_admin_variants(k, latin=False)[1:]:
+                    if len(short) >= 3:
+                        rank.setdefault((short, i), 2)
+        self._by_key: dict[str, list[int]] = defaultdict(list)
+        for k, i in rank:
+            if len(k) >= 2 and not k.isdigit():
+                self._by_key[k].append(i)
         for k, ids in self._by_key.items():
-            ids.sort(
-                key=lambda i: (
-                    normalize(self._entries[i].label) != k,
-                    _KIND_RANK[self._entries[i].kind],
-                    i,
-                )
-            )
+            ids.sort(key=lambda i: (rank[(k, i)], _KIND_RANK[self._entries[i].kind], i))
         self._grams: dict[str, set[str]] = defaultdict(set)
         for k in self._by_key:
             for g in _grams(k):
                 self._grams[g].add(k)
+        # names looked for inside longer queries; admin names are not places to land on
+        admin = set(self._admin_cjk) | set(self._admin_latin)
         self._contained = sorted(
-            (k for k in self._by_key if len(k) >= (3 if _HAS_CJK.search(k) else 6)),
+            (
+                k
+                for k in self._by_key
+                if len(k) >= (3 if _HAS_CJK.search(k) else 6) and k not in admin
+            ),
             key=lambda k: (-len(k), k),
         )
 
@@ -775,8 +782,7 @@ class Gazetteer:
         # 1. exact name
         for k in keys:
             if k in self._by_key:
-                r = self._result(self._by_key[k][0], 1.0, None)
-                return Match(r, r.matched, 1.0)
+                return self._exact(k)
 
         # 2. house number: exact address point, compound after the number, street interpolation
         parsed: list[tuple[str, int, str]] = []
@@ -792,8 +798,7 @@ class Gazetteer:
                                  e.label, 1.0)  # fmt: skip
             ak = _key(after)
             if len(ak) >= 2 and ak in self._by_key:
-                r = self._result(self._by_key[ak][0], 1.0, None)
-                return Match(r, r.matched, 1.0)
+                return self._exact(ak)
             for sk in self._street_candidates(_key(before)):
                 if sk in self._streets:
                     return Match(self._street_result(sk, n, 1.0), self._streets[sk].label, 1.0)
@@ -827,6 +832,23 @@ class Gazetteer:
         return Match(r, r.matched, score)
 
     # ------------------------------------------------------------------ helpers
+
+    def _exact(self, key: str) -> Match:
+        """The first-ranked place of an exact key; a name shared by places more than
+        `AMBIGUOUS_M` apart (chain stores, a station named after its street) scores
+        `AMBIGUOUS_SCORE` and says so."""
+        ids = self._by_key[key]
+        r = self._result(ids[0], 1.0, None)
+        first = self._entries[ids[0]]
+        others = {
+            (round(e.lat, 3), round(e.lon, 3))
+            for e in (self._entries[i] for i in ids[1:])
+            if _dist_m(e.lat, e.lon, first.lat, first.lon) > AMBIGUOUS_M
+        }
+        if others:
+            matched = f"{r.matched} (one of {len(others) + 1} places with this name)"
+            r = GeocodeResult(r.lat, r.lon, matched, r.kind, AMBIGUOUS_SCORE, r.provider)
+        return Match(r, r.matched, r.score)
 
     def _result(self, i: int, score: float, number: int | None) -> GeocodeResult:
         e = self._entries[i]
@@ -866,8 +888,9 @@ class Gazetteer:
         out.sort(key=lambda x: (-x[1], x[0]))
         return out[:5]
 
-    def _strip_admin_variants(self, key: str) -> list[str]:
-        """The key, then with leading admin names stripped one at a time (longest first)."""
+    def _strip_admin_variants(self, key: str, *, latin: bool = True) -> list[str]:
+        """The key, then with leading admin names stripped one at a time (longest first);
+        with ``latin``, also Latin admin words anywhere."""
         out = [key]
         k = key
         changed = True
@@ -880,7 +903,7 @@ class Gazetteer:
                     changed = True
                     break
         # Latin admin words anywhere ("12 chunxi lu jinjiang district chengdu")
-        for a in self._admin_latin:
+        for a in self._admin_latin if latin else ():
             if a in k and len(k) > len(a) + 2:
                 k = k.replace(a, "")
                 out.append(k)
@@ -1146,6 +1169,10 @@ class CachedGeocoder:
         self.retry_misses = retry_misses
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path)
+        # WAL + normal sync: a commit per answer stays cheap (no fsync each), and an answer
+        # survives a crash of the batch, so a long online run is never asked for twice
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         with self._db:
             self._db.execute(_SCHEMA)
         self.hits = 0

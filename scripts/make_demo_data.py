@@ -179,7 +179,8 @@ class Places:
             for e in self.by_kind.get(kind, []):
                 good = tuple(
                     n for n in _latin_names(e.names)
-                    if (r := gaz.geocode(n)) is not None and _dist_m(r.lat, r.lon, e.lat, e.lon) < 30
+                    if (r := gaz.geocode(n)) is not None
+                    and _dist_m(r.lat, r.lon, e.lat, e.lon) < 30
                 )  # fmt: skip
                 if good:
                     self.latin_entries.append((e, good))

@@ -150,6 +150,19 @@ def test_other_city_is_a_miss_not_a_same_named_street(gaz):
     assert "北京市" in gaz.explain_miss(query)
 
 
+def test_shared_name_is_flagged_ambiguous(gaz):
+    # 红旗连锁 is a chain: several stores of that name in the extract
+    r = gaz.geocode("红旗连锁")
+    assert r is not None and r.score < 1.0 and "places with this name" in r.matched
+    unique = gaz.geocode("成都博物馆")
+    assert unique is not None and unique.score == 1.0
+
+
+def test_district_name_inside_an_unknown_address_is_no_match(gaz):
+    # the district's label node must not stand in for an unknown compound in it
+    assert gaz.geocode("鑫鑫花园 锦江区") is None
+
+
 def test_small_typo_is_fuzzy_matched_below_one(gaz):
     r = gaz.geocode("成都市青羊区成都博物官")  # 馆 mistyped as 官
     assert r is not None and r.matched == "成都博物馆" and 0.75 <= r.score < 1.0
@@ -181,6 +194,25 @@ def test_index_cache_is_reused_without_parsing(tmp_path, monkeypatch):
     )
     with pytest.raises(AssertionError, match="parsed again"):
         Gazetteer.from_osm(other, cache_dir=tmp_path)
+
+
+def test_unreadable_index_cache_is_rebuilt(tmp_path, caplog):
+    Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path)
+    (cache_file,) = tmp_path.glob("gazetteer-*.json.gz")
+    cache_file.write_bytes(b"not gzip")
+    with caplog.at_level(logging.WARNING, logger="optimizer.geocode"):
+        g = Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path)
+    assert g.geocode("成都博物馆") is not None
+    assert any("unreadable gazetteer cache" in rec.getMessage() for rec in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="optimizer.geocode"):
+        Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path)  # rewritten: readable again
+    assert not caplog.records
+
+
+def test_missing_extract_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="OSM extract .*nowhere.osm.bz2 not found"):
+        Gazetteer.from_osm(tmp_path / "nowhere.osm.bz2", cache_dir=tmp_path)
 
 
 # --------------------------------------------------------------------------- sqlite cache
