@@ -885,7 +885,7 @@ def write_collector_page(
     ).add_to(m)
 
     title = " · ".join(x for x in (cid, collector.name, plan.plan_date.isoformat()) if x)
-    members = [x for x in route.members if x != cid]
+    members = list(route.members) if len(route.members) > 1 else []
     stats = [
         f"{len(route.stops)} stops",
         f"leave {hhmm(route.leave_s)}",
@@ -894,7 +894,7 @@ def write_collector_page(
         f"{_duration(route.travel_s)} travel",
     ]
     if members:
-        stats.append("with " + ", ".join(members))
+        stats.append("team " + " + ".join(members))
     items = "".join(_stop_list_item(s, color, mask_private=mask_private) for s in route.stops)
     if not items:
         items = '<li class="cr-empty">No stops planned for this day.</li>'

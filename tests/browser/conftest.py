@@ -10,6 +10,8 @@ Screenshots go to ``artifacts/screenshots/`` (gitignored) for review.
 from __future__ import annotations
 
 import base64
+import csv
+import json
 import os
 import subprocess
 import sys
@@ -249,8 +251,6 @@ def _demo_available() -> str | None:
 @pytest.fixture(scope="session")
 def demo_site(tmp_path_factory):
     """The bundled demo planned by the real pipeline (short time limit), served."""
-    import json
-
     why = _demo_available()
     if why:
         pytest.skip(why)
@@ -264,17 +264,15 @@ def demo_site(tmp_path_factory):
         timeout=1800,
     )  # fmt: skip
     assert run.returncode == 0, f"demo plan failed:\n{run.stdout[-2000:]}\n{run.stderr[-4000:]}"
-    routes = json.loads((out / "routes.json").read_text(encoding="utf-8"))
-    rows = routes if isinstance(routes, list) else routes.get("stops") or routes.get("routes")
-    stops: dict[str, list[str]] = {}
-    for row in sorted(rows, key=lambda r: (r["collector_id"], int(r["stop"]))):
-        stops.setdefault(row["collector_id"], []).append(row["case_id"])
-    import csv
-
-    with (out / "unassigned.csv").open(encoding="utf-8") as fh:
+    # route id (the collector id, or team members joined by "+") -> case ids in visiting order
+    routes = json.loads((out / "routes.json").read_text(encoding="utf-8"))["routes"]
+    stops: dict[str, list[str]] = {r["collector_id"]: [] for r in routes}
+    with (out / "routes.csv").open(encoding="utf-8-sig") as fh:
+        rows = sorted(csv.DictReader(fh), key=lambda r: (r["collector_id"], int(r["stop"])))
+    for row in rows:
+        stops[row["collector_id"]].append(row["case_id"])
+    with (out / "unassigned.csv").open(encoding="utf-8-sig") as fh:
         unassigned = {row["case_id"] for row in csv.DictReader(fh)}
     every = {c for ids in stops.values() for c in ids} | unassigned
     with start_server(out, port=0) as running:
-        for cid in running.links.collectors:
-            stops.setdefault(cid, [])
         yield _site("demo", out, running, stops, every)

@@ -193,3 +193,19 @@ def test_self_contained_file_opens_offline(self_contained_site, open_page):
     )
     assert [e for e in log.errors if "Failed to load resource" not in e] == []
     assert log.dialogs == []
+
+
+def test_amap_tiles_page_draws_on_gcj02_tiles(tmp_path, open_page):
+    from maps_plan import make_plan
+
+    plan = make_plan()
+    path = maps.write_collector_page(
+        plan, plan.routes[1], tmp_path / "C02.html", tiles="amap", self_contained=True
+    )
+    page, log, _ = open_page(path.as_uri())
+    _clean(log)
+    assert log.tiles > 0  # Amap tiles were asked for (and answered by the test)
+    assert page.locator(".leaflet-marker-pane .cr-pin").count() == len(plan.routes[1].stops)
+    assert page.locator("path.cr-route").count() == 1
+    tile_srcs = page.locator(".leaflet-tile").evaluate_all("els => els.map(e => e.src)")
+    assert tile_srcs and all(".is.autonavi.com/appmaptile" in s for s in tile_srcs)
