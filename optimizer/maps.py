@@ -707,7 +707,8 @@ def write_overview(
         Inline Leaflet and the helper script/stylesheet into the page.
     links : mapping, optional
         ``collector_id -> URL`` of each collector's page; shown with a QR code each. Without it the
-        overview links to the page files beside it (``collector_page_filename``).
+        overview links to the page files beside it: ``collector_page_filename(member)`` for each
+        member of each route (the route's collector when it has no members).
     mask_private : bool
         Mask customer names and phones in popups (default off: the dispatcher's view).
 
@@ -766,10 +767,12 @@ def write_overview(
     folium.LayerControl(collapsed=True).add_to(m)
 
     if links is None:
+        # one page per collector; a team's route has a page per member
         links_section = collector_links_html(
             {
-                r.collector.collector_id: collector_page_filename(r.collector.collector_id)
+                member: collector_page_filename(member)
                 for r in plan.routes
+                for member in (r.members or (r.collector.collector_id,))
             },
             qr=False,
         )

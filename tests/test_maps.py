@@ -6,6 +6,7 @@ HTML they contain and the URLs they reference; tests/browser checks them in a re
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -362,3 +363,11 @@ def test_page_meta_round_trips_ids(plan, tmp_path):
     assert meta["route"] == odd and meta["date"] == "2026-11-30"
     member = maps.write_collector_page(plan, route, tmp_path / "y.html", collector_id="C09")
     assert maps.page_meta(member.read_text())["collector-id"] == "C09"
+
+
+def test_overview_links_each_team_members_page(plan, tmp_path):
+    team = dataclasses.replace(plan.routes[0], members=("C01", "C07"))
+    plan = dataclasses.replace(plan, routes=(team, *plan.routes[1:]))
+    text = maps.write_overview(plan, tmp_path / "index.html").read_text(encoding="utf-8")
+    for page in ("C01.html", "C07.html", "C02.html", "C03.html"):
+        assert f'href="{page}"' in text

@@ -200,3 +200,22 @@ def test_serve_forever_prints_links_and_stops_on_interrupt(plan_dir, monkeypatch
     assert lines[0].startswith("Serving")
     assert lines[1].startswith("overview  http://127.0.0.1:")
     assert {line.split()[0] for line in lines[2:]} == {"C01", "C02", "C03"}
+
+
+def test_text_is_gzipped_for_clients_that_accept_it(server):
+    import gzip
+
+    for url in (server.links.collectors["C01"], server.base_url + "/assets/leaflet/leaflet.js"):
+        plain = _get(url)[1]
+        req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip, deflate"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.headers["Content-Encoding"] == "gzip"
+            body = resp.read()
+        assert len(body) < len(plain) / 2
+        assert gzip.decompress(body) == plain
+    # images are sent as they are
+    req = urllib.request.Request(
+        server.base_url + "/assets/leaflet/images/layers.png", headers={"Accept-Encoding": "gzip"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.headers.get("Content-Encoding") is None
