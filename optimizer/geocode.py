@@ -77,7 +77,7 @@ _KIND_RANK = {k: i for i, k in enumerate(KINDS)}
 DEFAULT_OSM_PATH = Path(__file__).resolve().parents[1] / "data" / "osm" / "chengdu_ring2.osm.bz2"
 CACHE_ENV = "COLLECTOR_ROUTES_CACHE"
 # bump when the index layout or the normalisation changes: old cache files are then ignored
-INDEX_VERSION = 8
+INDEX_VERSION = 10
 METRES_PER_HOUSE_NUMBER = 5.0
 DEFAULT_MIN_SCORE = 0.75
 AMBIGUOUS_M = 300.0  # an exact name shared by places farther apart than this is ambiguous
@@ -156,7 +156,7 @@ _LATIN_UNIT = re.compile(
     r"\b(?:room|rm|apt|apartment|flat|unit|bldg|building|blk|block|tower|floor|fl|suite|ste)"
     r"\s*[.#:]?\s*[0-9a-z]{0,1}\d*[a-z]?\b|#\s*\d+|\b\d+(?:st|nd|rd|th)?\s*(?:floor|fl)\b|\b\d+f\b"
 )
-_POSTCODE = re.compile(r"(?<!\d)6\d{5}(?!\d)")
+_POSTCODE = re.compile(r"^\d{4,6}(?=[^\d]|$)|(?<=[^\d])\d{4,6}$")  # leading/trailing postcode
 _SECTION_CJK = re.compile(r"(\d)\s*段")
 _SECTION_LATIN = re.compile(r"\b(?:sec(?:tion)?\.?\s*(\d)|(\d)(?:st|nd|rd|th)?\s*sec(?:tion)?)\b")
 _HOUSE_CJK = re.compile(r"(\d+)\s*号(?!楼|院|线)")
@@ -197,8 +197,8 @@ def _latin_words(text: str) -> str:
 
 
 def _prep(text: str) -> str:
-    """NFKC, lowercase, no tone marks, Latin words mapped; spaces kept between words."""
-    text = _detone(unicodedata.normalize("NFKC", text)).lower()
+    """NFKC, case-folded (ß -> ss), no tone marks, Latin words mapped; spaces between words."""
+    text = _detone(unicodedata.normalize("NFKC", text)).casefold()
     text = text.replace("’", "'").replace("`", "'").replace("'", "")
     text = _SECTION_CJK.sub(lambda m: _CN_DIGITS[int(m.group(1))] + "段", text)
     return _latin_words(text)
@@ -337,6 +337,7 @@ def _chains(ways: list[list[str]]) -> list[list[str]]:
 
 _POI_KEYS = ("amenity", "shop", "tourism", "leisure", "office", "historic", "craft", "healthcare")
 _NAME_KEYS = ("name", "name:zh", "name:en", "name:zh_pinyin", "name:zh_py", "alt_name")
+_ADMIN_PLACES = {"city", "town", "suburb", "district", "borough", "province", "state", "county"}
 _SKIP_HIGHWAYS = {"bus_stop", "platform", "traffic_signals", "crossing", "stop", "elevator"}
 
 
@@ -385,6 +386,7 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
     street_names: dict[str, set[str]] = defaultdict(set)
     address_points: list[tuple[str, str, float, float, str]] = []
     admin: set[str] = set()
+    area_words: set[str] = set()  # addr:city etc.: only dropped as whole parts of a query
     bounds: tuple[float, float, float, float] | None = None
 
     def centre(refs: Iterable[str]) -> tuple[float, float] | None:
@@ -426,12 +428,7 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
             el.clear()
             if not tags:
                 continue
-            if tags.get("boundary") == "administrative" or tags.get("place") in (
-                "city",
-                "suburb",
-                "district",
-                "province",
-            ):
+            if tags.get("boundary") == "administrative" or tags.get("place") in _ADMIN_PLACES:
                 for name in _names(tags):
                     admin.add(name)
                 if tags.get("boundary") == "administrative":
@@ -440,6 +437,9 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
                 continue
             if pos is None:
                 continue
+            for k in ("addr:city", "addr:district", "addr:suburb", "addr:province", "addr:state"):
+                if tags.get(k):
+                    area_words.add(tags[k])
             street, number = tags.get("addr:street"), tags.get("addr:housenumber")
             if street and number:
                 address_points.append((street, number, pos[0], pos[1], tags.get("name", "")))
@@ -527,6 +527,7 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
         "addresses": addresses,
         "streets": streets,
         "admin": sorted(admin),
+        "area_words": sorted(area_words),
     }
 
 
@@ -628,6 +629,13 @@ class Gazetteer:
                     self._addresses.setdefault((sk, str(a["n"])), entry)
         self._entries = entries
         self._admin_cjk, self._admin_latin = _admin_forms(index["admin"])
+        # whole comma-separated parts of a query that only name the area ("Jinniu District",
+        # "69117 Heidelberg") are dropped before matching
+        self._admin_words = (
+            {normalize(a) for a in [*index["admin"], *index["area_words"]]}
+            | set(self._admin_cjk)
+            | set(self._admin_latin)
+        )
         # name key -> entry ids. A name is also indexed without its leading city/district
         # ("成都市第八中学" is found as "第八中学" when the query says "成都市金牛区第八中学"),
         # ranked after places that carry the key as their own label or name.
@@ -765,7 +773,9 @@ class Gazetteer:
 
     def match(self, query: str) -> Match:
         """Resolve a query; the result is ``None`` below ``min_score``."""
-        prepped = _prep(query)
+        parts = re.split(r"[,，;；]", unicodedata.normalize("NFKC", query))
+        kept = [p for p in parts if not self._is_area_part(p)]
+        prepped = _prep(" ".join(kept) if kept else query)
         raw = _key(prepped)
         if not raw:
             return Match(None, "", 0.0)
@@ -832,6 +842,10 @@ class Gazetteer:
         return Match(r, r.matched, score)
 
     # ------------------------------------------------------------------ helpers
+
+    def _is_area_part(self, part: str) -> bool:
+        k = _POSTCODE.sub("", normalize(part))
+        return not k or k in self._admin_words
 
     def _exact(self, key: str) -> Match:
         """The first-ranked place of an exact key; a name shared by places more than

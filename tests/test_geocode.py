@@ -48,6 +48,7 @@ def near(result: GeocodeResult | None, lat: float, lon: float, within_m: float) 
         ("Dongchenggen Street South", "dongchenggen nan jie"),
         ("红星路3段", "红星路三段"),
         ("Hongxing Road Section 3", "hongxing lu sanduan"),
+        ("Hauptstraße", "HAUPTSTRASSE"),
     ],
 )
 def test_normalize_equates_spellings(a, b):
@@ -99,6 +100,12 @@ def test_parenthesised_qualifier_is_not_a_name(gaz):
     assert r is not None and r.matched == "天府广场"
     lazy = gaz.geocode("Lazy Bones")
     assert lazy is not None and lazy.matched == "Lazy Bones (Tianfu Square)"
+
+
+def test_area_parts_and_postcode_are_dropped(gaz):
+    museum = gaz.geocode("成都博物馆")
+    for query in ("Chengdu Museum, Qingyang, 610000", "成都博物馆，青羊区，成都市", "610041 成都博物馆"):
+        assert gaz.geocode(query) == museum, query
 
 
 def test_full_width_digits(gaz):
