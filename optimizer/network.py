@@ -56,7 +56,7 @@ Mode = Literal["drive", "bike", "walk"]
 MODES: tuple[str, ...] = ("drive", "bike", "walk")
 
 #: Version of the cache layout and of the processing; bump when either changes.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 EARTH_RADIUS_M = 6_371_009.0  # mean Earth radius, as used by OSMnx
 
@@ -149,6 +149,10 @@ _REVERSED_VALUES = frozenset({"-1", "reverse", "T"})
 # Tags kept on raw edges (enough for speeds and for debugging).
 _EDGE_TAGS = ("highway", "maxspeed", "name")
 
+# Expressway classes: points are not snapped onto them when an ordinary street is in reach
+# (a case beside Chengdu's elevated 2nd ring road is reached from the road below).
+FAST_HIGHWAYS = frozenset({"motorway", "motorway_link", "trunk", "trunk_link"})
+
 # Shortest edges get a floor so that csgraph never sees a zero weight (it would be dropped).
 _MIN_TIME_S = 1e-3
 _MIN_LENGTH_M = 1e-2
@@ -208,6 +212,8 @@ class RoadNetwork:
         Interior edge points, WGS-84 degrees.
     main_component : np.ndarray
         True for nodes of the largest strongly connected component.
+    node_street : np.ndarray
+        True for nodes on at least one road that is not an expressway (`FAST_HIGHWAYS`).
     bounds : Bounds
         Area the data covers completely: the extract's ``<bounds>`` if given (ways crossing it
         are kept whole, so some nodes lie outside), else the node extent.
@@ -230,6 +236,7 @@ class RoadNetwork:
     geom_lat: np.ndarray
     geom_lon: np.ndarray
     main_component: np.ndarray
+    node_street: np.ndarray
     bounds: Bounds
     source: str
     mode: str = "drive"
@@ -292,13 +299,22 @@ class RoadNetwork:
         return np.column_stack([x, y])
 
     @cached_property
-    def _main_tree(self) -> tuple[cKDTree, np.ndarray]:
-        idx = np.flatnonzero(self.main_component)
-        return cKDTree(self.project(self.node_lat[idx], self.node_lon[idx])), idx
+    def _trees(self) -> dict[tuple[bool, bool], tuple[cKDTree, np.ndarray] | None]:
+        return {}
 
-    @cached_property
-    def _all_tree(self) -> cKDTree:
-        return cKDTree(self.project(self.node_lat, self.node_lon))
+    def _tree(self, *, main_only: bool, street_only: bool) -> tuple[cKDTree, np.ndarray] | None:
+        """KD-tree over the candidate nodes and their indices; None if there are none."""
+        key = (main_only, street_only)
+        if key not in self._trees:
+            mask = np.ones(self.n_nodes, dtype=bool)
+            if main_only:
+                mask &= self.main_component
+            if street_only:
+                mask &= self.node_street
+            idx = np.flatnonzero(mask)
+            tree = cKDTree(self.project(self.node_lat[idx], self.node_lon[idx]))
+            self._trees[key] = (tree, idx) if idx.size else None
+        return self._trees[key]
 
 
 @dataclass(frozen=True, eq=False)
@@ -480,6 +496,7 @@ def snap(
     *,
     max_snap_m: float = 1000.0,
     main_component_only: bool = True,
+    prefer_streets: bool = True,
 ) -> SnapResult:
     """Snap points to their nearest network node.
 
@@ -494,6 +511,9 @@ def snap(
     main_component_only : bool, default True
         Snap only to nodes of the largest strongly connected component, so that every snapped
         point can reach every other (points are never put on an isolated fragment).
+    prefer_streets : bool, default True
+        Skip nodes that lie only on expressways (`FAST_HIGHWAYS`, e.g. the ramps of an elevated
+        ring road) unless no other node is within ``max_snap_m``.
 
     Returns
     -------
@@ -519,18 +539,23 @@ def snap(
             f"{bad.size} point(s) without finite lat/lon at positions {shown}; geocode them "
             "or drop them before snapping"
         )
-    if main_component_only:
-        tree, idx = network._main_tree
-    else:
-        tree, idx = network._all_tree, None
-    if lat.size:
-        _, pos = tree.query(network.project(lat, lon))
-        node = idx[pos] if idx is not None else np.asarray(pos, dtype=np.int64)
-    else:
-        node = np.zeros(0, dtype=np.int64)
-    node = node.astype(np.int64)
+    xy = network.project(lat, lon)
+    anywhere = network._tree(main_only=main_component_only, street_only=False)
+    streets = (
+        network._tree(main_only=main_component_only, street_only=True) if prefer_streets else None
+    )
+    node = _nearest(anywhere if streets is None else streets, xy)
+    dist = haversine_m(lat, lon, network.node_lat[node], network.node_lon[node])
+    if streets is not None and anywhere is not None:
+        # no street in reach: an expressway node within reach is better than none
+        far = np.flatnonzero(dist > max_snap_m)
+        if far.size:
+            alt = _nearest(anywhere, xy[far])
+            alt_dist = haversine_m(lat[far], lon[far], network.node_lat[alt], network.node_lon[alt])
+            use = alt_dist <= max_snap_m
+            node[far[use]] = alt[use]
+            dist[far[use]] = alt_dist[use]
     nlat, nlon = network.node_lat[node], network.node_lon[node]
-    dist = haversine_m(lat, lon, nlat, nlon)
     return SnapResult(
         node=node,
         distance_m=dist,
@@ -539,6 +564,15 @@ def snap(
         too_far=dist > max_snap_m,
         outside=~network.bounds.contains(lat, lon),
     )
+
+
+def _nearest(tree: tuple[cKDTree, np.ndarray] | None, xy: np.ndarray) -> np.ndarray:
+    if tree is None:
+        raise NetworkError("the road network has no node to snap to")
+    if xy.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, pos = tree[0].query(xy)
+    return tree[1][pos].astype(np.int64)
 
 
 def haversine_m(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> np.ndarray:
@@ -782,6 +816,12 @@ def _arrays_from_graph(
 
     osmids = np.array(sorted(graph.nodes), dtype=np.int64)
     index = {int(n): i for i, n in enumerate(osmids.tolist())}
+    node_street = np.zeros(len(osmids), dtype=bool)
+    for u, v, data in graph.edges(data=True):
+        classes = data.get("highway")
+        classes = classes if isinstance(classes, list) else [classes]
+        if any(c not in FAST_HIGHWAYS for c in classes):
+            node_street[index[u]] = node_street[index[v]] = True
     node_lat = np.array([graph.nodes[n]["y"] for n in osmids.tolist()], dtype=float)
     node_lon = np.array([graph.nodes[n]["x"] for n in osmids.tolist()], dtype=float)
 
@@ -824,6 +864,7 @@ def _arrays_from_graph(
         "node_osmid": osmids,
         "node_lat": node_lat,
         "node_lon": node_lon,
+        "node_street": node_street,
         "indptr": indptr,
         "indices": indices,
         "time_s": time_s,
@@ -897,6 +938,7 @@ def _network_from_arrays(
         geom_lat=arrays["geom_lat"],
         geom_lon=arrays["geom_lon"],
         main_component=main,
+        node_street=arrays["node_street"],
         bounds=Bounds(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
         source=str(arrays["source"]),
         mode=str(arrays["mode"]),

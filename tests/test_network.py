@@ -125,7 +125,7 @@ def test_modes_differ(chengdu, cache_dir):
 
 def test_snap_node_to_itself_and_offset(chengdu):
     inside = chengdu.bounds.contains(chengdu.node_lat, chengdu.node_lon)
-    idx = np.flatnonzero(chengdu.main_component & inside)[:50]
+    idx = np.flatnonzero(chengdu.main_component & inside & chengdu.node_street)[:50]
     res = snap(chengdu, chengdu.node_lat[idx], chengdu.node_lon[idx])
     assert np.array_equal(res.node, idx)
     assert np.allclose(res.distance_m, 0.0)
@@ -354,3 +354,32 @@ def test_way_rules(tmp_path, mode, tags, forward, backward):
 def test_snap_rejects_bad_max_snap(tiny_drive):
     with pytest.raises(NetworkError, match="max_snap_m 0 must be a positive"):
         snap(tiny_drive, [30.7], [104.05], max_snap_m=0)
+
+
+def test_snap_prefers_streets_to_expressways(chengdu):
+    fast_only = np.flatnonzero(chengdu.main_component & ~chengdu.node_street)
+    assert fast_only.size > 10  # ramps and junctions of the elevated ring roads
+    lat, lon = chengdu.node_lat[fast_only], chengdu.node_lon[fast_only]
+    res = snap(chengdu, lat, lon)
+    assert chengdu.node_street[res.node].all()
+    assert np.all(res.distance_m > 0) and res.ok.all()
+    plain = snap(chengdu, lat, lon, prefer_streets=False)
+    assert np.array_equal(plain.node, fast_only)
+
+
+def test_snap_falls_back_to_expressway_out_of_street_reach(tmp_path):
+    # a trunk road n1 = n2, 1.1 km north a residential street n3 = n4 with a junction at n4
+    # (a street to n6), and a link n2 = n4: n1 and n2 lie on expressway classes only
+    path = _osm(tmp_path, [{"highway": "trunk"}, {"highway": "residential"}] * 2)
+    extra = (
+        '<way id="200"><nd ref="2"/><nd ref="4"/><tag k="highway" v="trunk_link"/></way>'
+        '<way id="201"><nd ref="4"/><nd ref="6"/><tag k="highway" v="residential"/></way>'
+    )
+    path.write_text(path.read_text().replace("</osm>", extra + "</osm>"))
+    net = load_network(path, mode="drive", use_cache=False)
+    n1 = int(np.flatnonzero(net.node_osmid == 1)[0])
+    assert not net.node_street[n1]
+    near = snap(net, [30.7001], [104.05], max_snap_m=500)  # 11 m from n1, 1.1 km from n3
+    assert near.node.tolist() == [n1] and near.ok.all()
+    wide = snap(net, [30.7001], [104.05], max_snap_m=2000)  # a street within reach wins
+    assert net.node_osmid[wide.node].tolist() == [3]
