@@ -156,7 +156,7 @@ _LATIN_UNIT = re.compile(
     r"\b(?:room|rm|apt|apartment|flat|unit|bldg|building|blk|block|tower|floor|fl|suite|ste)"
     r"\s*[.#:]?\s*[0-9a-z]{0,1}\d*[a-z]?\b|#\s*\d+|\b\d+(?:st|nd|rd|th)?\s*(?:floor|fl)\b|\b\d+f\b"
 )
-_POSTCODE = re.compile(r"^\d{4,6}(?=[^\d]|$)|(?<=[^\d])\d{4,6}$")  # leading/trailing postcode
+_POSTCODE = re.compile(r"^\s*\d{5,6}(?!\d)|(?<!\d)\d{5,6}\s*$")  # a leading/trailing postcode
 _SECTION_CJK = re.compile(r"(\d)\s*段")
 _SECTION_LATIN = re.compile(r"\b(?:sec(?:tion)?\.?\s*(\d)|(\d)(?:st|nd|rd|th)?\s*sec(?:tion)?)\b")
 _HOUSE_CJK = re.compile(r"(\d+)\s*号(?!楼|院|线)")
@@ -775,7 +775,7 @@ class Gazetteer:
         """Resolve a query; the result is ``None`` below ``min_score``."""
         parts = re.split(r"[,，;；]", unicodedata.normalize("NFKC", query))
         kept = [p for p in parts if not self._is_area_part(p)]
-        prepped = _prep(" ".join(kept) if kept else query)
+        prepped = _POSTCODE.sub("", _prep(" ".join(kept) if kept else query)).strip()
         raw = _key(prepped)
         if not raw:
             return Match(None, "", 0.0)

@@ -104,7 +104,12 @@ def test_parenthesised_qualifier_is_not_a_name(gaz):
 
 def test_area_parts_and_postcode_are_dropped(gaz):
     museum = gaz.geocode("成都博物馆")
-    for query in ("Chengdu Museum, Qingyang, 610000", "成都博物馆，青羊区，成都市", "610041 成都博物馆"):
+    queries = (
+        "Chengdu Museum, Qingyang, 610000",
+        "成都博物馆，青羊区，成都市",
+        "610041 成都博物馆",
+    )
+    for query in queries:
         assert gaz.geocode(query) == museum, query
 
 
