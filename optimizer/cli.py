@@ -101,6 +101,9 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-solutions", type=int, default=None,
                    help="stop after this many improving solutions: the plan then depends only "
                         "on inputs and seed, not on machine speed (the time limit stays a cap)")
+    g.add_argument("--solver-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="advanced: set a field of optimizer.solve.SolveSettings, e.g. "
+                        "warm_start=none (repeatable)")
     g.add_argument("--travel-cost-per-hour", type=float, default=30.0,
                    help="cost of an hour of travel in value units (default 30)")
 
@@ -141,7 +144,41 @@ def settings_from_args(a: argparse.Namespace, plan_date: date):
         seed=a.seed, travel_cost_per_h=a.travel_cost_per_hour, geocoder=a.geocoder,
         user_agent=a.user_agent, osm_path=a.osm, place=a.place, mode=a.mode,
         speed_factor=a.speed_factor, cache_dir=a.cache_dir,
-        solver_options={"max_solutions": a.max_solutions} if a.max_solutions else {})
+        solver_options=solver_options(a))
+
+
+def solver_options(a: argparse.Namespace) -> dict:
+    """``--max-solutions`` and ``--solver-option KEY=VALUE`` as SolveSettings keywords."""
+    import dataclasses
+
+    from optimizer.solve import SolveSettings
+
+    fields = {f.name: f for f in dataclasses.fields(SolveSettings)}
+    out: dict = {"max_solutions": a.max_solutions} if a.max_solutions else {}
+    for item in a.solver_option:
+        key, _, raw = item.partition("=")
+        if key not in fields or key in ("time_limit_s", "seed"):
+            known = ", ".join(k for k in fields if k not in ("time_limit_s", "seed"))
+            raise ConfigError(f"--solver-option {item!r}: unknown field {key!r}; use one of "
+                              f"{known}")
+        value: object = raw
+        if raw.lower() == "null":
+            value = None
+        elif raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            for conv in (int, float):
+                try:
+                    value = conv(raw)
+                    break
+                except ValueError:
+                    pass
+        out[key] = value
+    try:
+        SolveSettings(**out)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"--solver-option: {exc}") from None
+    return out
 
 
 def print_summary(plan, out: Path) -> None:

@@ -128,29 +128,84 @@ def simulate_route(problem: Problem, vehicle: int, visit_ids: Sequence[str],
     return Route(v.vehicle_id, tuple(stops), leave, ret, travel_s, travel_m)
 
 
+def _one_visit_routes(problem: Problem, vehicle: int, visit: Visit):
+    """Candidate one-visit routes for `vehicle` (at most one break), each to be verified.
+
+    For each window, the visit starts as early as possible (break before it) or as late as
+    possible (break after it); the break is tried before leaving, on arrival, after the service
+    and after returning. Working time is kept short by leaving just in time.
+    """
+    v = problem.vehicles[vehicle]
+    d, m = problem.duration_s, problem.distance_m
+    t1, t2 = float(d[v.start, visit.location]), float(d[visit.location, v.end])
+    if not (np.isfinite(t1) and np.isfinite(t2)) or len(v.breaks) > 1:
+        return
+    m1, m2 = float(m[v.start, visit.location]), float(m[visit.location, v.end])
+    s0, e0 = float(v.shift.start_s), float(v.shift.end_s + v.overtime_s)
+    svc = float(visit.service_s)
+
+    def route(leave: float, start: float, ret: float, brk: tuple) -> Route:
+        stop = Stop(visit.visit_id, leave + t1, start, start + svc, t1, m1)
+        return Route(v.vehicle_id, (stop,), leave, ret, t1 + t2, m1 + m2, brk)
+
+    for w in visit.windows:
+        b_min = max(s0 + t1, float(w.start_s))
+        b_max = min(float(w.end_s), e0 - svc - t2)
+        if b_min > b_max + 1e-9:
+            continue
+        if not v.breaks:
+            yield route(b_min - t1, b_min, b_min + svc + t2, ())
+            continue
+        br = v.breaks[0]
+        b = float(br.duration_s)
+        # break before leaving, then travel and serve
+        bs = max(float(br.earliest_s), s0)
+        start = max(b_min, bs + b + t1)
+        if bs <= br.latest_s and start <= b_max:
+            yield route(start - t1, start, start + svc + t2, ((bs, bs + b),))
+        # travel, break on arrival, serve
+        bs = max(float(br.earliest_s), s0 + t1)
+        start = max(b_min, bs + b)
+        if bs <= br.latest_s and start <= b_max:
+            yield route(bs - t1, start, start + svc + t2, ((bs, bs + b),))
+        # serve early, break right after the service, travel back
+        dep = b_min + svc
+        bs = max(float(br.earliest_s), dep)
+        if bs <= br.latest_s and bs + b + t2 <= e0:
+            yield route(b_min - t1, b_min, bs + b + t2, ((bs, bs + b),))
+        # serve early, travel back, break after returning
+        bs = max(float(br.earliest_s), dep + t2)
+        if bs <= br.latest_s and bs + b <= e0:
+            yield route(b_min - t1, b_min, dep + t2, ((bs, bs + b),))
+
+
 def fits_alone(problem: Problem, vehicle: int, visit: Visit) -> bool:
-    """True if `visit` fits the empty day of `vehicle` (proven by a verified one-visit route)."""
+    """True if `visit` fits the empty day of `vehicle`.
+
+    A True answer is proven by a one-visit route that passes `verify.check_solution`. A False
+    answer is proven by the schedule without breaks failing (breaks only add time), or, where
+    only breaks or working-time limits get in the way, by the solver on the one-visit problem.
+    """
     from optimizer import verify
 
     visits = {visit.visit_id: visit}
-    route = simulate_route(problem, vehicle, [visit.visit_id], visits)
-    if route is None:
+    if simulate_route(problem, vehicle, [visit.visit_id], visits) is None:
         return False  # infeasible even without breaks: proven impossible for this vehicle
     v = problem.vehicles[vehicle]
     single = Problem(visits=(visit,), vehicles=(v,), duration_s=problem.duration_s,
                      distance_m=problem.distance_m)
-    if not v.breaks:
-        sol = Solution(routes=(route,), dropped=())
-        return not verify.check_solution(single, sol)
-    # with breaks, let the solver place them on the one-visit problem and verify its answer
+    for route in _one_visit_routes(problem, vehicle, visit):
+        if not verify.check_solution(single, Solution(routes=(route,), dropped=())):
+            return True
+    # no simple placement passed: let the solver decide on the one-visit problem
     from optimizer import solve as sv
 
     req = Problem(visits=(Visit(visit.visit_id, visit.location, visit.value, visit.service_s,
                                 visit.windows, required=True),),
                   vehicles=(v,), duration_s=problem.duration_s, distance_m=problem.distance_m)
     try:
-        sol = sv.solve(req, sv.SolveSettings(time_limit_s=1.0, seed=0))
-    except Exception:  # noqa: BLE001 - an infeasible required visit may raise
+        sol = sv.solve(req, sv.SolveSettings(time_limit_s=1.0, seed=0, warm_start="none"))
+    except Exception:  # noqa: BLE001 - an infeasible required visit raises
         return False
     return bool(sol.visited_ids()) and not verify.check_solution(req, sol)
 
@@ -215,8 +270,8 @@ def explain_unassigned(cases: Sequence[Case], loc, built, solution: Solution, se
             else:
                 vis = visits[cid]
                 elig = built.eligible[cid]
-                fitting = [k for k in elig if fits_alone(problem, k, vis)]
-                if not fitting:
+                fitting = next((k for k in elig if fits_alone(problem, k, vis)), None)
+                if fitting is None:
                     names = ", ".join(problem.vehicles[k].vehicle_id for k in elig)
                     code = "cannot_fit_alone"
                     reason = (f"even as the only visit of the day it cannot be reached, served "
@@ -226,7 +281,7 @@ def explain_unassigned(cases: Sequence[Case], loc, built, solution: Solution, se
                     code = "lower_value"
                     detail = _insertion_detail(problem, solution, vis, elig, visits,
                                                built.values)
-                    reason = (f"could be visited (it fits {problem.vehicles[fitting[0]].vehicle_id}"
+                    reason = (f"could be visited (it fits {problem.vehicles[fitting].vehicle_id}"
                               f"'s day on its own) but the plan kept visits worth more: its value "
                               f"is {money(value)}; {detail}")
                 adv()

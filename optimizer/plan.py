@@ -116,6 +116,7 @@ class Located:
     node: np.ndarray  # network node of each matrix location
     loc_latlon: tuple[tuple[float, float], ...]
     network: object
+    timings_s: dict = field(default_factory=dict, compare=False)  # seconds per step
 
 
 def _geocode_places(crews: Sequence[rules.Crew], geocoder, collectors_file: str
@@ -156,10 +157,14 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
     if geocoder is None:
         geocoder = gc.make_geocoder(settings.geocoder, osm_path=settings.osm_path,
                                     cache_dir=settings.cache_dir, user_agent=settings.user_agent)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
     found, failed = gc.geocode_cases(cases, geocoder, progress=progress)
     unlocated = {cid: ("no_coordinates", reason) for cid, reason in failed.items()}
     case_latlon = {cid: (r.lat, r.lon) for cid, r in found.items()}
     place_xy = _geocode_places(crews, geocoder, collectors_file)
+    timings["geocode"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
 
     if network is None:
         network = nw.load_network(settings.osm_path, place=settings.place, bbox=settings.bbox,
@@ -216,10 +221,13 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
                               "the address or coordinates"))
         else:
             case_index[cid] = i
+    timings["network"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     tm = mx.travel_matrices(network, snapped, progress=progress)
+    timings["matrix"] = time.perf_counter() - t0
     return Located(case_latlon, unlocated, tuple(crews), crew_start, crew_end, case_index,
                    np.asarray(tm.duration_s, dtype=float), np.asarray(tm.distance_m, dtype=float),
-                   np.asarray(snapped.node), tuple(pts), network)
+                   np.asarray(snapped.node), tuple(pts), network, timings)
 
 
 @dataclass(frozen=True)
@@ -448,12 +456,17 @@ def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *
     built = build_problem(cases, loc, settings)
     solve_settings = sv.SolveSettings(time_limit_s=settings.time_limit_s, seed=settings.seed,
                                       **settings.solver_options)
+    t0 = time.perf_counter()
     solution = sv.solve(built.problem, solve_settings, progress=progress, initial=initial)
+    t_solve = time.perf_counter() - t0
     problems = verify.check_solution(built.problem, solution)
     if problems:
         raise CollectorRoutesError("the solver's plan failed re-simulation: " + "; ".join(
             problems[:5]))
+    t0 = time.perf_counter()
     plan = assemble(cases, loc, built, solution, settings, progress=progress)
+    timings = {**loc.timings_s, "solve": t_solve, "explain": time.perf_counter() - t0}
+    plan.summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     return plan, built, solution
 
 
