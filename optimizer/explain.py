@@ -213,7 +213,7 @@ def fits_alone(problem: Problem, vehicle: int, visit: Visit) -> bool:
 def _insertion_detail(problem: Problem, solution: Solution, visit: Visit,
                       eligible: Sequence[int], visits: dict[str, Visit], values: dict[str, float]
                       ) -> str:
-    """What visiting `visit` would have cost in the final plan: a displaced visit or extra travel."""
+    """What visiting `visit` would have cost in the plan: a displaced visit or extra travel."""
     routes = {r.vehicle_id: r for r in solution.routes}
     allv = dict(visits)
     allv[visit.visit_id] = visit
