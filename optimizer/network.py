@@ -463,12 +463,14 @@ def load_network(
         cache_file = cache_file / f"network-{mode}-{key}.npz"
         if cache_file.is_file():
             try:
-                arrays = _read_cache(cache_file)
-            except (OSError, ValueError, KeyError) as exc:
+                cached = _network_from_arrays(
+                    _read_cache(cache_file), speed_factor=speed_factor, cache=cache_file
+                )
+            except (OSError, ValueError, KeyError, IndexError) as exc:
                 logger.warning("ignoring unreadable network cache %s: %s", cache_file, exc)
             else:
                 logger.info("road network from cache %s", cache_file)
-                return _network_from_arrays(arrays, speed_factor=speed_factor, cache=cache_file)
+                return cached
 
     with ensure(progress).step(f"Building {mode} road network", total=None) as advance:
         if path is not None:

@@ -241,9 +241,16 @@ def test_load_error_names_bad_file(tmp_path):
         load_network(empty, use_cache=False)
 
 
-def test_corrupt_cache_is_rebuilt(tmp_path, caplog):
+@pytest.mark.parametrize("damage", ["garbage", "missing_array"])
+def test_corrupt_cache_is_rebuilt(tmp_path, caplog, damage):
     first = load_network(TINY_OSM, mode="drive", cache_dir=tmp_path)
-    first.cache_path.write_bytes(b"not a zip file")
+    if damage == "garbage":
+        first.cache_path.write_bytes(b"not a zip file")
+    else:
+        with np.load(first.cache_path) as data:
+            kept = {k: data[k] for k in data.files if k != "node_street"}
+        with open(first.cache_path, "wb") as fh:
+            np.savez(fh, **kept)
     with caplog.at_level("WARNING", logger="optimizer.network"):
         again = load_network(TINY_OSM, mode="drive", cache_dir=tmp_path)
     assert "ignoring unreadable network cache" in caplog.text
