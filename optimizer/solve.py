@@ -95,6 +95,8 @@ _STATUS = {
 WARM_STARTS = ("auto", "pyvrp", "vroom", "none")
 #: below this many visits the search is a single cold OR-Tools run (fast enough, no overhead)
 SMALL_PROBLEM = 12
+#: PyVRP iterations in deterministic mode (``max_solutions`` set, ``max_warm_iterations`` not)
+DETERMINISTIC_WARM_ITERATIONS = 3000
 
 
 class InfeasibleError(RuntimeError):
@@ -129,13 +131,15 @@ class SolveSettings:
     log_search
         Let OR-Tools log its search to stderr.
     num_workers
-        Searches run side by side in separate processes (a portfolio; the machine's cores). The
-        best plan wins, ties go to the lowest worker number. Worker 0 starts from the warm-start
-        engine's routes, worker 1 is a cold OR-Tools search, further workers repeat these with
-        other seeds. Problems with fewer than `SMALL_PROBLEM` visits use one worker, no warm start.
+        Searches run side by side (a portfolio over the machine's cores; worker 0 in this
+        process, the others in fresh interpreters). The best plan wins, ties go to the lowest
+        worker number. Which warm start each worker uses: see ``warm_start``. Problems with fewer
+        than `SMALL_PROBLEM` visits use one cold search. Default 2.
     warm_start
-        Engine that builds starting routes for OR-Tools: ``"auto"`` (PyVRP when the problem fits
-        it, else VROOM), ``"pyvrp"``, ``"vroom"`` or ``"none"``. See `optimizer.warm`.
+        Engine that builds starting routes for OR-Tools (`optimizer.warm`): ``"auto"`` gives
+        worker 0 VROOM, worker 1 PyVRP (when the problem fits it, e.g. no breaks; else a cold
+        search), worker 2 a cold search, and so on; ``"pyvrp"``, ``"vroom"`` or ``"none"`` give
+        every worker that engine (with the next seeds).
     warm_share
         Share of the time limit given to the warm-start engine (PyVRP; VROOM stops by itself).
     max_warm_iterations
@@ -154,7 +158,7 @@ class SolveSettings:
     log_search: bool = False
     num_workers: int = 2
     warm_start: str = "auto"
-    warm_share: float = 0.5
+    warm_share: float = 0.85
     max_warm_iterations: int | None = None
 
     def __post_init__(self) -> None:
@@ -247,51 +251,92 @@ class _Worker:
 
 
 def _portfolio(problem: model.Problem, settings: SolveSettings, *, has_initial: bool):
-    small = len(problem.visits) < SMALL_PROBLEM
-    warm = settings.warm_start
-    if warm == "auto":
-        from optimizer import warm as warm_mod
+    """The searches to run side by side.
 
-        warm = "pyvrp" if warm_mod.pyvrp_misfit(problem) is None else "vroom"
-    elif warm == "pyvrp":
-        from optimizer import warm as warm_mod
+    ``warm_start="auto"`` cycles through VROOM (fast, models breaks and several windows; best on
+    the product's problems), PyVRP (when the problem fits it; best on the benchmarks) and a cold
+    OR-Tools search; later rounds of the cycle use the next seeds.
+    """
+    from optimizer import warm as warm_mod
 
-        why = warm_mod.pyvrp_misfit(problem)
-        if why:
-            log.info("warm start with PyVRP not possible (%s); using VROOM", why)
-            warm = "vroom"
-    if small:
-        warm = "none"
-    first = "initial" if has_initial else warm
-    workers = [_Worker(first, settings.seed, settings.first_solution)]
-    if small:
-        return workers
-    n = settings.num_workers
-    for w in range(1, n):
-        if w % 2 == 1:
-            workers.append(_Worker("none", settings.seed + w // 2, settings.first_solution))
-        else:
-            workers.append(_Worker(warm, settings.seed + w // 2, settings.first_solution))
+    if len(problem.visits) < SMALL_PROBLEM:
+        return [
+            _Worker("initial" if has_initial else "none", settings.seed, settings.first_solution)
+        ]
+    misfit = warm_mod.pyvrp_misfit(problem)
+    if settings.warm_start == "auto":
+        engines = ["vroom"] + (["pyvrp"] if misfit is None else []) + ["none"]
+    elif settings.warm_start == "pyvrp" and misfit is not None:
+        log.info("warm start with PyVRP not possible (%s); using VROOM", misfit)
+        engines = ["vroom"]
+    else:
+        engines = [settings.warm_start]
+    workers = []
+    for w in range(settings.num_workers):
+        engine = engines[w % len(engines)]
+        if w == 0 and has_initial:
+            engine = "initial"
+        workers.append(_Worker(engine, settings.seed + w // len(engines), settings.first_solution))
     return workers
 
 
 def _run_parallel(problem, settings, workers, deadline, init_routes):
-    import concurrent.futures as cf
-    import multiprocessing as mp
+    """Worker 0 here, the others in fresh interpreters (never a fork of a threaded process,
+    never a re-import of the caller's ``__main__``)."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
 
-    ctx = mp.get_context("spawn")  # never fork a process that may hold threads (progress bars)
-    with cf.ProcessPoolExecutor(max_workers=len(workers), mp_context=ctx) as pool:
-        futs = [
-            pool.submit(_run_worker, problem, settings, w, deadline, init_routes) for w in workers
-        ]
-        results = []
-        for f in futs:
+    env = dict(os.environ)
+    pkg_root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = pkg_root + os.pathsep + env.get("PYTHONPATH", "")
+    procs = []
+    with tempfile.TemporaryDirectory(prefix="collector-routes-") as tmp:
+        for i, w in enumerate(workers[1:], start=1):
+            job = Path(tmp) / f"job{i}.pkl"
+            out = Path(tmp) / f"out{i}.pkl"
+            job.write_bytes(pickle.dumps((problem, settings, w, deadline, init_routes)))
+            cmd = [sys.executable, "-c", "from optimizer.solve import _worker_main; _worker_main()"]
+            p = subprocess.Popen([*cmd, str(job), str(out)], env=env, stderr=subprocess.PIPE)
+            procs.append((p, out))
+        results: list = []
+        try:
+            results.append(_run_worker(problem, settings, workers[0], deadline, init_routes))
+        except Exception as exc:  # noqa: BLE001 - reported if every worker fails
+            log.warning("search worker 0 failed: %s", exc)
+            results.append(exc)
+        for i, (p, out) in enumerate(procs, start=1):
             try:
-                results.append(f.result())
-            except Exception as exc:  # noqa: BLE001 - reported if every worker fails
-                log.warning("a search worker failed: %s", exc)
-                results.append(exc)
+                _, err = p.communicate(timeout=max(5.0, deadline - time.time() + 30.0))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                _, err = p.communicate()
+            if p.returncode == 0 and out.exists():
+                results.append(pickle.loads(out.read_bytes()))
+            else:
+                tail = (err or b"").decode(errors="replace").strip().splitlines()[-1:]
+                log.warning("search worker %d failed (exit %s): %s", i, p.returncode, tail)
+                results.append(RuntimeError(f"worker {i} failed: {tail}"))
     return results
+
+
+def _worker_main() -> None:
+    """Entry point of a portfolio worker process: job pickle in, result pickle out."""
+    import pickle
+    import sys
+
+    job, out = sys.argv[1], sys.argv[2]
+    with open(job, "rb") as fh:
+        problem, settings, worker, deadline, init_routes = pickle.load(fh)
+    try:
+        result = _run_worker(problem, settings, worker, deadline, init_routes)
+    except Exception as exc:  # noqa: BLE001 - sent back to the parent
+        result = exc
+    with open(out, "wb") as fh:
+        pickle.dump(result, fh)
 
 
 def _run_worker(problem, settings, worker: _Worker, deadline: float, init_routes):
@@ -309,20 +354,28 @@ def _run_worker(problem, settings, worker: _Worker, deadline: float, init_routes
 
         try:
             if worker.warm == "pyvrp":
+                iters = settings.max_warm_iterations
+                if iters is None and settings.max_solutions is not None:
+                    iters = DETERMINISTIC_WARM_ITERATIONS
                 er = warm_mod.solve_pyvrp(
                     problem,
                     time_limit_s=remaining * settings.warm_share,
                     seed=worker.seed,
                     time_ticks_per_s=settings.time_ticks_per_s,
                     value_scale=settings.value_scale,
-                    max_iterations=settings.max_warm_iterations,
+                    max_iterations=iters,
                 )
             else:
                 er = warm_mod.solve_vroom(
                     problem,
                     time_ticks_per_s=settings.time_ticks_per_s,
                     value_scale=settings.value_scale,
-                    time_limit_s=remaining * settings.warm_share,
+                    # deterministic mode: VROOM stops by itself, never cut by the clock
+                    time_limit_s=(
+                        None
+                        if settings.max_solutions is not None
+                        else remaining * settings.warm_share
+                    ),
                 )
             routes = [list(r) for r in er.routes]
             label = f"ortools+{worker.warm}"

@@ -189,6 +189,8 @@ def solve_pyvrp(
                 c2, d2 = cost.copy(), dur_t.copy()
                 c2[:, forbid] = big_c
                 d2[:, forbid] = big_t
+                np.fill_diagonal(c2, 0)
+                np.fill_diagonal(d2, 0)
                 dist_mats.append(c2)
                 dur_mats.append(d2)
                 profile = len(dist_mats) - 1
@@ -217,8 +219,18 @@ def solve_pyvrp(
     if max_iterations is not None:
         criteria.append(stop.MaxIterations(int(max_iterations)))
     stopper = criteria[0] if len(criteria) == 1 else stop.MultipleCriteria(criteria)
-    model_ = pyvrp.Model.from_data(data)
-    result = model_.solve(stopper, seed=seed, display=False, collect_stats=False)
+    # PyVRP's penalties for excess load and time warp must be able to outweigh any prize, or the
+    # search settles on infeasible routes that collect more prizes
+    max_prize = max((c.prize for c in clients), default=0)
+    params = pyvrp.SolveParams(
+        penalty=pyvrp.PenaltyParams(max_penalty=float(max(100_000, 10 * max_prize)))
+    )
+    t_build = time.monotonic() - t0
+    criteria[0] = stop.MaxRuntime(max(0.05, time_limit_s - t_build))
+    stopper = criteria[0] if len(criteria) == 1 else stop.MultipleCriteria(criteria)
+    result = pyvrp.solve(
+        data, stopper, seed=seed, display=False, collect_stats=False, params=params
+    )
     best = result.best
     if not best.is_feasible():
         log.info("PyVRP found no feasible solution in %.1f s", time_limit_s)

@@ -6,6 +6,8 @@ unless said otherwise.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -36,8 +38,8 @@ def vehicle(vid="v", start=0, end=0, shift=(0, 10_000), **kw) -> model.Vehicle:
     return model.Vehicle(vid, start, end, W(*shift), **kw)
 
 
-def run(p: model.Problem, settings: SolveSettings = FAST) -> model.Solution:
-    sol = solve(p, settings)
+def run(p: model.Problem, settings: SolveSettings = FAST, **kw) -> model.Solution:
+    sol = solve(p, settings, **kw)
     assert check_solution(p, sol) == []
     return sol
 
@@ -222,7 +224,7 @@ def test_vehicle_own_start_end_and_shift():
     assert r1.leave_s >= 1000
 
 
-def random_problem(n: int = 30, seed: int = 7) -> model.Problem:
+def random_problem(n: int = 30, seed: int = 7, *, breaks: bool = True) -> model.Problem:
     rng = np.random.default_rng(seed)
     xy = rng.uniform(0, 3000, size=(n + 1, 2))
     d = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))
@@ -236,7 +238,10 @@ def random_problem(n: int = 30, seed: int = 7) -> model.Problem:
         )
     vehicles = [
         vehicle(
-            f"v{k}", shift=(0, 28_800), max_visits=6, breaks=(model.Break(12_000, 14_000, 1800),)
+            f"v{k}",
+            shift=(0, 28_800),
+            max_visits=6,
+            breaks=(model.Break(12_000, 14_000, 1800),) if breaks else (),
         )
         for k in range(3)
     ]
@@ -252,3 +257,48 @@ def test_same_problem_and_seed_give_same_plan():
     assert a.routes == b.routes
     assert a.dropped == b.dropped
     assert len(a.dropped) > 0  # a real backlog: 30 visits, 18 slots
+
+
+# deterministic and cheap: work limits that end the searches long before the time limit
+DET = {"time_limit_s": 10, "max_solutions": 100, "max_warm_iterations": 300}
+
+
+@pytest.mark.parametrize("engine", ["pyvrp", "vroom"])
+def test_warm_start_engines(engine):
+    p = random_problem(breaks=False)
+    sol = run(p, SolveSettings(num_workers=1, warm_start=engine, **DET))
+    assert sol.solver == f"ortools+{engine}"
+
+
+def test_pyvrp_cannot_take_breaks_so_vroom_starts():
+    sol = run(random_problem(), SolveSettings(num_workers=1, warm_start="pyvrp", **DET))
+    assert sol.solver == "ortools+vroom"
+
+
+def test_portfolio_same_seed_same_plan():
+    p = random_problem(breaks=False)
+    s = SolveSettings(num_workers=2, seed=1, **DET)
+    a, b = run(p, s), run(p, s)
+    assert a.routes == b.routes and a.solver == b.solver
+
+
+def test_initial_plan_is_kept_or_improved():
+    p = random_problem()
+    first = run(
+        p, SolveSettings(num_workers=1, warm_start="none", time_limit_s=10, max_solutions=1)
+    )
+    again = run(p, SolveSettings(num_workers=1, **DET), initial=first)
+    assert again.solver == "ortools+initial"
+    assert again.objective <= first.objective + 1e-9
+
+
+def test_initial_plan_that_breaks_a_rule_is_cut():
+    # yesterday's plan, today v0's shift ends at 15000: its route is cut, the plan stays valid
+    p = random_problem()
+    first = run(
+        p, SolveSettings(num_workers=1, warm_start="none", time_limit_s=10, max_solutions=1)
+    )
+    v0 = dataclasses.replace(p.vehicles[0], shift=W(0, 15_000))
+    p2 = dataclasses.replace(p, vehicles=(v0, *p.vehicles[1:]))
+    sol = run(p2, SolveSettings(num_workers=1, **DET), initial=first)
+    assert sol.routes[0].return_s <= 15_000
