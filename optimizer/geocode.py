@@ -77,7 +77,7 @@ _KIND_RANK = {k: i for i, k in enumerate(KINDS)}
 DEFAULT_OSM_PATH = Path(__file__).resolve().parents[1] / "data" / "osm" / "chengdu_ring2.osm.bz2"
 CACHE_ENV = "COLLECTOR_ROUTES_CACHE"
 # bump when the index layout or the normalisation changes: old cache files are then ignored
-INDEX_VERSION = 10
+INDEX_VERSION = 11
 METRES_PER_HOUSE_NUMBER = 5.0
 DEFAULT_MIN_SCORE = 0.75
 AMBIGUOUS_M = 300.0  # an exact name shared by places farther apart than this is ambiguous
@@ -245,8 +245,24 @@ def _split_name(value: str) -> list[str]:
     return list(dict.fromkeys(parts))
 
 
+# "near ...", "...附近": where the customer is relative to a named place
+_FILLER = re.compile(
+    r"(?:附近|旁边|旁|对面|楼下|门口|后面|隔壁|一带)$|\b(?:near|opposite|next to)\b"
+)
+
+
+_GENERIC_SUFFIXES = ("小区", "社区", "花园小区", "住宅小区")
+
+
+def _generic_cut(key: str) -> list[str]:
+    """The key without a generic compound suffix ("锦绣东方小区" -> "锦绣东方")."""
+    return [
+        key[: -len(s)] for s in _GENERIC_SUFFIXES if key.endswith(s) and len(key) - len(s) >= 3
+    ]
+
+
 def _cut_units(prepped: str) -> str:
-    text = _LATIN_UNIT.sub(" ", prepped)
+    text = _FILLER.sub(" ", _LATIN_UNIT.sub(" ", prepped).strip())
     m = _CJK_UNIT.search(text)
     if m and m.start() > 0:
         text = text[: m.start()]
@@ -644,7 +660,7 @@ class Gazetteer:
             label_key = normalize(entries[i].label)
             for k in ks:
                 rank.setdefault((k, i), 0 if k == label_key else 1)
-                for short in self._strip_admin_variants(k, latin=False)[1:]:
+                for short in [*self._strip_admin_variants(k, latin=False)[1:], *_generic_cut(k)]:
                     if len(short) >= 3:
                         rank.setdefault((short, i), 2)
         self._by_key: dict[str, list[int]] = defaultdict(list)
@@ -787,7 +803,7 @@ class Gazetteer:
         keys: list[str] = []
         for t in texts:
             keys.extend(self._strip_admin_variants(_key(t)))
-        keys = [k for k in dict.fromkeys(keys) if k]
+        keys = [k for k in dict.fromkeys([*keys, *(g for k in keys for g in _generic_cut(k))]) if k]
 
         # 1. exact name
         for k in keys:
@@ -819,7 +835,7 @@ class Gazetteer:
         contained: Match | None = None
         for k in self._contained:
             if len(k) < len(core) and k in core:
-                score = 0.8 + 0.2 * len(k) / len(core)
+                score = len(k) / len(core)  # the share of the query the name explains
                 n = parsed[-1][1] if parsed else None
                 r = self._result(self._by_key[k][0], score, n)
                 contained = Match(r, r.matched, score)

@@ -217,7 +217,10 @@ def _spot(places: Places, rng: random.Random) -> Spot:
         lat, lon = _offset(e.lat, e.lon, 25, rng)
         unit = _unit(rng) if rng.random() < 0.8 else ""
         sep = rng.choice(("", " "))
-        address = (places.prefix(e.lat, e.lon, rng) + e.label + sep + unit).strip()
+        name = e.label
+        if rng.random() < 0.15 and not name.endswith(("小区", "社区", "大厦", "广场")):
+            name += "小区"  # as customers often write it
+        address = (places.prefix(e.lat, e.lon, rng) + name + sep + unit).strip()
         return Spot(address, lat, lon, True, "building")
     if r < 0.68:  # house number on a named street
         _k, s = rng.choice(places.streets)
