@@ -18,22 +18,29 @@ drops a case: every case ends up with a result or with a reason.
 Matching rules of the gazetteer
 -------------------------------
 Names and queries are normalised the same way (`normalize`): NFKC (full-width digits and letters
-become half-width), lowercase, pinyin tone marks removed, Latin road words mapped to pinyin
+become half-width), case-folded, pinyin tone marks removed, Latin road words mapped to pinyin
 (``Road``/``Rd`` -> ``lu``, ``Street``/``St`` -> ``jie``, ``Lane``/``Alley`` -> ``xiang``,
 ``Avenue`` -> ``dadao``, ``North``/``South``/``East``/``West``/``Middle`` -> ``bei``/``nan``/
 ``dong``/``xi``/``zhong``, ``Section 2`` -> ``erduan``), Arabic section numbers in Chinese
 (``2段`` -> ``二段``), then everything but letters, digits and CJK characters removed.
-Before matching a query, building/unit/room details (``3栋2单元501``, ``Bldg 3 Unit 2 Rm 501``)
-are cut off and administrative prefixes (``四川省``, ``成都市``, ``锦江区``, ``Chengdu``,
-``Jinjiang District``...) are stripped; the extract's own admin names are used, so a different
-extract works the same way. A query naming a different city or province (``北京市...``) is a
-miss, not a match to a same-named street here.
+A parenthesised qualifier in a name ("Lazy Bones (Tianfu Square)") is not a name of its own.
+
+Before matching a query: comma-separated parts that only name the area (``Jinniu District``,
+``成都市``, a postcode, the extract's ``addr:city`` values) are dropped; building/unit/room
+details (``3栋2单元501``, ``Bldg 3 Unit 2 Rm 501``) and trailing fillers (``附近``, ``near``)
+are cut off; leading administrative prefixes (``四川省``, ``成都市``, ``锦江区``...) are
+stripped one by one, and a generic ``小区`` suffix is tried without. The extract's own admin
+names are used, so another extract works the same way. A query naming a different city or
+province (``北京市...``) is a miss, not a match to a same-named street here.
 
 Then, in order: (1) exact name match; (2) house number: an exact ``addr:*`` point, a named
 compound written after the number, or the street with the number interpolated; (3) the longest
-known name contained in the query; (4) the best fuzzy match (character n-gram candidates ranked
-by `difflib.SequenceMatcher` ratio), accepted at ``min_score`` (default 0.75) or above. Exact name
-collisions are broken by kind (address, building, poi, place, street).
+known name contained in the query, scored by the share of the query it explains, against (4)
+the best fuzzy match (character n-gram candidates ranked by `difflib.SequenceMatcher` ratio):
+the higher score wins and is accepted at ``min_score`` (default 0.75) or above. An exact name
+shared by places more than 300 m apart (chain stores) scores 0.8 and says so in ``matched``;
+otherwise places whose label is the name come first, then by kind (address, building, poi,
+place, street).
 
 House-number interpolation rule
 -------------------------------

@@ -162,6 +162,34 @@ def test_other_city_is_a_miss_not_a_same_named_street(gaz):
     assert "北京市" in gaz.explain_miss(query)
 
 
+def test_generic_suffix_and_fillers(gaz):
+    compound = gaz.geocode("锦绣东方")
+    for query in ("成都市锦绣东方小区 3栋1单元202", "锦绣东方附近", "near Chengdu Museum"):
+        r = gaz.geocode(query)
+        assert r is not None and r.score == 1.0, query
+    assert gaz.geocode("锦绣东方小区") == compound
+    # a name that itself ends in 小区 still matches as written
+    r = gaz.geocode("红光小区")
+    assert r is not None and r.matched == "红光小区"
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [
+        ("间都列五中学", "成都列五中学"),
+        ("它二教学楼", "第二教学楼"),
+        ("成都山陵博物馆", "成都永陵博物馆"),
+    ],
+)
+def test_typo_never_lands_on_a_far_place_named_inside_it(gaz, typo, meant):
+    # a known name inside a mistyped one ("列五中学" in "间都列五中学") only explains part of
+    # the query; the fuzzy match of the whole name must win, or nothing
+    target = gaz.geocode(meant)
+    r = gaz.geocode(typo)
+    assert target is not None
+    assert r is None or _dist_m(r.lat, r.lon, target.lat, target.lon) < 150
+
+
 def test_shared_name_is_flagged_ambiguous(gaz):
     # 红旗连锁 is a chain: several stores of that name in the extract
     r = gaz.geocode("红旗连锁")
