@@ -1204,14 +1204,20 @@ class CachedGeocoder:
         self.provider = inner.provider
         self.path = Path(path)
         self.retry_misses = retry_misses
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
-        # WAL + normal sync: a commit per answer stays cheap (no fsync each), and an answer
-        # survives a crash of the batch, so a long online run is never asked for twice
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._db:
-            self._db.execute(_SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path)
+            # WAL + normal sync: a commit per answer stays cheap (no fsync each), and an answer
+            # survives a crash of the batch, so a long online run is never asked for twice
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            with self._db:
+                self._db.execute(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise GeocoderConfigError(
+                f"cannot use the geocoding cache {self.path}: {exc}; point ${CACHE_ENV} (or the "
+                "cache_dir option) to a writable folder"
+            ) from exc
         self.hits = 0
         self.misses = 0
 

@@ -296,6 +296,13 @@ def test_cache_round_trip_hits_and_misses(tmp_path):
     assert inner.calls == ["某处", "无处", "无处"]
 
 
+def test_unusable_cache_file_is_a_clear_error(tmp_path):
+    not_a_db = tmp_path / "geo.sqlite"
+    not_a_db.write_text("this is not sqlite")
+    with pytest.raises(GeocoderConfigError, match="cannot use the geocoding cache .*geo.sqlite"):
+        CachedGeocoder(CountingGeocoder({}), not_a_db)
+
+
 def test_make_geocoder_offline_is_cached(tmp_path):
     g = make_geocoder("offline", cache_dir=tmp_path)
     assert g.geocode("成都博物馆") is not None
