@@ -418,7 +418,8 @@ def make(seed: int, n_cases: int, n_collectors: int, as_of: date, osm_path: Path
             "end_address": end_addr, "end_lat": end_lat, "end_lon": end_lon,
             "shift": "10:00-21:00" if i % 5 == 3 else "08:30-17:30",
             "max_visits": rng.randint(10, 14), "skills": ";".join(skills),
-            "districts": "",
+            # two collectors keep to their branch's district (territory rule)
+            "districts": district_of(office.lat, office.lon) if i in (1, 6) else "",
         })  # fmt: skip
     ids = [c["collector_id"] for c in collectors]
 
