@@ -71,6 +71,7 @@ COLLECTOR_COLUMNS = {
     "skills": "skills, separated by ';'",
     "districts": "districts this collector may visit, separated by ';'; blank = any",
     "workdays": "days the collector works, e.g. 'Mon-Fri'; blank = every day",
+    "max_work_hours": "longest working day in hours; blank = the policy's limit",
 }
 
 _TIME_RE = re.compile(r"^(\d{1,2})[:：](\d{2})$")
@@ -436,6 +437,8 @@ def read_collectors(path: str | Path, *, case_ids: set[str] | None = None) -> tu
                       fix="give the maximum visits as a whole number >= 1, or leave blank")
         workdays = r.parse("workdays", parse_days, default=frozenset(range(7)),
                            fix="write days as e.g. 'Mon-Fri' or 'Mon,Wed,Fri'")
+        max_work_h = r.number("max_work_hours", lo=0.5, hi=24,
+                              fix="give hours between 0.5 and 24, e.g. 8, or leave blank")
         if shift is None:
             continue
         out.append(Collector(
@@ -449,6 +452,7 @@ def read_collectors(path: str | Path, *, case_ids: set[str] | None = None) -> tu
             skills=_split_list(r.text("skills")),
             districts=_split_list(r.text("districts")),
             workdays=workdays,  # type: ignore[arg-type]
+            max_work_s=round(max_work_h * 3600) if max_work_h is not None else None,
             row=row,
         ))
     if not table.rows:

@@ -121,6 +121,7 @@ class Collector:
     skills: frozenset[str] = frozenset()
     districts: frozenset[str] = frozenset()  # empty = anywhere
     workdays: frozenset[int] = frozenset(range(7))
+    max_work_s: int | None = None  # longest working day of this collector; None = policy's
     row: int = 0
 
 

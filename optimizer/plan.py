@@ -251,7 +251,7 @@ def build_problem(cases: Sequence[Case], loc: Located, settings: PlanSettings) -
     vehicles = tuple(
         Vehicle(
             vehicle_id=crew.crew_id, start=loc.crew_start[k], end=loc.crew_end[k],
-            shift=crew.shift, max_visits=crew.max_visits, max_duration_s=pol.max_work_s,
+            shift=crew.shift, max_visits=crew.max_visits, max_duration_s=crew.work_limit_s(pol),
             overtime_s=pol.overtime_s, overtime_cost_per_s=pol.overtime_cost_per_h / 3600.0,
             breaks=breaks,
         )

@@ -137,6 +137,12 @@ class Crew:
     max_visits: int | None
     skills: frozenset[str]
     districts: frozenset[str]  # empty = anywhere
+    max_work_s: int | None = None  # the shortest limit of its members, if any
+
+    def work_limit_s(self, policy: Policy) -> int | None:
+        """Working-time limit of this crew: its members' and the policy's, whichever is less."""
+        limits = [x for x in (self.max_work_s, policy.max_work_s) if x is not None]
+        return min(limits) if limits else None
 
     @property
     def member_ids(self) -> tuple[str, ...]:
@@ -153,6 +159,7 @@ def _crew(crew_id: str, members: Sequence[Collector]) -> Crew:
                           "give team members overlapping shifts")
     mv = [m.max_visits for m in members if m.max_visits is not None]
     restricted = [m.districts for m in members if m.districts]
+    work = [m.max_work_s for m in members if m.max_work_s is not None]
     districts = frozenset.intersection(*restricted) if restricted else frozenset()
     return Crew(
         crew_id=crew_id,
@@ -163,6 +170,7 @@ def _crew(crew_id: str, members: Sequence[Collector]) -> Crew:
         max_visits=min(mv) if mv else None,
         skills=frozenset().union(*(m.skills for m in members)),
         districts=districts,
+        max_work_s=min(work) if work else None,
     )
 
 

@@ -100,7 +100,8 @@ def check_plan_outputs(out: Path, cases: tuple[Case, ...], collectors: tuple[Col
             errs.append(f"route {rid}: leaves {route['leave']} before the shift")
         if ret > shift_end + policy.overtime_s + TOL_S:
             errs.append(f"route {rid}: returns {route['return']} after the shift")
-        max_work = policy.max_work_s
+        limits = [x for x in [policy.max_work_s, *(c.max_work_s for c in crew)] if x is not None]
+        max_work = min(limits) if limits else None
         if max_work is not None and ret - leave > max_work + policy.overtime_s + TOL_S:
             errs.append(f"route {rid}: works {(ret - leave) / 3600:.2f} h > max")
         breaks = [(_secs(b["start"]), _secs(b["end"])) for b in route["breaks"]]

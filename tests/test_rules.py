@@ -123,6 +123,13 @@ def test_working_time_and_paid_overtime():
     ks = [collector("K1", shift="08:00-17:00")]
     plan, _, _ = run(cs, ks, Policy(max_work_s=100 * 60))
     assert set(visited(plan)) == {"C2", "C3"}
+    # ... or per collector (column max_work_hours): a team works to its shortest member's limit
+    ks = [collector("K1", max_work_s=100 * 60), collector("K2")]
+    plan, _, _ = run(cs, ks, Policy(min_team_size=2))
+    assert set(visited(plan)) == {"C2", "C3"}
+    plan, _, _ = run(cs, [ks[1], replace(ks[0], collector_id="K3", max_work_s=None)],
+                     Policy(min_team_size=2))
+    assert len(visited(plan)) == 3
 
 
 # ---------------------------------------------------------------- rule 4: skills
