@@ -5,7 +5,7 @@ Conventions (also in the README):
 - coordinates are WGS-84 ``lat``/``lon`` in degrees, always named, never a bare pair;
 - times of day are integer seconds since midnight of the plan date (``*_s``), local time;
 - durations are seconds (``duration_s``, ``service_s``), distances metres (``distance_m``);
-- a time window ``[start_s, end_s]`` is inclusive at both ends and constrains the *start* of service;
+- a time window ``[start_s, end_s]`` is inclusive at both ends and bounds the *start* of service;
 - money is in the currency of the input (``amount_overdue``), value is in the same unit.
 
 Two layers live here.
@@ -140,7 +140,8 @@ class Visit:
     required: bool = False  # True: must be visited (VRPTW); no drop allowed
     demand: int = 0  # capacity units (benchmarks); the product uses 0
     allowed_vehicles: tuple[int, ...] | None = None  # None = any vehicle
-    preferred_vehicles: tuple[int, ...] = ()  # soft: cost `off_preference_cost` if served by another
+    # soft: served by any other vehicle costs `off_preference_cost`
+    preferred_vehicles: tuple[int, ...] = ()
     off_preference_cost: float = 0.0
 
 
