@@ -582,7 +582,9 @@ def _stop_data(
     for stop in route.stops:
         lat, lon = _to_datum(tile, stop.lat, stop.lon)
         popup = _stop_popup(stop, mask_private=mask_private, nav=nav, collector=collector)
-        out.append({"n": stop.stop, "lat": lat, "lon": lon, "popup": popup})
+        out.append(
+            {"n": stop.stop, "id": stop.case.case_id, "lat": lat, "lon": lon, "popup": popup}
+        )
     return out
 
 
@@ -729,9 +731,8 @@ def write_overview(
             continue
         lat, lon = _to_datum(tile, u.lat, u.lon)
         points.append((lat, lon))
-        unassigned_pts.append(
-            {"lat": lat, "lon": lon, "popup": _unassigned_popup(u, mask_private=mask_private)}
-        )
+        popup = _unassigned_popup(u, mask_private=mask_private)
+        unassigned_pts.append({"id": u.case.case_id, "lat": lat, "lon": lon, "popup": popup})
     m = _new_map(tile, points)
 
     colors: dict[str, str] = {}

@@ -3,6 +3,8 @@
 (function () {
   "use strict";
 
+  var byCase = {}; /* case id -> marker, for links and tests */
+
   function numberIcon(label, color, size) {
     var html = '<span class="cr-pin" style="background:' + color + ';width:' + size + "px;height:" +
       size + "px;line-height:" + size + 'px">' + label + "</span>";
@@ -30,6 +32,7 @@
       m.crStop = s.n;
       m.addTo(group);
       markers[s.n] = m;
+      if (s.id) byCase[s.id] = m;
     });
     return markers;
   }
@@ -49,7 +52,7 @@
   /* Unvisited cases as small circles. */
   function addPoints(group, points, opts) {
     points.forEach(function (p) {
-      L.circleMarker([p.lat, p.lon], {
+      var m = L.circleMarker([p.lat, p.lon], {
         radius: opts.radius || 6,
         color: opts.color,
         weight: 2,
@@ -57,6 +60,7 @@
         fillOpacity: 0.6,
         className: "cr-unvisited",
       }).bindPopup(p.popup, { maxWidth: 300 }).addTo(group);
+      if (p.id) byCase[p.id] = m;
     });
   }
 
@@ -111,5 +115,6 @@
     addPoints: addPoints,
     bindList: bindList,
     bindSheet: bindSheet,
+    byCase: byCase,
   };
 })();

@@ -174,8 +174,10 @@ class Site:
     base_url: str
     overview_url: str
     collector_urls: dict[str, str]
-    stops: dict[str, list[str]]  # collector id -> case ids in visiting order
+    stops: dict[str, list[str]]  # route id -> case ids in visiting order
     all_case_ids: set[str]
+    markup_names: dict[str, str]  # case id -> customer name that looks like markup
+    self_contained: bool
 
 
 def _fixture_site_dir(out: Path, *, self_contained: bool, mask_private: bool):
@@ -193,7 +195,7 @@ def _fixture_site_dir(out: Path, *, self_contained: bool, mask_private: bool):
     return plan
 
 
-def _site(name, plan_dir, running, stops, all_ids) -> Site:
+def _site(name, plan_dir, running, stops, all_ids, markup, *, self_contained=True) -> Site:
     return Site(
         name=name,
         plan_dir=plan_dir,
@@ -202,7 +204,14 @@ def _site(name, plan_dir, running, stops, all_ids) -> Site:
         collector_urls=dict(running.links.collectors),
         stops=stops,
         all_case_ids=all_ids,
+        markup_names=markup,
+        self_contained=self_contained,
     )
+
+
+def _markup(plan) -> dict[str, str]:
+    cases = [s.case for r in plan.routes for s in r.stops] + [u.case for u in plan.unassigned]
+    return {c.case_id: c.customer_name for c in cases if "<" in c.customer_name}
 
 
 def _plan_ids(plan):
@@ -218,7 +227,7 @@ def fixture_site(tmp_path_factory):
     plan = _fixture_site_dir(out, self_contained=False, mask_private=True)
     stops, every = _plan_ids(plan)
     with start_server(out, port=0) as running:
-        yield _site("fixture", out, running, stops, every)
+        yield _site("fixture", out, running, stops, every, _markup(plan), self_contained=False)
 
 
 @pytest.fixture(scope="session")
@@ -228,7 +237,7 @@ def self_contained_site(tmp_path_factory):
     plan = _fixture_site_dir(out, self_contained=True, mask_private=False)
     stops, every = _plan_ids(plan)
     with start_server(out, port=0) as running:
-        yield _site("self-contained", out, running, stops, every)
+        yield _site("self-contained", out, running, stops, every, _markup(plan))
 
 
 def _demo_available() -> str | None:
@@ -250,14 +259,14 @@ def _demo_available() -> str | None:
 
 @pytest.fixture(scope="session")
 def demo_site(tmp_path_factory):
-    """The bundled demo planned by the real pipeline (short time limit), served."""
+    """The bundled demo planned by the real pipeline (short time limit, self-contained pages)."""
     why = _demo_available()
     if why:
         pytest.skip(why)
     out = tmp_path_factory.mktemp("demo")
     run = subprocess.run(
-        [sys.executable, "-m", "optimizer", "plan", "--time-limit", "5", "--quiet", "--out",
-         str(out)],
+        [sys.executable, "-m", "optimizer", "plan", "--time-limit", "5", "--quiet",
+         "--self-contained", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -274,5 +283,11 @@ def demo_site(tmp_path_factory):
     with (out / "unassigned.csv").open(encoding="utf-8-sig") as fh:
         unassigned = {row["case_id"] for row in csv.DictReader(fh)}
     every = {c for ids in stops.values() for c in ids} | unassigned
+    with (ROOT / "data" / "demo" / "cases.csv").open(encoding="utf-8-sig") as fh:
+        markup = {
+            r["case_id"]: r["customer_name"]
+            for r in csv.DictReader(fh)
+            if "<" in r["customer_name"]
+        }
     with start_server(out, port=0) as running:
-        yield _site("demo", out, running, stops, every)
+        yield _site("demo", out, running, stops, every, markup)

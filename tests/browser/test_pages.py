@@ -23,10 +23,6 @@ def site(request):
     return request.getfixturevalue(request.param)
 
 
-def _word(text: str, word: str) -> bool:
-    return re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text) is not None
-
-
 def _page_meta(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=30) as resp:
         return maps.page_meta(resp.read().decode("utf-8"))
@@ -59,12 +55,14 @@ def test_collector_pages_markers_route_and_privacy(site, open_page):
             "els => els.map(e => e.getAttribute('data-case-id'))"
         )
         assert listed == stops  # visiting order
-        html = page.content()
-        for other in site.all_case_ids - set(stops):
-            assert not _word(html, other), f"{cid}'s page shows case {other}"
+        assert page.locator('img[src="x"]').count() == 0  # no injected markup
+        words = set(re.findall(r"[\w-]+", page.content()))
+        leaked = (site.all_case_ids - set(stops)) & words
+        assert not leaked, f"{cid}'s page shows other cases {sorted(leaked)[:10]}"
+        assert set(stops) <= words
         teammates = set(re.findall(r"[^\"\[\], ]+", meta.get("members", "")))
-        for other in collectors - {cid} - teammates:
-            assert not _word(html, other), f"{cid}'s page names collector {other}"
+        named = (collectors - {cid} - teammates) & words
+        assert not named, f"{cid}'s page names other collectors {sorted(named)}"
         if log.tiles == 0:
             pytest.fail("no background tile was requested: the map did not draw")
         checked += 1
@@ -173,16 +171,49 @@ def test_overview_popups_escape_input(fixture_site, open_page):
     _clean(log)
 
 
-def test_self_contained_page_works_with_the_network_cut_off(self_contained_site, open_page, shot):
-    url = self_contained_site.collector_urls["C01"]
-    page, log, _ = open_page(url, offline_assets=True)
-    n_stops = len(self_contained_site.stops["C01"])
+@pytest.mark.parametrize("site_name", ["self_contained_site", "demo_site"])
+def test_self_contained_page_works_with_the_network_cut_off(site_name, request, open_page, shot):
+    site = request.getfixturevalue(site_name)
+    assert site.self_contained
+    cid = max(site.collector_urls, key=lambda c: len(_route_stops(site, c)))
+    n_stops = len(_route_stops(site, cid))
+    page, log, _ = open_page(site.collector_urls[cid], offline_assets=True)
     assert page.locator(".leaflet-marker-pane .cr-pin").count() == n_stops
     assert page.locator("path.cr-route").count() == 1
+    assert page.locator("#cr-stops [data-stop]").count() == n_stops
     assert [e for e in log.errors if "Failed to load resource" not in e] == []
     # the only requests refused are background tiles
     assert log.external and all(("openstreetmap" in u) for u in log.external), log.external
-    shot(page, "fixture-self-contained-offline")
+    shot(page, f"{site.name}-collector-{cid}-offline")
+
+
+def test_markup_names_show_as_text_on_overview(site, open_page, shot):
+    """Names like `<img src=x onerror=alert(1)>` are shown as text in the overview's popups."""
+    page, log, _ = open_page(site.overview_url)
+    checked = 0
+    for case_id, name in site.markup_names.items():
+        found = page.evaluate(
+            """id => {
+                const m = CR.byCase[id];
+                if (!m || !m.getElement()) return false;
+                m.getElement().setAttribute('data-test-case', id);
+                return true;
+            }""",
+            case_id,
+        )
+        if not found:  # a case without coordinates is not on the map
+            continue
+        page.locator(f'[data-test-case="{case_id}"]').dispatch_event("click")
+        popup = page.locator(".leaflet-popup-content").last
+        popup.wait_for(state="visible", timeout=5000)
+        assert popup.locator(f'[data-case-id="{case_id}"]').count() == 1
+        assert name in popup.inner_text()
+        checked += 1
+    assert checked > 0, "no markup-like customer name on the map to check"
+    assert page.locator('img[src="x"]').count() == 0
+    page.wait_for_timeout(400)
+    shot(page, f"{site.name}-overview-markup-name-as-text")
+    _clean(log)
 
 
 def test_self_contained_file_opens_offline(self_contained_site, open_page):
