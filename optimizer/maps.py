@@ -265,7 +265,7 @@ def navigation_links(lat: float, lon: float, *, label: str = "") -> dict[str, st
             "content": name,
             "coord_type": "bd09ll",
             "output": "html",
-            "src": "collector-routes",
+            "src": "webapp.collector-routes.route-page",
         },
         quote_via=quote,
     )

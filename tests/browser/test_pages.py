@@ -92,6 +92,13 @@ def test_tapping_a_list_entry_opens_its_popup(site, open_page, shot):
     for key in ("amap", "baidu", "apple", "google"):
         assert popup.locator(f'a[data-nav="{key}"]').count() == 1
     shot(page, f"{site.name}-collector-{cid}-popup")
+    # the List button folds the stop list away and the map takes the room
+    map_box = page.locator(".folium-map").bounding_box()
+    page.locator("#cr-toggle").tap()
+    assert page.locator("#cr-sheet").is_hidden()
+    assert page.locator(".folium-map").bounding_box()["height"] > map_box["height"] + 200
+    page.locator("#cr-toggle").tap()
+    assert page.locator("#cr-sheet").is_visible()
     _clean(log)
 
 
