@@ -233,7 +233,13 @@ class _Site:
 class _Handler(BaseHTTPRequestHandler):
     server_version = "collector-routes"
     sys_version = ""
+    timeout = 30  # seconds a slow client may hold a connection
     site: _Site  # set on the subclass made per server
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # the stdlib's error page names the server and echoes the request: send nothing instead
+        self.close_connection = True
+        self._send(code, b"", "text/plain; charset=utf-8", cache="no-store")
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
         # never log request paths: they carry the tokens
@@ -265,6 +271,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self) -> None:  # noqa: N802 - stdlib name
         self.do_GET()
+
+    def _refuse(self) -> None:
+        self._not_found()
+
+    # every other method: the same empty 404 as an unknown path
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse  # noqa: N815
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         try:
