@@ -266,7 +266,8 @@ def demo_site(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     run = subprocess.run(
         [sys.executable, "-m", "optimizer", "plan", "--time-limit", "5", "--quiet",
-         "--self-contained", "--out", str(out)],
+         "--self-contained", "--cache-dir", str(tmp_path_factory.mktemp("demo-cache")),
+         "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
