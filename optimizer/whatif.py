@@ -896,6 +896,10 @@ def run_variant(job: _Job) -> Outcome:
                                              progress=progress)
     routes_from = "solver"
     guard = ""
+    # with max_solutions a plan is reproducible only if that limit, not the clock, ended the search
+    limit = st.solver_options.get("max_solutions")  # type: ignore[attr-defined]
+    timed_out = solution.wall_s >= st.time_limit_s - 0.05  # type: ignore[attr-defined]
+    search_stop = "time limit" if timed_out or not limit else "solution limit"
     value = sum(r.value for r in plan.routes)
     if job.guard and job.initial is not None and job.base_value is not None:
         if value < job.base_value - 1e-9 * max(1.0, abs(job.base_value)):
@@ -923,6 +927,7 @@ def run_variant(job: _Job) -> Outcome:
            "capacity_only": job.capacity_only, "not_capacity_only": job.why_not_capacity,
            "started_from": "base plan" if initial is not None else "scratch",
            "routes_from": routes_from, "guard": guard, "solver": solution.solver,
+           "search_stop": search_stop,
            "objective": round(solution.objective, 2) if routes_from == "solver" else None,
            "wall_s": plan.summary["wall_s"], "plan_dir": job.out_dir.name}
     return Outcome(job.name, row, solution, value)
@@ -1071,6 +1076,7 @@ def run_scenario(path: str | Path, *, out: str | Path | None = None, workers: in
         emit(row["variant"], "failed")
     emit("", "Preparing road network and geocoding caches")
     _prewarm(jobs)
+    emit("", "Planning")
     outcomes: dict[str, Outcome] = {r["variant"]: Outcome(r["variant"], r) for r in failed}
     base_job = next((j for j in jobs if j.name == BASE), None)
     waiting = [j for j in jobs if j.start_from_base or j.guard]
@@ -1142,8 +1148,8 @@ CSV_FIELDS = (
     "travel_h", "travel_km", "utilisation_mean", "utilisation_min", "utilisation_max",
     "utilisation_spread",
 )
-CSV_TAIL = ("capacity_only", "started_from", "routes_from", "solver", "objective", "wall_s",
-            "plan_dir", "error")
+CSV_TAIL = ("capacity_only", "started_from", "routes_from", "solver", "search_stop", "objective",
+            "wall_s", "plan_dir", "error")
 
 
 def write_kpis(result: WhatIfResult) -> tuple[Path, Path]:
@@ -1230,6 +1236,8 @@ def _print_table(result: WhatIfResult) -> None:
     from rich.table import Table
 
     con = Console()
+    if not con.is_terminal:
+        con = Console(width=160)  # a log file or pipe: do not wrap the table at 80 columns
     t = Table(title=f"What-if {result.scenario.name}: {len(result.rows)} variants, "
                     f"{result.wall_s:.0f} s")
     cols = ("variant", "collectors", "visited", "value visited", "share", "vs base",
