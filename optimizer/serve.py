@@ -334,12 +334,17 @@ def _with_links(text: str, links: Links) -> str:
 def _public_host(host: str) -> str:
     """An address phones can use when the server listens on every interface."""
     if host in ("0.0.0.0", "", "::"):
+        # the machine's own addresses as its name resolves (no traffic is sent); pass
+        # `public_url` when phones reach the server another way
         try:
-            addr = socket.gethostbyname(socket.gethostname())
+            infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+        except OSError:
+            infos = []
+        for info in infos:
+            addr = info[4][0]
             if not addr.startswith("127."):
                 return addr
-        except OSError:
-            pass
+        logger.warning("no network address found for the links; pass public_url")
         return "127.0.0.1"
     return f"[{host}]" if ":" in host else host
 

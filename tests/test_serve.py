@@ -241,3 +241,19 @@ def test_text_is_gzipped_for_clients_that_accept_it(server):
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.headers.get("Content-Encoding") is None
+
+
+def test_public_url_is_used_in_links_and_qr_codes(plan_dir):
+    with start_server(plan_dir, port=0, public_url="http://192.0.2.10:9000/") as running:
+        assert running.links.overview.startswith("http://192.0.2.10:9000/")
+        assert all(
+            u.startswith("http://192.0.2.10:9000/") for u in running.links.collectors.values()
+        )
+        local = running.base_url.replace("http://192.0.2.10:9000", "")
+        assert local == ""  # base_url is the public one
+        port = running.port
+        token = running.links.collectors["C01"].split("/")[3]
+        status, body, _ = _get(f"http://127.0.0.1:{port}/{token}/")
+        assert status == 200
+        status, body, _ = _get(f"http://127.0.0.1:{port}/{running.links.overview.split('/')[3]}/")
+        assert b'href="http://192.0.2.10:9000/' in body
