@@ -398,7 +398,7 @@ def _make_server(
     httpd = ThreadingHTTPServer((host, port), handler)
     httpd.daemon_threads = True
     bound_port = httpd.server_address[1]
-    base_url = public_url or f"http://{_public_host(host)}:{bound_port}"
+    base_url = (public_url or f"http://{_public_host(host)}:{bound_port}").rstrip("/")
     links = build_links(plan_dir, base_url, token_file=token_file)
     tokens = load_tokens(plan_dir, token_file=token_file, collector_ids=list(pages.collectors))
     handler.site = _Site(plan_dir, links, tokens)
