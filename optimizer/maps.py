@@ -440,6 +440,8 @@ def _render(
     head = (
         f"<title>{_esc(title)}</title>\n"
         '<meta name="referrer" content="no-referrer"/>\n'
+        # no favicon request (one round trip less on a weak network, no 404)
+        '<link rel="icon" href="data:,"/>\n'
         f"{metas}{_assets_head(self_contained)}"
     )
     root.header.add_child(Element(head), name="cr_head", index=0)

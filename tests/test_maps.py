@@ -101,7 +101,9 @@ def test_default_pages_use_local_assets_only(written):
     for name, text in texts.items():
         tags = _tags(text).tags
         srcs = [a.get("src") for t, a in tags if t == "script" and a.get("src")]
-        hrefs = [a.get("href") for t, a in tags if t == "link" and a.get("href")]
+        hrefs = [a.get("href") for t, a in tags if t == "link" and a.get("rel") == "stylesheet"]
+        icons = [a.get("href") for t, a in tags if t == "link" and a.get("rel") == "icon"]
+        assert icons == ["data:,"]  # no favicon request
         assert srcs == ["assets/leaflet/leaflet.js", "assets/collector-routes.js"], name
         assert hrefs == ["assets/leaflet/leaflet.css", "assets/collector-routes.css"], name
         for ref in srcs + hrefs:
@@ -119,7 +121,7 @@ def test_self_contained_page_inlines_everything(plan, tmp_path):
     text = path.read_text(encoding="utf-8")
     tags = _tags(text).tags
     assert not [a for t, a in tags if t == "script" and a.get("src")]
-    assert not [a for t, a in tags if t == "link"]
+    assert not [a for t, a in tags if t == "link" and a.get("rel") == "stylesheet"]
     assert "Leaflet 1.9.4" in text and "window.CR" in text
     assert "url(images/" not in text and "data:image/png;base64," in text
     assert "sourceMappingURL" not in text
