@@ -237,7 +237,7 @@ def cmd_validate(a: argparse.Namespace) -> int:
 def cmd_serve(a: argparse.Namespace) -> int:
     from optimizer import serve
 
-    serve.serve_forever(a.dir, host=a.host, port=a.port)
+    serve.serve_forever(a.dir, host=a.host, port=a.port, public_url=a.public_url)
     return 0
 
 
@@ -280,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
                     "127.0.0.1; 0.0.0.0 to reach it from phones on the network)")
     sp.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sp.add_argument("--public-url", default=None,
+                    help="address phones use to reach this server, e.g. http://192.168.1.5:8000 "
+                         "(default: http://HOST:PORT)")
     sp.set_defaults(func=cmd_serve)
 
     sp = sub.add_parser("whatif", help="run scenario variants side by side and compare them")

@@ -144,7 +144,8 @@ def write_plan(plan: Plan, out_dir: str | Path, *, tiles: str = "osm",
         for r in plan.routes:
             # every member of a team gets the team's page under their own id
             for member in r.members or (r.collector.collector_id,):
-                mp.write_collector_page(plan, r, out / f"{member}.html", tiles=tiles,
-                                        self_contained=self_contained)
+                mp.write_collector_page(plan, r, out / mp.collector_page_filename(member),
+                                        tiles=tiles, self_contained=self_contained,
+                                        collector_id=member)
             adv()
     return out

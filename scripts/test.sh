@@ -13,7 +13,7 @@ if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     echo "Installing Debian's chromium for the browser tests..."
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
   else
     echo "warning: no chromium and no apt-get: browser tests will be skipped" >&2
   fi
