@@ -136,10 +136,10 @@ class SolveSettings:
         worker number. Which warm start each worker uses: see ``warm_start``. Problems with fewer
         than `SMALL_PROBLEM` visits use one cold search. Default 2.
     warm_start
-        Engine that builds starting routes for OR-Tools (`optimizer.warm`): ``"auto"`` gives
-        worker 0 VROOM, worker 1 PyVRP (when the problem fits it, e.g. no breaks; else a cold
-        search), worker 2 a cold search, and so on; ``"pyvrp"``, ``"vroom"`` or ``"none"`` give
-        every worker that engine (with the next seeds).
+        Engine that builds starting routes for OR-Tools (`optimizer.warm`). ``"auto"``: with one
+        worker, VROOM; with more, PyVRP (when the problem fits it, e.g. no breaks) and VROOM,
+        then a cold OR-Tools search, in turn, with the next seeds in later rounds. ``"pyvrp"``,
+        ``"vroom"`` or ``"none"`` give every worker that engine (with the next seeds).
     warm_share
         Share of the time limit given to the warm-start engine (PyVRP; VROOM stops by itself).
     max_warm_iterations
@@ -158,7 +158,7 @@ class SolveSettings:
     log_search: bool = False
     num_workers: int = 2
     warm_start: str = "auto"
-    warm_share: float = 0.85
+    warm_share: float = 0.9
     max_warm_iterations: int | None = None
 
     def __post_init__(self) -> None:
@@ -271,6 +271,10 @@ def _portfolio(problem: model.Problem, settings: SolveSettings, *, has_initial: 
         engines = ["vroom"]
     else:
         engines = [settings.warm_start]
+    if settings.num_workers > 1 and engines[:2] == ["vroom", "pyvrp"]:
+        # PyVRP's search gains most from time: it runs in this process, spared the start-up
+        # of a fresh interpreter
+        engines[:2] = ["pyvrp", "vroom"]
     workers = []
     for w in range(settings.num_workers):
         engine = engines[w % len(engines)]
