@@ -22,7 +22,8 @@ h1{font-size:1.5em;margin-bottom:4px}h2{font-size:1.15em;margin-top:32px}
 table{border-collapse:collapse;font-size:.85em;margin-top:8px}
 th,td{border-bottom:1px solid #e2e8f0;padding:4px 8px;text-align:right;white-space:nowrap}
 th{background:#f7fafc;position:sticky;top:0}
-td.l,th.l{text-align:left}td.desc{white-space:normal;max-width:260px;color:#4a5568}
+td.l,th.l{text-align:left}.wide{overflow-x:auto}
+dl{font-size:.9em}dt{font-weight:600;margin-top:6px}dd{margin-left:16px;color:#4a5568}
 tr.failed td{color:#c53030}
 .chart{margin:8px 0 16px 0}.legend span{display:inline-block;margin-right:14px;font-size:.85em}
 .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
@@ -133,16 +134,39 @@ def _cell(variant: str, kpi: str, value: object, text: str) -> str:
     return f'<td data-variant="{_e(variant)}" data-kpi="{_e(kpi)}"{dv}>{_e(text)}</td>'
 
 
+def _label(row: dict, base: dict) -> str:
+    """Variant name, with its weighting when it is not the base's (values in other units)."""
+    w = row.get("weighting")
+    return row["variant"] + (f" ({w})" if w and w != base.get("weighting") else "")
+
+
+def _variants_list(result) -> str:
+    rows = {r["variant"]: r for r in result.rows}
+    items = []
+    for v in result.scenario.variants:
+        r = rows.get(v.name, {})
+        changed = [k for k in v.overrides if k != "description"]
+        what = ("the base" if not v.overrides and v.name == "base" else
+                "changes: " + (", ".join(changed) or "nothing"))
+        if r.get("status") == "ok" and v.name != "base":
+            why = r.get("not_capacity_only", "")
+            what += (" · only adds capacity: solved on its own and from the base plan, the "
+                     "better kept" if r.get("capacity_only") else " · solved on its own" + (
+                         f" ({why})" if why and not why.startswith("changes") else ""))
+        items.append(f"<dt>{_e(v.name)}</dt><dd>{_e(v.description)}"
+                     f"{'<br>' if v.description else ''}{_e(what)}</dd>")
+    return "<h2>Variants</h2><dl>" + "".join(items) + "</dl>"
+
+
 def render(result) -> str:
     """The report page of a `optimizer.whatif.WhatIfResult`."""
     from optimizer.whatif import DPD_BUCKETS
 
     rows = list(result.rows)
     ok = [r for r in rows if r["status"] == "ok"]
-    desc = {v.name: v.description for v in result.scenario.variants}
     buckets = [b for b, _, _ in DPD_BUCKETS]
     reasons = sorted({k for r in ok for k in r["unassigned_by_reason"]})
-    first = ok[0] if ok else {}
+    first = next((r for r in ok if r["variant"] == "base"), ok[0] if ok else {})
     parts = [
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<title>What-if: {_e(result.scenario.name)}</title>",
@@ -154,9 +178,10 @@ def render(result) -> str:
         f'<p class="meta">Scenario file {_e(result.scenario.path.name)} · {len(rows)} variants '
         f"({len(ok)} planned, {len(rows) - len(ok)} failed) · plan date "
         f"{_e(first.get('plan_date', ''))} · run time {result.wall_s:.0f} s</p>",
+        _variants_list(result),
         "<h2>Key figures</h2>",
-        "<table><thead><tr>",
-        '<th class="l">variant</th><th class="l">description</th><th>collectors</th>'
+        '<div class="wide"><table><thead><tr>',
+        '<th class="l">variant</th><th>collectors</th>'
         "<th>routes</th><th>cases visited</th>",
         *(f"<th>DPD {b}</th>" for b in buckets),
         "<th>value visited</th><th>value available</th><th>share</th><th>vs base</th>"
@@ -170,15 +195,14 @@ def render(result) -> str:
             name)
         if r["status"] != "ok":
             parts.append(f'<tr class="failed"><td class="l">{link}</td>'
-                         f'<td class="desc">{_e(desc.get(name, ""))}</td>'
-                         f'<td colspan="{14 + len(buckets)}" class="l">failed: see below</td>'
+                         f'<td colspan="{13 + len(buckets)}" class="l">failed: see below</td>'
                          "</tr>")
             continue
         vb, mv = r["value_vs_base"], r["marginal_value_per_collector"]
         src = r["started_from"] + (" → base kept (guard)" if r["routes_from"] != "solver"
                                    else "")
         parts.append(
-            f'<tr><td class="l">{link}</td><td class="desc">{_e(desc.get(name, ""))}</td>'
+            f'<tr><td class="l">{link}</td>'
             + _cell(name, "collectors", r["collectors"], str(r["collectors"]))
             + _cell(name, "routes", r["routes"], str(r["routes"]))
             + _cell(name, "cases_visited", r["cases_visited"], str(r["cases_visited"]))
@@ -198,17 +222,18 @@ def render(result) -> str:
             + _cell(name, "cases_unassigned", r["cases_total"] - r["cases_visited"],
                     str(r["cases_total"] - r["cases_visited"]))
             + f'<td class="l">{_e(src)}</td></tr>')
-    parts.append("</tbody></table>")
+    parts.append("</tbody></table></div>")
     parts.append(
         '<p class="note">Value: what the plan expects to gain from its visits under the variant\'s '
         "weighting (comparable between variants with the same weighting and cases). <b>Per extra "
         "collector</b> = (value visited − base) ÷ (collectors − base collectors). <b>Routes "
-        "from</b>: a variant that only adds capacity starts from the base plan; if its search "
-        "still ended below the base, the base routes (re-checked in the variant) are kept.</p>")
+        "from</b>: the search whose plan was kept. A variant that only adds capacity is solved "
+        "on its own and again from the base plan, and the better plan is kept; if even that is "
+        "below the base, the base routes (re-checked in the variant) are kept (guard).</p>")
     if ok:
         parts.append("<h2>Value visited (of the value available)</h2>")
         parts.append('<div class="chart">' + hbars(
-            [(r["variant"], [(r["value_visited"], PALETTE[i % len(PALETTE)],
+            [(_label(r, first), [(r["value_visited"], PALETTE[i % len(PALETTE)],
                               f"{r['variant']}: {_money(r['value_visited'])}")])
              for i, r in enumerate(ok)],
             fmt=_money, backgrounds=[r["value_total"] for r in ok],
@@ -245,7 +270,7 @@ def render(result) -> str:
         if heads:
             parts.append("<h2>Value of one collector more (or less)</h2>")
             parts.append('<div class="chart">' + hbars(
-                [(f"{r['variant']} ({r['collectors']} collectors)",
+                [(f"{r['variant']} ({r['collectors'] - first['collectors']:+d} collectors)",
                   [(r["marginal_value_per_collector"], "#2b6cb0",
                     f"{r['variant']}: {_money(r['marginal_value_per_collector'])} per collector")])
                  for r in heads], fmt=_money) + "</div>")

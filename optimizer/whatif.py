@@ -879,9 +879,15 @@ def base_routes_in(problem, base: Solution) -> Solution:
     return Solution(routes=routes, dropped=dropped, solver="base plan")
 
 
+def _visited_indices(problem, solution: Solution) -> list[int]:
+    index = {v.visit_id: i for i, v in enumerate(problem.visits)}
+    return [index[s.visit_id] for r in solution.routes for s in r.stops]
+
+
 def run_variant(job: _Job) -> Outcome:
     """Plan, guard, write and measure one variant (runs in a worker process)."""
     from optimizer import plan as pl
+    from optimizer import solve as sv
     from optimizer import verify
     from optimizer.export import write_plan
 
@@ -892,32 +898,43 @@ def run_variant(job: _Job) -> Outcome:
     crews = rules.form_crews(job.collectors, st.policy, plan_date=st.plan_date)  # type: ignore
     loc = pl.locate(job.cases, crews, st, collectors_file=job.collectors_file,  # type: ignore
                     progress=progress)
-    plan, built, solution = pl.solve_located(job.cases, loc, st, initial=initial,  # type: ignore
-                                             progress=progress)
+    built = pl.build_problem(job.cases, loc, st)  # type: ignore[arg-type]
+    problem = built.problem
+    ss = sv.SolveSettings(time_limit_s=st.time_limit_s, seed=st.seed,  # type: ignore
+                          **st.solver_options)  # type: ignore[attr-defined]
+    # the variant's own search, as `collector-routes plan` would run it; with a base plan to
+    # start from, a second search from it, and the better of the two (ties: from the base)
+    searches = [("scratch", sv.solve(problem, ss, progress=progress))]
+    if initial is not None:
+        searches.insert(0, ("base plan", sv.solve(problem, ss, initial=initial,
+                                                   progress=progress)))
+    started_from, solution = min(searches, key=lambda t: round(t[1].objective * ss.value_scale))
+    # with max_solutions a plan is reproducible only if that limit, not the clock, ended the search
+    timed_out = any(sol.wall_s >= ss.time_limit_s - 0.05 for _, sol in searches)
+    search_stop = "time limit" if timed_out or not ss.max_solutions else "solution limit"
+    errs = verify.check_solution(problem, solution)
+    if errs:
+        raise CollectorRoutesError("the solver's plan failed re-simulation: " + "; ".join(
+            errs[:5]))
     routes_from = "solver"
     guard = ""
-    # with max_solutions a plan is reproducible only if that limit, not the clock, ended the search
-    limit = st.solver_options.get("max_solutions")  # type: ignore[attr-defined]
-    timed_out = solution.wall_s >= st.time_limit_s - 0.05  # type: ignore[attr-defined]
-    search_stop = "time limit" if timed_out or not limit else "solution limit"
-    value = sum(r.value for r in plan.routes)
+    value = sum(problem.visits[i].value for i in _visited_indices(problem, solution))
     if job.guard and job.initial is not None and job.base_value is not None:
         if value < job.base_value - 1e-9 * max(1.0, abs(job.base_value)):
-            fallback = base_routes_in(built.problem, job.initial)
-            errs = verify.check_solution(built.problem, fallback)
+            fallback = base_routes_in(problem, job.initial)
+            errs = verify.check_solution(problem, fallback)
             if errs:
                 guard = f"base routes infeasible in this variant: {errs[0]}"
                 log.warning("variant %s: value %.2f below the base %.2f and %s", job.name,
                             value, job.base_value, guard)
             else:
-                _post(job.name, "Base plan kept (solver found less)")
-                plan = pl.assemble(job.cases, loc, built, fallback, st,  # type: ignore
-                                   progress=progress)
+                _post(job.name, "Base plan kept (the searches found less)")
+                guard = (f"the searches' best plan was worth {value:,.2f}, less than the base "
+                         f"{job.base_value:,.2f}; the base routes were re-verified and kept")
                 solution = fallback
                 routes_from = "base plan (guard)"
-                value = sum(r.value for r in plan.routes)
-                guard = (f"the solver's plan was worth {value:,.2f}, less than the base "
-                         f"{job.base_value:,.2f}; the base routes were re-verified and kept")
+    plan = pl.assemble(job.cases, loc, built, solution, st, progress=progress)  # type: ignore
+    value = sum(r.value for r in plan.routes)
     plan.summary["wall_s"] = round(time.perf_counter() - t0, 2)
     write_plan(plan, job.out_dir, tiles=job.tiles, self_contained=job.self_contained,
                maps=job.maps, progress=progress)
@@ -925,7 +942,7 @@ def run_variant(job: _Job) -> Outcome:
            "plan_date": plan.summary.get("plan_date", ""), "policy": plan.summary.get("policy"),
            "weighting": plan.summary.get("weighting"), **plan_kpis(plan),
            "capacity_only": job.capacity_only, "not_capacity_only": job.why_not_capacity,
-           "started_from": "base plan" if initial is not None else "scratch",
+           "searches": len(searches), "started_from": started_from,
            "routes_from": routes_from, "guard": guard, "solver": solution.solver,
            "search_stop": search_stop,
            "objective": round(solution.objective, 2) if routes_from == "solver" else None,
