@@ -1015,6 +1015,11 @@ def _prepare_jobs(scenario: Scenario, out: Path) -> tuple[list[_Job], list[dict]
             base_collectors, collectors, base_settings, settings, v.overrides)
         if v.name == BASE:
             why = "the base"
+        k = settings.policy.min_team_size
+        new = len({c.collector_id for c in collectors} - {c.collector_id for c in base_collectors})
+        if not why and k > 1 and 0 < new < k:
+            # too few to form a team of their own: they join existing teams, which changes them
+            why = f"{new} new collector(s) cannot form a team of {k} and join existing teams"
         cap = not why
         if cap:
             collectors = _keep_base_crews(base_collectors, collectors, settings)
