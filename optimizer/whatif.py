@@ -1116,7 +1116,12 @@ def run_scenario(path: str | Path, *, out: str | Path | None = None, workers: in
             while ready and len(running) < workers:
                 job = ready.pop(0)
                 emit(job.name, "Starting")
-                running[pool.submit(_run_variant_safe, job)] = job.name
+                try:
+                    running[pool.submit(_run_variant_safe, job)] = job.name
+                except cf.BrokenExecutor as exc:  # a worker process died (e.g. out of memory)
+                    outcomes[job.name] = Outcome(job.name, _failed_row(
+                        job.name, f"not run: a worker process died ({exc})"))
+                    emit(job.name, "failed")
             done, _ = cf.wait(list(running), timeout=0.25, return_when=cf.FIRST_COMPLETED)
             _drain(queue, emit)
             for fut in done:
@@ -1170,8 +1175,8 @@ CSV_FIELDS = (
     "travel_h", "travel_km", "utilisation_mean", "utilisation_min", "utilisation_max",
     "utilisation_spread",
 )
-CSV_TAIL = ("capacity_only", "started_from", "routes_from", "solver", "search_stop", "objective",
-            "wall_s", "plan_dir", "error")
+CSV_TAIL = ("capacity_only", "searches", "started_from", "routes_from", "solver", "search_stop",
+            "objective", "wall_s", "plan_dir", "error")
 
 
 def write_kpis(result: WhatIfResult) -> tuple[Path, Path]:
