@@ -287,6 +287,8 @@ def test_added_capacity_never_lowers_value(small_run):
         assert r["value_total"] == base["value_total"]
         assert r["value_visited"] >= base["value_visited"], name
     assert rows["plus_one"]["collectors"] == 3
+    # the fixture is short of capacity: one collector more visits more
+    assert rows["plus_one"]["value_visited"] > base["value_visited"]
     assert rows["plus_one"]["marginal_value_per_collector"] == pytest.approx(
         rows["plus_one"]["value_visited"] - base["value_visited"], abs=0.01)
     assert rows["amount"]["capacity_only"] is False and rows["amount"]["value_vs_base"] is None
