@@ -57,7 +57,6 @@ from __future__ import annotations
 import bz2
 import difflib
 import gzip
-import hashlib
 import json
 import logging
 import math
@@ -73,6 +72,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from optimizer.cache import CACHE_ENV, default_cache_dir, file_sha256
 from optimizer.model import Case
 from optimizer.progress import Progress, ensure
 
@@ -82,7 +82,6 @@ KINDS = ("address", "building", "poi", "place", "street")
 _KIND_RANK = {k: i for i, k in enumerate(KINDS)}
 
 DEFAULT_OSM_PATH = Path(__file__).resolve().parents[1] / "data" / "osm" / "chengdu_ring2.osm.bz2"
-CACHE_ENV = "COLLECTOR_ROUTES_CACHE"
 # bump when the index layout or the normalisation changes: old cache files are then ignored
 INDEX_VERSION = 11
 METRES_PER_HOUSE_NUMBER = 5.0
@@ -554,20 +553,6 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
     }
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def default_cache_dir() -> Path:
-    """``$COLLECTOR_ROUTES_CACHE``, else ``~/.cache/collector-routes``."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path.home() / ".cache" / "collector-routes"
-
-
 # --------------------------------------------------------------------------- gazetteer
 
 
@@ -719,7 +704,7 @@ class Gazetteer:
             raise FileNotFoundError(
                 f"OSM extract {path} not found; pass the path of an .osm/.osm.bz2 file"
             )
-        sha = _file_sha256(path)
+        sha = file_sha256(path)
         cache_file = Path(cache_dir or default_cache_dir()) / (
             f"gazetteer-{sha[:20]}-v{INDEX_VERSION}.json.gz"
         )

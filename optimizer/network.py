@@ -48,6 +48,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from optimizer.cache import default_cache_dir, file_sha256
 from optimizer.progress import Progress, ensure
 
 logger = logging.getLogger(__name__)
@@ -363,12 +364,6 @@ def default_osm_path() -> Path:
     return Path(__file__).resolve().parents[1] / "data" / "osm" / "chengdu_ring2.osm.bz2"
 
 
-def default_cache_dir() -> Path:
-    """Cache directory: ``$COLLECTOR_ROUTES_CACHE`` or ``~/.cache/collector-routes``."""
-    env = os.environ.get("COLLECTOR_ROUTES_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "collector-routes"
-
-
 def load_network(
     source: str | os.PathLike[str] | None = None,
     *,
@@ -446,7 +441,7 @@ def load_network(
                 f"{path}: .pbf files are not supported; convert to OSM XML first, e.g. "
                 f"`osmium cat {path.name} -o {path.stem}.bz2`"
             )
-        origin = f"file:{_file_digest(path)}"
+        origin = f"file:{file_sha256(path)}"
         description = str(path)
     else:
         if bbox is not None:
@@ -879,14 +874,6 @@ def _arrays_from_graph(
 
 
 # --------------------------------------------------------------------------- cache
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _cache_key(origin: str, mode: str, speeds: Mapping[str, float]) -> str:
