@@ -250,8 +250,20 @@ class _Row:
     def __init__(self, table: Table, row: int, rec: dict[str, str], id_field: str,
                  problems: list[Problem]) -> None:
         self.t, self.row, self.rec, self.problems = table, row, rec, problems
+        self.id_field = id_field
         self.id = rec.get(id_field, "").strip()
         self.id_label = f"{id_field}={self.id}" if self.id else ""
+
+    def check_unique_id(self, kind: str, seen: dict[str, int]) -> None:
+        """The record id is present and not used by an earlier row (recorded in `seen`)."""
+        f = self.id_field
+        if not self.id:
+            self.problem(f, "", "required value is missing", f"give every {kind} a unique {f}")
+        elif self.id in seen:
+            self.problem(f, self.id, f"duplicate of row {seen[self.id]}",
+                         f"give every {kind} a unique {f} (merge or renumber the duplicates)")
+        else:
+            seen[self.id] = self.row
 
     def text(self, f: str) -> str:
         return self.rec.get(f, "").strip()
@@ -337,14 +349,7 @@ def read_cases(path: str | Path) -> tuple[Case, ...]:
     cases: list[Case] = []
     for row, rec in table.rows:
         r = _Row(table, row, rec, "case_id", problems)
-        if not r.id:
-            r.problem("case_id", "", "required value is missing",
-                      "give every case a unique case_id")
-        elif r.id in seen:
-            r.problem("case_id", r.id, f"duplicate of row {seen[r.id]}",
-                      "give every case a unique case_id (merge or renumber the duplicates)")
-        else:
-            seen[r.id] = row
+        r.check_unique_id("case", seen)
         amount = r.number("amount_overdue", lo=0, hi=1e12, required=True,
                           fix="give the overdue amount as a number >= 0, e.g. 15800.50")
         dpd = r.number("days_past_due", lo=0, hi=36500, required=True, integer=True,
@@ -398,7 +403,7 @@ def read_cases(path: str | Path) -> tuple[Case, ...]:
 # --------------------------------------------------------------------------- collectors
 
 
-def read_collectors(path: str | Path, *, case_ids: set[str] | None = None) -> tuple[Collector, ...]:
+def read_collectors(path: str | Path) -> tuple[Collector, ...]:
     """Read and validate a collector list; raises `InputError` with every problem found."""
     table = read_table(path)
     problems: list[Problem] = []
@@ -411,14 +416,7 @@ def read_collectors(path: str | Path, *, case_ids: set[str] | None = None) -> tu
     out: list[Collector] = []
     for row, rec in table.rows:
         r = _Row(table, row, rec, "collector_id", problems)
-        if not r.id:
-            r.problem("collector_id", "", "required value is missing",
-                      "give every collector a unique collector_id")
-        elif r.id in seen:
-            r.problem("collector_id", r.id, f"duplicate of row {seen[r.id]}",
-                      "give every collector a unique collector_id")
-        else:
-            seen[r.id] = row
+        r.check_unique_id("collector", seen)
         shift = r.parse("shift", parse_time_window, required=True,
                         fix="write the shift as HH:MM-HH:MM, e.g. 08:30-17:30")
         if isinstance(shift, TimeWindow) and shift.end_s - shift.start_s < 30 * 60:
