@@ -154,11 +154,12 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
     from optimizer import matrix as mx
     from optimizer import network as nw
 
-    if geocoder is None:
-        geocoder = gc.make_geocoder(settings.geocoder, osm_path=settings.osm_path,
-                                    cache_dir=settings.cache_dir, user_agent=settings.user_agent)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    if geocoder is None:
+        geocoder = gc.make_geocoder(settings.geocoder, osm_path=settings.osm_path,
+                                    cache_dir=settings.cache_dir, user_agent=settings.user_agent,
+                                    progress=progress)
     found, failed = gc.geocode_cases(cases, geocoder, progress=progress)
     unlocated = {cid: ("no_coordinates", reason) for cid, reason in failed.items()}
     case_latlon = {cid: (r.lat, r.lon) for cid, r in found.items()}
