@@ -96,7 +96,7 @@ WARM_STARTS = ("auto", "pyvrp", "vroom", "none")
 #: below this many visits the search is a single cold OR-Tools run (fast enough, no overhead)
 SMALL_PROBLEM = 12
 #: PyVRP iterations in deterministic mode (``max_solutions`` set, ``max_warm_iterations`` not)
-DETERMINISTIC_WARM_ITERATIONS = 3000
+DETERMINISTIC_WARM_ITERATIONS = 2000
 
 
 class InfeasibleError(RuntimeError):
@@ -126,8 +126,9 @@ class SolveSettings:
         (cents).
     max_solutions
         Deterministic mode: stop after this many solutions accepted by the search (in addition to
-        the time limit). ``None``: time limit only (faster machine, better plan; not
-        reproducible under load).
+        the time limit). A search that starts from warm-start routes then improves them by
+        greedy descent (which stops by itself) instead of the metaheuristic. ``None``: time limit
+        only (faster machine, better plan; not reproducible under load).
     log_search
         Let OR-Tools log its search to stderr.
     num_workers
@@ -388,6 +389,11 @@ def _run_worker(problem, settings, worker: _Worker, deadline: float, init_routes
             log.warning("warm start with %s failed (%s); searching cold", worker.warm, exc)
     remaining = max(0.1, deadline - time.time())
     s = dataclasses.replace(s, time_limit_s=remaining)
+    if routes is not None and settings.max_solutions is not None:
+        # deterministic mode: from a warm start OR-Tools sits at a local optimum where each new
+        # accepted solution of a metaheuristic can take seconds on a large day, so a solution
+        # limit would in practice be cut by the clock; a greedy descent stops by itself
+        s = dataclasses.replace(s, metaheuristic="greedy_descent")
     assignment = built.search(s, initial_routes=routes)
     sol = built.extract(assignment, wall_s=time.monotonic() - t0)
     return dataclasses.replace(sol, solver=label)
