@@ -405,38 +405,29 @@ def test_guard_keeps_the_base_routes_when_a_capacity_variant_comes_out_lower(sma
     assert visited == {s.visit_id for r in base.solution.routes for s in r.stops}
 
 
-CHROMIUM = "/usr/bin/chromium"
-
-
 @pytest.mark.browser
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed")
-def test_report_opens_offline_in_a_real_browser(small_run):
-    from playwright.sync_api import sync_playwright
-
+def test_report_opens_offline_in_a_real_browser(small_run, browser):
     _, out, kpis, _ = small_run
     outside: list[str] = []
     errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox",
-                                                                     "--disable-gpu"])
-        page = browser.new_page()
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    page = browser.new_page()  # a page of the session's browser (tests/conftest.py)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
 
-        def route(r):
-            if r.request.url.startswith("file://"):
-                r.continue_()
-            else:
-                outside.append(r.request.url)
-                r.abort()
+    def route(r):
+        if r.request.url.startswith("file://"):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
 
-        page.route("**/*", route)
-        page.goto((out / "report.html").as_uri())
-        assert page.locator("svg").count() >= 5
-        base = next(r for r in kpis["variants"] if r["variant"] == "base")
-        cell = page.locator('td[data-variant="base"][data-kpi="value_visited"]')
-        assert cell.inner_text() == f"{base['value_visited']:,.0f}"
-        assert page.locator("svg rect").count() > 10 and page.locator("svg circle").count() > 0
-        assert page.get_by_text("Failed variants").is_visible()
-        browser.close()
+    page.route("**/*", route)
+    page.goto((out / "report.html").as_uri())
+    assert page.locator("svg").count() >= 5
+    base = next(r for r in kpis["variants"] if r["variant"] == "base")
+    cell = page.locator('td[data-variant="base"][data-kpi="value_visited"]')
+    assert cell.inner_text() == f"{base['value_visited']:,.0f}"
+    assert page.locator("svg rect").count() > 10 and page.locator("svg circle").count() > 0
+    assert page.get_by_text("Failed variants").is_visible()
+    page.close()
     assert outside == [] and errors == []

@@ -28,17 +28,10 @@ from maps_plan import make_plan  # noqa: E402
 from optimizer import maps  # noqa: E402
 from optimizer.serve import start_server  # noqa: E402
 
+# the session's one browser (fixture `browser`) lives in tests/conftest.py
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # a 1x1 light grey PNG stands in for every background tile
 BLANK_TILE = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
@@ -58,16 +51,6 @@ def pytest_collection_modifyitems(config, items):
                         "CI installs it"
                     )
                 )
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        yield b
-        b.close()
 
 
 @dataclass
