@@ -349,19 +349,20 @@ def _run_worker(problem, settings, worker: _Worker, deadline: float, init_routes
     t0 = time.monotonic()
     s = dataclasses.replace(settings, seed=worker.seed, first_solution=worker.first_solution)
     built = _Built(problem, s)
-    routes = None
+    candidates: list[list[list[int]]] = []  # starting route sets; the best one is used
     label = "ortools"
     remaining = max(0.1, deadline - time.time())
     if worker.warm == "initial":
-        routes, label = init_routes, "ortools+initial"
+        candidates, label = [init_routes], "ortools+initial"
     elif worker.warm in ("pyvrp", "vroom"):
         from optimizer import warm as warm_mod
 
         try:
+            det = settings.max_solutions is not None
+            iters = settings.max_warm_iterations
+            if iters is None and det:
+                iters = DETERMINISTIC_WARM_ITERATIONS
             if worker.warm == "pyvrp":
-                iters = settings.max_warm_iterations
-                if iters is None and settings.max_solutions is not None:
-                    iters = DETERMINISTIC_WARM_ITERATIONS
                 er = warm_mod.solve_pyvrp(
                     problem,
                     time_limit_s=remaining * settings.warm_share,
@@ -375,26 +376,43 @@ def _run_worker(problem, settings, worker: _Worker, deadline: float, init_routes
                     problem,
                     time_ticks_per_s=settings.time_ticks_per_s,
                     value_scale=settings.value_scale,
+                    # level 3: on the demo day as good as 5 in a third of the time
+                    exploration_level=3,
                     # deterministic mode: VROOM stops by itself, never cut by the clock
-                    time_limit_s=(
-                        None
-                        if settings.max_solutions is not None
-                        else remaining * settings.warm_share
-                    ),
+                    time_limit_s=None if det else remaining * settings.warm_share / 2,
                 )
-            routes = [list(r) for r in er.routes]
-            label = f"ortools+{worker.warm}"
-            log.info("%s built starting routes in %.1f s", worker.warm, er.wall_s)
+                candidates.append([list(r) for r in er.routes])
+                if warm_mod.pyvrp_misfit(problem) is None:
+                    # VROOM's routes seed PyVRP for the rest of the warm-start budget
+                    left = deadline - time.time() - remaining * (1.0 - settings.warm_share)
+                    if det or left > 0.5:
+                        er2 = warm_mod.solve_pyvrp(
+                            problem,
+                            time_limit_s=max(left, 0.5),
+                            seed=worker.seed,
+                            time_ticks_per_s=settings.time_ticks_per_s,
+                            value_scale=settings.value_scale,
+                            max_iterations=iters,
+                            initial_routes=candidates[-1],
+                        )
+                        er = warm_mod.EngineRoutes(
+                            "vroom+pyvrp", er2.routes, er.wall_s + er2.wall_s
+                        )
+            final = [list(r) for r in er.routes]
+            if final not in candidates:
+                candidates.append(final)
+            label = f"ortools+{er.engine}"
+            log.info("%s built starting routes in %.1f s", er.engine, er.wall_s)
         except Exception as exc:  # noqa: BLE001 - the warm start is an optimisation only
             log.warning("warm start with %s failed (%s); searching cold", worker.warm, exc)
     remaining = max(0.1, deadline - time.time())
     s = dataclasses.replace(s, time_limit_s=remaining)
-    if routes is not None and settings.max_solutions is not None:
+    if candidates and settings.max_solutions is not None:
         # deterministic mode: from a warm start OR-Tools sits at a local optimum where each new
         # accepted solution of a metaheuristic can take seconds on a large day, so a solution
         # limit would in practice be cut by the clock; a greedy descent stops by itself
         s = dataclasses.replace(s, metaheuristic="greedy_descent")
-    assignment = built.search(s, initial_routes=routes)
+    assignment = built.search(s, initial_routes=candidates or None)
     sol = built.extract(assignment, wall_s=time.monotonic() - t0)
     return dataclasses.replace(sol, solver=label)
 
@@ -674,14 +692,22 @@ class _Built:
         p.log_search = settings.log_search
         return p
 
-    def search(self, settings: SolveSettings, initial_routes: list[list[int]] | None = None):
-        """Run OR-Tools, from `initial_routes` (visit indices per vehicle) when given."""
+    def search(self, settings: SolveSettings, initial_routes: list | None = None):
+        """Run OR-Tools, from the best of `initial_routes` when given.
+
+        `initial_routes` is a list of candidate route sets (visit indices per vehicle); each is
+        loaded into the model and the one with the lowest objective starts the search.
+        """
         params = self.params(settings)
         routing = self.routing
         assignment = None
-        if initial_routes is not None:
+        if initial_routes:
             routing.CloseModelWithParameters(params)
-            init = self.load_routes(initial_routes)
+            init = None
+            for cand in initial_routes:
+                a = self.load_routes(cand)
+                if a is not None and (init is None or a.ObjectiveValue() < init.ObjectiveValue()):
+                    init = a
             if init is None:
                 log.warning("initial routes were rejected by the model; solving from scratch")
             else:
@@ -696,10 +722,12 @@ class _Built:
         return assignment
 
     def load_routes(self, routes: list[list[int]]):
-        """An assignment for `routes`; routes the model rejects are cut until it accepts them.
+        """An assignment for `routes`; routes the model rejects are repaired until it accepts them.
 
-        Routes are independent in the model, so each is tried alone and shortened from its end
-        until accepted; the accepted routes together are then a feasible assignment.
+        Routes are independent in the model, so each rejected route is repaired alone: drop the
+        single stop (least valuable first) whose removal makes it acceptable; if there is none,
+        drop the least valuable stop and try again. The repaired routes together are then a
+        feasible assignment.
         """
         routing, manager = self.routing, self.manager
         inv = np.empty(self.n_vis, dtype=np.int64)
@@ -709,15 +737,27 @@ class _Built:
         init = routing.ReadAssignmentFromRoutes(idx, True)
         if init is not None:
             return init
+        visits = self.problem.visits
+
+        def value(index: int) -> float:
+            return visits[int(self.perm[manager.IndexToNode(index)])].value
+
+        def accepted(k: int, r: list[int]) -> bool:
+            alone = [r if j == k else [] for j in range(self.n_veh)]
+            return routing.ReadAssignmentFromRoutes(alone, True) is not None
+
         kept = []
         cut = 0
         for k, r in enumerate(idx):
             r = list(r)
-            while r:
-                alone = [r if j == k else [] for j in range(self.n_veh)]
-                if routing.ReadAssignmentFromRoutes(alone, True) is not None:
-                    break
-                r.pop()
+            while r and not accepted(k, r):
+                order = sorted(range(len(r)), key=lambda j: value(r[j]))
+                for j in order:
+                    if accepted(k, r[:j] + r[j + 1 :]):
+                        r = r[:j] + r[j + 1 :]
+                        break
+                else:
+                    r = r[: order[0]] + r[order[0] + 1 :]
                 cut += 1
             kept.append(r)
         log.info("starting routes: %d stops cut to satisfy the model", cut)

@@ -78,6 +78,7 @@ def solve_pyvrp(
     time_ticks_per_s: int = 1,
     value_scale: float = 100.0,
     max_iterations: int | None = None,
+    initial_routes: list[list[int]] | None = None,
 ) -> EngineRoutes:
     """Solve `problem` (relaxed as described in the module notes) with PyVRP.
 
@@ -89,6 +90,9 @@ def solve_pyvrp(
         PyVRP's seed.
     max_iterations
         Also stop after this many iterations (deterministic when reached first).
+    initial_routes
+        Visit indices per vehicle to start the search from (e.g. VROOM's routes); a visit with
+        several windows is given the client of the first window it can start in.
     """
     import time
 
@@ -134,6 +138,7 @@ def solve_pyvrp(
     depots = [pyvrp.Depot(location=i) for i in range(len(depot_locs))]
     clients = []
     client_visit: list[int] = []
+    client_of: list[list[tuple[int, int, int]]] = []  # per visit: (client, window start, end)
     client_groups = []
     for i, v in enumerate(visits):
         loc = len(depot_locs) + i
@@ -152,6 +157,7 @@ def solve_pyvrp(
             group = len(client_groups)
             members = list(range(len(clients), len(clients) + len(wins_t)))
             client_groups.append(pyvrp.ClientGroup(members, required=v.required))
+        client_of.append([(len(clients) + j, a, b) for j, (a, b) in enumerate(wins_t)])
         for a, b in wins_t:
             clients.append(
                 pyvrp.Client(
@@ -228,8 +234,17 @@ def solve_pyvrp(
     t_build = time.monotonic() - t0
     criteria[0] = stop.MaxRuntime(max(0.05, time_limit_s - t_build))
     stopper = criteria[0] if len(criteria) == 1 else stop.MultipleCriteria(criteria)
+    init = None
+    if initial_routes is not None:
+        init = _pyvrp_initial(problem, data, groups, client_of, initial_routes, tps)
     result = pyvrp.solve(
-        data, stopper, seed=seed, display=False, collect_stats=False, params=params
+        data,
+        stopper,
+        seed=seed,
+        display=False,
+        collect_stats=False,
+        params=params,
+        initial_solution=init,
     )
     best = result.best
     if not best.is_feasible():
@@ -361,3 +376,32 @@ def solve_vroom(
         if str(row.type) == "job":
             routes[int(row.vehicle_id) - 1].append(int(row.id) - 1)
     return EngineRoutes("vroom", tuple(tuple(r) for r in routes), time.monotonic() - t0)
+
+
+def _pyvrp_initial(problem, data, groups, client_of, routes, tps):
+    """A PyVRP solution for `routes`; each visit gets the client of the window it starts in."""
+    import pyvrp
+
+    from optimizer.solve import simulate_route
+
+    type_of = {k: g for g, members in enumerate(groups) for k in members}
+    out = []
+    tps_routes = []
+    for k, seq in enumerate(routes):
+        if not seq:
+            continue
+        veh = problem.vehicles[k]
+        sim = simulate_route(problem, k, list(seq), leave_s=float(veh.shift.start_s))
+        clients = []
+        for i, stop in zip(seq, sim.stops, strict=True):
+            opts = client_of[i]
+            pick = opts[0][0]
+            for c, _, b in opts:  # window bounds are in ticks
+                if stop.start_s * tps <= b + 1e-6:
+                    pick = c
+                    break
+            clients.append(pick)
+        tps_routes.append((clients, type_of[k]))
+    for clients, vt in tps_routes:
+        out.append(pyvrp.Route(data, clients, vt))
+    return pyvrp.Solution(data, out)

@@ -267,7 +267,8 @@ DET = {"time_limit_s": 10, "max_solutions": 100, "max_warm_iterations": 300}
 def test_warm_start_engines(engine):
     p = random_problem(breaks=False)
     sol = run(p, SolveSettings(num_workers=1, warm_start=engine, **DET))
-    assert sol.solver == f"ortools+{engine}"
+    # VROOM's routes then seed PyVRP (the problem fits it); the better start is improved
+    assert sol.solver == {"pyvrp": "ortools+pyvrp", "vroom": "ortools+vroom+pyvrp"}[engine]
 
 
 def test_pyvrp_cannot_take_breaks_so_vroom_starts():
