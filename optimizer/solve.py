@@ -372,16 +372,29 @@ def _run_worker(problem, settings, worker: _Worker, deadline: float, init_routes
                     max_iterations=iters,
                 )
             else:
+                vroom_budget = remaining * settings.warm_share / 2
                 er = warm_mod.solve_vroom(
                     problem,
                     time_ticks_per_s=settings.time_ticks_per_s,
                     value_scale=settings.value_scale,
-                    # level 3: on the demo day as good as 5 in a third of the time
+                    # level 3 first: on the demo day as good as 5 in a third of the time
                     exploration_level=3,
                     # deterministic mode: VROOM stops by itself, never cut by the clock
-                    time_limit_s=None if det else remaining * settings.warm_share / 2,
+                    time_limit_s=None if det else vroom_budget,
                 )
                 candidates.append([list(r) for r in er.routes])
+                if not det and er.wall_s < 0.1 * vroom_budget:
+                    # it was quick (small day): level 5 is affordable and sometimes better
+                    er5 = warm_mod.solve_vroom(
+                        problem,
+                        time_ticks_per_s=settings.time_ticks_per_s,
+                        value_scale=settings.value_scale,
+                        exploration_level=5,
+                        time_limit_s=vroom_budget - er.wall_s,
+                    )
+                    candidates.append([list(r) for r in er5.routes])
+                    if _route_value(problem, er5.routes) >= _route_value(problem, er.routes):
+                        er = warm_mod.EngineRoutes("vroom", er5.routes, er.wall_s + er5.wall_s)
                 if warm_mod.pyvrp_misfit(problem) is None:
                     # VROOM's routes seed PyVRP for the rest of the warm-start budget
                     left = deadline - time.time() - remaining * (1.0 - settings.warm_share)
@@ -393,7 +406,7 @@ def _run_worker(problem, settings, worker: _Worker, deadline: float, init_routes
                             time_ticks_per_s=settings.time_ticks_per_s,
                             value_scale=settings.value_scale,
                             max_iterations=iters,
-                            initial_routes=candidates[-1],
+                            initial_routes=[list(r) for r in er.routes],
                         )
                         er = warm_mod.EngineRoutes(
                             "vroom+pyvrp", er2.routes, er.wall_s + er2.wall_s
@@ -415,6 +428,11 @@ def _run_worker(problem, settings, worker: _Worker, deadline: float, init_routes
     assignment = built.search(s, initial_routes=candidates or None)
     sol = built.extract(assignment, wall_s=time.monotonic() - t0)
     return dataclasses.replace(sol, solver=label)
+
+
+def _route_value(problem: model.Problem, routes) -> float:
+    """Value visited by `routes` (visit indices per vehicle), for choosing a seed."""
+    return sum(problem.visits[i].value for r in routes for i in r)
 
 
 def _initial_routes(problem: model.Problem, initial: model.Solution) -> list[list[int]]:
