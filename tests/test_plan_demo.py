@@ -95,16 +95,22 @@ def test_resimulation_catches_a_tampered_plan(demo_plan, tmp_path, cache_dir):
 
     bad = tmp_path / "bad"
     shutil.copytree(demo_plan, bad)
+    cases = {c.case_id: c for c in read_cases(DEMO_CASES)}
     rows = _rows(bad / "routes.csv")
-    rows[0]["start"] = "23:30:00"
-    rows[0]["depart"] = "23:59:59"
+    # a stop whose customer cannot be found at 23:30 today and gave no consent to late visits
+    k = next(i for i, r in enumerate(rows)
+             if not cases[r["case_id"]].consent_outside_hours
+             and not any(w.contains(23.5 * 3600)
+                         for w in cases[r["case_id"]].windows_on(PLAN_DATE)))
+    rows[k]["start"] = "23:30:00"
+    rows[k]["depart"] = "23:59:59"
     with (bad / "routes.csv").open("w", encoding="utf-8-sig", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
     data = json.loads((bad / "routes.json").read_text())
-    data["routes"][0]["stops"][0]["start"] = "23:30:00"
-    data["routes"][0]["stops"][0]["depart"] = "23:59:59"
+    stop = next(s for r in data["routes"] for s in r["stops"] if s["case_id"] == rows[k]["case_id"])
+    stop["start"], stop["depart"] = "23:30:00", "23:59:59"
     (bad / "routes.json").write_text(json.dumps(data))
     lines = (bad / "unassigned.csv").read_text(encoding="utf-8-sig").splitlines()
     (bad / "unassigned.csv").write_text("\n".join(lines[:1] + lines[2:]) + "\n",
