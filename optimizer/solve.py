@@ -36,15 +36,31 @@ Model
 - Unreachable pairs (``np.inf``) are removed from the ``NextVar`` domains and carry a transit larger
   than any horizon, so they can never be used.
 
+Search
+------
+A portfolio of searches runs side by side (``SolveSettings.num_workers``, default 2: worker 0 in
+this process, the others in fresh interpreters), each building the same OR-Tools model; the plan
+with the lowest OR-Tools objective wins (ties: lowest worker). With ``warm_start="auto"`` one
+worker starts from PyVRP's routes (when the problem fits PyVRP: no breaks) and one from VROOM's
+(VROOM's routes then seed PyVRP when it fits); without PyVRP the second worker is a cold OR-Tools
+search. The engines get 90 % of the time; their routes are loaded into the OR-Tools model
+(``ReadAssignmentFromRoutes``), which repairs whatever it rejects by dropping the offending
+stops, and guided local search improves them for the rest of the time. OR-Tools therefore checks
+every plan against every constraint; the second engines only propose. Problems with fewer than
+`SMALL_PROBLEM` visits get one cold OR-Tools search. ``initial=`` (a previous plan) is loaded
+the same way into worker 0.
+
 Determinism
 -----------
 OR-Tools' single-threaded search is deterministic for fixed parameters, but a pure time limit
 stops it after however much work the machine managed: the same problem can give different plans
 on a loaded machine. ``SolveSettings.max_solutions`` bounds the work instead (a limit on the number
-of solutions the search accepts); as long as that limit is reached before the time limit, the plan
-depends only on the problem and the seed. The time limit stays as a safety net. The seed permutes
-the order of the visit nodes (seed 0 keeps the input order), which changes tie-breaking in the
-search and so gives different, equally valid, plans.
+of solutions the search accepts); PyVRP then stops after ``max_warm_iterations`` iterations, VROOM
+runs without a timeout, and a search from warm-start routes uses greedy descent (which stops by
+itself). As long as these limits are reached before the time limit, the plan depends only on the
+problem and the seed (the demo day: about 20 s of a 60 s cap). The time limit stays as a
+safety net. The seed permutes the order of the visit nodes (seed 0 keeps the input order) and
+seeds PyVRP, which gives different, equally valid, plans.
 """
 
 from __future__ import annotations
