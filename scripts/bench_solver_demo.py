@@ -51,9 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--configs", default="previous,default")
     args = ap.parse_args(argv)
     cases, collectors = read_inputs()
-    print(
-        "| policy | solver | value visited | visits | travel h | objective | verified | wall s |"
-    )
+    print("| policy | solver | value visited | visits | travel h | objective | verified | wall s |")
     print("|---|---|---|---|---|---|---|---|")
     for pol in args.policy.split(","):
         settings = pl.PlanSettings(plan_date=args.date, policy=rules.policy_preset(pol))
