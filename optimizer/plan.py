@@ -30,6 +30,7 @@ from optimizer.model import (
     TimeWindow,
     Vehicle,
     Visit,
+    hhmm,
 )
 from optimizer.model import (
     Problem as RoutingProblem,
@@ -402,8 +403,8 @@ def summarize(plan: Plan, built: Built, settings: PlanSettings) -> dict:
             "value_visited": round(r.value, 2),
             "travel_s": round(r.travel_s, 1),
             "travel_m": round(r.travel_m, 1),
-            "leave": _clock(r.leave_s) if r.stops else "",
-            "return": _clock(r.return_s) if r.stops else "",
+            "leave": hhmm(r.leave_s) if r.stops else "",
+            "return": hhmm(r.return_s) if r.stops else "",
             "work_s": round(work_s, 1),
             "utilisation": round(work_s / shift_s, 4) if shift_s else 0.0,
         })
@@ -433,11 +434,6 @@ def summarize(plan: Plan, built: Built, settings: PlanSettings) -> dict:
         "unassigned_by_reason": dict(sorted(reasons.items())),
         "per_collector": per,
     }
-
-
-def _clock(t_s: float) -> str:
-    t = round(t_s)
-    return f"{t // 3600:02d}:{(t % 3600) // 60:02d}"
 
 
 # --------------------------------------------------------------------------- the whole day
