@@ -81,7 +81,8 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
                    help="cost per hour of spread between longest and shortest route")
     g = p.add_argument_group("roads and geocoding")
     g.add_argument("--osm", type=Path, default=None,
-                   help="OSM extract .osm/.osm.bz2 (default: bundled central Chengdu)")
+                   help="OSM extract: .osm, .osm.bz2, .osm.gz or .osm.pbf (default: bundled "
+                        "central Chengdu)")
     g.add_argument("--place", default=None, help="download roads for a place name (online)")
     g.add_argument("--mode", choices=("drive", "bike", "walk"), default="drive",
                    help="travel mode (default drive)")

@@ -54,7 +54,6 @@ without a number lands at its middle.
 
 from __future__ import annotations
 
-import bz2
 import difflib
 import gzip
 import json
@@ -65,15 +64,16 @@ import re
 import sqlite3
 import time
 import unicodedata
-import xml.etree.ElementTree as ET
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from optimizer.cache import CACHE_ENV, default_cache_dir, file_sha256
+from optimizer.errors import ConfigError
 from optimizer.model import Case
+from optimizer.osmfile import FORMATS, iter_osm
 from optimizer.progress import Progress, ensure
 
 logger = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class Geocoder(Protocol):
         ...
 
 
-class GeocoderConfigError(ValueError):
+class GeocoderConfigError(ConfigError):
     """A geocoder cannot be built as configured (unknown service, missing user agent...)."""
 
 
@@ -363,6 +363,9 @@ _ADMIN_PLACES = {"city", "town", "suburb", "district", "borough", "province", "s
 _SKIP_HIGHWAYS = {"bus_stop", "platform", "traffic_signals", "crossing", "stop", "elevator"}
 
 
+_TRANSPORT_RELATIONS = ("public_transport", "route", "network")
+
+
 def _classify(tags: dict[str, str], element: str) -> str | None:
     if element == "way" and "highway" in tags and tags["highway"] not in _SKIP_HIGHWAYS:
         return "street"
@@ -394,16 +397,11 @@ def _names(tags: dict[str, str]) -> list[str]:
 
 
 def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
-    """Parse an OSM XML extract (.osm, .osm.bz2, .osm.gz) into the raw index."""
-    opener: Callable[..., Any] = open
-    if path.suffix == ".bz2":
-        opener = bz2.open
-    elif path.suffix == ".gz":
-        opener = gzip.open
-    nodes: dict[str, tuple[float, float]] = {}
-    way_nodes: dict[str, list[str]] = {}
+    """Parse an OSM extract (XML or PBF, see `optimizer.osmfile`) into the raw index."""
+    nodes: dict[int, tuple[float, float]] = {}
+    way_nodes: dict[int, list[int]] = {}
     entries: list[dict[str, Any]] = []
-    street_ways: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)  # key -> (label, refs)
+    street_ways: dict[str, list[tuple[str, list[int]]]] = defaultdict(list)  # key -> (label, refs)
     street_aliases: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     street_names: dict[str, set[str]] = defaultdict(set)
     address_points: list[tuple[str, str, float, float, str]] = []
@@ -411,7 +409,7 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
     area_words: set[str] = set()  # addr:city etc.: only dropped as whole parts of a query
     bounds: tuple[float, float, float, float] | None = None
 
-    def centre(refs: Iterable[str]) -> tuple[float, float] | None:
+    def centre(refs: Iterable[int]) -> tuple[float, float] | None:
         pts = {r: nodes[r] for r in refs if r in nodes}
         if not pts:
             return None
@@ -420,34 +418,29 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
             sum(p[1] for p in pts.values()) / len(pts),
         )
 
-    with ensure(progress).step(f"Reading {path.name}", total=None) as advance, opener(path) as f:
-        for _event, el in ET.iterparse(f, events=("end",)):
-            tag = el.tag
-            if tag == "bounds":
-                bounds = tuple(float(el.get(k)) for k in ("minlat", "minlon", "maxlat", "maxlon"))
-                continue
-            if tag not in ("node", "way", "relation"):
+    with ensure(progress).step(f"Reading {path.name}", total=None) as advance:
+        for el in iter_osm(path):
+            if el.kind == "bounds":
+                bounds = el.box
                 continue
             advance(1)
-            tags = {c.get("k"): c.get("v") for c in el if c.tag == "tag"}
-            oid = el.get("id")
+            tags = el.tags
+            oid = el.id
             pos: tuple[float, float] | None = None
-            if tag == "node":
-                pos = (float(el.get("lat")), float(el.get("lon")))
+            if el.kind == "node":
+                pos = (el.lat, el.lon)
                 nodes[oid] = pos
-            elif tag == "way":
-                refs = [n.get("ref") for n in el if n.tag == "nd"]
-                way_nodes[oid] = refs
-                pos = centre(refs)
+            elif el.kind == "way":
+                way_nodes[oid] = el.refs
+                pos = centre(el.refs)
             else:
                 refs = [
                     r
-                    for m in el
-                    if m.tag == "member" and m.get("type") == "way"
-                    for r in way_nodes.get(m.get("ref"), [])
+                    for kind, ref in el.members
+                    if kind == "way"
+                    for r in way_nodes.get(ref, [])
                 ]
                 pos = centre(refs)
-            el.clear()
             if not tags:
                 continue
             if tags.get("boundary") == "administrative" or tags.get("place") in _ADMIN_PLACES:
@@ -455,7 +448,7 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
                     admin.add(name)
                 if tags.get("boundary") == "administrative":
                     continue
-            if tag == "relation" and tags.get("type") in ("public_transport", "route", "network"):
+            if el.kind == "relation" and tags.get("type") in _TRANSPORT_RELATIONS:
                 continue
             if pos is None:
                 continue
@@ -465,7 +458,7 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
             street, number = tags.get("addr:street"), tags.get("addr:housenumber")
             if street and number:
                 address_points.append((street, number, pos[0], pos[1], tags.get("name", "")))
-            kind = _classify(tags, tag)
+            kind = _classify(tags, el.kind)
             names = _names(tags)
             if kind is None or not names:
                 continue
@@ -693,7 +686,7 @@ class Gazetteer:
         Parameters
         ----------
         path : path, default the bundled ``data/osm/chengdu_ring2.osm.bz2``
-            OSM XML, plain or ``.bz2`` / ``.gz`` compressed.
+            OSM XML (plain or ``.bz2`` / ``.gz`` compressed) or PBF (``.osm.pbf``).
         cache_dir : path, optional
             Where the parsed index is kept; default `default_cache_dir`.
         use_cache : bool, default True
@@ -702,7 +695,7 @@ class Gazetteer:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(
-                f"OSM extract {path} not found; pass the path of an .osm/.osm.bz2 file"
+                f"OSM extract {path} not found; pass the path of an {FORMATS} file"
             )
         sha = file_sha256(path)
         cache_file = Path(cache_dir or default_cache_dir()) / (

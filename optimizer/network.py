@@ -6,7 +6,8 @@ structure holding each edge's travel time (seconds) and length (metres). Edge ge
 bends of a road between two junctions) is kept so that routes can be drawn on real roads.
 
 Loading
-    `load_network` reads a local OSM XML file (``.osm``, ``.osm.bz2``, ``.osm.gz``) or, only
+    `load_network` reads a local OSM file (XML ``.osm``, ``.osm.bz2``, ``.osm.gz``, or PBF
+    ``.osm.pbf`` as Geofabrik publishes them; see `optimizer.osmfile`) or, only
     when asked explicitly, downloads roads for a place name or bounding box through OSMnx.
     Ways are filtered to the mode's network with the same tag rules as OSMnx's ``network_type``
     (``drive``, ``bike``, ``walk``); ways whose nodes are missing from a clipped extract are
@@ -26,8 +27,6 @@ The bundled default network is ``data/osm/chengdu_ring2.osm.bz2`` (central Cheng
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import hashlib
 import itertools
 import json
@@ -35,13 +34,12 @@ import logging
 import os
 import re
 import tempfile
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -49,6 +47,8 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from optimizer.cache import default_cache_dir, file_sha256
+from optimizer.errors import ConfigError
+from optimizer.osmfile import FORMATS, OsmFileError, iter_osm
 from optimizer.progress import Progress, ensure
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ _MIN_TIME_S = 1e-3
 _MIN_LENGTH_M = 1e-2
 
 
-class NetworkError(ValueError):
+class NetworkError(ConfigError):
     """The road network cannot be loaded or used as asked; the message says how to fix it."""
 
 
@@ -381,7 +381,8 @@ def load_network(
     Parameters
     ----------
     source : path, optional
-        Local OSM XML file (``.osm``, ``.osm.bz2`` or ``.osm.gz``). ``None`` with neither
+        Local OSM file: XML (``.osm``, ``.osm.bz2``, ``.osm.gz``) or PBF (``.osm.pbf``).
+        ``None`` with neither
         ``place`` nor ``bbox``: the bundled Chengdu extract (`default_osm_path`).
     place : str, optional
         Place name to download roads for through OSMnx/Overpass (needs internet). Only used when
@@ -433,13 +434,8 @@ def load_network(
         path = Path(source) if source is not None else default_osm_path()
         if not path.is_file():
             raise FileNotFoundError(
-                f"OSM file {path} not found; give an existing .osm/.osm.bz2 file "
+                f"OSM file {path} not found; give an existing {FORMATS} file "
                 "(default: the bundled data/osm/chengdu_ring2.osm.bz2)"
-            )
-        if path.suffix == ".pbf":
-            raise NetworkError(
-                f"{path}: .pbf files are not supported; convert to OSM XML first, e.g. "
-                f"`osmium cat {path.name} -o {path.stem}.bz2`"
             )
         origin = f"file:{file_sha256(path)}"
         description = str(path)
@@ -469,7 +465,7 @@ def load_network(
 
     with ensure(progress).step(f"Building {mode} road network", total=None) as advance:
         if path is not None:
-            raw = _read_osm_xml(path, mode)
+            raw = _read_osm(path, mode)
             advance()
             arrays = _build_arrays(raw, mode=mode, speeds=speeds)
         else:
@@ -612,14 +608,6 @@ class _RawOsm:
     n_missing_refs: int = 0
 
 
-def _open_osm(path: Path) -> IO[bytes]:
-    if path.suffix == ".bz2":
-        return bz2.open(path, "rb")
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb")
-    return open(path, "rb")
-
-
 def _way_allowed(tags: Mapping[str, str], mode: str) -> bool:
     if "highway" not in tags:
         return False
@@ -630,45 +618,24 @@ def _way_allowed(tags: Mapping[str, str], mode: str) -> bool:
     return True
 
 
-def _read_osm_xml(path: Path, mode: str) -> _RawOsm:
-    """Read nodes and the mode's ways from OSM XML, splitting ways at missing nodes."""
+def _read_osm(path: Path, mode: str) -> _RawOsm:
+    """Read nodes and the mode's ways from an OSM XML or PBF file (`optimizer.osmfile`)."""
     node_lat: dict[int, float] = {}
     node_lon: dict[int, float] = {}
     ways: list[tuple[int, list[int], dict[str, str]]] = []
     bounds = None
     try:
-        with _open_osm(path) as fh:
-            context = ET.iterparse(fh, events=("start", "end"))
-            _, root = next(context)
-            for event, el in context:
-                if event != "end":
-                    continue
-                tag = el.tag
-                if tag == "node":
-                    nid = int(el.get("id"))  # type: ignore[arg-type]
-                    node_lat[nid] = float(el.get("lat"))  # type: ignore[arg-type]
-                    node_lon[nid] = float(el.get("lon"))  # type: ignore[arg-type]
-                    root.clear()
-                elif tag == "way":
-                    tags = {t.get("k"): t.get("v") for t in el.iter("tag")}
-                    if _way_allowed(tags, mode):  # type: ignore[arg-type]
-                        refs = [int(nd.get("ref")) for nd in el.iter("nd")]  # type: ignore[arg-type]
-                        ways.append((int(el.get("id")), refs, tags))  # type: ignore[arg-type]
-                    root.clear()
-                elif tag == "relation":
-                    root.clear()
-                elif tag == "bounds":
-                    bounds = Bounds(
-                        float(el.get("minlat")),  # type: ignore[arg-type]
-                        float(el.get("minlon")),  # type: ignore[arg-type]
-                        float(el.get("maxlat")),  # type: ignore[arg-type]
-                        float(el.get("maxlon")),  # type: ignore[arg-type]
-                    )
-    except (ET.ParseError, OSError, EOFError, TypeError, ValueError) as exc:
-        raise NetworkError(
-            f"{path}: not a readable OSM XML file ({exc}); give an .osm, .osm.bz2 or .osm.gz "
-            "file, e.g. exported from openstreetmap.org or converted with osmium"
-        ) from exc
+        for el in iter_osm(path):
+            if el.kind == "node":
+                node_lat[el.id] = el.lat
+                node_lon[el.id] = el.lon
+            elif el.kind == "way":
+                if _way_allowed(el.tags, mode):
+                    ways.append((el.id, el.refs, el.tags))
+            elif el.kind == "bounds" and el.box is not None:
+                bounds = Bounds(*el.box)
+    except OsmFileError as exc:
+        raise NetworkError(str(exc)) from exc
     return _RawOsm(node_lat, node_lon, ways, bounds)
 
 

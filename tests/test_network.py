@@ -93,7 +93,7 @@ def test_cache_round_trip(chengdu, cache_dir, monkeypatch):
     def no_parsing(*args, **kwargs):
         raise AssertionError("the OSM file was parsed although a cache exists")
 
-    monkeypatch.setattr(network_mod, "_read_osm_xml", no_parsing)
+    monkeypatch.setattr(network_mod, "_read_osm", no_parsing)
     again = load_network(None, mode="drive", cache_dir=cache_dir)
     assert again.cache_path == chengdu.cache_path
     for name in ("node_osmid", "node_lat", "node_lon", "geom_ptr", "geom_lat", "geom_lon"):
