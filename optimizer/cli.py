@@ -207,6 +207,11 @@ def print_summary(plan, out: Path) -> None:
     if s["unassigned_by_reason"]:
         con.print("Not visited: " + ", ".join(f"{k} {v}" for k, v in
                                                s["unassigned_by_reason"].items()))
+    geo = s.get("geocoding", {})
+    if geo.get("uncertain"):
+        con.print(f"Check {geo['uncertain']} uncertain address match(es): geocode_score below 1 "
+                  "in routes.csv / unassigned.csv (a near spelling, or one of several same-name "
+                  "places; add the town or lat/lon).")
     con.print(f"Written to {out}/ (index.html, one page per collector, routes.csv, "
               "routes.json, unassigned.csv, summary.json)")
 

@@ -20,10 +20,10 @@ log = logging.getLogger(__name__)
 ROUTE_FIELDS = (
     "collector_id", "members", "stop", "case_id", "customer_name", "address", "lat", "lon",
     "arrive", "start", "depart", "window", "service_s", "travel_s", "travel_m", "value",
-    "amount_overdue", "days_past_due",
+    "amount_overdue", "days_past_due", "geocode_match", "geocode_score",
 )
 UNASSIGNED_FIELDS = ("case_id", "reason_code", "reason", "value", "amount_overdue",
-                     "days_past_due", "address", "lat", "lon")
+                     "days_past_due", "address", "lat", "lon", "geocode_match", "geocode_score")
 
 
 def clock(t_s: float) -> str:
@@ -55,8 +55,18 @@ def route_rows(plan: Plan) -> list[dict]:
                 "value": round(s.value, 2),
                 "amount_overdue": s.case.amount_overdue,
                 "days_past_due": s.case.days_past_due,
+                **_geocode_cells(plan, s.case.case_id),
             })
     return rows
+
+
+def _geocode_cells(plan: Plan, case_id: str) -> dict:
+    """What the address matched and how sure (below 1: check the place), blank if not located."""
+    if case_id not in plan.geocoded:
+        return {"geocode_match": "", "geocode_score": ""}
+    matched, score, provider = plan.geocoded[case_id]
+    return {"geocode_match": "lat/lon given" if provider == "input" else matched,
+            "geocode_score": round(score, 3)}
 
 
 def unassigned_rows(plan: Plan) -> list[dict]:
@@ -70,6 +80,7 @@ def unassigned_rows(plan: Plan) -> list[dict]:
         "address": u.case.address,
         "lat": "" if u.lat is None else round(u.lat, 6),
         "lon": "" if u.lon is None else round(u.lon, 6),
+        **_geocode_cells(plan, u.case.case_id),
     } for u in plan.unassigned]
 
 

@@ -42,6 +42,18 @@ shared by places more than 300 m apart (chain stores) scores 0.8 and says so in 
 otherwise places whose label is the name come first, then by kind (address, building, poi,
 place, street).
 
+Several towns in one extract
+----------------------------
+Same-name street chains more than ``STREET_SPLIT_M`` (1 km) apart are different streets (the
+Hauptstraße of each village). Towns and postcodes are known from ``addr:city`` /
+``addr:postcode`` tags (an area around their tagged points) and ``place=city/town/village``
+nodes (`LOCALITY_RADIUS_M`). When a part of the query after the first comma names a known town
+or postcode ("Bahnhofstraße 21, 69117 Heidelberg"), only places there are answers: by their own
+tag when they have one, else by distance; of several same-name streets there, the one nearest
+the town's centre. A name found only in other towns is a miss whose reason says where it is.
+Without a town, an address or street that exists in several places scores ``AMBIGUOUS_SCORE``
+and says "one of N".
+
 House-number interpolation rule
 -------------------------------
 A street's geometry is the longest chain of its same-name ways joined end to end, oriented to
@@ -83,11 +95,15 @@ _KIND_RANK = {k: i for i, k in enumerate(KINDS)}
 
 DEFAULT_OSM_PATH = Path(__file__).resolve().parents[1] / "data" / "osm" / "chengdu_ring2.osm.bz2"
 # bump when the index layout or the normalisation changes: old cache files are then ignored
-INDEX_VERSION = 11
+INDEX_VERSION = 12
 METRES_PER_HOUSE_NUMBER = 5.0
 DEFAULT_MIN_SCORE = 0.75
 AMBIGUOUS_M = 300.0  # an exact name shared by places farther apart than this is ambiguous
 AMBIGUOUS_SCORE = 0.8
+STREET_SPLIT_M = 1000.0  # same-name street chains farther apart are different streets
+#: radius of a place=* node's locality, metres (a query naming the place keeps results within)
+LOCALITY_RADIUS_M = {"city": 15_000.0, "town": 5_000.0, "village": 2_000.0}
+LOCALITY_MARGIN_M = 1_000.0  # added to the spread of a town's or postcode's address points
 
 
 @dataclass(frozen=True)
@@ -396,6 +412,84 @@ def _names(tags: dict[str, str]) -> list[str]:
     return out
 
 
+def _area_tags(tags: dict[str, str]) -> list[str]:
+    """The town and postcode an element is tagged with, as locality keys."""
+    out = []
+    for k in ("addr:city", "addr:postcode"):
+        key = normalize(tags.get(k, ""))
+        if key and key not in out:
+            out.append(key)
+    return out
+
+
+def _localities(
+    entries: list[dict[str, Any]],
+    addresses: list[dict[str, Any]],
+    places: list[tuple[str, str, float, float]],
+) -> dict[str, dict[str, float]]:
+    """Locality key (town or postcode) -> centre and radius.
+
+    A town or postcode tagged on address points and places covers their median point and the
+    farthest of them plus `LOCALITY_MARGIN_M`; a ``place=city/town/village`` node covers
+    `LOCALITY_RADIUS_M` around it. The larger area wins when a name has both.
+    """
+    points: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for item in (*entries, *addresses):
+        for key in item.get("area", ()):
+            points[key].append((item["lat"], item["lon"]))
+    out: dict[str, dict[str, float]] = {}
+    for key, pts in points.items():
+        lats, lons = sorted(p[0] for p in pts), sorted(p[1] for p in pts)
+        lat, lon = lats[len(lats) // 2], lons[len(lons) // 2]
+        spread = max(_dist_m(lat, lon, p[0], p[1]) for p in pts)
+        out[key] = {"lat": lat, "lon": lon, "radius_m": spread + LOCALITY_MARGIN_M}
+    for kind, name, lat, lon in places:
+        key = normalize(name)
+        radius = LOCALITY_RADIUS_M[kind]
+        if key and (key not in out or out[key]["radius_m"] < radius):
+            out[key] = {"lat": lat, "lon": lon, "radius_m": radius}
+    return out
+
+
+def _proximity_groups(
+    lines: list[tuple[float, list[tuple[float, float]]]], max_gap_m: float
+) -> list[list[tuple[float, list[tuple[float, float]]]]]:
+    """Group polylines that come within ``max_gap_m`` of each other (single linkage)."""
+    if len(lines) <= 1:
+        return [lines] if lines else []
+    lat0 = math.radians(sum(pts[0][0] for _, pts in lines) / len(lines))
+    m_per_deg = 111_195.0
+    xy = []
+    for _, pts in lines:
+        a = [((p[1] * math.cos(lat0)) * m_per_deg, p[0] * m_per_deg) for p in pts]
+        xs, ys = [q[0] for q in a], [q[1] for q in a]
+        xy.append((a, (min(xs), min(ys), max(xs), max(ys))))
+    parent = list(range(len(lines)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(lines)):
+        for j in range(i + 1, len(lines)):
+            if find(i) == find(j):
+                continue
+            (a, ba), (b, bb) = xy[i], xy[j]
+            gap_x = max(ba[0] - bb[2], bb[0] - ba[2], 0.0)
+            gap_y = max(ba[1] - bb[3], bb[1] - ba[3], 0.0)
+            if math.hypot(gap_x, gap_y) > max_gap_m:
+                continue
+            limit = max_gap_m * max_gap_m
+            if any((p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 <= limit for p in a for q in b):
+                parent[find(j)] = find(i)
+    groups: dict[int, list[tuple[float, list[tuple[float, float]]]]] = defaultdict(list)
+    for i, line in enumerate(lines):
+        groups[find(i)].append(line)
+    return list(groups.values())
+
+
 def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
     """Parse an OSM extract (XML or PBF, see `optimizer.osmfile`) into the raw index."""
     nodes: dict[int, tuple[float, float]] = {}
@@ -404,7 +498,8 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
     street_ways: dict[str, list[tuple[str, list[int]]]] = defaultdict(list)  # key -> (label, refs)
     street_aliases: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     street_names: dict[str, set[str]] = defaultdict(set)
-    address_points: list[tuple[str, str, float, float, str]] = []
+    address_points: list[tuple[str, str, float, float, str, list[str]]] = []
+    places: list[tuple[str, str, float, float]] = []  # place=city/town/village: kind, name, pos
     admin: set[str] = set()
     area_words: set[str] = set()  # addr:city etc.: only dropped as whole parts of a query
     bounds: tuple[float, float, float, float] | None = None
@@ -455,9 +550,14 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
             for k in ("addr:city", "addr:district", "addr:suburb", "addr:province", "addr:state"):
                 if tags.get(k):
                     area_words.add(tags[k])
+            area = _area_tags(tags)
+            if tags.get("place") in LOCALITY_RADIUS_M and tags.get("name"):
+                places.append((tags["place"], tags["name"], pos[0], pos[1]))
             street, number = tags.get("addr:street"), tags.get("addr:housenumber")
             if street and number:
-                address_points.append((street, number, pos[0], pos[1], tags.get("name", "")))
+                address_points.append(
+                    (street, number, pos[0], pos[1], tags.get("name", ""), area)
+                )
             kind = _classify(tags, el.kind)
             names = _names(tags)
             if kind is None or not names:
@@ -471,7 +571,7 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
                 street_names[pkey].update(names)
                 continue
             entries.append({"label": names[0], "kind": kind, "lat": pos[0], "lon": pos[1],
-                            "names": names})  # fmt: skip
+                            "names": names, "area": area})  # fmt: skip
 
     if bounds is None and nodes:
         lats = [p[0] for p in nodes.values()]
@@ -483,12 +583,12 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
     # addresses: exact points, and the largest number per street for interpolation
     addresses: list[dict[str, Any]] = []
     largest: dict[str, int] = defaultdict(int)
-    for street, number, lat, lon, name in address_points:
+    for street, number, lat, lon, name, area in address_points:
         n = _house_number(number)
         label = f"{street} {number}" + (f" ({name})" if name else "")
         street_keys = [normalize(s) for s in _split_name(street)]
         addresses.append({"label": label, "lat": lat, "lon": lon, "n": n, "streets": street_keys,
-                          "number": normalize(number)})  # fmt: skip
+                          "number": normalize(number), "area": area})  # fmt: skip
         if n is not None:
             for sk in street_keys:
                 largest[sk] = max(largest[sk], n)
@@ -509,32 +609,36 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
         label = min(
             (lbl for lbl, _ in ways), key=lambda s: (not _HAS_CJK.search(s), len(s), s)
         )
-        best: tuple[float, list[tuple[float, float]]] | None = None
+        lines: list[tuple[float, list[tuple[float, float]]]] = []
         for chain in _chains([[r for r in refs if r in nodes] for _, refs in ways]):
             pts = [nodes[r] for r in chain]
-            if len(pts) < 2:
-                continue
             length = sum(_dist_m(*pts[i - 1], *pts[i]) for i in range(1, len(pts)))
-            if best is None or length > best[0]:
-                best = (length, pts)
-        if best is None or best[0] <= 0:
-            continue
-        pts = best[1]
-        if _dist_m(*pts[-1], centre_lat, centre_lon) < _dist_m(*pts[0], centre_lat, centre_lon):
-            pts = pts[::-1]
-        streets[skey] = {
-            "label": label,
-            "lat": [p[0] for p in pts],
-            "lon": [p[1] for p in pts],
-            "max_n": max(best[0] / METRES_PER_HOUSE_NUMBER, float(largest.get(skey, 0)), 1.0),
-        }
+            if len(pts) >= 2 and length > 0:
+                lines.append((length, pts))
+        # same-name streets of different towns are different streets: chains farther than
+        # STREET_SPLIT_M from each other are separate instances ("key", "key#2", ...), the
+        # longest chain of each instance is its geometry
+        groups = sorted(
+            (max(group) for group in _proximity_groups(lines, STREET_SPLIT_M)),
+            key=lambda line: -line[0],
+        )
+        for rank_i, (length, pts) in enumerate(groups):
+            d_last = _dist_m(*pts[-1], centre_lat, centre_lon)
+            if d_last < _dist_m(*pts[0], centre_lat, centre_lon):
+                pts = pts[::-1]
+            streets[skey if rank_i == 0 else f"{skey}#{rank_i + 1}"] = {
+                "label": label,
+                "lat": [p[0] for p in pts],
+                "lon": [p[1] for p in pts],
+                "max_n": max(length / METRES_PER_HOUSE_NUMBER, float(largest.get(skey, 0)), 1.0),
+            }
     aliases: dict[str, str] = {}
     for alias, counts in street_aliases.items():
         known = [k for k in counts if k in streets]
         if known and len(alias) >= 2:
             aliases[alias] = max(known, key=lambda k: (counts[k], streets[k]["lat"].__len__(), k))
     for skey, st in streets.items():
-        st["names"] = sorted(street_names[skey])
+        st["names"] = sorted(street_names[skey.split("#", 1)[0]])
     return {
         "bounds": bounds,
         "aliases": aliases,
@@ -543,6 +647,7 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
         "streets": streets,
         "admin": sorted(admin),
         "area_words": sorted(area_words),
+        "localities": _localities(entries, addresses, places),
     }
 
 
@@ -559,6 +664,7 @@ class GazetteerEntry:
     lon: float
     names: tuple[str, ...]  # the OSM names it is known by
     street: str = ""  # street key, for kind == "street"
+    area: tuple[str, ...] = ()  # locality keys it is tagged with (addr:city, addr:postcode)
 
 
 @dataclass(frozen=True)
@@ -569,6 +675,7 @@ class Match:
     best_label: str
     best_score: float
     note: str = ""
+    elsewhere: str = ""  # a miss: the name exists, but not in the town the query names
 
 
 class Gazetteer:
@@ -614,20 +721,27 @@ class Gazetteer:
         keys: list[list[str]] = []
         for e in index["entries"]:
             entries.append(
-                GazetteerEntry(e["label"], e["kind"], e["lat"], e["lon"], tuple(e["names"]))
+                GazetteerEntry(e["label"], e["kind"], e["lat"], e["lon"], tuple(e["names"]),
+                               area=tuple(e.get("area", ())))  # fmt: skip
             )
             keys.append([normalize(n) for n in e["names"]])
         for k, s in sorted(self._streets.items()):
             mid = s.point_at(s.length_m / 2)
             entries.append(GazetteerEntry(s.label, "street", mid[0], mid[1], s.names, street=k))
-            keys.append([k, *sorted(street_keys[k])])
-        self._addresses: dict[tuple[str, str], GazetteerEntry] = {}
+            base = k.split("#", 1)[0]  # "key#2": the same name in another town
+            keys.append([base, *sorted(street_keys[base])])
+        self._addresses: dict[tuple[str, str], list[GazetteerEntry]] = defaultdict(list)
         for a in index["addresses"]:
-            entry = GazetteerEntry(a["label"], "address", a["lat"], a["lon"], (a["label"],))
+            entry = GazetteerEntry(a["label"], "address", a["lat"], a["lon"], (a["label"],),
+                                   area=tuple(a.get("area", ())))  # fmt: skip
             for sk in a["streets"]:
-                self._addresses.setdefault((sk, a["number"]), entry)
-                if a["n"] is not None:
-                    self._addresses.setdefault((sk, str(a["n"])), entry)
+                numbers = [a["number"]] + ([str(a["n"])] if a["n"] is not None else [])
+                for number in dict.fromkeys(numbers):
+                    if entry not in self._addresses[(sk, number)]:
+                        self._addresses[(sk, number)].append(entry)
+        self._localities = {
+            k: (v["lat"], v["lon"], v["radius_m"]) for k, v in index["localities"].items()
+        }
         self._entries = entries
         self._admin_cjk, self._admin_latin = _admin_forms(index["admin"])
         # whole comma-separated parts of a query that only name the area ("Jinniu District",
@@ -748,7 +862,11 @@ class Gazetteer:
 
     def addresses(self) -> tuple[GazetteerEntry, ...]:
         """The ``addr:street`` + ``addr:housenumber`` points."""
-        return tuple(dict.fromkeys(self._addresses.values()))
+        return tuple(dict.fromkeys(e for es in self._addresses.values() for e in es))
+
+    def localities(self) -> dict[str, tuple[float, float, float]]:
+        """Towns and postcodes a query can name: key -> (centre lat, centre lon, radius m)."""
+        return dict(self._localities)
 
     def streets(self) -> dict[str, StreetLine]:
         """Named streets by key (the normalised Chinese name)."""
@@ -763,6 +881,8 @@ class Gazetteer:
         if m.result is not None:
             return ""
         where = f"the offline gazetteer ({self.source})" if self.source else "the offline gazetteer"
+        if m.elsewhere:
+            return f"not found in {where}: {m.elsewhere}; check the town or postcode"
         if m.note:
             return f"{m.note}, outside the area of {where}"
         if m.best_label:
@@ -776,6 +896,11 @@ class Gazetteer:
         """Resolve a query; the result is ``None`` below ``min_score``."""
         parts = re.split(r"[,，;；]", unicodedata.normalize("NFKC", query))
         kept = [p for p in parts if not self._is_area_part(p)]
+        # towns and postcodes the query names: results must lie there (same-name streets and
+        # places of other towns in the extract are not an answer)
+        town_text = self._named_localities(parts)
+        named = list(town_text)
+        elsewhere: GazetteerEntry | None = None
         prepped = _POSTCODE.sub("", _prep(" ".join(kept) if kept else query)).strip()
         raw = _key(prepped)
         if not raw:
@@ -793,7 +918,10 @@ class Gazetteer:
         # 1. exact name
         for k in keys:
             if k in self._by_key:
-                return self._exact(k)
+                ids = self._within(self._by_key[k], named)
+                if ids:
+                    return self._exact(ids)
+                elsewhere = elsewhere or self._entries[self._by_key[k][0]]
 
         # 2. house number: exact address point, compound after the number, street interpolation
         parsed: list[tuple[str, int, str]] = []
@@ -802,17 +930,34 @@ class Gazetteer:
             if p is not None:
                 parsed.append(p)
         for before, n, after in parsed:
-            for sk in self._street_candidates(_key(before)):
-                if (sk, str(n)) in self._addresses:
-                    e = self._addresses[(sk, str(n))]
-                    return Match(GeocodeResult(e.lat, e.lon, e.label, "address", 1.0, "offline"),
-                                 e.label, 1.0)  # fmt: skip
+            cands = self._street_candidates(_key(before))
+            for sk in cands:
+                points = self._addresses.get((sk, str(n)), [])
+                within = [e for e in points if self._entry_within(e, named)]
+                within.sort(key=lambda e: self._off_centre_m(e.lat, e.lon, named))
+                if within:
+                    return self._pick(within, "address points")
+                elsewhere = elsewhere or (points[0] if points else None)
             ak = _key(after)
-            if len(ak) >= 2 and ak in self._by_key:
-                return self._exact(ak)
-            for sk in self._street_candidates(_key(before)):
-                if sk in self._streets:
-                    return Match(self._street_result(sk, n, 1.0), self._streets[sk].label, 1.0)
+            if len(ak) >= 2 and ak in self._by_key and self._within(self._by_key[ak], named):
+                return self._exact(self._within(self._by_key[ak], named))
+            lines = [sk for sk in cands if sk in self._streets]
+            within_lines = [sk for sk in lines if self._street_within(sk, named)]
+            # the same name twice in the named town's area: the one nearest its centre first
+            within_lines.sort(key=lambda sk: self._street_off_centre_m(sk, named))
+            if within_lines:
+                sk = within_lines[0]
+                r = self._street_result(sk, n, 1.0)
+                others = len(within_lines) - 1
+                if others:
+                    matched = f"{r.matched} (one of {others + 1} streets with this name)"
+                    r = GeocodeResult(r.lat, r.lon, matched, r.kind, AMBIGUOUS_SCORE, r.provider)
+                return Match(r, self._streets[sk].label, r.score)
+            if lines and elsewhere is None:
+                sk = lines[0]
+                s0 = self._streets[sk]
+                mid = s0.point_at(s0.length_m / 2)
+                elsewhere = GazetteerEntry(s0.label, "street", mid[0], mid[1], s0.names, street=sk)
 
         # 3. the longest known name contained in the query, and 4. the best fuzzy match of the
         # whole query (and of the street part when a house number was given): the higher wins
@@ -820,26 +965,31 @@ class Gazetteer:
         contained: Match | None = None
         for k in self._contained:
             if len(k) < len(core) and k in core:
+                ids = self._within(self._by_key[k], named)
+                if not ids:
+                    continue
                 score = len(k) / len(core)  # the share of the query the name explains
                 n = parsed[-1][1] if parsed else None
-                r = self._result(self._by_key[k][0], score, n)
+                r = self._result(ids[0], score, n)
                 contained = Match(r, r.matched, score)
                 break
         best: tuple[float, str, int | None] = (0.0, "", None)
         street_parts = [(self._strip_admin_variants(_key(b))[-1], n) for b, n, _ in parsed]
         for k, n in [*((k, None) for k in keys[-3:]), *street_parts]:
             for cand, score in self._fuzzy(k):
-                if score > best[0]:
+                if score > best[0] and self._within(self._by_key[cand], named):
                     best = (score, cand, n)
         score, cand, n = best
         if contained is not None and contained.best_score >= score:
             return contained
+        miss = self._elsewhere(elsewhere, town_text)
         if not cand:
-            return Match(None, "", 0.0)
-        label = self._entries[self._by_key[cand][0]].label
+            return Match(None, "", 0.0, elsewhere=miss)
+        first = self._within(self._by_key[cand], named)[0]
+        label = self._entries[first].label
         if score < self.min_score:
-            return Match(None, label, score)
-        r = self._result(self._by_key[cand][0], score, n)
+            return Match(None, label, score, elsewhere=miss)
+        r = self._result(first, score, n)
         return Match(r, r.matched, score)
 
     # ------------------------------------------------------------------ helpers
@@ -848,11 +998,82 @@ class Gazetteer:
         k = _POSTCODE.sub("", normalize(part))
         return not k or k in self._admin_words
 
-    def _exact(self, key: str) -> Match:
-        """The first-ranked place of an exact key; a name shared by places more than
+    def _named_localities(self, parts: list[str]) -> dict[str, str]:
+        """Locality keys (towns, postcodes) named by the query's parts after the first, with
+        the text that names them ("69117 Heidelberg" -> 69117, heidelberg)."""
+        named: dict[str, str] = {}
+        for part in parts[1:]:
+            for m in re.finditer(r"(?<!\d)\d{4,6}(?!\d)", part):
+                if m.group(0) in self._localities:
+                    named.setdefault(m.group(0), m.group(0))
+            k = re.sub(r"^\d{4,6}|\d{4,6}$", "", normalize(part))
+            if k in self._localities:
+                named.setdefault(k, re.sub(r"\d{4,6}", "", part).strip())
+        return named
+
+    def _entry_within(self, e: GazetteerEntry, named: Sequence[str]) -> bool:
+        """Whether a place lies in every named locality: by its own addr:city/addr:postcode tag
+        when it has one of that sort, else by distance from the locality's centre."""
+        for key in named:
+            same_sort = [a for a in e.area if a.isdigit() == key.isdigit()]
+            if same_sort:
+                if key not in same_sort:
+                    return False
+                continue
+            lat, lon, radius = self._localities[key]
+            if e.kind == "street" and e.street in self._streets:
+                s = self._streets[e.street]
+                pts = zip(s.lat, s.lon, strict=True)
+                near = any(_dist_m(a, b, lat, lon) <= radius for a, b in pts)
+            else:
+                near = _dist_m(e.lat, e.lon, lat, lon) <= radius
+            if not near:
+                return False
+        return True
+
+    def _within(self, ids: list[int], named: Sequence[str]) -> list[int]:
+        if not named:
+            return ids
+        return [i for i in ids if self._entry_within(self._entries[i], named)]
+
+    def _street_within(self, key: str, named: Sequence[str]) -> bool:
+        if not named:
+            return True
+        s = self._streets[key]
+        return self._entry_within(GazetteerEntry(s.label, "street", 0, 0, s.names, key), named)
+
+    def _off_centre_m(self, lat: float, lon: float, named: Sequence[str]) -> float:
+        """Distance from the centres of the named localities (0 when none is named)."""
+        return sum(_dist_m(lat, lon, *self._localities[k][:2]) for k in named)
+
+    def _street_off_centre_m(self, key: str, named: Sequence[str]) -> float:
+        s = self._streets[key]
+        return min(self._off_centre_m(a, b, named) for a, b in zip(s.lat, s.lon, strict=True))
+
+    def _elsewhere(self, e: GazetteerEntry | None, named: dict[str, str]) -> str:
+        if e is None or not named:
+            return ""
+        return f"'{e.label}' exists only outside {' '.join(named.values())} (e.g. at " \
+            f"{e.lat:.5f},{e.lon:.5f})"
+
+    def _pick(self, points: list[GazetteerEntry], what: str) -> Match:
+        e = points[0]
+        far = {
+            (round(o.lat, 3), round(o.lon, 3))
+            for o in points[1:]
+            if _dist_m(o.lat, o.lon, e.lat, e.lon) > AMBIGUOUS_M
+        }
+        if far:
+            matched = f"{e.label} (one of {len(far) + 1} {what} with this address)"
+            r = GeocodeResult(e.lat, e.lon, matched, "address", AMBIGUOUS_SCORE, "offline")
+        else:
+            r = GeocodeResult(e.lat, e.lon, e.label, "address", 1.0, "offline")
+        return Match(r, e.label, r.score)
+
+    def _exact(self, ids: list[int]) -> Match:
+        """The first-ranked place of an exact key's ``ids``; a name shared by places more than
         `AMBIGUOUS_M` apart (chain stores, a station named after its street) scores
         `AMBIGUOUS_SCORE` and says so."""
-        ids = self._by_key[key]
         r = self._result(ids[0], 1.0, None)
         first = self._entries[ids[0]]
         others = {

@@ -797,7 +797,9 @@ def write_overview(
 # --------------------------------------------------------------------------- collector page
 
 
-def _stop_list_item(stop: PlannedStop, color: str, *, mask_private: bool) -> str:
+def _stop_list_item(
+    stop: PlannedStop, color: str, *, mask_private: bool, geocoded: tuple | None = None
+) -> str:
     case = stop.case
     name = mask_name(case.customer_name) if mask_private else case.customer_name
     phone = mask_phone(case.phone) if mask_private else case.phone
@@ -811,6 +813,11 @@ def _stop_list_item(stop: PlannedStop, color: str, *, mask_private: bool) -> str
     ]
     if case.address:
         parts.append(f'<div class="cr-addr">{_esc(case.address)}</div>')
+    if geocoded is not None and geocoded[1] < 1.0:
+        parts.append(
+            '<div class="cr-warn" role="note">Address match uncertain: the pin is at '
+            f"{_esc(geocoded[0])}. Confirm the place before you go.</div>"
+        )
     parts.append(
         f"<div>Overdue <b>{_esc(_money(case.amount_overdue))}</b> · "
         f"{case.days_past_due} days past due</div>"
@@ -848,7 +855,8 @@ def write_collector_page(
     Parameters
     ----------
     plan : Plan
-        The day's plan (only its date is used: nothing else of the plan enters the page).
+        The day's plan (its date, and how this route's addresses were matched: nothing of
+        other routes enters the page).
     route : PlannedRoute
         The collector's route.
     path : str or Path
@@ -901,7 +909,11 @@ def write_collector_page(
     ]
     if members:
         stats.append("team " + " + ".join(members))
-    items = "".join(_stop_list_item(s, color, mask_private=mask_private) for s in route.stops)
+    items = "".join(
+        _stop_list_item(s, color, mask_private=mask_private,
+                        geocoded=plan.geocoded.get(s.case.case_id))  # fmt: skip
+        for s in route.stops
+    )
     if not items:
         items = '<li class="cr-empty">No stops planned for this day.</li>'
     body = (

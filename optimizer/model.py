@@ -289,3 +289,5 @@ class Plan:
     routes: tuple[PlannedRoute, ...]
     unassigned: tuple[Unassigned, ...]
     summary: dict = field(default_factory=dict, compare=False)
+    # case_id -> (what the address matched, match score 0..1, provider), for located cases
+    geocoded: dict = field(default_factory=dict, compare=False)

@@ -118,6 +118,8 @@ class Located:
     loc_latlon: tuple[tuple[float, float], ...]
     network: object
     timings_s: dict = field(default_factory=dict, compare=False)  # seconds per step
+    # case_id -> (what the address matched, match score 0..1, provider) of each located case
+    geocoded: dict = field(default_factory=dict, compare=False)
 
 
 def _geocode_places(crews: Sequence[rules.Crew], geocoder, collectors_file: str
@@ -229,7 +231,8 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
     timings["matrix"] = time.perf_counter() - t0
     return Located(case_latlon, unlocated, tuple(crews), crew_start, crew_end, case_index,
                    np.asarray(tm.duration_s, dtype=float), np.asarray(tm.distance_m, dtype=float),
-                   np.asarray(snapped.node), tuple(pts), network, timings)
+                   np.asarray(snapped.node), tuple(pts), network, timings,
+                   {cid: (r.matched, r.score, r.provider) for cid, r in found.items()})
 
 
 @dataclass(frozen=True)
@@ -376,7 +379,8 @@ def assemble(cases: Sequence[Case], loc: Located, built: Built, solution: Soluti
             adv()
     unassigned = explain.explain_unassigned(cases, loc, built, solution, settings,
                                             progress=progress)
-    plan = Plan(plan_date=settings.plan_date, routes=tuple(routes), unassigned=unassigned)
+    plan = Plan(plan_date=settings.plan_date, routes=tuple(routes), unassigned=unassigned,
+                geocoded=dict(loc.geocoded))
     return replace(plan, summary=summarize(plan, built, settings))
 
 
@@ -388,6 +392,18 @@ def _crew_as_collector(crew: rules.Crew) -> Collector:
         max_visits=crew.max_visits,
         name=" & ".join(m.name or m.collector_id for m in crew.members),
         team=crew.members[0].team or crew.crew_id, skills=crew.skills, districts=crew.districts)
+
+
+def geocoding_counts(plan: Plan) -> dict[str, int]:
+    """How the cases were located: given lat/lon, exact match, uncertain match (score below 1:
+    fuzzy, or one of several same-name places), not found."""
+    scores = [(prov, score) for _, score, prov in plan.geocoded.values()]
+    return {
+        "from_input": sum(prov == "input" for prov, _ in scores),
+        "exact": sum(prov != "input" and score >= 1.0 for prov, score in scores),
+        "uncertain": sum(score < 1.0 for _, score in scores),
+        "not_found": sum(u.reason_code == "no_coordinates" for u in plan.unassigned),
+    }
 
 
 def summarize(plan: Plan, built: Built, settings: PlanSettings) -> dict:
@@ -432,6 +448,7 @@ def summarize(plan: Plan, built: Built, settings: PlanSettings) -> dict:
         "utilisation_mean": round(float(np.mean(util)), 4) if util else 0.0,
         "utilisation_spread": round(max(util) - min(util), 4) if util else 0.0,
         "unassigned_by_reason": dict(sorted(reasons.items())),
+        "geocoding": geocoding_counts(plan),
         "per_collector": per,
     }
 

@@ -204,7 +204,13 @@ def make_plan() -> Plan:
             value=900.0,
         ),
     )
-    return Plan(plan_date=date(2026, 11, 30), routes=(r1, r2, r3), unassigned=unassigned)
+    geocoded = {cid: (address, 1.0, "offline") for cid, address in (
+        ("K-1001", "人民中路一段12号"), ("K-2001", "建设路55号"), ("K-2002", "二环路东二段7号"))}
+    # an uncertain match (one of two same-name streets), with markup in the matched text
+    geocoded["K-1002"] = ("春熙路 <i>8</i> (one of 2 streets with this name)", 0.8, "offline")
+    geocoded["K-2003"] = ("lat/lon from the input", 1.0, "input")
+    return Plan(plan_date=date(2026, 11, 30), routes=(r1, r2, r3), unassigned=unassigned,
+                geocoded=geocoded)
 
 
 def case_ids(route: PlannedRoute) -> list[str]:

@@ -458,3 +458,96 @@ def test_demo_cases_geocode_except_the_deliberately_bad(gaz):
     assert set(reasons) == bad
     without = [c for c in cases if c.lat is None and c.case_id not in bad]
     assert len(without) >= 0.3 * len(cases)
+
+
+# --------------------------------------------------------------------------- several towns
+
+
+def _two_towns_osm(path: Path) -> Path:
+    """Two towns 8 km apart, each with a Hauptstraße (house number 5 tagged in both) and a
+    Bahnhofstraße; a Marktplatz only in Neudorf, a Schulweg only in Altstadt.
+
+    Altstadt: place=town node at (49.40, 8.60), addresses tagged 11111 Altstadt.
+    Neudorf: no place node, known from its addresses tagged 22222 Neudorf, at (49.40, 8.71).
+    """
+    nodes: list[str] = []
+    ways: list[str] = []
+    nid = iter(range(1, 10_000))
+
+    def node(lat: float, lon: float, tags: dict[str, str] | None = None) -> int:
+        i = next(nid)
+        body = "".join(f'<tag k="{k}" v="{v}"/>' for k, v in (tags or {}).items())
+        nodes.append(f'<node id="{i}" lat="{lat:.7f}" lon="{lon:.7f}">{body}</node>')
+        return i
+
+    def way(name: str, pts: list[tuple[float, float]]) -> None:
+        refs = "".join(f'<nd ref="{node(lat, lon)}"/>' for lat, lon in pts)
+        tags = f'<tag k="highway" v="residential"/><tag k="name" v="{name}"/>'
+        ways.append(f'<way id="{next(nid)}">{refs}{tags}</way>')
+
+    for town, postcode, lon0 in (("Altstadt", "11111", 8.60), ("Neudorf", "22222", 8.71)):
+        way("Hauptstraße", [(49.40, lon0), (49.40, lon0 + 0.003), (49.40, lon0 + 0.006)])
+        way("Bahnhofstraße", [(49.40, lon0), (49.402, lon0), (49.404, lon0)])
+        for number, dlon in (("5", 0.001), ("9", 0.004)):
+            node(49.4001, lon0 + dlon, {"addr:street": "Hauptstraße", "addr:housenumber": number,
+                                        "addr:city": town, "addr:postcode": postcode})  # fmt: skip
+    node(49.40, 8.60, {"place": "town", "name": "Altstadt"})
+    way("Schulweg", [(49.398, 8.601), (49.396, 8.601)])
+    node(49.4012, 8.712, {"amenity": "marketplace", "name": "Marktplatz"})
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6">\n'
+        + "\n".join([*nodes, *ways])
+        + "\n</osm>\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def towns(tmp_path_factory) -> Gazetteer:
+    path = _two_towns_osm(tmp_path_factory.mktemp("towns") / "towns.osm")
+    return Gazetteer.from_osm(path, use_cache=False)
+
+
+@pytest.mark.parametrize(
+    ("query", "lon0"),
+    [
+        ("Hauptstraße 5, 11111 Altstadt", 8.60),
+        ("Hauptstraße 5, Neudorf", 8.71),
+        ("Hauptstraße 5, 22222", 8.71),
+        ("Hauptstraße 9, 22222 Neudorf", 8.71),
+    ],
+)
+def test_town_or_postcode_picks_the_tagged_address(towns, query, lon0):
+    r = towns.geocode(query)
+    assert r is not None and r.kind == "address" and r.score == 1.0, r
+    assert abs(r.lon - lon0) < 0.005
+
+
+def test_same_address_in_two_towns_without_town_is_flagged(towns):
+    r = towns.geocode("Hauptstraße 5")
+    assert r is not None and r.score < 1.0 and "one of 2" in r.matched
+
+
+@pytest.mark.parametrize(("town", "lon0"), [("Altstadt", 8.60), ("Neudorf", 8.71)])
+def test_untagged_street_of_the_named_town_is_used_for_interpolation(towns, town, lon0):
+    r = towns.geocode(f"Bahnhofstraße 7, {town}")
+    assert r is not None and r.kind == "street"
+    assert near(r, 49.402, lon0, 300), r
+    assert len(towns.streets()) == 5  # two Hauptstraße, two Bahnhofstraße, one Schulweg
+
+
+def test_name_only_in_another_town_is_a_miss_that_says_so(towns):
+    assert near(towns.geocode("Marktplatz, Neudorf"), 49.4012, 8.712, 1)
+    assert towns.geocode("Marktplatz, Altstadt") is None
+    why = towns.explain_miss("Marktplatz, Altstadt")
+    assert "'Marktplatz' exists only outside Altstadt" in why and "49.40120,8.71200" in why
+    assert towns.geocode("Schulweg 3, Neudorf") is None
+    assert "'Schulweg' exists only outside Neudorf" in towns.explain_miss("Schulweg 3, Neudorf")
+    assert near(towns.geocode("Schulweg 3, Altstadt"), 49.397, 8.601, 300)
+
+
+def test_unknown_town_part_does_not_filter(towns):
+    # a town the extract does not know is not a filter (and the query still must match)
+    r = towns.geocode("Marktplatz")
+    assert r is not None and r.score == 1.0

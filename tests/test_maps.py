@@ -373,3 +373,16 @@ def test_overview_links_each_team_members_page(plan, tmp_path):
     text = maps.write_overview(plan, tmp_path / "index.html").read_text(encoding="utf-8")
     for page in ("C01.html", "C07.html", "C02.html", "C03.html"):
         assert f'href="{page}"' in text
+
+
+def test_collector_page_warns_of_an_uncertain_address_match(plan, written):
+    _, texts = written
+    pages_with_warning = {cid for cid, text in texts.items() if "Address match uncertain" in text}
+    owner = next(r.collector.collector_id for r in plan.routes if "K-1002" in case_ids(r))
+    assert pages_with_warning == {owner}
+    text = texts[owner]
+    assert "春熙路 &lt;i&gt;8&lt;/i&gt; (one of 2 streets with this name)" in text
+    assert "<i>8</i>" not in text
+    # the warning sits in K-1002's list entry, not another stop's
+    entry = re.search(r'data-case-id="K-1002".*?</li>', text, re.S)
+    assert entry is not None and "Address match uncertain" in entry.group(0)

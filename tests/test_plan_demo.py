@@ -122,3 +122,22 @@ def test_resimulation_catches_a_tampered_plan(demo_plan, tmp_path, cache_dir):
     assert "outside its windows" in text
     assert "outside legal hours" in text
     assert "appears 0 times" in text
+
+
+@pytest.mark.slow
+def test_demo_plan_says_how_each_case_was_located(demo_plan):
+    summary = json.loads((demo_plan / "summary.json").read_text())
+    geo = summary["geocoding"]
+    cases = read_cases(DEMO_CASES)
+    with_latlon = sum(c.lat is not None for c in cases)
+    assert geo["from_input"] == with_latlon
+    assert sum(geo.values()) == summary["cases_total"]
+    unassigned = _rows(demo_plan / "unassigned.csv")
+    assert geo["not_found"] == sum(u["reason_code"] == "no_coordinates" for u in unassigned) > 0
+    rows = [*_rows(demo_plan / "routes.csv"), *unassigned]
+    scored = [r for r in rows if r["geocode_score"] != ""]
+    assert len(scored) == summary["cases_total"] - geo["not_found"]
+    assert sum(float(r["geocode_score"]) < 1 for r in scored) == geo["uncertain"]
+    given = {c.case_id for c in cases if c.lat is not None}
+    assert all(r["geocode_match"] == "lat/lon given" for r in scored if r["case_id"] in given)
+    assert all(r["geocode_match"] for r in scored)
