@@ -109,14 +109,16 @@ def routes_json(plan: Plan) -> dict:
             "travel_m": round(r.travel_m, 1),
             "value": round(r.value, 2),
             "breaks": [{"start": clock(a), "end": clock(b)} for a, b in r.breaks],
-            "stops": [row for row in route_rows_for(r)],
+            "stops": route_rows_for(r, plan.geocoded),
             "path": [[round(a, 6), round(b, 6)] for a, b in r.path],
         } for r in plan.routes],
     }
 
 
-def route_rows_for(route) -> list[dict]:
-    one = Plan(plan_date=None, routes=(route,), unassigned=())  # type: ignore[arg-type]
+def route_rows_for(route, geocoded: dict | None = None) -> list[dict]:
+    """The `route_rows` of one route (``geocoded``: the plan's, for the geocode columns)."""
+    one = Plan(plan_date=None, routes=(route,), unassigned=(),  # type: ignore[arg-type]
+               geocoded=geocoded or {})
     return route_rows(one)
 
 

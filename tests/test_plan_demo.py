@@ -141,3 +141,10 @@ def test_demo_plan_says_how_each_case_was_located(demo_plan):
     given = {c.case_id for c in cases if c.lat is not None}
     assert all(r["geocode_match"] == "lat/lon given" for r in scored if r["case_id"] in given)
     assert all(r["geocode_match"] for r in scored)
+    by_case = {r["case_id"]: r for r in _rows(demo_plan / "routes.csv")}
+    stops = [s for r in json.loads((demo_plan / "routes.json").read_text())["routes"]
+             for s in r["stops"]]
+    assert len(stops) == len(by_case)
+    for s in stops:
+        assert s["geocode_match"] == by_case[s["case_id"]]["geocode_match"]
+        assert str(s["geocode_score"]) == by_case[s["case_id"]]["geocode_score"]
