@@ -237,7 +237,58 @@ def cmd_plan(a: argparse.Namespace) -> int:
 def cmd_validate(a: argparse.Namespace) -> int:
     cases, collectors = read_inputs(a.cases, a.collectors)
     print(f"OK: {len(cases)} cases and {len(collectors)} collectors, no problems found.")
-    return 0
+    if not a.geocode:
+        return 0
+    return _check_addresses(a, cases, collectors)
+
+
+def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
+    """``validate --geocode``: how every address geocodes; exit 1 if any needs attention."""
+    import csv
+    import dataclasses
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from optimizer import geocode as gc
+    from optimizer.progress import RichProgress
+
+    progress = RichProgress(disable=a.quiet)
+    geocoder = gc.make_geocoder(a.geocoder, osm_path=a.osm, cache_dir=a.cache_dir,
+                                user_agent=a.user_agent, progress=progress)
+    cases_file = Path(a.cases).name if a.cases else "cases.csv"
+    collectors_file = Path(a.collectors).name if a.collectors else DEMO_COLLECTORS.name
+    checks = gc.check_addresses(cases, collectors, geocoder, cases_file=cases_file,
+                                collectors_file=collectors_file, progress=progress)
+    counts = {s: sum(c.status == s for c in checks) for s in gc.ADDRESS_STATUSES}
+    con = Console(width=None if sys.stdout.isatty() else 160)
+    con.print(f"Addresses: {counts['given']} with lat/lon given, {counts['found']} found, "
+              f"{counts['uncertain']} uncertain, {counts['not_found']} not found.")
+    for status, title in (("not_found", "Not found (the case stays unvisited: fix the address "
+                                        "or give lat/lon)"),
+                          ("uncertain", "Uncertain matches (check the pin; add the town, "
+                                        "postcode or lat/lon)")):
+        rows = [c for c in checks if c.status == status]
+        if not rows:
+            continue
+        t = Table(title=title, title_justify="left")
+        for col in ("where", "address", "found" if status == "uncertain" else "why"):
+            t.add_column(col, overflow="fold")
+        for c in rows[: a.show]:
+            detail = f"{c.matched} (score {c.score:.2f})" if status == "uncertain" else c.reason
+            t.add_row(f"{c.file} row {c.row} ({c.record})", c.address, detail)
+        con.print(t)
+        if len(rows) > a.show:
+            con.print(f"... and {len(rows) - a.show} more" + ("" if a.out else "; --out FILE "
+                                                              "lists them all"))
+    if a.out:
+        with open(a.out, "w", encoding="utf-8-sig", newline="") as f:
+            fields = [fl.name for fl in dataclasses.fields(gc.AddressCheck)]
+            w = csv.DictWriter(f, fieldnames=fields)
+            w.writeheader()
+            w.writerows(dataclasses.asdict(c) for c in checks)
+        con.print(f"Every address with its result: {a.out}")
+    return 1 if counts["not_found"] or counts["uncertain"] else 0
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
@@ -276,9 +327,25 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
     sp.set_defaults(func=cmd_plan)
 
-    sp = sub.add_parser("validate", help="check the case and collector lists, report problems")
+    sp = sub.add_parser(
+        "validate", help="check the case and collector lists, report problems",
+        description="Check the case and collector lists: every problem at once, exit code 2 if "
+                    "any. With --geocode, also geocode every address and list those not found "
+                    "or matched with uncertainty (exit code 1 if any).")
     sp.add_argument("--cases", type=Path, default=None, help="case list (.csv/.xlsx)")
     sp.add_argument("--collectors", type=Path, default=None, help="collector list (.csv/.xlsx)")
+    sp.add_argument("--geocode", action="store_true",
+                    help="also geocode every address and report misses and uncertain matches")
+    sp.add_argument("--osm", type=Path, default=None,
+                    help="OSM extract for the offline geocoder (default: bundled central Chengdu)")
+    sp.add_argument("--geocoder", default="offline",
+                    help="'offline' (default) or a geopy provider name such as nominatim")
+    sp.add_argument("--user-agent", default=None, help="user agent for online geocoders")
+    sp.add_argument("--cache-dir", type=Path, default=None, help="cache for geocoding")
+    sp.add_argument("--out", type=Path, default=None,
+                    help="write every address with its status, match and coordinates to this CSV")
+    sp.add_argument("--show", type=int, default=30, help="rows per table (default 30)")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sp.set_defaults(func=cmd_validate)
 
     sp = sub.add_parser("serve", help="serve a plan's pages with a private link per collector")

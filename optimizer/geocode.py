@@ -84,7 +84,7 @@ from typing import Any, Protocol
 
 from optimizer.cache import CACHE_ENV, default_cache_dir, file_sha256
 from optimizer.errors import ConfigError
-from optimizer.model import Case
+from optimizer.model import Case, Collector
 from optimizer.osmfile import FORMATS, iter_osm
 from optimizer.progress import Progress, ensure
 
@@ -95,7 +95,7 @@ _KIND_RANK = {k: i for i, k in enumerate(KINDS)}
 
 DEFAULT_OSM_PATH = Path(__file__).resolve().parents[1] / "data" / "osm" / "chengdu_ring2.osm.bz2"
 # bump when the index layout or the normalisation changes: old cache files are then ignored
-INDEX_VERSION = 12
+INDEX_VERSION = 13
 METRES_PER_HOUSE_NUMBER = 5.0
 DEFAULT_MIN_SCORE = 0.75
 AMBIGUOUS_M = 300.0  # an exact name shared by places farther apart than this is ambiguous
@@ -943,12 +943,15 @@ class Gazetteer:
                 return self._exact(self._within(self._by_key[ak], named))
             lines = [sk for sk in cands if sk in self._streets]
             within_lines = [sk for sk in lines if self._street_within(sk, named)]
-            # the same name twice in the named town's area: the one nearest its centre first
-            within_lines.sort(key=lambda sk: self._street_off_centre_m(sk, named))
             if within_lines:
-                sk = within_lines[0]
+                # the first street the text names; of its same-name instances ("key", "key#2")
+                # in the named town's area, the one nearest the town's centre
+                base = within_lines[0].split("#", 1)[0]
+                same = [k for k in within_lines if k.split("#", 1)[0] == base]
+                same.sort(key=lambda k: self._street_off_centre_m(k, named))
+                sk = same[0]
                 r = self._street_result(sk, n, 1.0)
-                others = len(within_lines) - 1
+                others = len(same) - 1
                 if others:
                     matched = f"{r.matched} (one of {others + 1} streets with this name)"
                     r = GeocodeResult(r.lat, r.lon, matched, r.kind, AMBIGUOUS_SCORE, r.provider)
@@ -1562,3 +1565,69 @@ def geocode_cases(
     if reasons:
         logger.info("%d of %d cases could not be geocoded", len(reasons), len(cases))
     return results, reasons
+
+
+# --------------------------------------------------------------------------- address check
+
+ADDRESS_STATUSES = ("given", "found", "uncertain", "not_found")
+
+
+@dataclass(frozen=True)
+class AddressCheck:
+    """How one address of the input lists geocodes (`check_addresses`).
+
+    ``status``: ``given`` (lat/lon in the file), ``found`` (score 1), ``uncertain`` (score below
+    1: a near spelling, or one of several same-name places), ``not_found`` (``reason`` says why).
+    """
+
+    file: str
+    row: int
+    record: str  # "case_id=C-1" / "collector_id=K1"
+    field: str  # "address", "start_address", "end_address"
+    address: str
+    status: str
+    lat: float | None = None
+    lon: float | None = None
+    matched: str = ""
+    score: float | None = None
+    reason: str = ""
+
+
+def check_addresses(
+    cases: Sequence[Case],
+    collectors: Sequence[Collector],
+    geocoder: Geocoder,
+    *,
+    cases_file: str = "cases",
+    collectors_file: str = "collectors",
+    progress: Progress | None = None,
+) -> list[AddressCheck]:
+    """Geocode every case address and collector start/end address, one row each (none lost)."""
+    results, reasons = geocode_cases(cases, geocoder, progress=progress)
+    out: list[AddressCheck] = []
+    for c in cases:
+        where = (cases_file, c.row, f"case_id={c.case_id}", "address", c.address)
+        r = results.get(c.case_id)
+        if r is None:
+            out.append(AddressCheck(*where, "not_found", reason=reasons[c.case_id]))
+            continue
+        status = "given" if r.provider == "input" else "found" if r.score >= 1.0 else "uncertain"
+        out.append(AddressCheck(*where, status, r.lat, r.lon, r.matched, r.score))
+    for k in collectors:
+        for which in ("start", "end"):
+            place = getattr(k, which)
+            if which == "end" and place == k.start:
+                continue  # back to the start place: checked once
+            where = (collectors_file, k.row, f"collector_id={k.collector_id}",
+                     f"{which}_address", place.address)  # fmt: skip
+            if place.has_coords:
+                out.append(AddressCheck(*where, "given", place.lat, place.lon, "", 1.0))
+                continue
+            r = geocoder.geocode(place.address)
+            if r is None:
+                why = geocoder.explain_miss(place.address) or "not found"
+                out.append(AddressCheck(*where, "not_found", reason=f"address {why}"))
+            else:
+                status = "found" if r.score >= 1.0 else "uncertain"
+                out.append(AddressCheck(*where, status, r.lat, r.lon, r.matched, r.score))
+    return out

@@ -140,7 +140,9 @@ def _geocode_places(crews: Sequence[rules.Crew], geocoder, collectors_file: str
                 m = crew.members[0]
                 problems.append(Problem(
                     collectors_file, m.row, f"collector_id={m.collector_id}", f"{which}_address",
-                    place.address, "the address cannot be geocoded",
+                    place.address,
+                    "the address cannot be geocoded: "
+                    + (geocoder.explain_miss(place.address) or "not found"),
                     f"give {which}_lat and {which}_lon, or an address the geocoder knows"))
             else:
                 out[id(place)] = (res.lat, res.lon)
@@ -481,6 +483,8 @@ def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *
     plan = assemble(cases, loc, built, solution, settings, progress=progress)
     timings = {**loc.timings_s, "solve": t_solve, "explain": time.perf_counter() - t0}
     plan.summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    # which search of the portfolio won (e.g. "ortools+vroom"), and its objective
+    plan.summary["solver"] = {"search": solution.solver, "objective": round(solution.objective, 4)}
     return plan, built, solution
 
 

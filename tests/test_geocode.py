@@ -551,3 +551,59 @@ def test_unknown_town_part_does_not_filter(towns):
     # a town the extract does not know is not a filter (and the query still must match)
     r = towns.geocode("Marktplatz")
     assert r is not None and r.score == 1.0
+
+
+# --------------------------------------------------------------------------- validate --geocode
+
+
+def test_cli_validate_geocode_lists_every_address(tmp_path, capsys, cache_dir):
+    import csv
+
+    from optimizer.cli import main
+
+    cases = tmp_path / "cases.csv"
+    cases.write_text(
+        "case_id,address,lat,lon,amount_overdue,days_past_due,windows\n"
+        "A1,四川省成都市成华区桃蹊路１０８号,,,100,10,Mon-Sun 09:00-18:00\n"
+        "A2,somewhere,30.67,104.06,100,10,Mon-Sun 09:00-18:00\n"
+        "A3,地址不详,,,100,10,Mon-Sun 09:00-18:00\n"
+        "A4,成都市成华区荆翠东路183号17幢2单元1102,,,100,10,Mon-Sun 09:00-18:00\n",
+        encoding="utf-8",
+    )
+    team = tmp_path / "team.csv"
+    team.write_text(
+        "collector_id,start_address,start_lat,start_lon,end_address,shift\n"
+        "K1,成都博物馆,,,,08:00-18:00\n"
+        "K2,,30.66,104.06,北京市朝阳区建国路88号,08:00-18:00\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "addresses.csv"
+    args = ["validate", "--cases", str(cases), "--collectors", str(team), "--geocode", "-q",
+            "--cache-dir", str(cache_dir), "--out", str(out)]  # fmt: skip
+    assert main(args) == 1  # a miss and an uncertain match need attention
+    text = capsys.readouterr().out
+    assert "2 with lat/lon given" in text and "2 not found" in text and "1 uncertain" in text
+    assert "cases.csv row 4 (case_id=A3)" in text
+    with open(out, encoding="utf-8-sig", newline="") as fh:
+        rows = {(r["record"], r["field"]): r for r in csv.DictReader(fh)}
+    assert len(rows) == 4 + 3  # every case; K1 start (end = start), K2 start and end
+    assert rows[("case_id=A1", "address")]["status"] == "found"
+    assert rows[("case_id=A2", "address")]["status"] == "given"
+    assert rows[("case_id=A3", "address")]["status"] == "not_found"
+    assert "not found" in rows[("case_id=A3", "address")]["reason"]
+    a4 = rows[("case_id=A4", "address")]
+    assert a4["status"] == "uncertain" and "one of 2" in a4["matched"]
+    assert float(a4["score"]) < 1 and float(a4["lat"]) > 30
+    assert rows[("collector_id=K1", "start_address")]["status"] == "found"
+    k2_end = rows[("collector_id=K2", "end_address")]
+    assert k2_end["status"] == "not_found" and "北京市" in k2_end["reason"]
+    # all found and certain: exit 0
+    cases.write_text(
+        "case_id,address,lat,lon,amount_overdue,days_past_due,windows\n"
+        "A1,四川省成都市成华区桃蹊路１０８号,,,100,10,Mon-Sun 09:00-18:00\n",
+        encoding="utf-8",
+    )
+    team.write_text("collector_id,start_lat,start_lon,shift\nK1,30.66,104.06,08:00-18:00\n",
+                    encoding="utf-8")  # fmt: skip
+    assert main(["validate", "--cases", str(cases), "--collectors", str(team), "--geocode",
+                 "-q", "--cache-dir", str(cache_dir)]) == 0  # fmt: skip
