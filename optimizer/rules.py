@@ -9,6 +9,9 @@ company's (lunch break, working time, cooldown, continuity, territory, workload 
 ``us_fdcpa``
     FDCPA 15 U.S.C. 1692c(a)(1): contact only 08:00-21:00 at the customer's local time (the plan's
     times are the city's local time); one collector per visit.
+``india_rbi``
+    Reserve Bank of India (2022) directions: recovery agents contact borrowers only 08:00-19:00;
+    one collector per visit.
 ``none``
     No jurisdiction rule (company rules still apply as configured).
 
@@ -90,6 +93,10 @@ PRESETS: dict[str, Policy] = {
                     lunch_s=30 * 60, max_work_s=10 * H, cooldown_days=3, preferred_cost=200.0),
     "us_fdcpa": Policy(name="us_fdcpa", contact_start_s=8 * H, contact_end_s=21 * H,
                        lunch_s=30 * 60, max_work_s=10 * H, cooldown_days=3, preferred_cost=200.0),
+    # RBI (2022) directions to recovery agents: contact only between 08:00 and 19:00
+    "india_rbi": Policy(name="india_rbi", contact_start_s=8 * H, contact_end_s=19 * H,
+                        lunch_s=30 * 60, max_work_s=10 * H, cooldown_days=3,
+                        preferred_cost=200.0),
 }
 
 

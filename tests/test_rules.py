@@ -215,3 +215,15 @@ def test_balance_spreads_the_work():
                      travel_cost_per_h=60.0)
     assert sorted(len(r.stops) for r in plan.routes) == [2, 2]
     assert plan.summary["utilisation_spread"] < 0.05
+
+
+@pytest.mark.parametrize(("preset", "visited_late"), [("us_fdcpa", True), ("india_rbi", False)])
+def test_presets_contact_hours_differ(preset, visited_late):
+    # A at 5 with window 19:30-20:00, 30 min visit: inside 08:00-21:00 (FDCPA), after 19:00 (RBI).
+    c = case("A", 5, windows="19:30-20:00")
+    policy = replace(rules.PRESETS[preset], lunch_s=0, cooldown_days=0)
+    plan, _, _ = run([c], [collector("K1", shift="08:00-22:00")], policy)
+    if visited_late:
+        assert visited(plan) == {"A": "K1"}
+    else:
+        assert reasons(plan) == {"A": "outside_legal_hours"}
