@@ -213,7 +213,7 @@ def print_summary(plan, out: Path) -> None:
                   "in routes.csv / unassigned.csv (a near spelling, or one of several same-name "
                   "places; add the town or lat/lon).")
     con.print(f"Written to {out}/ (index.html, one page per collector, routes.csv, "
-              "routes.json, unassigned.csv, summary.json)")
+              "routes.json, routes.xlsx, unassigned.csv, summary.json)")
 
 
 def cmd_plan(a: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""Write a plan: routes.csv/json, unassigned.csv, summary.json, and the maps (via maps.py).
+"""Write a plan: routes.csv/json/xlsx, unassigned.csv, summary.json, and the maps (via maps.py).
 
 Times in the files are local clock times ``HH:MM:SS`` of the plan date; ``*_s`` columns are
 seconds, ``*_m`` metres. Route ids are the crew id: the collector id, or the team members' ids
@@ -123,11 +123,15 @@ def route_rows_for(route, geocoded: dict | None = None) -> list[dict]:
 
 
 def write_tables(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
-    """Write routes.csv, routes.json, unassigned.csv and summary.json into `out_dir`."""
+    """Write routes.csv, routes.json, routes.xlsx (printable route sheets, `optimizer.sheets`),
+    unassigned.csv and summary.json into `out_dir`."""
+    from optimizer.sheets import write_route_workbook
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
         "routes.csv": out / "routes.csv",
+        "routes.xlsx": out / "routes.xlsx",
         "routes.json": out / "routes.json",
         "unassigned.csv": out / "unassigned.csv",
         "summary.json": out / "summary.json",
@@ -135,6 +139,7 @@ def write_tables(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
     _write_csv(paths["routes.csv"], ROUTE_FIELDS, route_rows(plan))
     paths["routes.json"].write_text(json.dumps(routes_json(plan), ensure_ascii=False, indent=1),
                                     encoding="utf-8")
+    write_route_workbook(plan, paths["routes.xlsx"])
     _write_csv(paths["unassigned.csv"], UNASSIGNED_FIELDS, unassigned_rows(plan))
     paths["summary.json"].write_text(json.dumps(plan.summary, ensure_ascii=False, indent=2),
                                      encoding="utf-8")

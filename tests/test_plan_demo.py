@@ -35,9 +35,16 @@ def demo_plan(tmp_path_factory, cache_dir) -> Path:
 
 @pytest.mark.slow
 def test_demo_plan_writes_every_output(demo_plan):
-    for name in ("routes.csv", "routes.json", "unassigned.csv", "summary.json", "index.html"):
+    for name in ("routes.csv", "routes.json", "routes.xlsx", "unassigned.csv", "summary.json",
+                 "index.html"):
         assert (demo_plan / name).is_file(), name
     routes = _rows(demo_plan / "routes.csv")
+    from openpyxl import load_workbook
+
+    book = load_workbook(demo_plan / "routes.xlsx", read_only=True)
+    stops = [r for ws in book.worksheets[1:-1] for r in ws.iter_rows(min_row=5, values_only=True)
+             if r[0] is not None]
+    assert sorted(r[5] for r in stops) == sorted(r["case_id"] for r in routes)
     assert {"collector_id", "stop", "case_id", "lat", "lon", "arrive", "start", "depart",
             "travel_s", "travel_m", "value"} <= set(routes[0])
     for member in {m for r in routes for m in r["members"].split("+")}:

@@ -1,0 +1,204 @@
+"""Printable route sheets: ``routes.xlsx``, one worksheet per route plus a summary and the cases
+not visited.
+
+Each route sheet starts with the route (who, date, shift, leave and return, lunch, stops,
+distance), then one row per stop in visiting order: times, window, customer, phone, address,
+amounts, travel from the previous place, and empty *Outcome* / *Promise date* / *Amount paid*
+columns for the collector to fill in (the record the next plans are built from). An address
+matched with uncertainty is flagged in its own column. The sheets are set up for printing
+(landscape, one page wide, header row repeated on every page).
+
+This is the dispatcher's document: names and phones are not masked (the collector pages are).
+Text from the input is always written as text, never as a formula.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from optimizer.export import clock
+from optimizer.model import Plan, PlannedRoute, hhmm
+
+#: Columns of a route sheet: (heading, width in characters).
+STOP_COLUMNS = (
+    ("Stop", 6),
+    ("Arrive", 9),
+    ("Start", 9),
+    ("Leave", 9),
+    ("Window", 13),
+    ("Case", 11),
+    ("Customer", 14),
+    ("Phone", 15),
+    ("Address", 40),
+    ("Overdue", 11),
+    ("Days past due", 8),
+    ("Value", 11),
+    ("Travel (min)", 8),
+    ("Distance (km)", 9),
+    ("Address check", 24),
+    ("Notes", 24),
+    ("Outcome", 16),
+    ("Promise date", 12),
+    ("Amount paid", 11),
+)
+SUMMARY_COLUMNS = (
+    ("Route", 14), ("Collectors", 24), ("Shift", 12), ("Stops", 7), ("Value", 13),
+    ("Leave", 8), ("Return", 8), ("Distance (km)", 10), ("Travel (h)", 9), ("Utilisation", 10),
+)  # fmt: skip
+UNVISITED_COLUMNS = (
+    ("Case", 11), ("Reason code", 18), ("Reason", 60), ("Value", 11), ("Overdue", 11),
+    ("Days past due", 8), ("Address", 40),
+)  # fmt: skip
+
+_MONEY = "#,##0.00"
+_FORMULA_START = ("=", "+", "-", "@")
+_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+
+
+def sheet_title(route_id: str, taken: set[str]) -> str:
+    """A valid, unique worksheet name for a route (Excel: 31 characters, no ``[]:*?/\\``)."""
+    base = _BAD_SHEET_CHARS.sub("_", route_id).strip("'") or "route"
+    base = base[:31]
+    title, n = base, 2
+    while title.lower() in taken or title.lower() in ("summary", "not visited"):
+        suffix = f" ({n})"
+        title, n = base[: 31 - len(suffix)] + suffix, n + 1
+    taken.add(title.lower())
+    return title
+
+
+def write_route_workbook(plan: Plan, path: str | Path) -> Path:
+    """Write ``routes.xlsx``: a *Summary* sheet, one sheet per route, a *Not visited* sheet."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    summary = wb.active
+    summary.title = "Summary"
+    _summary_sheet(summary, plan)
+    taken: set[str] = set()
+    for route in plan.routes:
+        ws = wb.create_sheet(sheet_title(route.collector.collector_id, taken))
+        _route_sheet(ws, plan, route)
+    _unvisited_sheet(wb.create_sheet("Not visited"), plan)
+    path = Path(path)
+    wb.save(path)
+    return path
+
+
+# --------------------------------------------------------------------------- sheets
+
+
+def _summary_sheet(ws, plan: Plan) -> None:
+    from openpyxl.styles import Font
+
+    s = plan.summary
+    ws.append([f"Plan for {plan.plan_date.isoformat()}"])
+    ws["A1"].font = Font(bold=True, size=14)
+    if s:
+        ws.append([
+            f"Visited {s.get('cases_visited', 0)} of {s.get('cases_total', 0)} cases, value "
+            f"{s.get('value_visited', 0):,.2f} of {s.get('value_total', 0):,.2f}; policy "
+            f"{s.get('policy', '')}, weighting {s.get('weighting', '')}"
+        ])
+    ws.append([])
+    header_row = ws.max_row + 1
+    per = {p["collector_id"]: p for p in s.get("per_collector", [])}
+    rows = []
+    for r in plan.routes:
+        p = per.get(r.collector.collector_id, {})
+        rows.append([
+            r.collector.collector_id,
+            r.collector.name or "+".join(r.members),
+            r.collector.shift.label(),
+            len(r.stops),
+            round(r.value, 2),
+            hhmm(r.leave_s) if r.stops else "",
+            hhmm(r.return_s) if r.stops else "",
+            round(r.travel_m / 1000, 1),
+            round(r.travel_s / 3600, 2),
+            p.get("utilisation", ""),
+        ])
+    _table(ws, SUMMARY_COLUMNS, rows, header_row, money_cols=(5,), percent_cols=(10,))
+    total = ws.max_row + 1
+    ws.cell(total, 1, "Total").font = Font(bold=True)
+    ws.cell(total, 4, sum(len(r.stops) for r in plan.routes)).font = Font(bold=True)
+    cell = ws.cell(total, 5, round(sum(r.value for r in plan.routes), 2))
+    cell.font, cell.number_format = Font(bold=True), _MONEY
+    ws.cell(total, 8, round(sum(r.travel_m for r in plan.routes) / 1000, 1))
+    ws.cell(total, 9, round(sum(r.travel_s for r in plan.routes) / 3600, 2))
+
+
+def _route_sheet(ws, plan: Plan, route: PlannedRoute) -> None:
+    from openpyxl.styles import Font
+
+    c = route.collector
+    who = c.name or "+".join(route.members)
+    ws.append([f"{c.collector_id} · {who} · {plan.plan_date.isoformat()}"])
+    ws["A1"].font = Font(bold=True, size=14)
+    breaks = ", ".join(f"{hhmm(a)}-{hhmm(b)}" for a, b in route.breaks) or "none"
+    ws.append([
+        f"Shift {c.shift.label()} · leave {hhmm(route.leave_s) if route.stops else '-'} · back "
+        f"{hhmm(route.return_s) if route.stops else '-'} · {len(route.stops)} stops · "
+        f"{route.travel_m / 1000:.1f} km, {route.travel_s / 60:.0f} min travel · lunch {breaks}"
+    ])
+    ws.append([])
+    header_row = ws.max_row + 1
+    rows = []
+    for s in route.stops:
+        case = s.case
+        geo = plan.geocoded.get(case.case_id)
+        check = f"uncertain: pin at {geo[0]}" if geo is not None and geo[1] < 1.0 else ""
+        rows.append([
+            s.stop, clock(s.arrive_s), clock(s.start_s), clock(s.depart_s), s.window.label(),
+            case.case_id, case.customer_name, case.phone, case.address,
+            case.amount_overdue, case.days_past_due, round(s.value, 2),
+            round(s.travel_s / 60, 1), round(s.travel_m / 1000, 2), check, case.notes,
+            "", "", "",
+        ])  # fmt: skip
+    _table(ws, STOP_COLUMNS, rows, header_row, money_cols=(10, 12, 19), wrap_cols=(9, 15, 16))
+    ws.print_title_rows = f"{header_row}:{header_row}"
+
+
+def _unvisited_sheet(ws, plan: Plan) -> None:
+    rows = [
+        [u.case.case_id, u.reason_code, u.reason, round(u.value, 2), u.case.amount_overdue,
+         u.case.days_past_due, u.case.address]  # fmt: skip
+        for u in plan.unassigned
+    ]
+    _table(ws, UNVISITED_COLUMNS, rows, 1, money_cols=(4, 5), wrap_cols=(3,))
+    ws.print_title_rows = "1:1"
+
+
+def _table(ws, columns, rows, header_row: int, *, money_cols=(), percent_cols=(), wrap_cols=()):
+    """Header, rows, widths, filters, frozen header and print setup (landscape, fit width)."""
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    fill = PatternFill("solid", fgColor="DDE6F0")
+    for j, (heading, width) in enumerate(columns, start=1):
+        cell = ws.cell(header_row, j, heading)
+        cell.font, cell.fill = Font(bold=True), fill
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        ws.column_dimensions[get_column_letter(j)].width = width
+    for i, row in enumerate(rows, start=header_row + 1):
+        for j, value in enumerate(row, start=1):
+            cell = ws.cell(i, j, value)
+            if isinstance(value, str) and value.startswith(_FORMULA_START):
+                cell.data_type = "s"  # input text, never a formula (spreadsheet injection)
+            if j in money_cols:
+                cell.number_format = _MONEY
+            elif j in percent_cols:
+                cell.number_format = "0%"
+            if j in wrap_cols:
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+            else:
+                cell.alignment = Alignment(vertical="top")
+    last = get_column_letter(len(columns))
+    if rows:
+        ws.auto_filter.ref = f"A{header_row}:{last}{header_row + len(rows)}"
+    ws.freeze_panes = ws.cell(header_row + 1, 1)
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
