@@ -95,7 +95,7 @@ _KIND_RANK = {k: i for i, k in enumerate(KINDS)}
 
 DEFAULT_OSM_PATH = Path(__file__).resolve().parents[1] / "data" / "osm" / "chengdu_ring2.osm.bz2"
 # bump when the index layout or the normalisation changes: old cache files are then ignored
-INDEX_VERSION = 13
+INDEX_VERSION = 14
 METRES_PER_HOUSE_NUMBER = 5.0
 DEFAULT_MIN_SCORE = 0.75
 AMBIGUOUS_M = 300.0  # an exact name shared by places farther apart than this is ambiguous
@@ -1002,13 +1002,18 @@ class Gazetteer:
         return not k or k in self._admin_words
 
     def _named_localities(self, parts: list[str]) -> dict[str, str]:
-        """Locality keys (towns, postcodes) named by the query's parts after the first, with
-        the text that names them ("69117 Heidelberg" -> 69117, heidelberg)."""
+        """Locality keys (towns, postcodes) the query names, with the text that names them
+        ("..., 69117 Heidelberg" -> 69117, heidelberg): a comma-separated part that is a known
+        town (with or without a postcode), and known postcodes in the parts after the first
+        (the first holds the street, whose numbers are not postcodes)."""
         named: dict[str, str] = {}
-        for part in parts[1:]:
-            for m in re.finditer(r"(?<!\d)\d{4,6}(?!\d)", part):
-                if m.group(0) in self._localities:
-                    named.setdefault(m.group(0), m.group(0))
+        if len(parts) < 2:
+            return named
+        for i, part in enumerate(parts):
+            if i > 0:
+                for m in re.finditer(r"(?<!\d)\d{4,6}(?!\d)", part):
+                    if m.group(0) in self._localities:
+                        named.setdefault(m.group(0), m.group(0))
             k = re.sub(r"^\d{4,6}|\d{4,6}$", "", normalize(part))
             if k in self._localities:
                 named.setdefault(k, re.sub(r"\d{4,6}", "", part).strip())

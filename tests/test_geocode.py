@@ -516,6 +516,7 @@ def towns(tmp_path_factory) -> Gazetteer:
         ("Hauptstraße 5, Neudorf", 8.71),
         ("Hauptstraße 5, 22222", 8.71),
         ("Hauptstraße 9, 22222 Neudorf", 8.71),
+        ("Neudorf, Hauptstraße 5", 8.71),
     ],
 )
 def test_town_or_postcode_picks_the_tagged_address(towns, query, lon0):
