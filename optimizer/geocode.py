@@ -95,7 +95,7 @@ _KIND_RANK = {k: i for i, k in enumerate(KINDS)}
 
 DEFAULT_OSM_PATH = Path(__file__).resolve().parents[1] / "data" / "osm" / "chengdu_ring2.osm.bz2"
 # bump when the index layout or the normalisation changes: old cache files are then ignored
-INDEX_VERSION = 14
+INDEX_VERSION = 15
 METRES_PER_HOUSE_NUMBER = 5.0
 DEFAULT_MIN_SCORE = 0.75
 AMBIGUOUS_M = 300.0  # an exact name shared by places farther apart than this is ambiguous
@@ -184,7 +184,11 @@ _SECTION_LATIN = re.compile(r"\b(?:sec(?:tion)?\.?\s*(\d)|(\d)(?:st|nd|rd|th)?\s
 _HOUSE_CJK = re.compile(r"(\d+)\s*号(?!楼|院|线)")
 _HOUSE_LATIN_NO = re.compile(r"\bno\.?\s*(\d+)\b")
 _HOUSE_LATIN_LEAD = re.compile(r"^\s*(\d+)\s+(?=[a-z])")
-_HOUSE_LATIN_TRAIL = re.compile(r"(?<=[a-z])\s+(\d+)\s*$")
+# "plock 31", and ranges or letters as German and Dutch addresses write them: "31-41", "30a",
+# "30a-g", "14 - 18" (after _prep the dash is a space); the first number is the house
+_HOUSE_LATIN_TRAIL = re.compile(
+    r"(?<=[a-z])\s+(\d+)(?:\s?[a-z])?(?:\s+\d+(?:\s?[a-z])?|\s+[a-z])?\s*$"
+)
 _FOREIGN_ADMIN = re.compile(rf"^([{_CJK}]{{2,4}}?)(省|市|自治区)")
 
 _BASE_ADMIN_CJK = ("中华人民共和国", "中国")

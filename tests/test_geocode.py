@@ -488,7 +488,7 @@ def _two_towns_osm(path: Path) -> Path:
     for town, postcode, lon0 in (("Altstadt", "11111", 8.60), ("Neudorf", "22222", 8.71)):
         way("Hauptstraße", [(49.40, lon0), (49.40, lon0 + 0.003), (49.40, lon0 + 0.006)])
         way("Bahnhofstraße", [(49.40, lon0), (49.402, lon0), (49.404, lon0)])
-        for number, dlon in (("5", 0.001), ("9", 0.004)):
+        for number, dlon in (("5", 0.001), ("9", 0.004), ("12-14", 0.005), ("7a", 0.002)):
             node(49.4001, lon0 + dlon, {"addr:street": "Hauptstraße", "addr:housenumber": number,
                                         "addr:city": town, "addr:postcode": postcode})  # fmt: skip
     node(49.40, 8.60, {"place": "town", "name": "Altstadt"})
@@ -523,6 +523,22 @@ def test_town_or_postcode_picks_the_tagged_address(towns, query, lon0):
     r = towns.geocode(query)
     assert r is not None and r.kind == "address" and r.score == 1.0, r
     assert abs(r.lon - lon0) < 0.005
+
+
+@pytest.mark.parametrize(
+    ("query", "label"),
+    [
+        ("Hauptstraße 12-14, Neudorf", "Hauptstraße 12-14"),
+        ("Hauptstraße 12 - 14, Neudorf", "Hauptstraße 12-14"),
+        ("Hauptstraße 12, Neudorf", "Hauptstraße 12-14"),
+        ("Hauptstraße 7a, Neudorf", "Hauptstraße 7a"),
+        ("Hauptstraße 7a-c, Neudorf", "Hauptstraße 7a"),
+    ],
+)
+def test_house_number_ranges_and_letters(towns, query, label):
+    r = towns.geocode(query)
+    assert r is not None and r.kind == "address" and r.matched == label, r
+    assert abs(r.lon - 8.71) < 0.01
 
 
 def test_same_address_in_two_towns_without_town_is_flagged(towns):
