@@ -95,7 +95,7 @@ _KIND_RANK = {k: i for i, k in enumerate(KINDS)}
 
 DEFAULT_OSM_PATH = Path(__file__).resolve().parents[1] / "data" / "osm" / "chengdu_ring2.osm.bz2"
 # bump when the index layout or the normalisation changes: old cache files are then ignored
-INDEX_VERSION = 15
+INDEX_VERSION = 16
 METRES_PER_HOUSE_NUMBER = 5.0
 DEFAULT_MIN_SCORE = 0.75
 AMBIGUOUS_M = 300.0  # an exact name shared by places farther apart than this is ambiguous
@@ -182,6 +182,8 @@ _POSTCODE = re.compile(r"^\s*\d{5,6}(?!\d)|(?<!\d)\d{5,6}\s*$")  # a leading/tra
 _SECTION_CJK = re.compile(r"(\d)\s*段")
 _SECTION_LATIN = re.compile(r"\b(?:sec(?:tion)?\.?\s*(\d)|(\d)(?:st|nd|rd|th)?\s*sec(?:tion)?)\b")
 _HOUSE_CJK = re.compile(r"(\d+)\s*号(?!楼|院|线)")
+# a number written straight after a street name without 号 ("横桥街 10", "红星路三段103")
+_HOUSE_CJK_BARE = re.compile(r"(?<=[路街巷道段弄])\s*(\d+)\s*$")
 _HOUSE_LATIN_NO = re.compile(r"\bno\.?\s*(\d+)\b")
 _HOUSE_LATIN_LEAD = re.compile(r"^\s*(\d+)\s+(?=[a-z])")
 # "plock 31", and ranges or letters as German and Dutch addresses write them: "31-41", "30a",
@@ -1185,6 +1187,9 @@ def _parse_house_number(prepped: str) -> tuple[str, int, str] | None:
     m = _HOUSE_CJK.search(prepped)
     if m and m.start() > 0:
         return prepped[: m.start()], int(m.group(1)), prepped[m.end() :]
+    m = _HOUSE_CJK_BARE.search(prepped)
+    if m and m.start() > 0:
+        return prepped[: m.start()], int(m.group(1)), ""
     for rx in (_HOUSE_LATIN_NO, _HOUSE_LATIN_LEAD, _HOUSE_LATIN_TRAIL):
         m = rx.search(prepped)
         if m:
