@@ -95,7 +95,7 @@ _KIND_RANK = {k: i for i, k in enumerate(KINDS)}
 
 DEFAULT_OSM_PATH = Path(__file__).resolve().parents[1] / "data" / "osm" / "chengdu_ring2.osm.bz2"
 # bump when the index layout or the normalisation changes: old cache files are then ignored
-INDEX_VERSION = 16
+INDEX_VERSION = 17
 METRES_PER_HOUSE_NUMBER = 5.0
 DEFAULT_MIN_SCORE = 0.75
 AMBIGUOUS_M = 300.0  # an exact name shared by places farther apart than this is ambiguous
@@ -214,6 +214,8 @@ def _latin_words(text: str) -> str:
         if w.startswith("sec") and w[3:].isdigit():
             section = _PY_DIGITS[int(w[3:])] + "duan"
             continue
+        if w == "str" or (w.endswith("str") and len(w) > 5 and not w[-4].isdigit()):
+            w += "asse"  # German "Hauptstr." / "Haupt Str." for "Hauptstraße" (ß -> ss)
         out.append(_LATIN_WORDS.get(w, w))
     # "Dongchenggen Street South" -> dongchenggen nan jie (pinyin order of 东城根南街)
     for i in range(len(out) - 1):

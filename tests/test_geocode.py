@@ -535,6 +535,9 @@ def test_town_or_postcode_picks_the_tagged_address(towns, query, lon0):
         ("Hauptstraße 12, Neudorf", "Hauptstraße 12-14"),
         ("Hauptstraße 7a, Neudorf", "Hauptstraße 7a"),
         ("Hauptstraße 7a-c, Neudorf", "Hauptstraße 7a"),
+        ("Hauptstr. 12, Neudorf", "Hauptstraße 12-14"),
+        ("Haupt-Str. 7a, 22222 Neudorf", "Hauptstraße 7a"),
+        ("HAUPTSTRASSE 9, Neudorf", "Hauptstraße 9"),
     ],
 )
 def test_house_number_ranges_and_letters(towns, query, label):
