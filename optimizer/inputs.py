@@ -12,7 +12,7 @@ import logging
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -72,6 +72,50 @@ COLLECTOR_COLUMNS = {
     "districts": "districts this collector may visit, separated by ';'; blank = any",
     "workdays": "days the collector works, e.g. 'Mon-Fri'; blank = every day",
     "max_work_hours": "longest working day in hours; blank = the policy's limit",
+}
+
+#: Other names the columns go by in case-management exports (Chinese and English). Headers
+#: are matched case-insensitively, spaces as "_", a trailing unit in brackets ignored
+#: ("逾期金额（元）"). Only names that cannot mean something else: not "id", "amount", "balance"
+#: (a loan's balance is not its overdue amount).
+CASE_ALIASES = {
+    **dict.fromkeys(("案件编号", "案件号", "案件id", "case_no", "case_number"), "case_id"),
+    **dict.fromkeys(("地址", "客户地址", "住址", "家庭地址", "居住地址", "上门地址"), "address"),
+    **dict.fromkeys(("纬度", "latitude"), "lat"),
+    **dict.fromkeys(("经度", "longitude", "lng"), "lon"),
+    **dict.fromkeys(("逾期金额", "逾期总额", "overdue_amount"), "amount_overdue"),
+    **dict.fromkeys(("逾期天数", "dpd", "overdue_days"), "days_past_due"),
+    **dict.fromkeys(("可上门时间", "上门时间", "时间窗", "time_windows", "availability"),
+                    "windows"),
+    **dict.fromkeys(("上门时长", "服务时长", "visit_minutes"), "service_minutes"),
+    **dict.fromkeys(("客户姓名", "姓名", "客户名称", "name", "customer"), "customer_name"),
+    **dict.fromkeys(("联系电话", "电话", "手机", "手机号", "mobile"), "phone"),
+    **dict.fromkeys(("区县", "区域", "所属区域"), "district"),
+    **dict.fromkeys(("备注", "note", "remarks"), "notes"),
+    **dict.fromkeys(("技能要求", "所需技能"), "skill"),
+    **dict.fromkeys(("偏好催收员", "原催收员"), "preferred_collector"),
+    **dict.fromkeys(("指定催收员", "固定催收员"), "fixed_collector"),
+    **dict.fromkeys(("上次上门日期", "上次外访日期", "last_visit"), "last_visit_date"),
+    **dict.fromkeys(("承诺还款日期", "承诺日期", "ptp_date"), "promise_date"),
+    **dict.fromkeys(("承诺违约", "是否违约", "ptp_broken"), "promise_broken"),
+    **dict.fromkeys(("客户同意", "同意非工作时间上门"), "consent"),
+}
+COLLECTOR_ALIASES = {
+    **dict.fromkeys(("催收员编号", "工号", "员工编号", "staff_id"), "collector_id"),
+    **dict.fromkeys(("姓名", "催收员"), "name"),
+    **dict.fromkeys(("出发地址", "出发地", "起点"), "start_address"),
+    **dict.fromkeys(("出发纬度",), "start_lat"),
+    **dict.fromkeys(("出发经度",), "start_lon"),
+    **dict.fromkeys(("返回地址", "终点"), "end_address"),
+    **dict.fromkeys(("返回纬度",), "end_lat"),
+    **dict.fromkeys(("返回经度",), "end_lon"),
+    **dict.fromkeys(("班次", "工作时间"), "shift"),
+    **dict.fromkeys(("最大上门数", "每日上限", "max_cases"), "max_visits"),
+    **dict.fromkeys(("小组", "团队"), "team"),
+    **dict.fromkeys(("技能",), "skills"),
+    **dict.fromkeys(("负责区域", "territory"), "districts"),
+    **dict.fromkeys(("工作日",), "workdays"),
+    **dict.fromkeys(("最长工时",), "max_work_hours"),
 }
 
 _TIME_RE = re.compile(r"^(\d{1,2})[:：](\d{2})$")
@@ -183,6 +227,43 @@ class Table:
     name: str
     columns: tuple[str, ...]
     rows: tuple[tuple[int, dict[str, str]], ...]
+    # our column name -> the header the file gives it, for columns known by another name
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def label(self, column: str) -> str:
+        """How to name a column in a message: ours, and the file's when they differ."""
+        theirs = self.headers.get(column)
+        return f"{theirs} ({column})" if theirs else column
+
+
+def _header_key(text: str) -> str:
+    text = re.sub(r"\s*[（(][^）)]*[）)]\s*$", "", text.strip())
+    return text.lower().replace(" ", "_")
+
+
+def _canonical(table: Table, known: dict[str, str], aliases: dict[str, str],
+               problems: list[Problem]) -> Table:
+    """Rename columns known by another name to ours; two columns for one field is a problem."""
+    rename: dict[str, str] = {}
+    for c in table.columns:
+        key = _header_key(c)
+        target = key if key in known else aliases.get(key)
+        if target and target != c:
+            rename[c] = target
+    targets: dict[str, list[str]] = {}
+    for c in table.columns:
+        targets.setdefault(rename.get(c, c), []).append(c)
+    for target, sources in targets.items():
+        if len(sources) > 1 and target in known:
+            problems.append(Problem(
+                table.name, 1, "", target, ", ".join(sources),
+                f"{len(sources)} columns mean {target}",
+                f"keep one of the columns {', '.join(repr(x) for x in sources)}"))
+    if not rename:
+        return table
+    rows = tuple((i, {rename.get(k, k): v for k, v in rec.items()}) for i, rec in table.rows)
+    return Table(table.name, tuple(rename.get(c, c) for c in table.columns), rows,
+                 {t: c for c, t in rename.items() if _header_key(c) != t})
 
 
 def _cell_text(v: object) -> str:
@@ -269,7 +350,8 @@ class _Row:
         return self.rec.get(f, "").strip()
 
     def problem(self, f: str, value: str, message: str, fix: str) -> None:
-        self.problems.append(Problem(self.t.name, self.row, self.id_label, f, value, message, fix))
+        self.problems.append(
+            Problem(self.t.name, self.row, self.id_label, self.t.label(f), value, message, fix))
 
     def parse(self, f: str, fn: Callable[[str], object], fix: str, *, required: bool = False,
               default: object = None) -> object:
@@ -338,8 +420,8 @@ def _lat_lon(r: _Row, lat_f: str, lon_f: str) -> tuple[float | None, float | Non
 
 def read_cases(path: str | Path) -> tuple[Case, ...]:
     """Read and validate a case list; raises `InputError` with every problem found."""
-    table = read_table(path)
     problems: list[Problem] = []
+    table = _canonical(read_table(path), CASE_COLUMNS, CASE_ALIASES, problems)
     _check_columns(table, CASE_COLUMNS,
                    [("case_id",), ("amount_overdue",), ("days_past_due",),
                     ("address", "lat+lon")], problems)
@@ -405,8 +487,8 @@ def read_cases(path: str | Path) -> tuple[Case, ...]:
 
 def read_collectors(path: str | Path) -> tuple[Collector, ...]:
     """Read and validate a collector list; raises `InputError` with every problem found."""
-    table = read_table(path)
     problems: list[Problem] = []
+    table = _canonical(read_table(path), COLLECTOR_COLUMNS, COLLECTOR_ALIASES, problems)
     _check_columns(table, COLLECTOR_COLUMNS,
                    [("collector_id",), ("shift",), ("start_address", "start_lat+start_lon")],
                    problems)

@@ -146,3 +146,49 @@ def test_cli_validate_exit_code_2(capsys):
     assert code == 2
     # problems of both files in one report
     assert "cases_bad_values.csv row 4" in err and "collectors_bad.csv row 3" in err
+
+
+# --------------------------------------------------------------------------- column names
+
+
+def test_chinese_headers_read_like_ours(tmp_path):
+    ours = tmp_path / "cases.csv"
+    ours.write_text(
+        "case_id,customer_name,phone,address,amount_overdue,days_past_due,windows,notes\n"
+        "C1,张三,13800000000,成都市锦江区春熙路12号,1500.5,45,Mon-Fri 18:00-21:00,带合同\n",
+        encoding="utf-8",
+    )
+    theirs = tmp_path / "导出.csv"
+    theirs.write_text(
+        "案件编号,客户姓名,联系电话,地址,逾期金额（元）,逾期天数,可上门时间,备注\n"
+        "C1,张三,13800000000,成都市锦江区春熙路12号,1500.5,45,Mon-Fri 18:00-21:00,带合同\n",
+        encoding="utf-8",
+    )
+    a, b = read_cases(ours)[0], read_cases(theirs)[0]
+    assert a == b and b.amount_overdue == 1500.5 and b.windows_on(date(2026, 11, 30))
+    team = tmp_path / "团队.csv"
+    team.write_text("工号,姓名,出发地址,班次,最大上门数\nK1,李四,天府广场,08:30-17:30,12\n",
+                    encoding="utf-8")  # fmt: skip
+    (k,) = read_collectors(team)
+    assert (k.collector_id, k.name, k.start.address, k.max_visits) == ("K1", "李四", "天府广场", 12)
+
+
+def test_problems_name_the_files_own_header(tmp_path):
+    bad = tmp_path / "导出.csv"
+    bad.write_text(
+        "案件编号,地址,逾期金额,逾期天数\nC1,春熙路12号,很多,45\n", encoding="utf-8"
+    )
+    with pytest.raises(InputError) as err:
+        read_cases(bad)
+    (p,) = err.value.problems
+    assert p.field == "逾期金额 (amount_overdue)" and p.value == "很多" and p.row == 2
+
+
+def test_two_columns_for_one_field_is_a_problem(tmp_path):
+    bad = tmp_path / "cases.csv"
+    bad.write_text(
+        "case_id,amount_overdue,逾期金额,days_past_due,address\nC1,1,2,3,x\n", encoding="utf-8"
+    )
+    with pytest.raises(InputError, match="2 columns mean amount_overdue") as err:
+        read_cases(bad)
+    assert "keep one of the columns 'amount_overdue', '逾期金额'" in str(err.value)
