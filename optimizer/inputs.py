@@ -31,7 +31,16 @@ _DAY_ALIASES = {
     **{d: i for i, d in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday",
                                    "saturday", "sunday"))},
     **{d: i for i, d in enumerate(("周一", "周二", "周三", "周四", "周五", "周六", "周日"))},
+    **{d: i for i, d in enumerate(("星期一", "星期二", "星期三", "星期四", "星期五", "星期六",
+                                   "星期日"))},
     "周天": 6,
+    "星期天": 6,
+}
+#: Words for several days at once.
+_DAY_GROUPS = {
+    **dict.fromkeys(("weekdays", "工作日"), frozenset(range(5))),
+    **dict.fromkeys(("weekends", "weekend", "周末"), frozenset((5, 6))),
+    **dict.fromkeys(("daily", "every day", "每天", "每日"), frozenset(range(7))),
 }
 
 CASE_COLUMNS = {
@@ -152,10 +161,13 @@ def parse_time_window(text: str) -> TimeWindow:
 
 
 def parse_days(text: str) -> frozenset[int]:
-    """Parse a day spec such as ``Mon-Fri``, ``Sat,Sun``, ``周一-周五``."""
+    """Parse a day spec: ``Mon-Fri``, ``Sat,Sun``, ``周一至周五``, ``工作日``, ``weekends``."""
     days: set[int] = set()
     for part in re.split(r"\s*[,/、]\s*", text.strip()):
         if not part:
+            continue
+        if part.strip().lower() in _DAY_GROUPS:
+            days |= _DAY_GROUPS[part.strip().lower()]
             continue
         rng = re.split(r"\s*[-–~至到]\s*", part)
         try:
@@ -186,7 +198,9 @@ def parse_windows(text: str) -> tuple[WeeklyWindow, ...]:
     ``HH:MM-HH:MM``. Without a day spec the window applies every day. Blank = any time.
     """
     out: list[WeeklyWindow] = []
-    for chunk in re.split(r"\s*[;；|\n]\s*", text.strip()):
+    # "09:00-12:00, 14:00-18:00": a comma (or 、) after a time also separates windows
+    text = re.sub(r"(\d{1,2}[:：]\d{2})\s*[,，、]\s*", r"\1; ", text.strip())
+    for chunk in re.split(r"\s*[;；|\n]\s*", text):
         if not chunk:
             continue
         m = re.match(r"^(.*?)\s*(\d{1,2}[:：]\d{2}\s*[-–~至到]\s*\d{1,2}[:：]\d{2})$", chunk)

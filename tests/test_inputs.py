@@ -33,6 +33,24 @@ def test_parse_windows_days_and_several_windows():
     assert parse_windows("") == ()
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("工作日 18:00-21:00", [(range(5), 18, 21)]),
+        ("周末 09:00-18:00", [((5, 6), 9, 18)]),
+        ("每天 09:00-18:00", [(range(7), 9, 18)]),
+        ("星期一至星期五 18:00-21:00", [(range(5), 18, 21)]),
+        ("9:00-12:00,14:00-18:00", [(range(7), 9, 12), (range(7), 14, 18)]),
+        ("9:00-12:00， 14:00-18:00", [(range(7), 9, 12), (range(7), 14, 18)]),
+        ("Weekdays 18:00-21:00, Sat 09:00-12:00", [(range(5), 18, 21), ((5,), 9, 12)]),
+    ],
+)
+def test_windows_as_case_systems_write_them(text, expected):
+    got = [(w.weekdays, w.window.start_s // 3600, w.window.end_s // 3600)
+           for w in parse_windows(text)]  # fmt: skip
+    assert got == [(frozenset(d), a, b) for d, a, b in expected]
+
+
 def test_parse_days_wraps_and_lists():
     assert parse_days("Fri-Mon") == frozenset({4, 5, 6, 0})
     assert parse_days("Mon,Wed,Fri") == frozenset({0, 2, 4})
