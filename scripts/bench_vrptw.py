@@ -119,7 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--solvers", default="ours,pyvrp,vroom", help=f"comma list of {SOLVERS}")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="directory for results.csv/summary.md")
+    ap.add_argument("--summarize", type=Path, default=None, metavar="DIR",
+                    help="no new runs: rewrite DIR/summary.md from DIR/results.csv (give the "
+                         "--time-limit and --seed of that run for the heading)")
     args = ap.parse_args(argv)
+    if args.summarize is not None:
+        return resummarize(args)
 
     solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
     for s in solvers:
@@ -230,6 +235,68 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def resummarize(args) -> int:
+    """Rebuild summary.md from an earlier run's results.csv (typed back from text)."""
+    with open(args.summarize / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        raise SystemExit(f"{args.summarize / 'results.csv'} has no rows")
+    for r in rows:
+        r["valid"] = r["valid"] == "True"
+        r["m"] = int(r["m"]) if r["m"] not in ("", None) else ""
+        for f in ("value", "gap_pct"):
+            r[f] = float(r[f]) if r[f] not in ("", None) else ""
+    args.suite = rows[0]["suite"]
+    solvers = list(dict.fromkeys(r["solver"] for r in rows))
+    md = summary_markdown(rows, solvers, args)
+    print(md)
+    (args.summarize / "summary.md").write_text(md)
+    return 0
+
+
+def _vs_best_found(rows, solvers, insts, by, fams) -> list[str]:
+    """Per family: each solver's mean gap to the best value any solver found in this run, and
+    how often ours is at least as good as PyVRP (the comparison where no best-known exists)."""
+    if len(solvers) < 2:
+        return []
+    maximise = rows[0]["suite"] == "toptw"
+    lines = [
+        "",
+        "Against the best value found by any solver in this run (no best-known needed):",
+        "",
+        "| family | runs | " + " | ".join(f"{s} mean / worst gap" for s in solvers)
+        + (" | ours ≥ pyvrp | ours better |" if {"ours", "pyvrp"} <= set(solvers) else " |"),
+        "|---|---|" + "---|" * len(solvers)
+        + ("---|---|" if {"ours", "pyvrp"} <= set(solvers) else ""),
+    ]
+    for fam in fams + [("all", None)]:
+        ks = [k for k in insts if fam[0] == "all"
+              or (by.get((k, solvers[0])) or {}).get("family") == fam[0] and k[1] == fam[1]]
+        gaps: dict[str, list[float]] = {s: [] for s in solvers}
+        geq = better = n = 0
+        for k in ks:
+            vals = {s: float(by[(k, s)]["value"]) for s in solvers
+                    if (k, s) in by and by[(k, s)]["valid"] and by[(k, s)]["value"] != ""}
+            if len(vals) < len(solvers):
+                continue
+            n += 1
+            best = max(vals.values()) if maximise else min(vals.values())
+            for s, v in vals.items():
+                gaps[s].append(100.0 * abs(best - v) / abs(best) if best else 0.0)
+            if "ours" in vals and "pyvrp" in vals:
+                d = vals["ours"] - vals["pyvrp"]
+                d = d if maximise else -d
+                geq += d >= -1e-6
+                better += d > 1e-6
+        if not n:
+            continue
+        name = fam[0] if fam[1] in (None, "") else f"{fam[0]} m={fam[1]}"
+        cells = [_stats(gaps[s]) for s in solvers]
+        tail = f" | {geq} of {n} | {better} |" if {"ours", "pyvrp"} <= set(solvers) else " |"
+        lines.append(f"| {name} | {n} | " + " | ".join(cells) + tail)
+    return lines
+
+
 def _stats(vals: list[float]) -> str:
     if not vals:
         return "-"
@@ -284,6 +351,7 @@ def summary_markdown(rows: list[dict], solvers: list[str], args) -> str:
     lines += ["", f"Invalid or failed runs: {len(inval)}"]
     for r in inval:
         lines.append(f"- {r['instance']} {r['solver']}: {r['note']}")
+    lines += _vs_best_found(rows, solvers, insts, by, fams)
     if "ours" in solvers and "pyvrp" in solvers and args.suite == "toptw":
         pairs = [(by.get((k, "ours")), by.get((k, "pyvrp"))) for k in insts]
         pairs = [(a, b) for a, b in pairs if a and b and a["valid"] and b["valid"]]

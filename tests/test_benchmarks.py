@@ -83,3 +83,38 @@ def test_toptw_solution_verifies_and_is_scored():
     assert check_solution(inst.problem, sol) == []
     score = inst.value(sol)
     assert 0 < score <= 198.0
+
+
+def test_harness_summary_against_best_found(tmp_path):
+    """The harness's comparison where no best-known exists (TOPTW m >= 2): gaps to the best
+    value any solver found, and how often ours is at least PyVRP's; also from results.csv."""
+    import argparse
+    import csv
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_vrptw", Path(__file__).parents[1] / "scripts" / "bench_vrptw.py"
+    )
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    rows = []
+    for inst, values in (("c101", (100, 90, 80)), ("c102", (95, 100, 100))):
+        for solver, v in zip(("ours", "pyvrp", "vroom"), values, strict=True):
+            rows.append({"suite": "toptw", "instance": inst, "family": "C1", "m": 2,
+                         "solver": solver, "value": float(v), "best_known": "", "gap_pct": "",
+                         "valid": True, "violations": 0, "note": "", "routes": 2, "dropped": 0,
+                         "wall_s": 1.0, "winner": solver})  # fmt: skip
+    args = argparse.Namespace(suite="toptw", time_limit=10.0, seed=0)
+    md = harness.summary_markdown(rows, ["ours", "pyvrp", "vroom"], args)
+    # c101: best 100 (ours); c102: best 100, ours 5 % below
+    row = "| C1 m=2 | 2 | 2.50 % / 5.00 % | 5.00 % / 10.00 % | 10.00 % / 20.00 % | 1 of 2 | 1 |"
+    assert row in md
+    assert "ours >= pyvrp on 1 of 2 instance runs" in md
+    out = tmp_path / "run"
+    out.mkdir()
+    with open(out / "results.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    assert harness.main(["--summarize", str(out), "--time-limit", "10"]) == 0
+    assert (out / "summary.md").read_text() == md
