@@ -101,8 +101,7 @@ def _summary_sheet(ws, plan: Plan) -> None:
             f"{s.get('value_visited', 0):,.2f} of {s.get('value_total', 0):,.2f}; policy "
             f"{s.get('policy', '')}, weighting {s.get('weighting', '')}"
         ])
-    ws.append([])
-    header_row = ws.max_row + 1
+    header_row = ws.max_row + 2  # a blank row, then the table
     per = {p["collector_id"]: p for p in s.get("per_collector", [])}
     rows = []
     for r in plan.routes:
@@ -142,8 +141,7 @@ def _route_sheet(ws, plan: Plan, route: PlannedRoute) -> None:
         f"{hhmm(route.return_s) if route.stops else '-'} · {len(route.stops)} stops · "
         f"{route.travel_m / 1000:.1f} km, {route.travel_s / 60:.0f} min travel · lunch {breaks}"
     ])
-    ws.append([])
-    header_row = ws.max_row + 1
+    header_row = ws.max_row + 2  # a blank row, then the table
     rows = []
     for s in route.stops:
         case = s.case

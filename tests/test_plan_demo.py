@@ -42,8 +42,12 @@ def test_demo_plan_writes_every_output(demo_plan):
     from openpyxl import load_workbook
 
     book = load_workbook(demo_plan / "routes.xlsx", read_only=True)
-    stops = [r for ws in book.worksheets[1:-1] for r in ws.iter_rows(min_row=5, values_only=True)
-             if r[0] is not None]
+    stops = []
+    for ws in book.worksheets[1:-1]:  # the route sheets: their table starts at "Stop"
+        rows = list(ws.iter_rows(values_only=True))
+        head = next(i for i, r in enumerate(rows) if r and r[0] == "Stop")
+        assert head == 3  # title, route line, a blank row
+        stops += [r for r in rows[head + 1:] if r and r[0] is not None]
     assert sorted(r[5] for r in stops) == sorted(r["case_id"] for r in routes)
     assert {"collector_id", "stop", "case_id", "lat", "lon", "arrive", "start", "depart",
             "travel_s", "travel_m", "value"} <= set(routes[0])
