@@ -265,7 +265,8 @@ def _vs_best_found(rows, solvers, insts, by, fams) -> list[str]:
         "Against the best value found by any solver in this run (no best-known needed):",
         "",
         "| family | runs | " + " | ".join(f"{s} mean / worst gap" for s in solvers)
-        + (" | ours ≥ pyvrp | ours better |" if {"ours", "pyvrp"} <= set(solvers) else " |"),
+        + (" | ours as good as pyvrp | ours better |" if {"ours", "pyvrp"} <= set(solvers)
+           else " |"),
         "|---|---|" + "---|" * len(solvers)
         + ("---|---|" if {"ours", "pyvrp"} <= set(solvers) else ""),
     ]
