@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from optimizer.model import Plan
+from optimizer.model import Plan, geocode_status
 from optimizer.progress import Progress, ensure
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,8 @@ def _geocode_cells(plan: Plan, case_id: str) -> dict:
     if case_id not in plan.geocoded:
         return {"geocode_match": "", "geocode_score": ""}
     matched, score, provider = plan.geocoded[case_id]
-    return {"geocode_match": "lat/lon given" if provider == "input" else matched,
+    given = geocode_status(provider, score) == "given"
+    return {"geocode_match": "lat/lon given" if given else matched,
             "geocode_score": round(score, 3)}
 
 

@@ -84,7 +84,7 @@ from typing import Any, Protocol
 
 from optimizer.cache import CACHE_ENV, default_cache_dir, file_sha256
 from optimizer.errors import ConfigError
-from optimizer.model import Case, Collector
+from optimizer.model import Case, Collector, geocode_status
 from optimizer.osmfile import FORMATS, iter_osm
 from optimizer.progress import Progress, ensure
 
@@ -733,9 +733,11 @@ class Gazetteer:
                                area=tuple(e.get("area", ())))  # fmt: skip
             )
             keys.append([normalize(n) for n in e["names"]])
+        self._street_entry: dict[str, GazetteerEntry] = {}  # street key -> its entry
         for k, s in sorted(self._streets.items()):
             mid = s.point_at(s.length_m / 2)
             entries.append(GazetteerEntry(s.label, "street", mid[0], mid[1], s.names, street=k))
+            self._street_entry[k] = entries[-1]
             base = k.split("#", 1)[0]  # "key#2": the same name in another town
             keys.append([base, *sorted(street_keys[base])])
         self._addresses: dict[tuple[str, str], list[GazetteerEntry]] = defaultdict(list)
@@ -947,8 +949,9 @@ class Gazetteer:
                     return self._pick(within, "address points")
                 elsewhere = elsewhere or (points[0] if points else None)
             ak = _key(after)
-            if len(ak) >= 2 and ak in self._by_key and self._within(self._by_key[ak], named):
-                return self._exact(self._within(self._by_key[ak], named))
+            after_ids = self._within(self._by_key.get(ak, []), named) if len(ak) >= 2 else []
+            if after_ids:
+                return self._exact(after_ids)
             lines = [sk for sk in cands if sk in self._streets]
             within_lines = [sk for sk in lines if self._street_within(sk, named)]
             if within_lines:
@@ -965,10 +968,7 @@ class Gazetteer:
                     r = GeocodeResult(r.lat, r.lon, matched, r.kind, AMBIGUOUS_SCORE, r.provider)
                 return Match(r, self._streets[sk].label, r.score)
             if lines and elsewhere is None:
-                sk = lines[0]
-                s0 = self._streets[sk]
-                mid = s0.point_at(s0.length_m / 2)
-                elsewhere = GazetteerEntry(s0.label, "street", mid[0], mid[1], s0.names, street=sk)
+                elsewhere = self._street_entry[lines[0]]
 
         # 3. the longest known name contained in the query, and 4. the best fuzzy match of the
         # whole query (and of the street part when a house number was given): the higher wins
@@ -984,19 +984,21 @@ class Gazetteer:
                 r = self._result(ids[0], score, n)
                 contained = Match(r, r.matched, score)
                 break
-        best: tuple[float, str, int | None] = (0.0, "", None)
+        best: tuple[float, str, int | None, list[int]] = (0.0, "", None, [])
         street_parts = [(self._strip_admin_variants(_key(b))[-1], n) for b, n, _ in parsed]
         for k, n in [*((k, None) for k in keys[-3:]), *street_parts]:
             for cand, score in self._fuzzy(k):
-                if score > best[0] and self._within(self._by_key[cand], named):
-                    best = (score, cand, n)
-        score, cand, n = best
+                if score > best[0]:
+                    ids = self._within(self._by_key[cand], named)
+                    if ids:
+                        best = (score, cand, n, ids)
+        score, cand, n, cand_ids = best
         if contained is not None and contained.best_score >= score:
             return contained
         miss = self._elsewhere(elsewhere, town_text)
         if not cand:
             return Match(None, "", 0.0, elsewhere=miss)
-        first = self._within(self._by_key[cand], named)[0]
+        first = cand_ids[0]
         label = self._entries[first].label
         if score < self.min_score:
             return Match(None, label, score, elsewhere=miss)
@@ -1040,10 +1042,9 @@ class Gazetteer:
             if e.kind == "street" and e.street in self._streets:
                 s = self._streets[e.street]
                 pts = zip(s.lat, s.lon, strict=True)
-                near = any(_dist_m(a, b, lat, lon) <= radius for a, b in pts)
             else:
-                near = _dist_m(e.lat, e.lon, lat, lon) <= radius
-            if not near:
+                pts = zip((e.lat,), (e.lon,), strict=True)
+            if not any(_dist_m(a, b, lat, lon) <= radius for a, b in pts):
                 return False
         return True
 
@@ -1053,10 +1054,8 @@ class Gazetteer:
         return [i for i in ids if self._entry_within(self._entries[i], named)]
 
     def _street_within(self, key: str, named: Sequence[str]) -> bool:
-        if not named:
-            return True
-        s = self._streets[key]
-        return self._entry_within(GazetteerEntry(s.label, "street", 0, 0, s.names, key), named)
+        """Whether street instance `key` lies in every named locality (any of its points)."""
+        return self._entry_within(self._street_entry[key], named)
 
     def _off_centre_m(self, lat: float, lon: float, named: Sequence[str]) -> float:
         """Distance from the centres of the named localities (0 when none is named)."""
@@ -1627,7 +1626,7 @@ def check_addresses(
         if r is None:
             out.append(AddressCheck(*where, "not_found", reason=reasons[c.case_id]))
             continue
-        status = "given" if r.provider == "input" else "found" if r.score >= 1.0 else "uncertain"
+        status = geocode_status(r.provider, r.score)
         out.append(AddressCheck(*where, status, r.lat, r.lon, r.matched, r.score))
     for k in collectors:
         for which in ("start", "end"):
@@ -1644,6 +1643,6 @@ def check_addresses(
                 why = geocoder.explain_miss(place.address) or "not found"
                 out.append(AddressCheck(*where, "not_found", reason=f"address {why}"))
             else:
-                status = "found" if r.score >= 1.0 else "uncertain"
+                status = geocode_status(r.provider, r.score)
                 out.append(AddressCheck(*where, status, r.lat, r.lon, r.matched, r.score))
     return out

@@ -37,7 +37,7 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from optimizer import coords
-from optimizer.model import Plan, PlannedRoute, PlannedStop, Unassigned, hhmm
+from optimizer.model import Plan, PlannedRoute, PlannedStop, Unassigned, geocode_status, hhmm
 
 logger = logging.getLogger(__name__)
 
@@ -813,7 +813,7 @@ def _stop_list_item(
     ]
     if case.address:
         parts.append(f'<div class="cr-addr">{_esc(case.address)}</div>')
-    if geocoded is not None and geocoded[1] < 1.0:
+    if geocoded is not None and geocode_status(geocoded[2], geocoded[1]) == "uncertain":
         parts.append(
             '<div class="cr-warn" role="note">Address match uncertain: the pin is at '
             f"{_esc(geocoded[0])}. Confirm the place before you go.</div>"

@@ -46,6 +46,14 @@ class TimeWindow:
         return f"{hhmm(self.start_s)}-{hhmm(self.end_s)}"
 
 
+def geocode_status(provider: str, score: float) -> str:
+    """How a place was located: ``given`` (lat/lon in the input), ``found`` (a match of score 1)
+    or ``uncertain`` (below 1: a near spelling, or one of several same-name places)."""
+    if provider == "input":
+        return "given"
+    return "found" if score >= 1.0 else "uncertain"
+
+
 def hhmm(t_s: float) -> str:
     """Format seconds since midnight as ``HH:MM`` (``24:00`` and beyond allowed)."""
     t = round(t_s)

@@ -30,6 +30,7 @@ from optimizer.model import (
     TimeWindow,
     Vehicle,
     Visit,
+    geocode_status,
     hhmm,
 )
 from optimizer.model import (
@@ -399,11 +400,11 @@ def _crew_as_collector(crew: rules.Crew) -> Collector:
 def geocoding_counts(plan: Plan) -> dict[str, int]:
     """How the cases were located: given lat/lon, exact match, uncertain match (score below 1:
     fuzzy, or one of several same-name places), not found."""
-    scores = [(prov, score) for _, score, prov in plan.geocoded.values()]
+    status = [geocode_status(prov, score) for _, score, prov in plan.geocoded.values()]
     return {
-        "from_input": sum(prov == "input" for prov, _ in scores),
-        "exact": sum(prov != "input" and score >= 1.0 for prov, score in scores),
-        "uncertain": sum(score < 1.0 for _, score in scores),
+        "from_input": status.count("given"),
+        "exact": status.count("found"),
+        "uncertain": status.count("uncertain"),
         "not_found": sum(u.reason_code == "no_coordinates" for u in plan.unassigned),
     }
 

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from optimizer.export import clock
-from optimizer.model import Plan, PlannedRoute, hhmm
+from optimizer.model import Plan, PlannedRoute, geocode_status, hhmm
 
 #: Columns of a route sheet: (heading, width in characters).
 STOP_COLUMNS = (
@@ -146,7 +146,8 @@ def _route_sheet(ws, plan: Plan, route: PlannedRoute) -> None:
     for s in route.stops:
         case = s.case
         geo = plan.geocoded.get(case.case_id)
-        check = f"uncertain: pin at {geo[0]}" if geo is not None and geo[1] < 1.0 else ""
+        uncertain = geo is not None and geocode_status(geo[2], geo[1]) == "uncertain"
+        check = f"uncertain: pin at {geo[0]}" if uncertain else ""
         rows.append([
             s.stop, clock(s.arrive_s), clock(s.start_s), clock(s.depart_s), s.window.label(),
             case.case_id, case.customer_name, case.phone, case.address,
