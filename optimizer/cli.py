@@ -236,10 +236,27 @@ def cmd_plan(a: argparse.Namespace) -> int:
 
 def cmd_validate(a: argparse.Namespace) -> int:
     cases, collectors = read_inputs(a.cases, a.collectors)
-    print(f"OK: {len(cases)} cases and {len(collectors)} collectors, no problems found.")
+    notes = _shift_notes(a, collectors)
+    for line in notes:
+        print(f"warning: {line}", file=sys.stderr)
+    print(f"OK: {len(cases)} cases and {len(collectors)} collectors, no problems found"
+          + (f" ({len(notes)} warning{'s' if len(notes) != 1 else ''} above)." if notes else "."))
     if not a.geocode:
         return 0
     return _check_addresses(a, cases, collectors)
+
+
+def _shift_notes(a: argparse.Namespace, collectors) -> list[str]:
+    """One line per collector whose shift misses the policy's lunch window (no break planned)."""
+    over = {"lunch_window": a.lunch} if a.lunch is not None else {}
+    policy = rules.policy_preset(a.policy, **over)
+    name = Path(a.collectors).name if a.collectors else DEMO_COLLECTORS.name
+    w = policy.lunch_window
+    return [f"{name} row {c.row} (collector_id={c.collector_id}): shift {c.shift.label()} does "
+            f"not meet the lunch window {w.label()} of policy '{policy.name}' (a "
+            f"{policy.lunch_s // 60}-minute break inside the shift): no lunch break is planned "
+            "for this collector"
+            for c in rules.lunch_exempt(collectors, policy)]
 
 
 def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
@@ -334,6 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "or matched with uncertainty (exit code 1 if any).")
     sp.add_argument("--cases", type=Path, default=None, help="case list (.csv/.xlsx)")
     sp.add_argument("--collectors", type=Path, default=None, help="collector list (.csv/.xlsx)")
+    sp.add_argument("--policy", default="china", choices=tuple(rules.PRESETS),
+                    help="collection rules preset the shifts are checked against (default china)")
+    sp.add_argument("--lunch", type=_time_window, default=None,
+                    help="lunch break window HH:MM-HH:MM, as for plan (default 11:30-13:30)")
     sp.add_argument("--geocode", action="store_true",
                     help="also geocode every address and report misses and uncertain matches")
     sp.add_argument("--osm", type=Path, default=None,

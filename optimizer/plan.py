@@ -255,13 +255,12 @@ def build_problem(cases: Sequence[Case], loc: Located, settings: PlanSettings) -
     pol = settings.policy
     day = settings.plan_date
     crews = loc.crews
-    breaks = rules.crew_breaks(pol)
     vehicles = tuple(
         Vehicle(
             vehicle_id=crew.crew_id, start=loc.crew_start[k], end=loc.crew_end[k],
             shift=crew.shift, max_visits=crew.max_visits, max_duration_s=crew.work_limit_s(pol),
             overtime_s=pol.overtime_s, overtime_cost_per_s=pol.overtime_cost_per_h / 3600.0,
-            breaks=breaks,
+            breaks=rules.crew_breaks(crew, pol),
         )
         for k, crew in enumerate(crews)
     )
@@ -500,6 +499,10 @@ def plan_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: P
     """
     t0 = time.perf_counter()
     crews = rules.form_crews(collectors, settings.policy, plan_date=settings.plan_date)
+    for crew in crews:
+        if settings.policy.lunch_s > 0 and not rules.crew_breaks(crew, settings.policy):
+            log.info("%s: shift %s does not meet the lunch window %s: no lunch break planned",
+                     crew.crew_id, crew.shift.label(), settings.policy.lunch_window.label())
     loc = locate(cases, crews, settings, geocoder=geocoder, network=network,
                  collectors_file=collectors_file, progress=progress)
     plan, _, _ = solve_located(cases, loc, settings, initial=initial, progress=progress)

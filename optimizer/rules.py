@@ -15,8 +15,12 @@ company's (lunch break, working time, cooldown, continuity, territory, workload 
 ``none``
     No jurisdiction rule (company rules still apply as configured).
 
+The lunch break applies per crew: a crew whose shift does not meet the lunch window (the break
+cannot be taken inside the shift, e.g. an evening shift 14:00-22:00 and the window 11:30-13:30)
+takes no lunch break; every other crew takes it (`lunch_applies`, `crew_breaks`).
+
 The rule functions are pure: `plan.py` calls them to turn cases and collectors into the solver's
-`Problem`, and `verify_plan` in the tests re-checks every rule on the finished plan.
+`Problem`, and `tests/plancheck.py` re-checks every rule on the finished plan.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class Policy:
         Collectors per visit (China: 2). Routes then belong to teams.
     lunch_window, lunch_s
         A break of ``lunch_s`` seconds starting inside ``lunch_window``; ``lunch_s = 0`` = no break.
+        Only crews whose shift can hold the break take it (`lunch_applies`).
     max_work_s
         Longest working time of a route (leave start to return), ``None`` = the shift only.
     overtime_s, overtime_cost_per_h
@@ -229,12 +234,44 @@ def form_crews(collectors: Sequence[Collector], policy: Policy, *, plan_date: da
 # --------------------------------------------------------------------------- rule 3: breaks, time
 
 
-def crew_breaks(policy: Policy) -> tuple[Break, ...]:
-    """The lunch break every crew takes (none if ``lunch_s == 0``)."""
+def lunch_applies(shift: TimeWindow, policy: Policy) -> bool:
+    """Whether the policy's lunch break can be taken inside `shift` (then it must be).
+
+    Rule (documented in the README): the break of ``lunch_s`` seconds must start inside
+    ``lunch_window`` and lie wholly inside the shift, i.e. some start ``t`` has
+    ``max(window start, shift start) <= t <= window end`` and ``t + lunch_s <= shift end``.
+    A shift that does not meet the lunch window that way (an evening shift 14:00-22:00 with the
+    window 11:30-13:30, a morning shift that ends before the break could end) has no lunch
+    break. Overtime does not count: the rule is about the shift the collector is paid for.
+    """
     if policy.lunch_s <= 0:
+        return False
+    w = policy.lunch_window
+    earliest = max(w.start_s, shift.start_s)
+    return earliest <= w.end_s and earliest + policy.lunch_s <= shift.end_s
+
+
+def crew_breaks(crew: Crew, policy: Policy) -> tuple[Break, ...]:
+    """The lunch break `crew` takes: none if ``lunch_s == 0`` or its shift misses the window.
+
+    See `lunch_applies`: the break applies per crew, so an evening team plans without a lunch
+    break while the day teams of the same plan take theirs.
+    """
+    if not lunch_applies(crew.shift, policy):
         return ()
     w = policy.lunch_window
     return (Break(w.start_s, w.end_s, policy.lunch_s),)
+
+
+def lunch_exempt(collectors: Sequence[Collector], policy: Policy) -> tuple[Collector, ...]:
+    """Collectors whose own shift misses the policy's lunch window (no break is planned).
+
+    Empty when the policy has no lunch break. For `validate`: a team works the overlap of its
+    members' shifts, so the crew check in `crew_breaks` is what the plan applies.
+    """
+    if policy.lunch_s <= 0:
+        return ()
+    return tuple(c for c in collectors if not lunch_applies(c.shift, policy))
 
 
 # --------------------------------------------------------------------------- rules 4-5: eligibility

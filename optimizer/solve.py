@@ -74,6 +74,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer import model
+from optimizer.errors import ConfigError
 from optimizer.progress import Progress, ensure
 
 log = logging.getLogger(__name__)
@@ -236,8 +237,11 @@ def solve(
     ------
     InfeasibleError
         A required visit could not be served.
+    ConfigError
+        A vehicle's break cannot be taken inside its shift.
     """
     settings = settings or SolveSettings()
+    _check_breaks(problem, settings)
     t0 = time.monotonic()
     deadline = time.time() + settings.time_limit_s
     init_routes = _initial_routes(problem, initial) if initial is not None else None
@@ -483,6 +487,41 @@ def _floor_ticks(x: float, tps: int) -> int:
     return int(math.floor(x * tps + 1e-6))
 
 
+def _break_ticks(veh: model.Vehicle, b_i: int, brk: model.Break, tps: int
+                 ) -> tuple[int, int, int]:
+    """Earliest and latest start and the duration of a break, in ticks, inside the shift.
+
+    Raises `ConfigError` when the break cannot be taken inside the shift (plus overtime): the
+    rules give a crew only the breaks its shift can hold (`rules.crew_breaks`), so this is a
+    problem built by hand or by another caller.
+    """
+    dur_t = int(math.ceil(brk.duration_s * tps - 1e-6))
+    lo = max(
+        int(math.ceil(brk.earliest_s * tps - 1e-6)),
+        int(math.ceil(veh.shift.start_s * tps - 1e-6)),
+    )
+    hi = min(
+        _floor_ticks(brk.latest_s, tps),
+        _floor_ticks(veh.shift.end_s + veh.overtime_s, tps) - dur_t,
+    )
+    if hi < lo:
+        raise ConfigError(
+            f"vehicle {veh.vehicle_id}: break {b_i + 1} "
+            f"({model.hhmm(brk.earliest_s)}-{model.hhmm(brk.latest_s)}, "
+            f"{brk.duration_s} s) cannot be taken inside the shift "
+            f"{veh.shift.label()}; move the break window into the shift or give this "
+            "vehicle no break"
+        )
+    return lo, hi, dur_t
+
+
+def _check_breaks(problem: model.Problem, settings: SolveSettings) -> None:
+    """Every break of every vehicle fits its shift (before any search starts)."""
+    for veh in problem.vehicles:
+        for b_i, brk in enumerate(veh.breaks):
+            _break_ticks(veh, b_i, brk, settings.time_ticks_per_s)
+
+
 class _Built:
     """The OR-Tools model of one problem: nodes, dimensions, costs."""
 
@@ -680,22 +719,7 @@ class _Built:
             for k, veh in enumerate(vehicles):
                 ivs = []
                 for b_i, brk in enumerate(veh.breaks):
-                    dur_t = int(math.ceil(brk.duration_s * tps - 1e-6))
-                    lo = max(
-                        int(math.ceil(brk.earliest_s * tps - 1e-6)),
-                        int(math.ceil(veh.shift.start_s * tps - 1e-6)),
-                    )
-                    hi = min(
-                        _floor_ticks(brk.latest_s, tps),
-                        _floor_ticks(veh.shift.end_s + veh.overtime_s, tps) - dur_t,
-                    )
-                    if hi < lo:
-                        raise ValueError(
-                            f"vehicle {veh.vehicle_id}: break {b_i + 1} "
-                            f"({model.hhmm(brk.earliest_s)}-{model.hhmm(brk.latest_s)}, "
-                            f"{brk.duration_s} s) cannot be taken inside the shift "
-                            f"{veh.shift.label()}; move the break window into the shift"
-                        )
+                    lo, hi, dur_t = _break_ticks(veh, b_i, brk, tps)
                     iv = solver.FixedDurationIntervalVar(lo, hi, dur_t, False, f"break_{k}_{b_i}")
                     ivs.append(iv)
                 if ivs:

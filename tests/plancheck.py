@@ -105,7 +105,12 @@ def check_plan_outputs(out: Path, cases: tuple[Case, ...], collectors: tuple[Col
         if max_work is not None and ret - leave > max_work + policy.overtime_s + TOL_S:
             errs.append(f"route {rid}: works {(ret - leave) / 3600:.2f} h > max")
         breaks = [(_secs(b["start"]), _secs(b["end"])) for b in route["breaks"]]
-        if policy.lunch_s > 0:
+        # the lunch break is owed by a crew whose shift can hold it wholly (a break of lunch_s
+        # starting inside the lunch window); an evening shift that misses the window owes none
+        lunch_start = max(policy.lunch_window.start_s, shift_start)
+        owes_lunch = (policy.lunch_s > 0 and lunch_start <= policy.lunch_window.end_s
+                      and lunch_start + policy.lunch_s <= shift_end)
+        if owes_lunch:
             ok = [b for b in breaks if b[1] - b[0] >= policy.lunch_s - TOL_S
                   and policy.lunch_window.start_s - TOL_S <= b[0]
                   <= policy.lunch_window.end_s + TOL_S]

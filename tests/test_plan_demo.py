@@ -159,3 +159,42 @@ def test_demo_plan_says_how_each_case_was_located(demo_plan):
     for s in stops:
         assert s["geocode_match"] == by_case[s["case_id"]]["geocode_match"]
         assert str(s["geocode_score"]) == by_case[s["case_id"]]["geocode_score"]
+
+
+def test_evening_shift_plans_without_lunch_under_china(tmp_path, cache_dir):
+    """An evening team (14:00-22:00) misses the lunch window 11:30-13:30: it takes no break, the
+    day team of the same plan takes its lunch, and the plan passes the re-simulation."""
+    from optimizer.network import load_network
+
+    cases = tmp_path / "cases.csv"
+    cases.write_text(
+        "case_id,lat,lon,amount_overdue,days_past_due,windows\n"
+        "E1,30.6620,104.0650,9000,30,18:00-21:00\n"
+        "E2,30.6700,104.0720,8000,30,19:00-21:00\n"
+        "D1,30.6580,104.0600,7000,30,09:00-11:00\n"
+        "D2,30.6650,104.0800,6000,30,13:00-16:00\n", encoding="utf-8")
+    team = tmp_path / "collectors.csv"
+    team.write_text(
+        "collector_id,start_lat,start_lon,shift\n"
+        "K01,30.670778,104.053299,08:30-17:30\n"
+        "K02,30.670778,104.053299,08:30-17:30\n"
+        "K03,30.675017,104.108028,14:00-22:00\n"
+        "K04,30.675017,104.108028,14:00-22:00\n", encoding="utf-8")
+    out = tmp_path / "plan"
+    assert main([*ARGS, "--cases", str(cases), "--collectors", str(team), "--out", str(out),
+                 "--cache-dir", str(cache_dir), "--no-maps"]) == 0
+    data = json.loads((out / "routes.json").read_text())
+    routes = {r["collector_id"]: r for r in data["routes"]}
+    assert routes["K03+K04"]["breaks"] == []
+    assert {"E1", "E2"} <= {s["case_id"] for s in routes["K03+K04"]["stops"]}
+    assert len(routes["K01+K02"]["breaks"]) == 1
+    network = load_network(cache_dir=cache_dir)
+    policy = PRESETS["china"]
+    assert check_plan_outputs(out, read_cases(cases), read_collectors(team), PLAN_DATE, policy,
+                              network=network) == []
+    # the check still holds the day team to its lunch: without it the plan fails
+    next(r for r in data["routes"] if r["collector_id"] == "K01+K02")["breaks"] = []
+    (out / "routes.json").write_text(json.dumps(data))
+    errs = check_plan_outputs(out, read_cases(cases), read_collectors(team), PLAN_DATE, policy,
+                              network=network)
+    assert errs == ["route K01+K02: no lunch break of 30 min in 11:30-13:30 (breaks [])"]

@@ -109,6 +109,33 @@ def test_lunch_break_costs_a_visit():
     assert 12 * H <= b0 <= 13 * H and b1 - b0 >= 3600
 
 
+def test_lunch_break_applies_only_to_shifts_that_can_hold_it():
+    # Lunch 30 min starting in 11:30-13:30. The break must lie wholly inside the shift:
+    #   08:00-17:00 -> 11:30..13:30 possible: a break.    14:00-22:00 -> starts after 13:30: none.
+    #   08:00-12:00 -> 11:30-12:00 just fits: a break.    08:00-11:45 -> 11:30+30 min > 11:45: none.
+    #   13:20-22:00 -> may start 13:20..13:30: a break.
+    lunch = Policy(lunch_window=rules.TimeWindow(11 * H + 1800, 13 * H + 1800), lunch_s=1800)
+    shifts = {"08:00-17:00": 1, "14:00-22:00": 0, "08:00-12:00": 1, "08:00-11:45": 0,
+              "13:20-22:00": 1}
+    for shift, n in shifts.items():
+        (crew,) = rules.form_crews([collector("K", shift=shift)], lunch)
+        assert len(rules.crew_breaks(crew, lunch)) == n, shift
+    assert [c.shift.label() for c in rules.lunch_exempt(
+        [collector(s, shift=s) for s in shifts], lunch)] == ["14:00-22:00", "08:00-11:45"]
+    # In a plan: day collector D (08:00-17:00) and evening collector E (14:00-22:00), both at 0;
+    # A at 5 (09:00-10:00) and B at 5 (19:00-20:00), 30 min each. D takes A and a lunch break;
+    # E takes B and no break (before the rule was per crew the whole plan failed).
+    cs = [case("A", 5, windows="09:00-10:00"), case("B", 5, windows="19:00-20:00")]
+    ks = [collector("D", shift="08:00-17:00"), collector("E", shift="14:00-22:00")]
+    plan, built, _ = run(cs, ks, lunch)
+    assert visited(plan) == {"A": "D", "B": "E"}
+    by_id = {r.collector.collector_id: r for r in plan.routes}
+    ((b0, b1),) = by_id["D"].breaks
+    assert 11.5 * H <= b0 <= 13.5 * H and b1 - b0 >= 1800
+    assert by_id["E"].breaks == ()
+    assert [len(v.breaks) for v in built.problem.vehicles] == [1, 0]
+
+
 def test_working_time_and_paid_overtime():
     # Shift 11:00-13:00 (120 min), three 50-min visits at the depot.
     # No overtime: 2 visits. 30 min overtime allowed at a small cost: 3 visits, back 13:30.

@@ -141,6 +141,16 @@ def test_break_taken_while_waiting():
     assert sol.routes[0].stops[0].start_s == pytest.approx(500)
 
 
+def test_break_outside_the_shift_is_our_error_not_a_crash():
+    # shift 500-1000, a 100 s break to start in 0-300: it cannot be taken inside the shift.
+    from optimizer.errors import CollectorRoutesError
+
+    p = problem([0, 100], [visit("a", 1)],
+                [vehicle("K04", shift=(500, 1000), breaks=(model.Break(0, 300, 100),))])
+    with pytest.raises(CollectorRoutesError, match="vehicle K04: break 1 .* cannot be taken"):
+        solve(p, FAST)
+
+
 def test_capacity_and_required_visits():
     # 4 required visits of demand 1, two vehicles of capacity 2: both vehicles must work.
     p = problem(
