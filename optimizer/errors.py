@@ -33,7 +33,8 @@ class Problem:
             where += f" ({self.record_id})"
         value = f" value {self.value!r}" if self.value != "" else ""
         fieldpart = f" field '{self.field}'" if self.field else ""
-        return f"{where}:{fieldpart}{value}: {self.message}; fix: {self.fix}"
+        what = f"{fieldpart}{value}:" if fieldpart or value else ""
+        return f"{where}:{what} {self.message}; fix: {self.fix}"
 
 
 class CollectorRoutesError(Exception):

@@ -7,17 +7,17 @@ README ("Input files"). Unknown columns are reported as warnings, never silently
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 from optimizer.errors import InputError, Problem
 from optimizer.model import Case, Collector, Place, TimeWindow, WeeklyWindow
+from optimizer.tables import Table, number_readings, read_table
 
 log = logging.getLogger(__name__)
 
@@ -220,11 +220,20 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"'{text}' is not yes/no")
 
 
+_DATE_RE = re.compile(
+    r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
+
+
 def parse_date(text: str) -> date:
+    """Parse ``YYYY-MM-DD`` (or ``YYYY/MM/DD``), optionally followed by a time of day as exports
+    write it (``2026-12-01 00:00:00``); any other text after the date is an error."""
+    m = _DATE_RE.fullmatch(text.strip())
     try:
-        return date.fromisoformat(text.strip()[:10])
+        if m:
+            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
     except ValueError:
-        raise ValueError(f"'{text}' is not a date YYYY-MM-DD") from None
+        raise ValueError(f"'{text}' is not a date of the calendar") from None
+    raise ValueError(f"'{text}' is not a date YYYY-MM-DD")
 
 
 def _split_list(text: str) -> frozenset[str]:
@@ -232,22 +241,6 @@ def _split_list(text: str) -> frozenset[str]:
 
 
 # --------------------------------------------------------------------------- table reading
-
-
-@dataclass(frozen=True)
-class Table:
-    """Rows of a CSV or Excel sheet as text, with spreadsheet row numbers (header = 1)."""
-
-    name: str
-    columns: tuple[str, ...]
-    rows: tuple[tuple[int, dict[str, str]], ...]
-    # our column name -> the header the file gives it, for columns known by another name
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def label(self, column: str) -> str:
-        """How to name a column in a message: ours, and the file's when they differ."""
-        theirs = self.headers.get(column)
-        return f"{theirs} ({column})" if theirs else column
 
 
 def _header_key(text: str) -> str:
@@ -276,67 +269,9 @@ def _canonical(table: Table, known: dict[str, str], aliases: dict[str, str],
     if not rename:
         return table
     rows = tuple((i, {rename.get(k, k): v for k, v in rec.items()}) for i, rec in table.rows)
-    return Table(table.name, tuple(rename.get(c, c) for c in table.columns), rows,
-                 {t: c for c, t in rename.items() if _header_key(c) != t})
-
-
-def _cell_text(v: object) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        if math.isnan(v):
-            return ""
-        if v.is_integer() and abs(v) < 1e15:
-            return str(int(v))
-        return repr(v)
-    if hasattr(v, "isoformat") and not isinstance(v, str):
-        # Excel dates and times
-        from datetime import datetime, time
-
-        if isinstance(v, datetime):
-            return v.date().isoformat() if v.time() == time(0) else v.isoformat()
-        if isinstance(v, time):
-            return v.strftime("%H:%M")
-        return v.isoformat()  # type: ignore[no-any-return]
-    return str(v).strip()
-
-
-def read_table(path: str | Path) -> Table:
-    """Read a CSV (UTF-8, with or without BOM; ',' ';' or tab separated) or .xlsx file."""
-    p = Path(path)
-    name = p.name
-    if not p.exists():
-        raise InputError([Problem(name, 0, "", "", str(p), "file not found",
-                                  "check the path (cases and collectors are CSV or .xlsx files)")])
-    suffix = p.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-
-        wb = load_workbook(p, read_only=True, data_only=True)
-        ws = wb.worksheets[0]
-        raw = [[_cell_text(c) for c in row] for row in ws.iter_rows(values_only=True)]
-        wb.close()
-    elif suffix in (".csv", ".txt", ".tsv"):
-        text = p.read_text(encoding="utf-8-sig")
-        try:
-            dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-        except csv.Error:
-            dialect = csv.excel
-        raw = [[c.strip() for c in row] for row in csv.reader(text.splitlines(), dialect)]
-    else:
-        raise InputError([Problem(name, 0, "", "", suffix, "unsupported file type",
-                                  "save the list as .csv (UTF-8) or .xlsx")])
-    if not raw:
-        raise InputError([Problem(name, 0, "", "", "", "the file is empty",
-                                  "add a header row and one row per record")])
-    header = [h.strip().lower().replace(" ", "_") for h in raw[0]]
-    rows = []
-    for i, r in enumerate(raw[1:], start=2):
-        if not any(c for c in r):
-            continue
-        rec = {h: (r[k] if k < len(r) else "") for k, h in enumerate(header) if h}
-        rows.append((i, rec))
-    return Table(name, tuple(h for h in header if h), tuple(rows))
+    return replace(table, columns=tuple(rename.get(c, c) for c in table.columns), rows=rows,
+                   headers={t: c for c, t in rename.items() if _header_key(c) != t},
+                   marks={rename.get(c, c): m for c, m in table.marks.items()})
 
 
 class _Row:
@@ -376,17 +311,44 @@ class _Row:
             return default
         try:
             return fn(v)
+        except _Ambiguous as exc:
+            self.problem(f, v, str(exc), exc.fix)
+            return default
         except ValueError as exc:
             self.problem(f, v, str(exc), fix)
             return default
 
     def number(self, f: str, *, lo: float, hi: float, fix: str, required: bool = False,
                default: float | None = None, integer: bool = False) -> float | None:
+        """A number in lo..hi; decimal commas and thousands separators as `number_readings`
+        reads them. A number that reads two ways takes the only reading that is valid here
+        (in range, whole if `integer`), else the one its column or file settles
+        (`Table.decimal_mark`), else it is a problem."""
+
+        def valid(x: float) -> bool:
+            return math.isfinite(x) and lo <= x <= hi and (not integer or x.is_integer())
+
         def conv(v: str) -> float:
-            try:
-                x = float(v.replace(",", "").replace("¥", "").replace("￥", ""))
-            except ValueError:
-                raise ValueError(f"'{v}' is not a number") from None
+            readings = number_readings(v)
+            if not readings:
+                raise ValueError(f"'{v}' is not a number")
+            if len(readings) == 2:
+                ok = [r for r in readings if valid(r[0])]
+                if len(ok) == 1:
+                    return ok[0][0]
+                mark = self.t.decimal_mark(f)
+                settled = [r for r in readings if r[1] == mark]
+                if ok and settled:
+                    return settled[0][0]
+                if ok:
+                    (a, sep), (b, _) = readings
+                    raise _Ambiguous(
+                        f"'{v}' reads two ways: {a:g} (with '{sep}' as the decimal separator) "
+                        f"or {b:.0f} (with '{sep}' separating thousands), and the column's "
+                        "other numbers do not tell which",
+                        f"write it without a thousands separator ({b:.0f}), or with a fourth "
+                        f"decimal ({v}0) if {a:g} is meant")
+            x = readings[0][0]
             if not math.isfinite(x) or not lo <= x <= hi:
                 raise ValueError(f"{v} is outside {lo:g}..{hi:g}")
             if integer and not float(x).is_integer():
@@ -394,6 +356,23 @@ class _Row:
             return x
 
         return self.parse(f, conv, fix, required=required, default=default)  # type: ignore[return-value]
+
+
+class _Ambiguous(ValueError):
+    """A value that reads two ways; carries its own fix."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
+def _raise(table: Table, problems: list[Problem]) -> None:
+    """Raise every problem of the file, the table's own (rows that would lose a field) with the
+    records', in row order; nothing if there is none."""
+    if problems:
+        raise InputError(sorted([*table.problems, *problems], key=lambda p: p.row))
+    if table.problems:
+        raise InputError(table.problems)
 
 
 def _check_columns(table: Table, known: dict[str, str], required_any: list[tuple[str, ...]],
@@ -435,12 +414,13 @@ def _lat_lon(r: _Row, lat_f: str, lon_f: str) -> tuple[float | None, float | Non
 def read_cases(path: str | Path) -> tuple[Case, ...]:
     """Read and validate a case list; raises `InputError` with every problem found."""
     problems: list[Problem] = []
-    table = _canonical(read_table(path), CASE_COLUMNS, CASE_ALIASES, problems)
+    raw = read_table(path)
+    table = _canonical(raw, CASE_COLUMNS, CASE_ALIASES, problems)
     _check_columns(table, CASE_COLUMNS,
                    [("case_id",), ("amount_overdue",), ("days_past_due",),
                     ("address", "lat+lon")], problems)
-    if problems:
-        raise InputError(problems)
+    if problems:  # without the columns the records cannot be read
+        _raise(table, problems)
     seen: dict[str, int] = {}
     cases: list[Case] = []
     for row, rec in table.rows:
@@ -488,11 +468,10 @@ def read_cases(path: str | Path) -> tuple[Case, ...]:
             consent_outside_hours=bool(flags["consent"]),
             row=row,
         ))
-    if not table.rows:
+    if not table.rows and not table.problems:
         problems.append(Problem(table.name, 0, "", "", "", "the file has no case rows",
                                 "add one row per overdue case below the header"))
-    if problems:
-        raise InputError(problems)
+    _raise(table, problems)
     return tuple(cases)
 
 
@@ -502,12 +481,13 @@ def read_cases(path: str | Path) -> tuple[Case, ...]:
 def read_collectors(path: str | Path) -> tuple[Collector, ...]:
     """Read and validate a collector list; raises `InputError` with every problem found."""
     problems: list[Problem] = []
-    table = _canonical(read_table(path), COLLECTOR_COLUMNS, COLLECTOR_ALIASES, problems)
+    raw = read_table(path)
+    table = _canonical(raw, COLLECTOR_COLUMNS, COLLECTOR_ALIASES, problems)
     _check_columns(table, COLLECTOR_COLUMNS,
                    [("collector_id",), ("shift",), ("start_address", "start_lat+start_lon")],
                    problems)
-    if problems:
-        raise InputError(problems)
+    if problems:  # without the columns the records cannot be read
+        _raise(table, problems)
     seen: dict[str, int] = {}
     out: list[Collector] = []
     for row, rec in table.rows:
@@ -549,11 +529,10 @@ def read_collectors(path: str | Path) -> tuple[Collector, ...]:
             max_work_s=round(max_work_h * 3600) if max_work_h is not None else None,
             row=row,
         ))
-    if not table.rows:
+    if not table.rows and not table.problems:
         problems.append(Problem(table.name, 0, "", "", "", "the file has no collector rows",
                                 "add one row per collector below the header"))
-    if problems:
-        raise InputError(problems)
+    _raise(table, problems)
     return tuple(out)
 
 
