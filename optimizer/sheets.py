@@ -52,8 +52,18 @@ UNVISITED_COLUMNS = (
 )  # fmt: skip
 
 _MONEY = "#,##0.00"
-_FORMULA_START = ("=", "+", "-", "@")
-_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
+# characters an .xlsx (XML 1.0) cannot hold; a CSV can carry them in from the input
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _put(ws, row: int, col: int, value):
+    """Write one cell; text is always text, never a formula (spreadsheet injection), and
+    characters an .xlsx cannot hold become U+FFFD."""
+    cell = ws.cell(row, col, _ILLEGAL_XML.sub("\ufffd", value) if isinstance(value, str) else value)
+    if isinstance(value, str):
+        cell.data_type = "s"
+    return cell
 
 
 def sheet_title(route_id: str, taken: set[str]) -> str:
@@ -93,14 +103,12 @@ def _summary_sheet(ws, plan: Plan) -> None:
     from openpyxl.styles import Font
 
     s = plan.summary
-    ws.append([f"Plan for {plan.plan_date.isoformat()}"])
-    ws["A1"].font = Font(bold=True, size=14)
+    _put(ws, 1, 1, f"Plan for {plan.plan_date.isoformat()}").font = Font(bold=True, size=14)
     if s:
-        ws.append([
+        _put(ws, 2, 1,
             f"Visited {s.get('cases_visited', 0)} of {s.get('cases_total', 0)} cases, value "
             f"{s.get('value_visited', 0):,.2f} of {s.get('value_total', 0):,.2f}; policy "
-            f"{s.get('policy', '')}, weighting {s.get('weighting', '')}"
-        ])
+            f"{s.get('policy', '')}, weighting {s.get('weighting', '')}")
     header_row = ws.max_row + 2  # a blank row, then the table
     per = {p["collector_id"]: p for p in s.get("per_collector", [])}
     rows = []
@@ -120,7 +128,7 @@ def _summary_sheet(ws, plan: Plan) -> None:
         ])
     _table(ws, SUMMARY_COLUMNS, rows, header_row, money_cols=(5,), percent_cols=(10,))
     total = ws.max_row + 1
-    ws.cell(total, 1, "Total").font = Font(bold=True)
+    _put(ws, total, 1, "Total").font = Font(bold=True)
     ws.cell(total, 4, sum(len(r.stops) for r in plan.routes)).font = Font(bold=True)
     cell = ws.cell(total, 5, round(sum(r.value for r in plan.routes), 2))
     cell.font, cell.number_format = Font(bold=True), _MONEY
@@ -133,14 +141,14 @@ def _route_sheet(ws, plan: Plan, route: PlannedRoute) -> None:
 
     c = route.collector
     who = c.name or "+".join(route.members)
-    ws.append([f"{c.collector_id} · {who} · {plan.plan_date.isoformat()}"])
-    ws["A1"].font = Font(bold=True, size=14)
+    # the sheet's title line carries input text (ids, names): text, never a formula
+    title = _put(ws, 1, 1, f"{c.collector_id} · {who} · {plan.plan_date.isoformat()}")
+    title.font = Font(bold=True, size=14)
     breaks = ", ".join(f"{hhmm(a)}-{hhmm(b)}" for a, b in route.breaks) or "none"
-    ws.append([
+    _put(ws, 2, 1,
         f"Shift {c.shift.label()} · leave {hhmm(route.leave_s) if route.stops else '-'} · back "
         f"{hhmm(route.return_s) if route.stops else '-'} · {len(route.stops)} stops · "
-        f"{route.travel_m / 1000:.1f} km, {route.travel_s / 60:.0f} min travel · lunch {breaks}"
-    ])
+        f"{route.travel_m / 1000:.1f} km, {route.travel_s / 60:.0f} min travel · lunch {breaks}")
     header_row = ws.max_row + 2  # a blank row, then the table
     rows = []
     for s in route.stops:
@@ -176,15 +184,13 @@ def _table(ws, columns, rows, header_row: int, *, money_cols=(), percent_cols=()
 
     fill = PatternFill("solid", fgColor="DDE6F0")
     for j, (heading, width) in enumerate(columns, start=1):
-        cell = ws.cell(header_row, j, heading)
+        cell = _put(ws, header_row, j, heading)
         cell.font, cell.fill = Font(bold=True), fill
         cell.alignment = Alignment(wrap_text=True, vertical="top")
         ws.column_dimensions[get_column_letter(j)].width = width
     for i, row in enumerate(rows, start=header_row + 1):
         for j, value in enumerate(row, start=1):
-            cell = ws.cell(i, j, value)
-            if isinstance(value, str) and value.startswith(_FORMULA_START):
-                cell.data_type = "s"  # input text, never a formula (spreadsheet injection)
+            cell = _put(ws, i, j, value)
             if j in money_cols:
                 cell.number_format = _MONEY
             elif j in percent_cols:

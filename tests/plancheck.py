@@ -29,8 +29,12 @@ def _secs(clock: str) -> float:
 
 
 def _read_csv(path: Path) -> list[dict]:
+    # a text cell that would start a formula was written with a leading "'" (export.csv_cell)
+    def cell(v: str) -> str:
+        return v[1:] if v[:1] == "'" and v[1:2] in ("=", "+", "-", "@", "\t", "\r") else v
+
     with path.open(encoding="utf-8-sig", newline="") as f:
-        return list(csv.DictReader(f))
+        return [{k: cell(v) for k, v in r.items()} for r in csv.DictReader(f)]
 
 
 def check_plan_outputs(out: Path, cases: tuple[Case, ...], collectors: tuple[Collector, ...],

@@ -91,3 +91,31 @@ def test_sheet_titles_are_valid_and_unique():
     d = sheet_title("Summary", taken)
     assert a == "K1_K2__north_" and b == "K1_K2__north_ (2)"
     assert len(c) == 31 and d == "Summary (2)"
+
+
+def test_every_input_text_is_text_including_the_route_sheets_title(tmp_path):
+    # a collector id and name that are formulas, a note with a control character an .xlsx
+    # cannot hold (a CSV can carry one in), and customers starting with + - @
+    plan = make_plan()
+    r0 = plan.routes[0]
+    evil_id = "=HYPERLINK(\"http://x.invalid\",\"pay\")"
+    collector = dataclasses.replace(r0.collector, collector_id=evil_id, name="@SUM(1)")
+    names = ("+1", "-2", "@x")
+    stops = tuple(dataclasses.replace(s, case=dataclasses.replace(
+        s.case, customer_name=names[k % 3], notes="bell\x07rings")) for k, s in enumerate(r0.stops))
+    plan = dataclasses.replace(plan, routes=(dataclasses.replace(r0, collector=collector,
+                                                                 stops=stops), *plan.routes[1:]))
+    wb = load_workbook(write_route_workbook(plan, tmp_path / "routes.xlsx"))
+    ws = wb.worksheets[1]
+    assert ws.title == sheet_title(evil_id, set())
+    title = ws["A1"]
+    assert title.data_type == "s" and title.value.startswith(f"{evil_id} · @SUM(1) · ")
+    text_cells = [c for w in wb.worksheets for row in w.iter_rows() for c in row
+                  if isinstance(c.value, str)]
+    assert all(c.data_type == "s" for c in text_cells)
+    assert not [c for c in text_cells if c.data_type == "f"]
+    body = _table(ws, "Stop")[1]
+    assert [r[6] for r in body] == [names[k % 3] for k in range(len(stops))]
+    assert {r[15] for r in body} == {"bell\ufffdrings"}
+    (first,) = [c for row in wb["Summary"].iter_rows() for c in row if c.value == evil_id]
+    assert first.data_type == "s"
