@@ -382,6 +382,14 @@ def _xlsx_records(p: Path, name: str) -> list[tuple[int, list[str]]]:
 # --------------------------------------------------------------------------- the table
 
 
+def _split_number(cells: list[str]) -> int | None:
+    """Index of the first cell of two that look like one decimal-comma number (30 | 657)."""
+    for k in range(len(cells) - 1):
+        if re.fullmatch(r"-?\d{1,3}", cells[k]) and re.fullmatch(r"\d+", cells[k + 1]):
+            return k
+    return None
+
+
 def read_table(path: str | Path) -> Table:
     """Read a CSV (',' ';' or tab separated, any common encoding) or .xlsx file.
 
@@ -398,7 +406,7 @@ def read_table(path: str | Path) -> Table:
         raise InputError([Problem(name, 0, "", "", str(p), "this is a folder, not a file",
                                   "give the path of the .csv or .xlsx file")])
     suffix = p.suffix.lower()
-    decimal, encoding = ".", "UTF-8"
+    decimal, encoding, sep = ".", "UTF-8", ","
     if suffix in (".xlsx", ".xlsm"):
         raw = _xlsx_records(p, name)
     elif suffix in (".csv", ".txt", ".tsv"):
@@ -443,6 +451,11 @@ def read_table(path: str | Path) -> Table:
             if len(cells) > len(header) and suffix not in (".xlsx", ".xlsm"):
                 what = (f"the row has {len(cells)} cells but the header has {len(header)}: "
                         f"a field would be lost")
+                split = _split_number(cells) if sep == "," else None
+                if split is not None:
+                    what += (f" (cells {split + 1} and {split + 2}, '{cells[split]}' and "
+                             f"'{cells[split + 1]}', look like one number written with a decimal "
+                             f"comma: {cells[split]},{cells[split + 1]})")
                 fix = ("put text that contains the separator in double quotes (\"...\"), or "
                        "remove the extra separator; in a ','-separated file a decimal comma "
                        "(30,657) splits a number too: write 30.657")
