@@ -46,8 +46,9 @@ def _rewrite_zip(data: bytes, edit) -> bytes:
 
 def big_ids_workbook() -> bytes:
     """Ids stored as numbers: an 18-digit integer (exact in the file, as exporters that write
-    integers store it), an id with leading zeros shown by the format 000000, and a whole number
-    stored as a float (4567.0)."""
+    integers store it), an id with leading zeros shown by the format 000000, a whole number
+    stored as a float (4567.0), and an 18-digit id as Excel stores it: a double that keeps 17
+    digits."""
     from openpyxl import Workbook
 
     wb = Workbook()
@@ -57,14 +58,16 @@ def big_ids_workbook() -> bytes:
     ws.append([123, 30.664, 104.062, 2000, 30])
     ws["A3"].number_format = "000000"
     ws.append([4567.0, 30.63, 104.078, 3000, 20])
+    ws.append([888, 30.65, 104.07, 900, 10])  # 888 becomes the double Excel stores below
     buf = io.BytesIO()
     wb.save(buf)
 
     def edit(name: str, body: bytes) -> bytes:
         if name == "xl/worksheets/sheet1.xml":
             # openpyxl writes numbers with 16 significant digits; an integer-writing exporter
-            # keeps all of them
-            return body.replace(b"<v>777</v>", b"<v>123456789012345678</v>")
+            # keeps all of them; Excel itself stores the double (17 digits, 15 exact)
+            return body.replace(b"<v>777</v>", b"<v>123456789012345678</v>").replace(
+                b"<v>888</v>", b"<v>1.2345678901234568E+17</v>")
         if name == "docProps/core.xml":
             return re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", b"2026-01-01T00:00:00Z", body)
         return body
