@@ -326,7 +326,8 @@ def _cell_text(v: object, number_format: str = "General") -> tuple[str, bool]:
 
 
 def _xlsx_records(p: Path, name: str) -> list[tuple[int, list[str]]]:
-    head = p.read_bytes()[:8]
+    with p.open("rb") as fh:
+        head = fh.read(65536)
     fix = ("open the file in Excel or WPS and save it again as .xlsx (Excel Workbook), or save "
            "the sheet as CSV UTF-8")
     if not head:
@@ -339,7 +340,7 @@ def _xlsx_records(p: Path, name: str) -> list[tuple[int, list[str]]]:
             "save it in Excel as .xlsx (Excel Workbook) without a password, or as CSV UTF-8")])
     if not head.startswith(_ZIP_MAGIC):
         try:
-            decode_text(p.read_bytes()[:65536], name)
+            decode_text(head, name)
             what = "a text file (a CSV named .xlsx?)"
             fix = f"rename it to {p.stem}.csv, or open it in Excel and save it as .xlsx"
         except InputError:
