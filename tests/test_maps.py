@@ -1,6 +1,6 @@
 """The HTML maps: data behind the markers, privacy, escaping, assets without CDNs.
 
-The pages are checked through the data they hand to the map (the JSON of `CR.addStops`), the
+The pages are checked through the data they hand to the map (their JSON data block), the
 HTML they contain and the URLs they reference; tests/browser checks them in a real browser.
 """
 
@@ -25,14 +25,27 @@ def plan():
     return make_plan()
 
 
+def _page_data(html_text: str) -> dict:
+    """The page's data: its one ``<script type="application/json" id="cr-data">`` block."""
+    blocks = re.findall(
+        r'<script type="application/json" id="cr-data">(.*?)</script>', html_text, re.S
+    )
+    assert len(blocks) == 1
+    return json.loads(blocks[0])
+
+
 def _call_args(html_text: str, func: str) -> list[list]:
-    """The JSON arguments of every ``CR.<func>(layer, <json>, ...)`` call in the page."""
-    out = []
-    decoder = json.JSONDecoder()
-    for m in re.finditer(rf"CR\.{func}\(\w+, ", html_text):
-        obj, _ = decoder.raw_decode(html_text, m.end())
-        out.append(obj)
-    return out
+    """What the page script hands to ``CR.<func>(layer, <list>, ...)``: one list per layer.
+
+    `CR.overviewPage` and `CR.collectorPage` draw every layer from the page's data: stops and
+    places of each route, the unvisited points.
+    """
+    data = _page_data(html_text)
+    routes = data["routes"] if "routes" in data else [data]
+    if func == "addPoints":
+        return [data["unvisited"]["points"]] if "unvisited" in data else []
+    key = {"addStops": "stops", "addPlaces": "places"}[func]
+    return [r[key] for r in routes]
 
 
 class _Tags(HTMLParser):
@@ -286,7 +299,11 @@ def test_overview_layers_and_summary(plan, written):
         "every collector&#x27;s day is full" in json.dumps(unvisited)
     )
     assert text.count("L.polyline(") == len(plan.routes)
-    assert "L.control.layers(" in text
+    assert "CR.overviewPage(" in text  # draws the layer control (collector-routes.js)
+    labels = [r["label"] for r in _page_data(text)["routes"]]
+    assert [re.sub(r"<[^>]*>", "", x) for x in labels] == [
+        f"{r.collector.collector_id} {r.collector.name} ({len(r.stops)})" for r in plan.routes
+    ]
     assert 'data-k="cases_total">10<' in text and 'data-k="cases_visited">7<' in text
     value_total = sum(s.value for r in plan.routes for s in r.stops) + sum(
         u.value for u in plan.unassigned
