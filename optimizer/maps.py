@@ -36,10 +36,12 @@ datum their app expects: GCJ-02 for Amap, BD-09 for Baidu, WGS-84 for Apple and 
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import logging
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -230,12 +232,66 @@ def _duration(duration_s: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
+# Windows device names: no file may be called e.g. "CON.html" or "com1.x.html" there
+_DEVICE_NAMES = frozenset(
+    {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
+)
+_PLAIN_MAX_BYTES = 100  # longer ids are encoded (and the encoded name kept short)
+_READABLE_MAX_CHARS = 32
+_ENCODED_MAX_BYTES = 80  # base32 of at most this many bytes: 128 characters
+
+
+def _same_everywhere(ch: str) -> bool:
+    """Whether a file name may hold `ch` as it is: no case, stable under Unicode normalisation.
+
+    Case-insensitive (Windows, macOS, Android's shared storage) and normalising (macOS) file
+    systems then store and compare it as written.
+    """
+    if ch.isascii():
+        return "A" <= ch <= "Z" or ch.isdigit() or ch in "_-"
+    return (
+        ch.isalnum()
+        and ch.lower() == ch == ch.upper() == ch.casefold()
+        and unicodedata.normalize("NFC", ch) == ch == unicodedata.normalize("NFD", ch)
+    )
+
+
+def _plain_stem(collector_id: str) -> bool:
+    """Whether `collector_id` is its own page's file name (``K01`` -> ``K01.html``)."""
+    return (
+        0 < len(collector_id.encode("utf-8")) <= _PLAIN_MAX_BYTES
+        and all(_same_everywhere(ch) or ch == "." for ch in collector_id)
+        and not collector_id.startswith(".")
+        and not collector_id.endswith(".")
+        and collector_id.upper() != "INDEX"  # the overview's index.html
+        and collector_id.split(".")[0].upper() not in _DEVICE_NAMES
+    )
+
+
 def collector_page_filename(collector_id: str) -> str:
-    """File name of a collector's page: ``<collector_id>.html`` with unsafe characters replaced."""
-    stem = re.sub(r"[^\w.-]", "_", collector_id).lstrip(".") or "collector"
-    if stem.lower() == "index":
-        stem = "collector_index"
-    return f"{stem}.html"
+    """File name of a collector's page; a different name for every collector id.
+
+    Ids that are safe file names on every system keep their name: upper-case ASCII letters,
+    digits, ``_``, ``-``, inner dots and letters without case (Chinese), e.g. ``K01`` ->
+    ``K01.html``, ``张三`` -> ``张三.html``. Every other id (lower-case letters, spaces, ``/``,
+    ...) gets a readable part (unsafe characters replaced by ``_``) and, after a ``~``, its
+    exact UTF-8 bytes in lower-case base32: ``K/1`` -> ``K_1~jmxtc.html``, ``k1`` ->
+    ``k1~nmyq.html``. The mapping is injective, also on case-insensitive file systems: a kept
+    name has no ``~`` and no lower-case letter, and an encoded one decodes from its suffix,
+    whatever the case. (Ids longer than 80 bytes carry a SHA-256 digest after ``~~`` instead.)
+    """
+    if _plain_stem(collector_id):
+        return f"{collector_id}.html"
+    readable = "".join(
+        ch if _same_everywhere(ch) or (ch.isascii() and ch.isalpha()) else "_"
+        for ch in collector_id[:_READABLE_MAX_CHARS]
+    ).strip("_") or "collector"
+    raw = collector_id.encode("utf-8")
+    if len(raw) <= _ENCODED_MAX_BYTES:
+        suffix = "~" + base64.b32encode(raw).decode("ascii").rstrip("=").lower()
+    else:
+        suffix = "~~" + hashlib.sha256(raw).hexdigest()[:40]
+    return f"{readable}{suffix}.html"
 
 
 # --------------------------------------------------------------------------- navigation links
