@@ -274,7 +274,7 @@ def collector_page_filename(collector_id: str) -> str:
     Ids that are safe file names on every system keep their name: upper-case ASCII letters,
     digits, ``_``, ``-``, inner dots and letters without case (Chinese), e.g. ``K01`` ->
     ``K01.html``, ``张三`` -> ``张三.html``. Every other id (lower-case letters, spaces, ``/``,
-    ...) gets a readable part (unsafe characters replaced by ``_``) and, after a ``~``, its
+    ...) gets a readable part (runs of unsafe characters replaced by ``_``) and, after a ``~``, its
     exact UTF-8 bytes in lower-case base32: ``K/1`` -> ``K_1~jmxtc.html``, ``k1`` ->
     ``k1~nmyq.html``. The mapping is injective, also on case-insensitive file systems: a kept
     name has no ``~`` and no lower-case letter, and an encoded one decodes from its suffix,
@@ -284,8 +284,9 @@ def collector_page_filename(collector_id: str) -> str:
         return f"{collector_id}.html"
     readable = "".join(
         ch if _same_everywhere(ch) or (ch.isascii() and ch.isalpha()) else "_"
-        for ch in collector_id[:_READABLE_MAX_CHARS]
-    ).strip("_") or "collector"
+        for ch in collector_id
+    )
+    readable = re.sub(r"__+", "_", readable).strip("_")[:_READABLE_MAX_CHARS] or "collector"
     raw = collector_id.encode("utf-8")
     if len(raw) <= _ENCODED_MAX_BYTES:
         suffix = "~" + base64.b32encode(raw).decode("ascii").rstrip("=").lower()
@@ -653,20 +654,21 @@ def _stop_popup(stop: PlannedStop, *, mask_private: bool, nav: bool, collector: 
     name = mask_name(case.customer_name) if mask_private else case.customer_name
     phone = mask_phone(case.phone) if mask_private else case.phone
     rows = [
-        f"<b>{stop.stop}. {_esc(case.case_id)}</b>"
-        + (f' <span class="cr-muted">{_esc(collector)}</span>' if collector else ""),
+        f'<b>{stop.stop}. <span data-field="case-id">{_esc(case.case_id)}</span></b>'
+        + (f' <span class="cr-muted" data-field="collector">{_esc(collector)}</span>'
+           if collector else ""),
         f"{_esc(_stop_times(stop))} · window {_esc(stop.window.label())}",
     ]
     if name:
-        rows.append(f"<b>{_esc(name)}</b>")
+        rows.append(f'<b data-field="name">{_esc(name)}</b>')
     if case.address:
-        rows.append(_esc(case.address))
+        rows.append(f'<span data-field="address">{_esc(case.address)}</span>')
     amount = _esc(_money(case.amount_overdue))
     rows.append(f"Overdue {amount} · {case.days_past_due} days past due")
     if phone:
-        rows.append(f"Phone {_esc(phone)}")
+        rows.append(f'Phone <span data-field="phone">{_esc(phone)}</span>')
     if case.notes:
-        rows.append(f'<span class="cr-muted">{_esc(case.notes)}</span>')
+        rows.append(f'<span class="cr-muted" data-field="notes">{_esc(case.notes)}</span>')
     body = "<br>".join(rows)
     if nav:
         links = navigation_links(stop.lat, stop.lon, label=f"{stop.stop}. {case.case_id}")
@@ -677,16 +679,18 @@ def _stop_popup(stop: PlannedStop, *, mask_private: bool, nav: bool, collector: 
 def _unassigned_popup(u: Unassigned, *, mask_private: bool) -> str:
     case = u.case
     name = mask_name(case.customer_name) if mask_private else case.customer_name
-    rows = [f"<b>{_esc(case.case_id)}</b> · not visited"]
+    rows = [f'<b data-field="case-id">{_esc(case.case_id)}</b> · not visited']
     if name:
-        rows.append(f"<b>{_esc(name)}</b>")
+        rows.append(f'<b data-field="name">{_esc(name)}</b>')
     if case.address:
-        rows.append(_esc(case.address))
+        rows.append(f'<span data-field="address">{_esc(case.address)}</span>')
     rows.append(
         f"Overdue {_esc(_money(case.amount_overdue))} · {case.days_past_due} days past due"
         f" · value {_esc(_money(u.value))}"
     )
-    rows.append(f"Reason: {_esc(u.reason)} ({_esc(u.reason_code)})")
+    rows.append(
+        f'Reason: <span data-field="reason">{_esc(u.reason)}</span> ({_esc(u.reason_code)})'
+    )
     return f'<div class="cr-popup" data-case-id="{_esc(case.case_id)}">{"<br>".join(rows)}</div>'
 
 
@@ -952,9 +956,11 @@ def _stop_list_item(
         f"{case.days_past_due} days past due</div>"
     )
     if phone:
-        parts.append(f'<div class="cr-phone">Phone {_esc(phone)}</div>')
+        parts.append(
+            f'<div class="cr-phone">Phone <span data-field="phone">{_esc(phone)}</span></div>'
+        )
     if case.notes:
-        parts.append(f'<div class="cr-muted">{_esc(case.notes)}</div>')
+        parts.append(f'<div class="cr-muted" data-field="notes">{_esc(case.notes)}</div>')
     parts.append(_nav_html(links))
     return (
         f'<li class="cr-stop" data-stop="{stop.stop}" data-case-id="{_esc(case.case_id)}" '
