@@ -50,7 +50,7 @@ from urllib.parse import quote, urlencode
 
 import folium
 import segno
-from branca.element import Element, MacroElement
+from branca.element import Element, Figure, MacroElement
 
 from optimizer import coords
 from optimizer.model import Plan, PlannedRoute, PlannedStop, Unassigned, geocode_status, hhmm
@@ -464,8 +464,16 @@ class _Script(MacroElement):
         self._name = "CrScript"
         self.code = code
 
-    def render(self, **kwargs) -> None:
-        self.get_root().script.add_child(_Raw(self.code), name=self.get_name())
+    def render(self, **kwargs) -> str:
+        _figure(self).script.add_child(_Raw(self.code), name=self.get_name())
+        return ""
+
+
+def _figure(element: Element) -> Figure:
+    root = element.get_root()
+    if not isinstance(root, Figure):
+        raise TypeError(f"{element.get_name()} is not in a branca Figure")
+    return root
 
 
 # markers folium renders in place of our input-derived content; `_fill_slots` replaces them
@@ -557,7 +565,7 @@ def _render(
     names). `title`, `meta` and `body` (escaped HTML) and `data` (JSON for the page script) are
     put in after folium and Jinja2 are done, by `_fill_slots`.
     """
-    root = m.get_root()
+    root = _figure(m)
     root.header.add_child(_Raw(_SLOT.format("head")), name="cr_head", index=0)
     root.html.add_child(_Raw(_SLOT.format("body")), name="cr_body")
     text = root.render()
