@@ -234,7 +234,7 @@ def _duration(duration_s: float) -> str:
 
 # Windows device names: no file may be called e.g. "CON.html" or "com1.x.html" there
 _DEVICE_NAMES = frozenset(
-    {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
+    {"CON", "PRN", "AUX", "NUL", *(f"{d}{n}" for d in ("COM", "LPT") for n in "0123456789¹²³")}
 )
 _PLAIN_MAX_BYTES = 100  # longer ids are encoded (and the encoded name kept short)
 _READABLE_MAX_CHARS = 32

@@ -379,6 +379,7 @@ def test_mask_phone(phone, masked):
         ("index", "index~nfxgizly.html"),  # not the overview's index.html
         ("INDEX", "INDEX~jfheirky.html"),
         ("CON", "CON~inhu4.html"),  # a Windows device name
+        ("COM\u00b9.X", "COM\u00b9_X~inhu3qvzfzma.html"),  # COM¹ is one too, with any extension
         (".K1", "K1~fzftc.html"),  # no hidden file
     ],
 )
