@@ -7,6 +7,21 @@ tiles need the network.
 
 Safety rules the page builders follow:
 
+- no input text ever reaches a template. folium and branca build pages with Jinja2, and branca
+  compiles text as a template in more places than one would guess: ``Element(html)`` compiles its
+  argument, and `MacroElement.render` wraps every element's rendered script in a new ``Element``,
+  so whatever folium writes (layer names, popups, script code) is evaluated a second time. A note
+  ``{{ 7*191 }}`` would show as ``1337``, and a note that reaches ``os`` through a Jinja global
+  would run commands. So the map handed to folium carries no input text at all: coordinates,
+  palette colours, tile constants and fixed layer names only (`write_overview`,
+  `write_collector_page`). Our own parts go in as `_Raw` elements, which are written as they are
+  and never compiled: two slot markers and the page script (`_Script`), whose code holds folium
+  variable names and constants only. After folium has rendered this skeleton, `_render` puts the
+  input-derived content into the slots in one pass of plain string substitution
+  (`_fill_slots`): the head (title, meta tags), the body (stop list, summary) as escaped HTML,
+  and a ``<script type="application/json">`` data block (`_data_block`) from which
+  ``collector-routes.js`` draws markers, popups and the layer control. Input text is thus only
+  ever data: Jinja2 never sees it, and the inserted text is not scanned again;
 - every text that comes from input (names, addresses, notes, ids) is HTML-escaped before it is put
   into HTML; data handed to JavaScript is JSON with ``<``, ``>``, ``&`` and the JS line separators
   escaped, so no input can close a ``<script>`` element or inject markup;
@@ -21,10 +36,12 @@ datum their app expects: GCJ-02 for Amap, BD-09 for Baidu, WGS-84 for Apple and 
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import logging
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -33,8 +50,7 @@ from urllib.parse import quote, urlencode
 
 import folium
 import segno
-from branca.element import Element, MacroElement
-from jinja2 import Template
+from branca.element import Element, Figure, MacroElement
 
 from optimizer import coords
 from optimizer.model import Plan, PlannedRoute, PlannedStop, Unassigned, geocode_status, hhmm
@@ -216,12 +232,67 @@ def _duration(duration_s: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
+# Windows device names: no file may be called e.g. "CON.html" or "com1.x.html" there
+_DEVICE_NAMES = frozenset(
+    {"CON", "PRN", "AUX", "NUL", *(f"{d}{n}" for d in ("COM", "LPT") for n in "0123456789¹²³")}
+)
+_PLAIN_MAX_BYTES = 100  # longer ids are encoded (and the encoded name kept short)
+_READABLE_MAX_CHARS = 32
+_ENCODED_MAX_BYTES = 80  # base32 of at most this many bytes: 128 characters
+
+
+def _same_everywhere(ch: str) -> bool:
+    """Whether a file name may hold `ch` as it is: no case, stable under Unicode normalisation.
+
+    Case-insensitive (Windows, macOS, Android's shared storage) and normalising (macOS) file
+    systems then store and compare it as written.
+    """
+    if ch.isascii():
+        return "A" <= ch <= "Z" or ch.isdigit() or ch in "_-"
+    return (
+        ch.isalnum()
+        and ch.lower() == ch == ch.upper() == ch.casefold()
+        and unicodedata.normalize("NFC", ch) == ch == unicodedata.normalize("NFD", ch)
+    )
+
+
+def _plain_stem(collector_id: str) -> bool:
+    """Whether `collector_id` is its own page's file name (``K01`` -> ``K01.html``)."""
+    return (
+        0 < len(collector_id.encode("utf-8")) <= _PLAIN_MAX_BYTES
+        and all(_same_everywhere(ch) or ch == "." for ch in collector_id)
+        and not collector_id.startswith(".")
+        and not collector_id.endswith(".")
+        and collector_id.upper() != "INDEX"  # the overview's index.html
+        and collector_id.split(".")[0].upper() not in _DEVICE_NAMES
+    )
+
+
 def collector_page_filename(collector_id: str) -> str:
-    """File name of a collector's page: ``<collector_id>.html`` with unsafe characters replaced."""
-    stem = re.sub(r"[^\w.-]", "_", collector_id).lstrip(".") or "collector"
-    if stem.lower() == "index":
-        stem = "collector_index"
-    return f"{stem}.html"
+    """File name of a collector's page; a different name for every collector id.
+
+    Ids that are safe file names on every system keep their name: upper-case ASCII letters,
+    digits, ``_``, ``-``, inner dots and letters without case (Chinese), e.g. ``K01`` ->
+    ``K01.html``, ``张三`` -> ``张三.html``. Every other id (lower-case letters, spaces, ``/``,
+    ...) gets a readable part (runs of unsafe characters replaced by ``_``) and, after a ``~``, its
+    exact UTF-8 bytes in lower-case base32: ``K/1`` -> ``K_1~jmxtc.html``, ``k1`` ->
+    ``k1~nmyq.html``. The mapping is injective, also on case-insensitive file systems: a kept
+    name has no ``~`` and no lower-case letter, and an encoded one decodes from its suffix,
+    whatever the case. (Ids longer than 80 bytes carry a SHA-256 digest after ``~~`` instead.)
+    """
+    if _plain_stem(collector_id):
+        return f"{collector_id}.html"
+    readable = "".join(
+        ch if _same_everywhere(ch) or (ch.isascii() and ch.isalpha()) else "_"
+        for ch in collector_id
+    )
+    readable = re.sub(r"__+", "_", readable).strip("_")[:_READABLE_MAX_CHARS] or "collector"
+    raw = collector_id.encode("utf-8")
+    if len(raw) <= _ENCODED_MAX_BYTES:
+        suffix = "~" + base64.b32encode(raw).decode("ascii").rstrip("=").lower()
+    else:
+        suffix = "~~" + hashlib.sha256(raw).hexdigest()[:40]
+    return f"{readable}{suffix}.html"
 
 
 # --------------------------------------------------------------------------- navigation links
@@ -363,15 +434,69 @@ def _assets_head(self_contained: bool) -> str:
 # --------------------------------------------------------------------------- folium plumbing
 
 
-class _Script(MacroElement):
-    """Raw JavaScript emitted in the page script, after the elements added before it."""
+class _Raw(Element):
+    """A branca element written out exactly as given: its text is never compiled as a template.
 
-    _template = Template("{% macro script(this, kwargs) %}\n{{ this.code }}\n{% endmacro %}")
+    (`branca.element.Element` compiles its argument as a Jinja2 template.) Used only for our own
+    fixed text: slot markers and page script code that holds no input text.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._name = "CrRaw"
+        self._text = text
+
+    def render(self, **kwargs) -> str:
+        return self._text
+
+
+class _Script(MacroElement):
+    """Our page script, emitted after the script of the elements added to the map before it.
+
+    `MacroElement.render` would wrap the output in a new ``Element`` (compiled as a template
+    again); this one adds its code to the page script as a `_Raw` element instead. The code is
+    built from folium variable names and constants only: input text reaches the page as data
+    (see `_fill_slots`).
+    """
 
     def __init__(self, code: str) -> None:
         super().__init__()
         self._name = "CrScript"
         self.code = code
+
+    def render(self, **kwargs) -> str:
+        _figure(self).script.add_child(_Raw(self.code), name=self.get_name())
+        return ""
+
+
+def _figure(element: Element) -> Figure:
+    root = element.get_root()
+    if not isinstance(root, Figure):
+        raise TypeError(f"{element.get_name()} is not in a branca Figure")
+    return root
+
+
+# markers folium renders in place of our input-derived content; `_fill_slots` replaces them
+_SLOT = "<!--cr-slot:{}-->"
+_SLOT_RE = re.compile(r"<!--cr-slot:([a-z]+)-->")
+_DATA_ID = "cr-data"
+
+
+def _data_block(data: object) -> str:
+    """The page's data as a JSON block that `CR.data()` reads (text only, never run as code)."""
+    return f'<script type="application/json" id="{_DATA_ID}">{_js_json(data)}</script>'
+
+
+def _fill_slots(text: str, slots: Mapping[str, str]) -> str:
+    """Replace each slot marker of the rendered page by its content, in one pass.
+
+    Each marker must appear exactly once. The inserted content is not scanned again, so whatever
+    it contains (it is escaped HTML and JSON) cannot create or fill another slot.
+    """
+    found = _SLOT_RE.findall(text)
+    if sorted(found) != sorted(slots):
+        raise RuntimeError(f"page slots {sorted(found)} do not match {sorted(slots)}")
+    return _SLOT_RE.sub(lambda m: slots[m.group(1)], text)
 
 
 def page_meta(html_text: str) -> dict[str, str]:
@@ -429,10 +554,24 @@ def _render(
     *,
     title: str,
     meta: Mapping[str, str],
+    body: str,
+    data: object,
     body_class: str,
     self_contained: bool,
 ) -> Path:
-    root = m.get_root()
+    """Render the map's skeleton with folium, then put the page's content into its slots.
+
+    `m` holds no input text (only coordinates, palette colours, tile constants and folium's
+    names). `title`, `meta` and `body` (escaped HTML) and `data` (JSON for the page script) are
+    put in after folium and Jinja2 are done, by `_fill_slots`.
+    """
+    root = _figure(m)
+    root.header.add_child(_Raw(_SLOT.format("head")), name="cr_head", index=0)
+    root.html.add_child(_Raw(_SLOT.format("body")), name="cr_body")
+    text = root.render()
+    text = text.replace("<html>", '<html lang="zh-CN">', 1)
+    if body_class:
+        text = text.replace("<body>", f'<body class="{body_class}">', 1)
     metas = "".join(
         f'<meta name="collector-routes:{key}" content="{_esc(value)}"/>\n'
         for key, value in meta.items()
@@ -444,11 +583,8 @@ def _render(
         '<link rel="icon" href="data:,"/>\n'
         f"{metas}{_assets_head(self_contained)}"
     )
-    root.header.add_child(Element(head), name="cr_head", index=0)
-    text = root.render()
-    text = text.replace("<html>", '<html lang="zh-CN">', 1)
-    if body_class:
-        text = text.replace("<body>", f'<body class="{body_class}">', 1)
+    # the data block comes before the page script (folium puts it after </body>)
+    text = _fill_slots(text, {"head": head, "body": body + _data_block(data)})
     if _EXTERNAL_ASSET.search(text):  # a folium default crept back in: refuse to write it
         raise RuntimeError(f"{path}: page references an external script or stylesheet")
     path = Path(path)
@@ -526,20 +662,21 @@ def _stop_popup(stop: PlannedStop, *, mask_private: bool, nav: bool, collector: 
     name = mask_name(case.customer_name) if mask_private else case.customer_name
     phone = mask_phone(case.phone) if mask_private else case.phone
     rows = [
-        f"<b>{stop.stop}. {_esc(case.case_id)}</b>"
-        + (f' <span class="cr-muted">{_esc(collector)}</span>' if collector else ""),
+        f'<b>{stop.stop}. <span data-field="case-id">{_esc(case.case_id)}</span></b>'
+        + (f' <span class="cr-muted" data-field="collector">{_esc(collector)}</span>'
+           if collector else ""),
         f"{_esc(_stop_times(stop))} · window {_esc(stop.window.label())}",
     ]
     if name:
-        rows.append(f"<b>{_esc(name)}</b>")
+        rows.append(f'<b data-field="name">{_esc(name)}</b>')
     if case.address:
-        rows.append(_esc(case.address))
+        rows.append(f'<span data-field="address">{_esc(case.address)}</span>')
     amount = _esc(_money(case.amount_overdue))
     rows.append(f"Overdue {amount} · {case.days_past_due} days past due")
     if phone:
-        rows.append(f"Phone {_esc(phone)}")
+        rows.append(f'Phone <span data-field="phone">{_esc(phone)}</span>')
     if case.notes:
-        rows.append(f'<span class="cr-muted">{_esc(case.notes)}</span>')
+        rows.append(f'<span class="cr-muted" data-field="notes">{_esc(case.notes)}</span>')
     body = "<br>".join(rows)
     if nav:
         links = navigation_links(stop.lat, stop.lon, label=f"{stop.stop}. {case.case_id}")
@@ -550,16 +687,18 @@ def _stop_popup(stop: PlannedStop, *, mask_private: bool, nav: bool, collector: 
 def _unassigned_popup(u: Unassigned, *, mask_private: bool) -> str:
     case = u.case
     name = mask_name(case.customer_name) if mask_private else case.customer_name
-    rows = [f"<b>{_esc(case.case_id)}</b> · not visited"]
+    rows = [f'<b data-field="case-id">{_esc(case.case_id)}</b> · not visited']
     if name:
-        rows.append(f"<b>{_esc(name)}</b>")
+        rows.append(f'<b data-field="name">{_esc(name)}</b>')
     if case.address:
-        rows.append(_esc(case.address))
+        rows.append(f'<span data-field="address">{_esc(case.address)}</span>')
     rows.append(
         f"Overdue {_esc(_money(case.amount_overdue))} · {case.days_past_due} days past due"
         f" · value {_esc(_money(u.value))}"
     )
-    rows.append(f"Reason: {_esc(u.reason)} ({_esc(u.reason_code)})")
+    rows.append(
+        f'Reason: <span data-field="reason">{_esc(u.reason)}</span> ({_esc(u.reason_code)})'
+    )
     return f'<div class="cr-popup" data-case-id="{_esc(case.case_id)}">{"<br>".join(rows)}</div>'
 
 
@@ -738,36 +877,39 @@ def write_overview(
     m = _new_map(tile, points)
 
     colors: dict[str, str] = {}
-    calls = []
+    groups = []
+    routes_data = []
     for i, route in enumerate(plan.routes):
         cid = route.collector.collector_id
         color = colors[cid] = _color(i)
         label = f"{cid} {route.collector.name}".strip()
-        group = folium.FeatureGroup(
-            # Leaflet's layer control shows names as HTML: escape the input text
-            name=f'<span class="cr-swatch" style="background:{color}"></span>'
-            f"{_esc(label)} ({len(route.stops)})",
-            show=True,
-        ).add_to(m)
+        # no name for folium: the layer control is ours (CR.overviewPage), labelled from the data
+        group = folium.FeatureGroup(name=f"route-{i}", control=False, show=True).add_to(m)
         _polyline(route, tile, color, weight=4).add_to(group)
-        data = _stop_data(route, tile, mask_private=mask_private, nav=False, collector=cid)
-        calls.append(
-            f"CR.addPlaces({group.get_name()}, {_js_json(_places(route, tile))}, "
-            f"{_js_json(color)});\n"
-            f"CR.addStops({group.get_name()}, {_js_json(data)}, "
-            f"{{color: {_js_json(color)}, size: 24}});"
-        )
-    unvisited = folium.FeatureGroup(
-        name=f'<span class="cr-swatch" style="background:{_UNVISITED_COLOR}"></span>'
-        f"Not visited ({len(plan.unassigned)})",
-        show=True,
+        groups.append(group.get_name())
+        routes_data.append({
+            "color": color,
+            # Leaflet's layer control shows names as HTML: escape the input text
+            "label": f'<span class="cr-swatch" style="background:{color}"></span>'
+            f"{_esc(label)} ({len(route.stops)})",
+            "places": _places(route, tile),
+            "stops": _stop_data(route, tile, mask_private=mask_private, nav=False,
+                                collector=cid),
+        })  # fmt: skip
+    unvisited = folium.FeatureGroup(name="unvisited", control=False, show=True).add_to(m)
+    data = {
+        "routes": routes_data,
+        "unvisited": {
+            "color": _UNVISITED_COLOR,
+            "label": f'<span class="cr-swatch" style="background:{_UNVISITED_COLOR}"></span>'
+            f"Not visited ({len(plan.unassigned)})",
+            "points": unassigned_pts,
+        },
+    }
+    _Script(
+        f"CR.overviewPage({m.get_name()}, [{', '.join(groups)}], {unvisited.get_name()}, "
+        f"CR.data({_js_json(_DATA_ID)}));"
     ).add_to(m)
-    calls.append(
-        f"CR.addPoints({unvisited.get_name()}, {_js_json(unassigned_pts)}, "
-        f"{{color: {_js_json(_UNVISITED_COLOR)}, fill: '#bbbbbb', radius: 5}});"
-    )
-    _Script("\n".join(calls)).add_to(m)
-    folium.LayerControl(collapsed=True).add_to(m)
 
     if links is None:
         # one page per collector; a team's route has a page per member
@@ -781,14 +923,13 @@ def write_overview(
         )
     else:
         links_section = collector_links_html(links, qr=True)
-    m.get_root().html.add_child(
-        Element(_summary_html(plan, colors, links_section)), name="cr_summary"
-    )
     return _render(
         m,
         path,
         title=f"Collector routes {plan.plan_date.isoformat()}",
         meta={"page": "overview", "date": plan.plan_date.isoformat()},
+        body=_summary_html(plan, colors, links_section),
+        data=data,
         body_class="cr-overview",
         self_contained=self_contained,
     )
@@ -823,9 +964,11 @@ def _stop_list_item(
         f"{case.days_past_due} days past due</div>"
     )
     if phone:
-        parts.append(f'<div class="cr-phone">Phone {_esc(phone)}</div>')
+        parts.append(
+            f'<div class="cr-phone">Phone <span data-field="phone">{_esc(phone)}</span></div>'
+        )
     if case.notes:
-        parts.append(f'<div class="cr-muted">{_esc(case.notes)}</div>')
+        parts.append(f'<div class="cr-muted" data-field="notes">{_esc(case.notes)}</div>')
     parts.append(_nav_html(links))
     return (
         f'<li class="cr-stop" data-stop="{stop.stop}" data-case-id="{_esc(case.case_id)}" '
@@ -887,15 +1030,14 @@ def write_collector_page(
     m = _new_map(tile, points)
     group = folium.FeatureGroup(name="route", control=False).add_to(m)
     _polyline(route, tile, color, weight=6).add_to(group)
-    data = _stop_data(route, tile, mask_private=mask_private, nav=True)
-    map_name = m.get_name()
+    data = {
+        "color": color,
+        "places": _places(route, tile),
+        "stops": _stop_data(route, tile, mask_private=mask_private, nav=True),
+    }
     _Script(
-        f"CR.addPlaces({group.get_name()}, {_js_json(_places(route, tile))}, {_js_json(color)});\n"
-        f"var crMarkers = CR.addStops({group.get_name()}, {_js_json(data)}, "
-        f"{{color: {_js_json(color)}, size: 34}});\n"
-        f"CR.bindList({map_name}, crMarkers, document.getElementById('cr-stops'));\n"
-        f"CR.bindSheet({map_name}, document.getElementById('cr-toggle'), "
-        "document.getElementById('cr-sheet'));"
+        f"var crMarkers = CR.collectorPage({m.get_name()}, {group.get_name()}, "
+        f"CR.data({_js_json(_DATA_ID)}));"
     ).add_to(m)
 
     title = " · ".join(x for x in (cid, collector.name, plan.plan_date.isoformat()) if x)
@@ -925,11 +1067,12 @@ def write_collector_page(
         f'<div class="cr-stats">{_esc(" · ".join(stats))}</div>'
         f'<ol class="cr-stops" id="cr-stops">{items}</ol></section>'
     )
-    m.get_root().html.add_child(Element(body), name="cr_body")
     return _render(
         m,
         path,
         title=title,
+        body=body,
+        data=data,
         meta={
             "page": "collector",
             "collector-id": collector_id or cid,

@@ -121,8 +121,11 @@ def _discover(plan_dir: Path) -> _Pages:
         elif meta.get("page") == "collector" and meta.get("collector-id"):
             cid = meta["collector-id"]
             # a team member's copy of the route's page, named after the member
-            if path.stem != cid and path.stem in _members(meta):
-                cid = path.stem
+            if path.name != maps.collector_page_filename(cid):
+                cid = next(
+                    (m for m in _members(meta) if path.name == maps.collector_page_filename(m)),
+                    cid,
+                )
             # two pages for one collector: keep the one with the canonical file name
             if cid not in collectors or path.name == maps.collector_page_filename(cid):
                 collectors[cid] = path

@@ -38,3 +38,22 @@ def browser():
         b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def injected_plan(tmp_path_factory, cache_dir):
+    """Inputs with template syntax in every text field, planned by `python -m optimizer plan`.
+
+    See tests/injection_plan.py; used by tests/test_template_injection.py and the browser tests.
+    """
+    from injection_plan import run_plan
+
+    return run_plan(tmp_path_factory.mktemp("injected-plan"), cache_dir)
+
+
+@pytest.fixture(scope="session")
+def injected_whatif(tmp_path_factory, cache_dir):
+    """A what-if scenario on those inputs (`python -m optimizer whatif`), with a bad variant."""
+    from injection_plan import run_whatif
+
+    return run_whatif(tmp_path_factory.mktemp("injected-whatif"), cache_dir)

@@ -1,6 +1,6 @@
 """The HTML maps: data behind the markers, privacy, escaping, assets without CDNs.
 
-The pages are checked through the data they hand to the map (the JSON of `CR.addStops`), the
+The pages are checked through the data they hand to the map (their JSON data block), the
 HTML they contain and the URLs they reference; tests/browser checks them in a real browser.
 """
 
@@ -10,11 +10,14 @@ import dataclasses
 import html
 import json
 import re
+import unicodedata
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from maps_plan import INJECTION_NAME, JS_BREAKER, all_case_ids, case_ids, make_plan
 
 from optimizer import coords, maps
@@ -25,14 +28,27 @@ def plan():
     return make_plan()
 
 
+def _page_data(html_text: str) -> dict:
+    """The page's data: its one ``<script type="application/json" id="cr-data">`` block."""
+    blocks = re.findall(
+        r'<script type="application/json" id="cr-data">(.*?)</script>', html_text, re.S
+    )
+    assert len(blocks) == 1
+    return json.loads(blocks[0])
+
+
 def _call_args(html_text: str, func: str) -> list[list]:
-    """The JSON arguments of every ``CR.<func>(layer, <json>, ...)`` call in the page."""
-    out = []
-    decoder = json.JSONDecoder()
-    for m in re.finditer(rf"CR\.{func}\(\w+, ", html_text):
-        obj, _ = decoder.raw_decode(html_text, m.end())
-        out.append(obj)
-    return out
+    """What the page script hands to ``CR.<func>(layer, <list>, ...)``: one list per layer.
+
+    `CR.overviewPage` and `CR.collectorPage` draw every layer from the page's data: stops and
+    places of each route, the unvisited points.
+    """
+    data = _page_data(html_text)
+    routes = data["routes"] if "routes" in data else [data]
+    if func == "addPoints":
+        return [data["unvisited"]["points"]] if "unvisited" in data else []
+    key = {"addStops": "stops", "addPlaces": "places"}[func]
+    return [r[key] for r in routes]
 
 
 class _Tags(HTMLParser):
@@ -286,7 +302,11 @@ def test_overview_layers_and_summary(plan, written):
         "every collector&#x27;s day is full" in json.dumps(unvisited)
     )
     assert text.count("L.polyline(") == len(plan.routes)
-    assert "L.control.layers(" in text
+    assert "CR.overviewPage(" in text  # draws the layer control (collector-routes.js)
+    labels = [r["label"] for r in _page_data(text)["routes"]]
+    assert [re.sub(r"<[^>]*>", "", x) for x in labels] == [
+        f"{r.collector.collector_id} {r.collector.name} ({len(r.stops)})" for r in plan.routes
+    ]
     assert 'data-k="cases_total">10<' in text and 'data-k="cases_visited">7<' in text
     value_total = sum(s.value for r in plan.routes for s in r.stops) + sum(
         u.value for u in plan.unassigned
@@ -343,11 +363,74 @@ def test_mask_phone(phone, masked):
     assert maps.mask_phone(phone) == masked
 
 
-def test_collector_page_filename():
-    assert maps.collector_page_filename("C01") == "C01.html"
-    assert maps.collector_page_filename("../etc/passwd") == "_etc_passwd.html"
-    assert maps.collector_page_filename("张三 A/B") == "张三_A_B.html"
-    assert maps.collector_page_filename("index") == "collector_index.html"
+@pytest.mark.parametrize(
+    ("collector_id", "filename"),
+    [
+        # plain safe names keep their name (existing links stay valid)
+        ("C01", "C01.html"),
+        ("K_1", "K_1.html"),
+        ("K-01.2", "K-01.2.html"),
+        ("张三", "张三.html"),
+        # everything else: a readable part, then "~" and the id's bytes in base32
+        ("K/1", "K_1~jmxtc.html"),  # b32("K/1") = JMXTC
+        ("k1", "k1~nmyq.html"),  # lower case: would meet K1.html on Windows or macOS
+        ("../etc/passwd", "etc_passwd~fyxc6zlummxxaylton3wi.html"),
+        ("张三 A/B", "张三_A_B~4w6kbzfyreqecl2c.html"),
+        ("index", "index~nfxgizly.html"),  # not the overview's index.html
+        ("INDEX", "INDEX~jfheirky.html"),
+        ("CON", "CON~inhu4.html"),  # a Windows device name
+        ("COM\u00b9.X", "COM\u00b9_X~inhu3qvzfzma.html"),  # COM¹ is one too, with any extension
+        (".K1", "K1~fzftc.html"),  # no hidden file
+    ],
+)
+def test_collector_page_filename(collector_id, filename):
+    assert maps.collector_page_filename(collector_id) == filename
+
+
+def test_collector_page_filename_of_a_long_id_stays_short():
+    name = maps.collector_page_filename("K" * 300)
+    assert name.startswith("K" * 32 + "~~") and len(name.encode()) < 255
+    assert maps.collector_page_filename("K" * 299 + "k") != name
+
+
+_ID_CHARS = st.sampled_from("Kk1_-./ ~张Ａａß\u00e9e\u0301:%#?")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.text(_ID_CHARS, min_size=1, max_size=6), min_size=2, max_size=12, unique=True))
+def test_collector_page_filenames_differ_even_ignoring_case(ids):
+    names = [maps.collector_page_filename(i) for i in ids]
+    # distinct on a case-insensitive, normalising file system (Windows, macOS)
+    folded = {unicodedata.normalize("NFC", n).casefold() for n in names}
+    assert len(folded) == len(ids), dict(zip(ids, names, strict=True))
+    for n in names:
+        assert re.fullmatch(r"[^/\\:*?\"<>|%#\s]+\.html", n), n
+        assert not n.startswith(".") and n.casefold() != "index.html"
+
+
+def test_pages_of_ids_that_used_to_share_a_file(plan, tmp_path):
+    """``K/1`` and ``K_1`` (and ``k_1``) each get their own page, linked from the overview."""
+    base = plan.routes[0]
+    routes = []
+    for cid in ("K/1", "K_1", "k_1"):
+        collector = dataclasses.replace(base.collector, collector_id=cid, name=f"name of {cid}")
+        routes.append(dataclasses.replace(base, collector=collector, members=(cid,)))
+    plan = dataclasses.replace(plan, routes=tuple(routes))
+    files = set()
+    for route in routes:
+        cid = route.collector.collector_id
+        path = tmp_path / maps.collector_page_filename(cid)
+        maps.write_collector_page(plan, route, path)
+        files.add(path.name.casefold())
+    assert len(files) == 3 == len(list(tmp_path.glob("*.html")))
+    overview = maps.write_overview(plan, tmp_path / "index.html").read_text(encoding="utf-8")
+    links = re.findall(r'data-collector-id="([^"]*)"><b>[^<]*</b><a href="([^"]*)"', overview)
+    assert len(links) == 3
+    for cid, href in links:
+        cid = html.unescape(cid)
+        page = (tmp_path / html.unescape(href)).read_text(encoding="utf-8")
+        assert maps.page_meta(page)["collector-id"] == cid
+        assert f"name of {cid}" in html.unescape(page)
 
 
 def test_page_meta_round_trips_ids(plan, tmp_path):

@@ -208,6 +208,36 @@ def test_team_members_each_get_a_link(tmp_path):
     assert all(b"K-1001" in b for b in bodies)
 
 
+def test_ids_that_used_to_share_a_file_each_get_their_page(tmp_path):
+    """``K/1``, ``K_1`` and ``k_1`` (and a team member ``t/2``): one page and link each."""
+    plan = make_plan()
+    base = plan.routes[0]
+    routes = []
+    for cid, members in (("K/1", ()), ("K_1", ()), ("k_1", ("k_1", "t/2"))):
+        collector = dataclasses.replace(base.collector, collector_id=cid)
+        routes.append(dataclasses.replace(base, collector=collector, members=members or (cid,)))
+    plan = dataclasses.replace(plan, routes=tuple(routes))
+    maps.write_overview(plan, tmp_path / "index.html")
+    for route in routes:
+        for member in route.members:  # as optimizer.export writes them
+            maps.write_collector_page(
+                plan, route, tmp_path / maps.collector_page_filename(member), collector_id=member
+            )
+    # a member's copy written without collector_id is found by its file name
+    (tmp_path / maps.collector_page_filename("t/2")).unlink()
+    maps.write_collector_page(plan, routes[2], tmp_path / maps.collector_page_filename("t/2"))
+    with start_server(tmp_path, port=0) as running:
+        links = running.links.collectors
+        assert set(links) == {"K/1", "K_1", "k_1", "t/2"}
+        assert len(set(links.values())) == 4
+        for cid, url in links.items():
+            meta = maps.page_meta(_get(url)[1].decode("utf-8"))
+            assert meta["route"] == ("k_1" if cid == "t/2" else cid)
+        overview = _get(running.links.overview)[1].decode("utf-8")
+    for url in links.values():
+        assert f'href="{url}"' in overview
+
+
 def test_serve_forever_prints_links_and_stops_on_interrupt(plan_dir, monkeypatch):
     import http.server
     import io

@@ -1,5 +1,6 @@
-/* collector-routes map helpers (MIT). Needs Leaflet. Data comes from the page as JSON whose text
- * fields were HTML-escaped by the generator; popups are built from that escaped HTML only. */
+/* collector-routes map helpers (MIT). Needs Leaflet. Data comes from the page's JSON block
+ * (<script type="application/json" id="cr-data">), whose text fields were HTML-escaped by the
+ * generator; popups and layer names are built from that escaped HTML only. */
 (function () {
   "use strict";
 
@@ -109,6 +110,43 @@
     });
   }
 
+  /* The page's data: the JSON block with the id `id` (default "cr-data"). */
+  function data(id) {
+    return JSON.parse(document.getElementById(id || "cr-data").textContent);
+  }
+
+  /* A layer control with `layers` ([[layer, nameHtml], ...]) as overlays, in this order. Added one
+   * by one, so two layers with the same name are still two entries. */
+  function layerControl(map, layers, opts) {
+    var control = L.control.layers(null, null, opts);
+    layers.forEach(function (l) { control.addOverlay(l[0], l[1]); });
+    return control.addTo(map);
+  }
+
+  /* The dispatcher overview: a layer per route (groups[i] draws data.routes[i]) and one for the
+   * unvisited cases, each listed in the layer control under its name from the data. */
+  function overviewPage(map, groups, unvisitedGroup, d) {
+    var layers = [];
+    d.routes.forEach(function (r, i) {
+      addPlaces(groups[i], r.places, r.color);
+      addStops(groups[i], r.stops, { color: r.color, size: 24 });
+      layers.push([groups[i], r.label]);
+    });
+    addPoints(unvisitedGroup, d.unvisited.points,
+      { color: d.unvisited.color, fill: "#bbbbbb", radius: 5 });
+    layers.push([unvisitedGroup, d.unvisited.label]);
+    return layerControl(map, layers, { position: "topright", collapsed: true, autoZIndex: true });
+  }
+
+  /* A collector's page: the route's stops and places, the stop list and the sheet's toggle. */
+  function collectorPage(map, group, d) {
+    addPlaces(group, d.places, d.color);
+    var markers = addStops(group, d.stops, { color: d.color, size: 34 });
+    bindList(map, markers, document.getElementById("cr-stops"));
+    bindSheet(map, document.getElementById("cr-toggle"), document.getElementById("cr-sheet"));
+    return markers;
+  }
+
   window.CR = {
     addStops: addStops,
     addPlaces: addPlaces,
@@ -116,5 +154,9 @@
     bindList: bindList,
     bindSheet: bindSheet,
     byCase: byCase,
+    data: data,
+    layerControl: layerControl,
+    overviewPage: overviewPage,
+    collectorPage: collectorPage,
   };
 })();
