@@ -29,6 +29,7 @@ import csv
 import json
 import logging
 import multiprocessing as mp
+import os
 import re
 import time
 import tomllib
@@ -39,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from optimizer import options as opt
+from optimizer.children import die_with_parent, pdeathsig_safe
 from optimizer import rules
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
 from optimizer.errors import Problem as Issue
@@ -731,8 +733,12 @@ class Outcome:
 _queue = None  # the parent's event queue, set in each worker process by `_init_worker`
 
 
-def _init_worker(queue) -> None:
+def _init_worker(queue, parent_pid: int, kernel_signal: bool) -> None:
+    import signal
+
     global _queue
+    die_with_parent(parent_pid, kernel_signal=kernel_signal)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the pool
     _queue = queue
 
 
@@ -1005,36 +1011,44 @@ def run_scenario(path: str | Path, *, out: str | Path | None = None, workers: in
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     workers = max(1, int(workers))
+    before = set(mp.active_children())
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                initargs=(queue,)) as pool:
-        running: dict[cf.Future, str] = {}
-        while ready or waiting or running:
-            while ready and len(running) < workers:
-                job = ready.pop(0)
-                emit(job.name, "Starting")
-                try:
-                    running[pool.submit(_run_variant_safe, job)] = job.name
-                except cf.BrokenExecutor as exc:  # a worker process died (e.g. out of memory)
-                    outcomes[job.name] = Outcome(job.name, _failed_row(
-                        job.name, f"not run: a worker process died ({exc})"))
-                    emit(job.name, "failed")
-            done, _ = cf.wait(list(running), timeout=0.25, return_when=cf.FIRST_COMPLETED)
-            _drain(queue, emit)
-            for fut in done:
-                name = running.pop(fut)
-                try:
-                    res = fut.result()
-                except Exception as exc:  # noqa: BLE001 - e.g. a worker process died
-                    res = Outcome(name, _failed_row(name, f"{type(exc).__name__}: {exc}"))
-                outcomes[name] = res
-                emit(name, "done" if res.row["status"] == "ok" else "failed")
-                if name == BASE:
-                    ok = res.row["status"] == "ok"
-                    # the dependents go first: they were held back for the base
-                    ready[:0] = [replace(j, initial=res.solution if ok else None,
-                                         base_value=res.value if ok else None)
-                                 for j in waiting]
-                    waiting = []
+                                initargs=(queue, os.getpid(), pdeathsig_safe())) as pool:
+        try:
+            running: dict[cf.Future, str] = {}
+            while ready or waiting or running:
+                while ready and len(running) < workers:
+                    job = ready.pop(0)
+                    emit(job.name, "Starting")
+                    try:
+                        running[pool.submit(_run_variant_safe, job)] = job.name
+                    except cf.BrokenExecutor as exc:  # a worker process died (e.g. out of memory)
+                        outcomes[job.name] = Outcome(job.name, _failed_row(
+                            job.name, f"not run: a worker process died ({exc})"))
+                        emit(job.name, "failed")
+                done, _ = cf.wait(list(running), timeout=0.25, return_when=cf.FIRST_COMPLETED)
+                _drain(queue, emit)
+                for fut in done:
+                    name = running.pop(fut)
+                    try:
+                        res = fut.result()
+                    except Exception as exc:  # noqa: BLE001 - e.g. a worker process died
+                        res = Outcome(name, _failed_row(name, f"{type(exc).__name__}: {exc}"))
+                    outcomes[name] = res
+                    emit(name, "done" if res.row["status"] == "ok" else "failed")
+                    if name == BASE:
+                        ok = res.row["status"] == "ok"
+                        # the dependents go first: they were held back for the base
+                        ready[:0] = [replace(j, initial=res.solution if ok else None,
+                                             base_value=res.value if ok else None)
+                                     for j in waiting]
+                        waiting = []
+        except BaseException:
+            # Ctrl-C (or a bug here): stop the variants now rather than wait for them to finish
+            for child in set(mp.active_children()) - before:
+                child.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         _drain(queue, emit)
     order = [v.name for v in scenario.variants]
     rows = [outcomes[n].row for n in order]
