@@ -16,7 +16,7 @@ from optimizer import interrupts
 from optimizer import options as opt
 from optimizer import rules, weigh
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
-from optimizer.export import write_plan
+from optimizer.export import out_dir_problem, write_plan
 from optimizer.inputs import DEMO_COLLECTORS, read_inputs
 
 DEFAULT_MAPS = Path("maps")
@@ -183,7 +183,11 @@ def check_plan_options(a: argparse.Namespace) -> None:
     """Every problem of `plan`'s options at once (`ConfigError`), before any work is done."""
     problems = check_options(a, PLAN_CHECKS)
     problems += _file_problems(a, ("cases", "collectors", "osm"))
-    problems += _folder_problems(a, ("out", "cache_dir"))
+    problems += _folder_problems(a, ("cache_dir",))
+    if "date" in vars(a):
+        why = out_dir_problem(plan_out_dir(a))
+        if why:
+            problems.append(_option_problem("out", plan_out_dir(a), *why))
     if a.osm is not None and a.place is not None:
         problems.append(_option_problem("place", a.place, "--osm and --place both name the "
                                         "roads", "give only one of them"))
@@ -323,6 +327,13 @@ def print_summary(plan, out: Path) -> None:
               "routes.json, routes.xlsx, unassigned.csv, summary.json)")
 
 
+def plan_out_dir(a: argparse.Namespace) -> Path:
+    """``--out``, or ``maps/<date>`` of the day planned."""
+    from optimizer.plan import next_working_day
+
+    return a.out or DEFAULT_MAPS / (a.date or next_working_day()).isoformat()
+
+
 def cmd_plan(a: argparse.Namespace) -> int:
     from optimizer.plan import next_working_day, plan_day
     from optimizer.progress import RichProgress
@@ -333,7 +344,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
     progress = RichProgress(disable=a.quiet)
     plan = plan_day(cases, collectors, settings, progress=progress,
                     collectors_file=(a.collectors or DEMO_COLLECTORS).name)
-    out = a.out or DEFAULT_MAPS / plan_date.isoformat()
+    out = plan_out_dir(a)
     write_plan(plan, out, tiles=a.tiles, self_contained=a.self_contained, maps=not a.no_maps,
                progress=progress)
     if not a.quiet:
