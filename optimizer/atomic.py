@@ -87,15 +87,16 @@ def lock_path(target: str | os.PathLike[str]) -> Path:
 
 
 @contextlib.contextmanager
-def folder_lock(target: str | os.PathLike[str], *, shared: bool = False) -> Iterator[None]:
-    """Hold the lock of folder `target` (exclusive, or shared for readers); waits for it."""
+def folder_lock(target: str | os.PathLike[str], *, blocking: bool = True) -> Iterator[None]:
+    """Hold the exclusive lock of folder `target`; waits for it, or with ``blocking=False``
+    raises `BlockingIOError` when another process holds it."""
     import fcntl
 
     path = lock_path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         yield
     finally:
         os.close(fd)  # closing releases the lock

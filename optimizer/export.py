@@ -229,7 +229,7 @@ def parse_manifest(raw: bytes, *, where: str = MANIFEST) -> dict:
 def read_manifest(folder: str | Path) -> dict:
     """The manifest of a plan folder; `IncompletePlan` (saying what to do) if there is none."""
     folder = Path(folder)
-    fix = f"; run `collector-routes plan --out {folder}` to write a complete plan"
+    fix = f"; fix: run `collector-routes plan --out {folder}` to write a complete plan"
     try:
         raw = (folder / MANIFEST).read_bytes()
     except FileNotFoundError:
