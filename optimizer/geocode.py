@@ -82,7 +82,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from optimizer.cache import CACHE_ENV, default_cache_dir, file_sha256
+from optimizer.cache import CACHE_ENV, default_cache_dir, file_sha256, set_aside
 from optimizer.errors import ConfigError
 from optimizer.model import Case, Collector, geocode_status
 from optimizer.osmfile import FORMATS, iter_osm
@@ -825,41 +825,46 @@ class Gazetteer:
         cache_file = Path(cache_dir or default_cache_dir()) / (
             f"gazetteer-{sha[:20]}-v{INDEX_VERSION}.json.gz"
         )
-        index: dict[str, Any] | None = None
         if use_cache and cache_file.is_file():
-            try:
-                with gzip.open(cache_file, "rt", encoding="utf-8") as f:
-                    index = json.load(f)
-                if index.get("sha256") != sha or index.get("version") != INDEX_VERSION:
-                    index = None
-                else:
-                    logger.debug("gazetteer index loaded from %s", cache_file)
-            except (OSError, ValueError) as exc:
-                logger.warning("ignoring unreadable gazetteer cache %s: %s", cache_file, exc)
-                index = None
-        if index is None:
-            t0 = time.perf_counter()
-            index = _parse_osm(path, progress)
-            index["sha256"] = sha
-            index["version"] = INDEX_VERSION
-            logger.info(
-                "gazetteer of %s: %d named places, %d streets, %d addresses (%.1f s)",
-                path.name,
-                len(index["entries"]),
-                len(index["streets"]),
-                len(index["addresses"]),
-                time.perf_counter() - t0,
-            )
-            if use_cache:
-                try:
-                    cache_file.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
-                    with gzip.open(tmp, "wt", encoding="utf-8") as f:
-                        json.dump(index, f, ensure_ascii=False)
-                    os.replace(tmp, cache_file)
-                except OSError as exc:
-                    logger.warning("could not write gazetteer cache %s: %s", cache_file, exc)
+            cached = cls._from_cache(cache_file, sha, source=path.name, min_score=min_score)
+            if cached is not None:
+                return cached
+        t0 = time.perf_counter()
+        index = _parse_osm(path, progress)
+        index["sha256"] = sha
+        index["version"] = INDEX_VERSION
+        logger.info(
+            "gazetteer of %s: %d named places, %d streets, %d addresses (%.1f s)",
+            path.name,
+            len(index["entries"]),
+            len(index["streets"]),
+            len(index["addresses"]),
+            time.perf_counter() - t0,
+        )
+        if use_cache:
+            _write_index(cache_file, index)
         return cls(index, source=path.name, min_score=min_score)
+
+    @classmethod
+    def _from_cache(cls, cache_file: Path, sha: str, *, source: str, min_score: float
+                    ) -> Gazetteer | None:
+        """The gazetteer of a cached index; ``None`` (the cache set aside) if it is damaged."""
+        try:
+            with gzip.open(cache_file, "rt", encoding="utf-8") as f:
+                index = json.load(f)
+            if index.get("sha256") != sha or index.get("version") != INDEX_VERSION:
+                return None  # another extract's or version's: rebuilt and replaced
+            gazetteer = cls(index, source=source, min_score=min_score)
+        except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError,
+                AttributeError) as exc:
+            # truncated by a crash (EOFError), or not ours: rebuilt by the caller
+            moved = set_aside(cache_file)
+            logger.warning("ignoring unreadable gazetteer cache %s (%s: %s); %s, rebuilding it",
+                           cache_file, type(exc).__name__, exc,
+                           f"set aside as {moved.name}" if moved else "removed")
+            return None
+        logger.debug("gazetteer index loaded from %s", cache_file)
+        return gazetteer
 
     # ------------------------------------------------------------------ queries
 
@@ -1241,6 +1246,19 @@ def _admin_forms(names: Iterable[str]) -> tuple[list[str], list[str]]:
     return sorted(cjk, key=lambda a: (-len(a), a)), sorted(latin, key=lambda a: (-len(a), a))
 
 
+def _write_index(cache_file: Path, index: dict[str, Any]) -> None:
+    """Cache a gazetteer index: a temporary file renamed into place, never half a file."""
+    from optimizer import atomic
+
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        with atomic.replaced_file(cache_file) as tmp:
+            with gzip.open(tmp, "wt", encoding="utf-8") as f:
+                json.dump(index, f, ensure_ascii=False)
+    except OSError as exc:
+        logger.warning("could not write gazetteer cache %s: %s", cache_file, exc)
+
+
 # --------------------------------------------------------------------------- online services
 
 
@@ -1394,6 +1412,14 @@ CREATE TABLE IF NOT EXISTS geocode (
 """
 
 
+_COLUMNS = ("provider", "query", "found", "lat", "lon", "matched", "kind", "score",
+            "result_provider", "reason", "created_utc")
+
+
+class _DamagedCache(Exception):
+    """The geocoding cache file is not a usable cache (message: why)."""
+
+
 def cache_query_key(query: str) -> str:
     """Light normalisation of a query for the cache: NFKC, lowercase, single spaces."""
     return " ".join(unicodedata.normalize("NFKC", query).lower().split())
@@ -1423,20 +1449,51 @@ class CachedGeocoder:
         self.retry_misses = retry_misses
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path)
-            # WAL + normal sync: a commit per answer stays cheap (no fsync each), and an answer
-            # survives a crash of the batch, so a long online run is never asked for twice
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            with self._db:
-                self._db.execute(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
+            try:
+                self._db = self._open()
+            except _DamagedCache as exc:
+                # not a database (truncated, overwritten) or another program's: answers can be
+                # asked again, so the file is set aside and a new cache begins
+                moved = set_aside(self.path, "-wal", "-shm")
+                logger.warning("ignoring unusable geocoding cache %s (%s); %s, starting a new "
+                               "one", self.path, exc,
+                               f"set aside as {moved.name}" if moved else "removed")
+                self._db = self._open()
+        except (OSError, sqlite3.Error, _DamagedCache) as exc:
             raise GeocoderConfigError(
                 f"cannot use the geocoding cache {self.path}: {exc}; point ${CACHE_ENV} (or the "
                 "cache_dir option) to a writable folder"
             ) from exc
         self.hits = 0
         self.misses = 0
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect and check the file; `_DamagedCache` if it is not a cache of ours."""
+        db = sqlite3.connect(self.path)
+        try:
+            # WAL + normal sync: a commit per answer stays cheap (no fsync each), and an answer
+            # survives a crash of the batch, so a long online run is never asked for twice
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            ok = db.execute("PRAGMA quick_check").fetchone()
+            if ok is None or ok[0] != "ok":
+                raise _DamagedCache(f"damaged: {ok[0] if ok else 'no answer'}")
+            with db:
+                db.execute(_SCHEMA)
+            columns = tuple(r[1] for r in db.execute("PRAGMA table_info(geocode)"))
+            if columns != _COLUMNS:
+                raise _DamagedCache(f"its table has columns {', '.join(columns)}, not "
+                                    f"{', '.join(_COLUMNS)}")
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            name = getattr(exc, "sqlite_errorname", "")
+            if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or "malformed" in str(exc):
+                raise _DamagedCache(str(exc)) from None
+            raise
+        except _DamagedCache:
+            db.close()
+            raise
+        return db
 
     def close(self) -> None:
         self._db.close()
