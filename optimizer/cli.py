@@ -342,14 +342,35 @@ def cmd_plan(a: argparse.Namespace) -> int:
     settings = settings_from_args(a, plan_date)  # checked by `check_plan_options`
     cases, collectors = read_inputs(a.cases, a.collectors)
     progress = RichProgress(disable=a.quiet)
-    plan = plan_day(cases, collectors, settings, progress=progress,
-                    collectors_file=(a.collectors or DEMO_COLLECTORS).name)
+    geocoder = _geocoder(a, progress)
+    try:
+        plan = plan_day(cases, collectors, settings, geocoder=geocoder, progress=progress,
+                        collectors_file=(a.collectors or DEMO_COLLECTORS).name)
+    finally:
+        _report_unavailable(geocoder)
     out = plan_out_dir(a)
     write_plan(plan, out, tiles=a.tiles, self_contained=a.self_contained, maps=not a.no_maps,
                progress=progress)
     if not a.quiet:
         print_summary(plan, out)
     return 0
+
+
+def _geocoder(a: argparse.Namespace, progress):
+    from optimizer import geocode as gc
+
+    return gc.make_geocoder(a.geocoder, osm_path=a.osm, cache_dir=a.cache_dir,
+                            user_agent=a.user_agent, progress=progress)
+
+
+def _report_unavailable(geocoder) -> None:
+    """One line when the online geocoder stopped answering (its circuit breaker opened)."""
+    why = getattr(geocoder, "unavailable", None)
+    if why:
+        skipped = getattr(getattr(geocoder, "inner", None), "skipped", 0)
+        print(f"warning: geocoder unavailable: {why}; {skipped} more address(es) not looked up "
+              "(their cases are unvisited, reason no_coordinates); fix: check the network, or "
+              "use --geocoder offline, or give lat/lon", file=sys.stderr)
 
 
 def cmd_validate(a: argparse.Namespace) -> int:
@@ -372,12 +393,14 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
     from optimizer.progress import RichProgress
 
     progress = RichProgress(disable=a.quiet)
-    geocoder = gc.make_geocoder(a.geocoder, osm_path=a.osm, cache_dir=a.cache_dir,
-                                user_agent=a.user_agent, progress=progress)
+    geocoder = _geocoder(a, progress)
     cases_file = Path(a.cases).name if a.cases else "cases.csv"
     collectors_file = Path(a.collectors).name if a.collectors else DEMO_COLLECTORS.name
-    checks = gc.check_addresses(cases, collectors, geocoder, cases_file=cases_file,
-                                collectors_file=collectors_file, progress=progress)
+    try:
+        checks = gc.check_addresses(cases, collectors, geocoder, cases_file=cases_file,
+                                    collectors_file=collectors_file, progress=progress)
+    finally:
+        _report_unavailable(geocoder)
     counts = {s: sum(c.status == s for c in checks) for s in gc.ADDRESS_STATUSES}
     con = Console(width=None if sys.stdout.isatty() else 160)
     con.print(f"Addresses: {counts['given']} with lat/lon given, {counts['found']} found, "
@@ -400,7 +423,10 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
             con.print(f"... and {len(rows) - a.show} more" + ("" if a.out else "; --out FILE "
                                                               "lists them all"))
     if a.out:
-        with open(a.out, "w", encoding="utf-8-sig", newline="") as f:
+        from optimizer import atomic
+
+        with atomic.replaced_file(a.out) as tmp, open(tmp, "w", encoding="utf-8-sig",
+                                                      newline="") as f:
             fields = [fl.name for fl in dataclasses.fields(gc.AddressCheck)]
             w = csv.DictWriter(f, fieldnames=fields)
             w.writeheader()
@@ -522,6 +548,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # their retries of an unreachable service: we report it once
+        for name in ("urllib3", "geopy"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     try:
         with interrupts.one_line_exit():
             args.check(args)

@@ -1281,11 +1281,19 @@ class GeopyGeocoder:
         Request timeout.
     geocoder : object, optional
         A ready geopy geocoder instance to use instead of building one from ``provider``.
+    breaker_after : int, default 3
+        Consecutive failed requests (unreachable, timed out, server errors) after which the
+        service counts as unavailable: the circuit breaker opens and the following queries are
+        misses at once, without a request, instead of costing their retries each.
+    breaker_reset_s : float, default 60
+        After this long an open breaker lets one request through; if it succeeds the service is
+        used again.
     **provider_kwargs
         Passed to the geopy geocoder class (``api_key=...``, ``domain=...``).
 
-    Service errors (timeouts, HTTP errors, quota) make that query a miss with a logged reason;
-    configuration errors (unknown service, missing user agent, rejected API key) raise
+    Service errors (timeouts, HTTP errors, quota) make that query a miss with a logged reason
+    (`is_transient_miss`: not worth caching); `unavailable` says why the breaker is open, if it
+    is. Configuration errors (unknown service, missing user agent, rejected API key) raise
     `GeocoderConfigError`.
     """
 
@@ -1299,6 +1307,8 @@ class GeopyGeocoder:
         error_wait_s: float = 5.0,
         timeout_s: float = 10,
         geocoder: Any = None,
+        breaker_after: int = 3,
+        breaker_reset_s: float = 60.0,
         **provider_kwargs: Any,
     ) -> None:
         from geopy.exc import GeocoderNotFound
@@ -1331,13 +1341,21 @@ class GeopyGeocoder:
                     f"geocoding service {provider!r} rejected the options {sorted(kwargs)}: {exc}"
                 ) from exc
         self._geocoder = geocoder
+        # the rate limit only: retries are counted here, for the circuit breaker
         self._geocode = RateLimiter(
             geocoder.geocode,
             min_delay_seconds=min_delay_s,
-            max_retries=max_retries,
-            error_wait_seconds=max(error_wait_s, min_delay_s),
+            max_retries=0,
             swallow_exceptions=False,
         )
+        self.max_retries = max(0, int(max_retries))
+        self.error_wait_s = max(error_wait_s, min_delay_s)
+        self.breaker_after = max(1, int(breaker_after))
+        self.breaker_reset_s = breaker_reset_s
+        self._failures = 0  # consecutive failed requests
+        self._open_until: float | None = None  # monotonic time the open breaker allows a try
+        self.unavailable: str | None = None  # why the service counts as unavailable
+        self.skipped = 0  # queries not sent because the breaker was open
         self._reasons: dict[str, str] = {}
 
     def geocode(self, query: str) -> GeocodeResult | None:
@@ -1345,19 +1363,53 @@ class GeopyGeocoder:
             ConfigurationError,
             GeocoderAuthenticationFailure,
             GeocoderInsufficientPrivileges,
+            GeocoderQueryError,
             GeopyError,
         )
 
-        try:
-            location = self._geocode(query, exactly_one=True)
-        except (ConfigurationError, GeocoderAuthenticationFailure,
-                GeocoderInsufficientPrivileges) as exc:  # fmt: skip
-            raise GeocoderConfigError(
-                f"geocoding service {self.provider!r} refused the request ({exc}); "
-                "check the API key / account settings"
-            ) from exc
-        except GeopyError as exc:
-            reason = f"geocoding service {self.provider!r} failed: {type(exc).__name__}: {exc}"
+        if self._open_until is not None:
+            if time.monotonic() < self._open_until:
+                self.skipped += 1
+                self._reasons[query] = self._unavailable_reason()
+                return None
+            tries = 1  # half open: one request tells whether the service is back
+        else:
+            tries = 1 + self.max_retries
+        error: Exception | None = None
+        for attempt in range(tries):
+            if attempt:
+                time.sleep(self.error_wait_s)
+            try:
+                location = self._geocode(query, exactly_one=True)
+            except (ConfigurationError, GeocoderAuthenticationFailure,
+                    GeocoderInsufficientPrivileges) as exc:  # fmt: skip
+                raise GeocoderConfigError(
+                    f"geocoding service {self.provider!r} refused the request ({exc}); "
+                    "check the API key / account settings"
+                ) from exc
+            except GeocoderQueryError as exc:  # this query's fault, not the service's
+                self._reasons[query] = (f"geocoding service {self.provider!r} failed: it "
+                                        f"refused this query ({exc})")
+                return None
+            except GeopyError as exc:
+                error = exc
+                self._failures += 1
+                logger.info("geocoding service %r: %s: %s (query %r, try %d)", self.provider,
+                            type(exc).__name__, exc, query, attempt + 1)
+                if self._failures >= self.breaker_after or self._open_until is not None:
+                    self._trip(exc)
+                    self._reasons[query] = self._unavailable_reason()
+                    return None
+                continue
+            self._failures = 0
+            if self._open_until is not None:
+                logger.warning("geocoding service %r answers again", self.provider)
+            self._open_until = None
+            self.unavailable = None
+            break
+        else:
+            reason = (f"geocoding service {self.provider!r} failed: {type(error).__name__}: "
+                      f"{error}")
             logger.warning("%s (query %r)", reason, query)
             self._reasons[query] = reason
             return None
@@ -1375,12 +1427,35 @@ class GeopyGeocoder:
             provider=self.provider,
         )
 
+    def _trip(self, exc: Exception) -> None:
+        first = self._open_until is None
+        self._open_until = time.monotonic() + self.breaker_reset_s
+        self.unavailable = (f"the geocoding service {self.provider!r} failed {self._failures} "
+                            f"times in a row ({type(exc).__name__}: {_short_error(exc)})")
+        if first:  # one warning, not one per address
+            logger.warning("geocoder unavailable: %s; the remaining addresses are not looked up "
+                           "(next try in %.0f s)", self.unavailable, self.breaker_reset_s)
+
+    def _unavailable_reason(self) -> str:
+        return (f"was not looked up: geocoder unavailable ({self.unavailable}); check the "
+                "network, or geocode offline")
+
     def explain_miss(self, query: str) -> str:
         return self._reasons.get(query, f"not found by the geocoding service {self.provider!r}")
 
     def is_transient_miss(self, query: str) -> bool:
         """True when the last miss of `query` was a service error (not worth caching)."""
-        return query in self._reasons and "failed:" in self._reasons[query]
+        reason = self._reasons.get(query, "")
+        return "failed:" in reason or "geocoder unavailable" in reason
+
+
+def _short_error(exc: Exception) -> str:
+    """The gist of a network error ("[Errno 111] Connection refused"), not urllib3's essay."""
+    text = str(exc)
+    m = re.search(r"\[Errno -?\d+\] [^\"')]+", text)
+    if m:
+        return m.group(0).rstrip(" .")
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _kind_of_raw(raw: dict[str, Any]) -> str:
@@ -1543,6 +1618,11 @@ class CachedGeocoder:
                 ),
             )
         return result
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why the online service counts as unavailable (its circuit breaker), else ``None``."""
+        return getattr(self.inner, "unavailable", None)
 
     def explain_miss(self, query: str) -> str:
         row = self._row(cache_query_key(query))
