@@ -1141,14 +1141,14 @@ def run_cli(file: Path, *, out: Path | None = None, workers: int = 2, quiet: boo
     try:
         names = [v.name for v in load_scenario(file).variants]
     except InputError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
     n = len(names) - 1  # the base is always planned
     if n > max_variants and not _confirm(err, f"{Path(file).name} has {n} variants (more than "
                                          f"--max-variants {max_variants}); run them all?"):
         err.print(f"error: {Path(file).name} has {n} variants, more than --max-variants "
                   f"{max_variants}; fix: pass --max-variants {n} to run them all, or split the "
-                  "file", markup=False, highlight=False)
+                  "file", markup=False, highlight=False, soft_wrap=True)
         return 2
     with Progress(SpinnerColumn(), TextColumn("{task.fields[variant]:<16}"),
                   TextColumn("{task.description}"), BarColumn(bar_width=12),
@@ -1173,7 +1173,7 @@ def run_cli(file: Path, *, out: Path | None = None, workers: int = 2, quiet: boo
             result = run_scenario(file, out=out, workers=workers, on_event=on_event)
         except InputError as exc:
             prog.stop()
-            err.print(f"error: {exc}", markup=False, highlight=False)
+            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
             return exc.exit_code
     _print_table(result)
     return 1 if result.failed else 0
