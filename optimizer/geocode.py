@@ -1276,7 +1276,7 @@ class GeopyGeocoder:
     max_retries : int, default 2
         Retries of a request that failed with a service error.
     error_wait_s : float, default 5.0
-        Pause before a retry.
+        Pause before a retry (not when the service cannot be reached at all).
     timeout_s : float, default 10
         Request timeout.
     geocoder : object, optional
@@ -1364,6 +1364,7 @@ class GeopyGeocoder:
             GeocoderAuthenticationFailure,
             GeocoderInsufficientPrivileges,
             GeocoderQueryError,
+            GeocoderUnavailable,
             GeopyError,
         )
 
@@ -1377,7 +1378,9 @@ class GeopyGeocoder:
             tries = 1 + self.max_retries
         error: Exception | None = None
         for attempt in range(tries):
-            if attempt:
+            if attempt and not isinstance(error, GeocoderUnavailable):
+                # a slow or overloaded service gets time; an unreachable one is retried at the
+                # rate limit's pace (waiting does not bring the network back: the breaker decides)
                 time.sleep(self.error_wait_s)
             try:
                 location = self._geocode(query, exactly_one=True)
