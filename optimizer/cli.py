@@ -462,6 +462,9 @@ def _check_validate_options(a: argparse.Namespace) -> None:
     if a.out is not None and a.out.is_dir():
         problems.append(_option_problem("out", a.out, "is a folder", "give a file name for "
                                         "the CSV, e.g. addresses.csv"))
+    elif a.out is not None and not a.out.absolute().parent.is_dir():
+        problems.append(_option_problem("out", a.out, "its folder does not exist",
+                                        "create the folder, or give a file in an existing one"))
     _raise_option_problems(problems)
 
 

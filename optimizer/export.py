@@ -334,7 +334,8 @@ def write_plan(plan: Plan, out_dir: str | Path, *, tiles: str = "osm",
     try:
         with atomic.replaced_folder(out) as tmp:
             _write_tables(plan, tmp)
-            overview, pages = (None, {})
+            overview: str | None = None
+            pages: dict[str, str] = {}
             if maps:
                 overview, pages = _write_pages(plan, tmp, tiles=tiles,
                                                self_contained=self_contained, progress=progress)

@@ -16,13 +16,14 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from optimizer.errors import ConfigError
 
 __all__ = ["PLAN_VALUES", "Bad", "boolean", "choice", "curve", "day", "number", "path", "text",
            "time_range", "whole"]
 
-Parser = Callable[[object], object]
+Parser = Callable[[object], Any]  # the checked value (its type depends on the parser)
 
 
 class Bad(Exception):

@@ -593,7 +593,7 @@ def _make_server(
                          f"`collector-routes plan --out {plan_dir}` without --no-maps")
     # the tokens first: a damaged links.json is reported before a port is taken
     load_tokens(plan_dir, token_file=token_file, collector_ids=list(manifest["pages"]))
-    handler = type("Handler", (_Handler,), {})
+    handler: type[_Handler] = type("Handler", (_Handler,), {})
     httpd = _bind(host, port, handler)
     try:
         bound_port = httpd.server_address[1]

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from optimizer import atomic
 from optimizer import options as opt
 from optimizer.children import die_with_parent, pdeathsig_safe
 from optimizer import rules
@@ -1103,11 +1104,11 @@ def write_kpis(result: WhatIfResult) -> tuple[Path, Path]:
         "variants": rows,
     }
     jpath = result.out_dir / "kpis.json"
-    jpath.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    atomic.write_file(jpath, json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8"))
     reasons = sorted({k for r in rows for k in r.get("unassigned_by_reason", {})})
     fields = (*CSV_FIELDS, *(f"unassigned_{k}" for k in reasons), *CSV_TAIL)
     cpath = result.out_dir / "kpis.csv"
-    with cpath.open("w", newline="", encoding="utf-8-sig") as f:
+    with atomic.replaced_file(cpath) as tmp, tmp.open("w", newline="", encoding="utf-8-sig") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
         for r in rows:

@@ -90,6 +90,8 @@ BAD = [
                  id="validate-show"),
     pytest.param(["validate", "--out", "{dir}"], 2, ["--out value", "is a folder"],
                  id="validate-out-dir"),
+    pytest.param(["validate", "--out", "{missing}/addresses.csv"], 2,
+                 ["--out value", "its folder does not exist"], id="validate-out-no-folder"),
     pytest.param(["serve", "{plan}", "--port", "70000"], 2,
                  ["--port value '70000'", "must be <= 65535"], id="serve-port"),
     pytest.param(["serve", "{missing}"], 2, ["no such plan directory", "collector-routes plan"],
