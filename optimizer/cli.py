@@ -8,12 +8,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
-from optimizer import rules
+from optimizer import interrupts
+from optimizer import options as opt
+from optimizer import rules, weigh
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
-from optimizer.export import write_plan
+from optimizer.export import out_dir_problem, write_plan
 from optimizer.inputs import DEMO_COLLECTORS, read_inputs
 
 DEFAULT_MAPS = Path("maps")
@@ -21,72 +24,66 @@ DEFAULT_MAPS = Path("maps")
 log = logging.getLogger("optimizer.cli")
 
 
-def _time_window(text: str):
-    from optimizer.inputs import parse_time_window
-
-    try:
-        return parse_time_window(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+WEIGHTINGS = weigh.PRESETS
+MODES = ("drive", "bike", "walk")
+TILES = ("osm", "amap")
 
 
 def add_plan_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by `plan` (and read by what-if scenario files under the same names)."""
+    """Options shared by `plan` (and read by what-if scenario files under the same names).
+
+    Values are kept as text here and checked all at once by `check_options` (argparse would stop
+    at the first bad one); the policy overrides are absent from the namespace unless given.
+    """
+    unset = argparse.SUPPRESS
     g = p.add_argument_group("inputs")
     g.add_argument("--cases", type=Path, default=None,
                    help="case list, .csv or .xlsx (default: the bundled demo, data/demo/cases.csv)")
     g.add_argument("--collectors", type=Path, default=None,
                    help="collector list, .csv or .xlsx (default: data/demo/collectors.csv)")
-    g.add_argument("--date", type=_date, default=None,
+    g.add_argument("--date", default=None,
                    help="day to plan, YYYY-MM-DD (default: the next working day)")
     g = p.add_argument_group("value and rules")
-    g.add_argument("--weighting", default="expected_recovery",
-                   choices=("expected_recovery", "amount", "urgency", "count"),
-                   help="what a visit is worth (default: expected_recovery = amount x "
-                        "collectability by days past due)")
+    g.add_argument("--weighting", default="expected_recovery", metavar="{" + ",".join(WEIGHTINGS)
+                   + "}", help="what a visit is worth (default: expected_recovery = amount x "
+                               "collectability by days past due)")
     g.add_argument("--curve", default=None,
                    help="collectability curve 'dpd:share,...' (default "
                         "'0:0.95,60:0.9,90:0.5,180:0.2,365:0.08,730:0.03')")
-    g.add_argument("--policy", default="china", choices=tuple(rules.PRESETS),
+    g.add_argument("--policy", default="china", metavar="{" + ",".join(rules.PRESETS) + "}",
                    help="collection rules preset (default: china = no visits 22:00-08:00, two "
                         "collectors per visit, 30-min lunch, 10 h max, 3-day cooldown)")
-    g.add_argument("--team-size", type=int, default=None,
-                   help="collectors per visit (overrides the policy)")
-    g.add_argument("--contact-hours", type=_time_window, default=None,
+    g.add_argument("--team-size", default=unset,
+                   help="collectors per visit, 1-10 (overrides the policy)")
+    g.add_argument("--contact-hours", default=unset,
                    help="legal contact hours HH:MM-HH:MM (overrides the policy)")
-    g.add_argument("--lunch", type=_time_window, default=None,
+    g.add_argument("--lunch", default=unset,
                    help="lunch break window HH:MM-HH:MM (default 11:30-13:30)")
-    g.add_argument("--lunch-minutes", type=int, default=None,
-                   help="lunch break length in minutes, 0 = none (policy default)")
-    g.add_argument("--max-work-hours", type=float, default=None,
-                   help="longest working day in hours (policy default)")
-    g.add_argument("--overtime-minutes", type=int, default=None,
-                   help="overtime allowed past the shift, minutes (default 0)")
-    g.add_argument("--overtime-cost-per-hour", type=float, default=None,
+    g.add_argument("--lunch-minutes", default=unset,
+                   help="lunch break length in minutes, 0-240, 0 = none (policy default)")
+    g.add_argument("--max-work-hours", default=unset,
+                   help="longest working day in hours, up to 24, or none = the shift only "
+                        "(policy default)")
+    g.add_argument("--overtime-minutes", default=unset,
+                   help="overtime allowed past the shift, minutes, 0-720 (default 0)")
+    g.add_argument("--overtime-cost-per-hour", default=unset,
                    help="cost of one hour of overtime in value units")
-    g.add_argument("--cooldown-days", type=int, default=None,
-                   help="no visit within N days of the last visit (policy default)")
-    g.add_argument("--preferred-cost", type=float, default=None,
+    g.add_argument("--cooldown-days", default=unset,
+                   help="no visit within N days of the last visit, 0 = off (policy default)")
+    g.add_argument("--preferred-cost", default=unset,
                    help="cost of not giving a case to its preferred collector")
-    g.add_argument("--balance", choices=("none", "hours"), default=None,
+    g.add_argument("--balance", default=unset, metavar="{none,hours}",
                    help="balance working hours between routes (default none)")
-    g.add_argument("--balance-cost-per-hour", type=float, default=None,
+    g.add_argument("--balance-cost-per-hour", default=unset,
                    help="cost per hour of spread between longest and shortest route")
     g = p.add_argument_group("roads and geocoding")
     g.add_argument("--osm", type=Path, default=None,
                    help="OSM extract: .osm, .osm.bz2, .osm.gz or .osm.pbf (default: bundled "
                         "central Chengdu)")
     g.add_argument("--place", default=None, help="download roads for a place name (online)")
-    g.add_argument("--mode", choices=("drive", "bike", "walk"), default="drive",
+    g.add_argument("--mode", default="drive", metavar="{" + ",".join(MODES) + "}",
                    help="travel mode (default drive)")
-    g.add_argument("--speed-factor", type=float, default=1.0,
+    g.add_argument("--speed-factor", default=1.0,
                    help="multiply all speeds, e.g. 0.8 for heavy traffic (default 1.0)")
     g.add_argument("--geocoder", default="offline",
                    help="'offline' (gazetteer of the OSM extract, default) or a geopy provider "
@@ -96,52 +93,165 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
                    help="cache for networks and geocoding (default ~/.cache/collector-routes "
                         "or $COLLECTOR_ROUTES_CACHE)")
     g = p.add_argument_group("solver")
-    g.add_argument("--time-limit", type=float, default=30.0,
-                   help="solver time in seconds (default 30)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--max-solutions", type=int, default=None,
+    g.add_argument("--time-limit", default=30.0,
+                   help="solver time in seconds, above 0 (default 30)")
+    g.add_argument("--seed", default=0, help="random seed, >= 0 (default 0)")
+    g.add_argument("--max-solutions", default=None,
                    help="stop after this many improving solutions: the plan then depends only "
                         "on inputs and seed, not on machine speed (the time limit stays a cap)")
     g.add_argument("--solver-option", action="append", default=[], metavar="KEY=VALUE",
                    help="advanced: set a field of optimizer.solve.SolveSettings, e.g. "
                         "warm_start=none (repeatable)")
-    g.add_argument("--travel-cost-per-hour", type=float, default=30.0,
+    g.add_argument("--travel-cost-per-hour", default=30.0,
                    help="cost of an hour of travel in value units (default 30)")
 
 
-def settings_from_args(a: argparse.Namespace, plan_date: date):
-    from optimizer.plan import PlanSettings
-    from optimizer.weigh import Weighting, parse_curve
+_V = opt.PLAN_VALUES
+#: how each option's text is checked and converted (`check_options`); the ranges of the plan
+#: settings are those of the what-if scenario files (`optimizer.options.PLAN_VALUES`)
+PLAN_CHECKS: Mapping[str, opt.Parser] = {
+    "date": opt.day, "weighting": opt.choice(WEIGHTINGS), "curve": opt.curve,
+    "policy": opt.choice(tuple(rules.PRESETS)), "team_size": _V["team_size"],
+    "contact_hours": opt.time_range(), "lunch": opt.time_range(),
+    "lunch_minutes": _V["lunch_minutes"], "max_work_hours": _V["max_work_hours"],
+    "overtime_minutes": _V["overtime_minutes"],
+    "overtime_cost_per_hour": _V["overtime_cost_per_hour"],
+    "cooldown_days": _V["cooldown_days"], "preferred_cost": _V["preferred_cost"],
+    "balance": opt.choice(("none", "hours")), "balance_cost_per_hour": _V["balance_cost_per_hour"],
+    "mode": opt.choice(MODES), "speed_factor": _V["speed_factor"],
+    "time_limit": _V["time_limit"], "seed": _V["seed"], "max_solutions": _V["max_solutions"],
+    "travel_cost_per_hour": _V["travel_cost_per_hour"], "tiles": opt.choice(TILES),
+}
 
-    weighting = Weighting(preset=a.weighting,
-                          **({"curve": parse_curve(a.curve)} if a.curve else {}))
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _option_problem(dest: str, value: object, message: str, fix: str) -> str:
+    return f"{_flag(dest)} value {str(value)!r}: {message}; fix: {fix}"
+
+
+def check_options(a: argparse.Namespace, checks: Mapping[str, opt.Parser]) -> list[str]:
+    """Convert the options named in `checks` in place; every problem found, as a sentence.
+
+    An option with a bad value is removed from `a` (later checks skip what depends on it).
+    """
+    problems = []
+    for dest, parse in checks.items():
+        raw = getattr(a, dest, None)
+        if raw is None:
+            continue
+        try:
+            setattr(a, dest, parse(raw))
+        except opt.Bad as bad:
+            problems.append(_option_problem(dest, raw, bad.message, bad.fix))
+            delattr(a, dest)
+    return problems
+
+
+def _file_problems(a: argparse.Namespace, dests: Sequence[str]) -> list[str]:
+    """Input files given that do not exist."""
+    return [_option_problem(d, getattr(a, d), "no such file", "give the path of an existing "
+                            "file (relative to the current folder)")
+            for d in dests if getattr(a, d, None) is not None and not getattr(a, d).is_file()]
+
+
+def _folder_problems(a: argparse.Namespace, dests: Sequence[str]) -> list[str]:
+    """Output or cache folders given that are (or lie inside) an existing file."""
+    out = []
+    for d in dests:
+        p = getattr(a, d, None)
+        if p is None:
+            continue
+        blocker = next((q for q in (p, *p.parents) if q.exists() and not q.is_dir()), None)
+        if blocker is not None:
+            what = "is a file" if blocker == p else f"lies inside the file {blocker}"
+            out.append(_option_problem(d, p, f"{what}, not a folder", "give a folder "
+                                       "(created if missing), or move the file away"))
+    return out
+
+
+def _raise_option_problems(problems: Sequence[str]) -> None:
+    if problems:
+        n = len(problems)
+        raise ConfigError(f"{n} option problem{'s' if n != 1 else ''}:\n"
+                          + "\n".join(f"  - {p}" for p in problems))
+
+
+def check_plan_options(a: argparse.Namespace) -> None:
+    """Every problem of `plan`'s options at once (`ConfigError`), before any work is done."""
+    problems = check_options(a, PLAN_CHECKS)
+    problems += _file_problems(a, ("cases", "collectors", "osm"))
+    problems += _folder_problems(a, ("cache_dir",))
+    if "date" in vars(a):
+        why = out_dir_problem(plan_out_dir(a))
+        if why:
+            problems.append(_option_problem("out", plan_out_dir(a), *why))
+    if a.osm is not None and a.place is not None:
+        problems.append(_option_problem("place", a.place, "--osm and --place both name the "
+                                        "roads", "give only one of them"))
+    given = vars(a)
+    # rules across options, each checked when the options it reads are valid
+    try:
+        solver_options(a)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    if "policy" in given:  # the policy with the valid overrides: rules across them
+        try:
+            _policy(a)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    _raise_option_problems(problems)
+
+
+_POLICY_OPTIONS = ("team_size", "contact_hours", "lunch", "lunch_minutes", "max_work_hours",
+                   "overtime_minutes", "overtime_cost_per_hour", "cooldown_days",
+                   "preferred_cost", "balance", "balance_cost_per_hour")
+
+
+def _weighting(a: argparse.Namespace):
+    from optimizer.weigh import Weighting
+
+    return Weighting(preset=a.weighting, **({"curve": a.curve} if a.curve else {}))
+
+
+def _policy(a: argparse.Namespace) -> rules.Policy:
+    """The policy preset with the overrides given (those absent from `a` are not)."""
+    given = vars(a)
     over: dict = {}
-    if a.team_size is not None:
+    if "team_size" in given:
         over["min_team_size"] = a.team_size
-    if a.contact_hours is not None:
+    if "contact_hours" in given:
         over["contact_start_s"] = a.contact_hours.start_s
         over["contact_end_s"] = a.contact_hours.end_s
-    if a.lunch is not None:
+    if "lunch" in given:
         over["lunch_window"] = a.lunch
-    if a.lunch_minutes is not None:
+    if "lunch_minutes" in given:
         over["lunch_s"] = a.lunch_minutes * 60
-    if a.max_work_hours is not None:
-        over["max_work_s"] = int(a.max_work_hours * 3600)
-    if a.overtime_minutes is not None:
+    if "max_work_hours" in given:
+        over["max_work_s"] = None if a.max_work_hours is None else int(a.max_work_hours * 3600)
+    if "overtime_minutes" in given:
         over["overtime_s"] = a.overtime_minutes * 60
-    if a.overtime_cost_per_hour is not None:
-        over["overtime_cost_per_h"] = a.overtime_cost_per_hour
-    if a.cooldown_days is not None:
-        over["cooldown_days"] = a.cooldown_days
-    if a.preferred_cost is not None:
-        over["preferred_cost"] = a.preferred_cost
-    if a.balance is not None:
-        over["balance"] = a.balance
-    if a.balance_cost_per_hour is not None:
-        over["balance_cost_per_h"] = a.balance_cost_per_hour
-    policy = rules.policy_preset(a.policy, **over)
+    for dest, fld in (("overtime_cost_per_hour", "overtime_cost_per_h"),
+                      ("cooldown_days", "cooldown_days"), ("preferred_cost", "preferred_cost"),
+                      ("balance", "balance"), ("balance_cost_per_hour", "balance_cost_per_h")):
+        if dest in given:
+            over[fld] = given[dest]
+    try:
+        return rules.policy_preset(a.policy, **over)
+    except ConfigError as exc:
+        raise ConfigError(f"--policy {a.policy} with the overrides given: {exc}; fix: give "
+                          "consistent values") from None
+
+
+def settings_from_args(a: argparse.Namespace, plan_date: date):
+    """`PlanSettings` of `plan`'s options (already converted by `check_plan_options`)."""
+    from optimizer.plan import PlanSettings
+
     return PlanSettings(
-        plan_date=plan_date, weighting=weighting, policy=policy, time_limit_s=a.time_limit,
+        plan_date=plan_date, weighting=_weighting(a), policy=_policy(a),
+        time_limit_s=a.time_limit,
         seed=a.seed, travel_cost_per_h=a.travel_cost_per_hour, geocoder=a.geocoder,
         user_agent=a.user_agent, osm_path=a.osm, place=a.place, mode=a.mode,
         speed_factor=a.speed_factor, cache_dir=a.cache_dir,
@@ -155,7 +265,8 @@ def solver_options(a: argparse.Namespace) -> dict:
     from optimizer.solve import SolveSettings
 
     fields = {f.name: f for f in dataclasses.fields(SolveSettings)}
-    out: dict = {"max_solutions": a.max_solutions} if a.max_solutions else {}
+    max_solutions = getattr(a, "max_solutions", None)  # absent: a bad value, reported
+    out: dict = {"max_solutions": max_solutions} if max_solutions else {}
     for item in a.solver_option:
         key, _, raw = item.partition("=")
         if key not in fields or key in ("time_limit_s", "seed"):
@@ -178,7 +289,7 @@ def solver_options(a: argparse.Namespace) -> dict:
     try:
         SolveSettings(**out)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"--solver-option: {exc}") from None
+        raise ConfigError(f"--solver-option: {exc}; fix: give a valid value") from None
     return out
 
 
@@ -216,22 +327,50 @@ def print_summary(plan, out: Path) -> None:
               "routes.json, routes.xlsx, unassigned.csv, summary.json)")
 
 
+def plan_out_dir(a: argparse.Namespace) -> Path:
+    """``--out``, or ``maps/<date>`` of the day planned."""
+    from optimizer.plan import next_working_day
+
+    return a.out or DEFAULT_MAPS / (a.date or next_working_day()).isoformat()
+
+
 def cmd_plan(a: argparse.Namespace) -> int:
     from optimizer.plan import next_working_day, plan_day
     from optimizer.progress import RichProgress
 
     plan_date = a.date or next_working_day()
-    settings = settings_from_args(a, plan_date)
+    settings = settings_from_args(a, plan_date)  # checked by `check_plan_options`
     cases, collectors = read_inputs(a.cases, a.collectors)
     progress = RichProgress(disable=a.quiet)
-    plan = plan_day(cases, collectors, settings, progress=progress,
-                    collectors_file=(a.collectors or DEMO_COLLECTORS).name)
-    out = a.out or DEFAULT_MAPS / plan_date.isoformat()
+    geocoder = _geocoder(a, progress)
+    try:
+        plan = plan_day(cases, collectors, settings, geocoder=geocoder, progress=progress,
+                        collectors_file=(a.collectors or DEMO_COLLECTORS).name)
+    finally:
+        _report_unavailable(geocoder)
+    out = plan_out_dir(a)
     write_plan(plan, out, tiles=a.tiles, self_contained=a.self_contained, maps=not a.no_maps,
                progress=progress)
     if not a.quiet:
         print_summary(plan, out)
     return 0
+
+
+def _geocoder(a: argparse.Namespace, progress):
+    from optimizer import geocode as gc
+
+    return gc.make_geocoder(a.geocoder, osm_path=a.osm, cache_dir=a.cache_dir,
+                            user_agent=a.user_agent, progress=progress)
+
+
+def _report_unavailable(geocoder) -> None:
+    """One line when the online geocoder stopped answering (its circuit breaker opened)."""
+    why = getattr(geocoder, "unavailable", None)
+    if why:
+        skipped = getattr(getattr(geocoder, "inner", None), "skipped", 0)
+        print(f"warning: geocoder unavailable: {why}; {skipped} more address(es) not looked up "
+              "(their cases are unvisited, reason no_coordinates); fix: check the network, or "
+              "use --geocoder offline, or give lat/lon", file=sys.stderr)
 
 
 def cmd_validate(a: argparse.Namespace) -> int:
@@ -271,12 +410,14 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
     from optimizer.progress import RichProgress
 
     progress = RichProgress(disable=a.quiet)
-    geocoder = gc.make_geocoder(a.geocoder, osm_path=a.osm, cache_dir=a.cache_dir,
-                                user_agent=a.user_agent, progress=progress)
+    geocoder = _geocoder(a, progress)
     cases_file = Path(a.cases).name if a.cases else "cases.csv"
     collectors_file = Path(a.collectors).name if a.collectors else DEMO_COLLECTORS.name
-    checks = gc.check_addresses(cases, collectors, geocoder, cases_file=cases_file,
-                                collectors_file=collectors_file, progress=progress)
+    try:
+        checks = gc.check_addresses(cases, collectors, geocoder, cases_file=cases_file,
+                                    collectors_file=collectors_file, progress=progress)
+    finally:
+        _report_unavailable(geocoder)
     counts = {s: sum(c.status == s for c in checks) for s in gc.ADDRESS_STATUSES}
     con = Console(width=None if sys.stdout.isatty() else 160)
     con.print(f"Addresses: {counts['given']} with lat/lon given, {counts['found']} found, "
@@ -299,7 +440,10 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
             con.print(f"... and {len(rows) - a.show} more" + ("" if a.out else "; --out FILE "
                                                               "lists them all"))
     if a.out:
-        with open(a.out, "w", encoding="utf-8-sig", newline="") as f:
+        from optimizer import atomic
+
+        with atomic.replaced_file(a.out) as tmp, open(tmp, "w", encoding="utf-8-sig",
+                                                      newline="") as f:
             fields = [fl.name for fl in dataclasses.fields(gc.AddressCheck)]
             w = csv.DictWriter(f, fieldnames=fields)
             w.writeheader()
@@ -318,7 +462,38 @@ def cmd_serve(a: argparse.Namespace) -> int:
 def cmd_whatif(a: argparse.Namespace) -> int:
     from optimizer import whatif
 
-    return whatif.run_cli(a.file, out=a.out, workers=a.workers, quiet=a.quiet)
+    return whatif.run_cli(a.file, out=a.out, workers=a.workers, quiet=a.quiet,
+                          max_variants=a.max_variants)
+
+
+def whatif_max_variants() -> int:
+    from optimizer.whatif import MAX_VARIANTS
+
+    return MAX_VARIANTS
+
+
+def _check_validate_options(a: argparse.Namespace) -> None:
+    problems = check_options(a, {"show": opt.whole(1), "lunch": opt.time_range()})
+    problems += _file_problems(a, ("cases", "collectors", "osm"))
+    problems += _folder_problems(a, ("cache_dir",))
+    if a.out is not None and a.out.is_dir():
+        problems.append(_option_problem("out", a.out, "is a folder", "give a file name for "
+                                        "the CSV, e.g. addresses.csv"))
+    elif a.out is not None and not a.out.absolute().parent.is_dir():
+        problems.append(_option_problem("out", a.out, "its folder does not exist",
+                                        "create the folder, or give a file in an existing one"))
+    _raise_option_problems(problems)
+
+
+def _check_serve_options(a: argparse.Namespace) -> None:
+    _raise_option_problems(check_options(a, {"port": opt.whole(0, hi=65535)}))
+
+
+def _check_whatif_options(a: argparse.Namespace) -> None:
+    problems = check_options(a, {"workers": opt.whole(1, hi=64),
+                                 "max_variants": opt.whole(1)})
+    problems += _folder_problems(a, ("out",))
+    _raise_option_problems(problems)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -336,13 +511,13 @@ def build_parser() -> argparse.ArgumentParser:
     g = sp.add_argument_group("output")
     g.add_argument("--out", type=Path, default=None,
                    help="output folder (default maps/<date>/)")
-    g.add_argument("--tiles", choices=("osm", "amap"), default="osm",
+    g.add_argument("--tiles", default="osm", metavar="{" + ",".join(TILES) + "}",
                    help="map tiles: OpenStreetMap (default) or Amap (overlays shifted to GCJ-02)")
     g.add_argument("--self-contained", action="store_true",
                    help="inline map scripts into every page (works offline, larger files)")
     g.add_argument("--no-maps", action="store_true", help="write route sheets only")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
-    sp.set_defaults(func=cmd_plan)
+    sp.set_defaults(func=cmd_plan, check=check_plan_options)
 
     sp = sub.add_parser(
         "validate", help="check the case and collector lists, report problems",
@@ -353,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--collectors", type=Path, default=None, help="collector list (.csv/.xlsx)")
     sp.add_argument("--policy", default="china", choices=tuple(rules.PRESETS),
                     help="collection rules preset the shifts are checked against (default china)")
-    sp.add_argument("--lunch", type=_time_window, default=None,
+    sp.add_argument("--lunch", default=None,
                     help="lunch break window HH:MM-HH:MM, as for plan (default 11:30-13:30)")
     sp.add_argument("--geocode", action="store_true",
                     help="also geocode every address and report misses and uncertain matches")
@@ -365,27 +540,31 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--cache-dir", type=Path, default=None, help="cache for geocoding")
     sp.add_argument("--out", type=Path, default=None,
                     help="write every address with its status, match and coordinates to this CSV")
-    sp.add_argument("--show", type=int, default=30, help="rows per table (default 30)")
+    sp.add_argument("--show", default=30, help="rows per table (default 30)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    sp.set_defaults(func=cmd_validate)
+    sp.set_defaults(func=cmd_validate, check=_check_validate_options)
 
     sp = sub.add_parser("serve", help="serve a plan's pages with a private link per collector")
     sp.add_argument("dir", type=Path, help="a plan output folder (e.g. maps/2026-11-30)")
     sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
                     "127.0.0.1; 0.0.0.0 to reach it from phones on the network)")
-    sp.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sp.add_argument("--port", default=8000, help="port, 0-65535, 0 = any free port "
+                    "(default 8000)")
     sp.add_argument("--public-url", default=None,
                     help="address phones use to reach this server, e.g. http://192.168.1.5:8000 "
                          "(default: http://HOST:PORT)")
-    sp.set_defaults(func=cmd_serve)
+    sp.set_defaults(func=cmd_serve, check=_check_serve_options)
 
     sp = sub.add_parser("whatif", help="run scenario variants side by side and compare them")
     sp.add_argument("file", type=Path, help="scenario file (.yaml/.toml)")
     sp.add_argument("--out", type=Path, default=None,
                     help="output folder (default maps/whatif-<name>/)")
-    sp.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
+    sp.add_argument("--workers", default=2, help="parallel processes, 1-64 (default 2)")
+    sp.add_argument("--max-variants", default=whatif_max_variants(),
+                    help="most variants run without asking (default %(default)s); a larger "
+                         "file asks for confirmation on a terminal, or needs this option")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    sp.set_defaults(func=cmd_whatif)
+    sp.set_defaults(func=cmd_whatif, check=_check_whatif_options)
     return p
 
 
@@ -393,8 +572,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # their retries of an unreachable service: we report it once
+        for name in ("urllib3", "geopy"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        return int(args.func(args) or 0)
+        with interrupts.one_line_exit():
+            args.check(args)
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return interrupts.EXIT_INTERRUPTED
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

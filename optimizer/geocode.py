@@ -82,7 +82,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from optimizer.cache import CACHE_ENV, default_cache_dir, file_sha256
+from optimizer.cache import CACHE_ENV, default_cache_dir, file_sha256, set_aside
 from optimizer.errors import ConfigError
 from optimizer.model import Case, Collector, geocode_status
 from optimizer.osmfile import FORMATS, iter_osm
@@ -825,41 +825,46 @@ class Gazetteer:
         cache_file = Path(cache_dir or default_cache_dir()) / (
             f"gazetteer-{sha[:20]}-v{INDEX_VERSION}.json.gz"
         )
-        index: dict[str, Any] | None = None
         if use_cache and cache_file.is_file():
-            try:
-                with gzip.open(cache_file, "rt", encoding="utf-8") as f:
-                    index = json.load(f)
-                if index.get("sha256") != sha or index.get("version") != INDEX_VERSION:
-                    index = None
-                else:
-                    logger.debug("gazetteer index loaded from %s", cache_file)
-            except (OSError, ValueError) as exc:
-                logger.warning("ignoring unreadable gazetteer cache %s: %s", cache_file, exc)
-                index = None
-        if index is None:
-            t0 = time.perf_counter()
-            index = _parse_osm(path, progress)
-            index["sha256"] = sha
-            index["version"] = INDEX_VERSION
-            logger.info(
-                "gazetteer of %s: %d named places, %d streets, %d addresses (%.1f s)",
-                path.name,
-                len(index["entries"]),
-                len(index["streets"]),
-                len(index["addresses"]),
-                time.perf_counter() - t0,
-            )
-            if use_cache:
-                try:
-                    cache_file.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
-                    with gzip.open(tmp, "wt", encoding="utf-8") as f:
-                        json.dump(index, f, ensure_ascii=False)
-                    os.replace(tmp, cache_file)
-                except OSError as exc:
-                    logger.warning("could not write gazetteer cache %s: %s", cache_file, exc)
+            cached = cls._from_cache(cache_file, sha, source=path.name, min_score=min_score)
+            if cached is not None:
+                return cached
+        t0 = time.perf_counter()
+        index = _parse_osm(path, progress)
+        index["sha256"] = sha
+        index["version"] = INDEX_VERSION
+        logger.info(
+            "gazetteer of %s: %d named places, %d streets, %d addresses (%.1f s)",
+            path.name,
+            len(index["entries"]),
+            len(index["streets"]),
+            len(index["addresses"]),
+            time.perf_counter() - t0,
+        )
+        if use_cache:
+            _write_index(cache_file, index)
         return cls(index, source=path.name, min_score=min_score)
+
+    @classmethod
+    def _from_cache(cls, cache_file: Path, sha: str, *, source: str, min_score: float
+                    ) -> Gazetteer | None:
+        """The gazetteer of a cached index; ``None`` (the cache set aside) if it is damaged."""
+        try:
+            with gzip.open(cache_file, "rt", encoding="utf-8") as f:
+                index = json.load(f)
+            if index.get("sha256") != sha or index.get("version") != INDEX_VERSION:
+                return None  # another extract's or version's: rebuilt and replaced
+            gazetteer = cls(index, source=source, min_score=min_score)
+        except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError,
+                AttributeError) as exc:
+            # truncated by a crash (EOFError), or not ours: rebuilt by the caller
+            moved = set_aside(cache_file)
+            logger.warning("ignoring unreadable gazetteer cache %s (%s: %s); %s, rebuilding it",
+                           cache_file, type(exc).__name__, exc,
+                           f"set aside as {moved.name}" if moved else "removed")
+            return None
+        logger.debug("gazetteer index loaded from %s", cache_file)
+        return gazetteer
 
     # ------------------------------------------------------------------ queries
 
@@ -1241,6 +1246,19 @@ def _admin_forms(names: Iterable[str]) -> tuple[list[str], list[str]]:
     return sorted(cjk, key=lambda a: (-len(a), a)), sorted(latin, key=lambda a: (-len(a), a))
 
 
+def _write_index(cache_file: Path, index: dict[str, Any]) -> None:
+    """Cache a gazetteer index: a temporary file renamed into place, never half a file."""
+    from optimizer import atomic
+
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        with atomic.replaced_file(cache_file) as tmp:
+            with gzip.open(tmp, "wt", encoding="utf-8") as f:
+                json.dump(index, f, ensure_ascii=False)
+    except OSError as exc:
+        logger.warning("could not write gazetteer cache %s: %s", cache_file, exc)
+
+
 # --------------------------------------------------------------------------- online services
 
 
@@ -1258,16 +1276,24 @@ class GeopyGeocoder:
     max_retries : int, default 2
         Retries of a request that failed with a service error.
     error_wait_s : float, default 5.0
-        Pause before a retry.
+        Pause before a retry (not when the service cannot be reached at all).
     timeout_s : float, default 10
         Request timeout.
     geocoder : object, optional
         A ready geopy geocoder instance to use instead of building one from ``provider``.
+    breaker_after : int, default 3
+        Consecutive failed requests (unreachable, timed out, server errors) after which the
+        service counts as unavailable: the circuit breaker opens and the following queries are
+        misses at once, without a request, instead of costing their retries each.
+    breaker_reset_s : float, default 60
+        After this long an open breaker lets one request through; if it succeeds the service is
+        used again.
     **provider_kwargs
         Passed to the geopy geocoder class (``api_key=...``, ``domain=...``).
 
-    Service errors (timeouts, HTTP errors, quota) make that query a miss with a logged reason;
-    configuration errors (unknown service, missing user agent, rejected API key) raise
+    Service errors (timeouts, HTTP errors, quota) make that query a miss with a logged reason
+    (`is_transient_miss`: not worth caching); `unavailable` says why the breaker is open, if it
+    is. Configuration errors (unknown service, missing user agent, rejected API key) raise
     `GeocoderConfigError`.
     """
 
@@ -1281,6 +1307,8 @@ class GeopyGeocoder:
         error_wait_s: float = 5.0,
         timeout_s: float = 10,
         geocoder: Any = None,
+        breaker_after: int = 3,
+        breaker_reset_s: float = 60.0,
         **provider_kwargs: Any,
     ) -> None:
         from geopy.exc import GeocoderNotFound
@@ -1313,13 +1341,21 @@ class GeopyGeocoder:
                     f"geocoding service {provider!r} rejected the options {sorted(kwargs)}: {exc}"
                 ) from exc
         self._geocoder = geocoder
+        # the rate limit only: retries are counted here, for the circuit breaker
         self._geocode = RateLimiter(
             geocoder.geocode,
             min_delay_seconds=min_delay_s,
-            max_retries=max_retries,
-            error_wait_seconds=max(error_wait_s, min_delay_s),
+            max_retries=0,
             swallow_exceptions=False,
         )
+        self.max_retries = max(0, int(max_retries))
+        self.error_wait_s = max(error_wait_s, min_delay_s)
+        self.breaker_after = max(1, int(breaker_after))
+        self.breaker_reset_s = breaker_reset_s
+        self._failures = 0  # consecutive failed requests
+        self._open_until: float | None = None  # monotonic time the open breaker allows a try
+        self.unavailable: str | None = None  # why the service counts as unavailable
+        self.skipped = 0  # queries not sent because the breaker was open
         self._reasons: dict[str, str] = {}
 
     def geocode(self, query: str) -> GeocodeResult | None:
@@ -1327,19 +1363,56 @@ class GeopyGeocoder:
             ConfigurationError,
             GeocoderAuthenticationFailure,
             GeocoderInsufficientPrivileges,
+            GeocoderQueryError,
+            GeocoderUnavailable,
             GeopyError,
         )
 
-        try:
-            location = self._geocode(query, exactly_one=True)
-        except (ConfigurationError, GeocoderAuthenticationFailure,
-                GeocoderInsufficientPrivileges) as exc:  # fmt: skip
-            raise GeocoderConfigError(
-                f"geocoding service {self.provider!r} refused the request ({exc}); "
-                "check the API key / account settings"
-            ) from exc
-        except GeopyError as exc:
-            reason = f"geocoding service {self.provider!r} failed: {type(exc).__name__}: {exc}"
+        if self._open_until is not None:
+            if time.monotonic() < self._open_until:
+                self.skipped += 1
+                self._reasons[query] = self._unavailable_reason()
+                return None
+            tries = 1  # half open: one request tells whether the service is back
+        else:
+            tries = 1 + self.max_retries
+        error: Exception | None = None
+        for attempt in range(tries):
+            if attempt and not isinstance(error, GeocoderUnavailable):
+                # a slow or overloaded service gets time; an unreachable one is retried at the
+                # rate limit's pace (waiting does not bring the network back: the breaker decides)
+                time.sleep(self.error_wait_s)
+            try:
+                location = self._geocode(query, exactly_one=True)
+            except (ConfigurationError, GeocoderAuthenticationFailure,
+                    GeocoderInsufficientPrivileges) as exc:  # fmt: skip
+                raise GeocoderConfigError(
+                    f"geocoding service {self.provider!r} refused the request ({exc}); "
+                    "check the API key / account settings"
+                ) from exc
+            except GeocoderQueryError as exc:  # this query's fault, not the service's
+                self._reasons[query] = (f"geocoding service {self.provider!r} failed: it "
+                                        f"refused this query ({exc})")
+                return None
+            except GeopyError as exc:
+                error = exc
+                self._failures += 1
+                logger.info("geocoding service %r: %s: %s (query %r, try %d)", self.provider,
+                            type(exc).__name__, exc, query, attempt + 1)
+                if self._failures >= self.breaker_after or self._open_until is not None:
+                    self._trip(exc)
+                    self._reasons[query] = self._unavailable_reason()
+                    return None
+                continue
+            self._failures = 0
+            if self._open_until is not None:
+                logger.warning("geocoding service %r answers again", self.provider)
+            self._open_until = None
+            self.unavailable = None
+            break
+        else:
+            reason = (f"geocoding service {self.provider!r} failed: {type(error).__name__}: "
+                      f"{error}")
             logger.warning("%s (query %r)", reason, query)
             self._reasons[query] = reason
             return None
@@ -1357,12 +1430,35 @@ class GeopyGeocoder:
             provider=self.provider,
         )
 
+    def _trip(self, exc: Exception) -> None:
+        first = self._open_until is None
+        self._open_until = time.monotonic() + self.breaker_reset_s
+        self.unavailable = (f"the geocoding service {self.provider!r} failed {self._failures} "
+                            f"times in a row ({type(exc).__name__}: {_short_error(exc)})")
+        if first:  # one warning, not one per address
+            logger.warning("geocoder unavailable: %s; the remaining addresses are not looked up "
+                           "(next try in %.0f s)", self.unavailable, self.breaker_reset_s)
+
+    def _unavailable_reason(self) -> str:
+        return (f"was not looked up: geocoder unavailable ({self.unavailable}); check the "
+                "network, or geocode offline")
+
     def explain_miss(self, query: str) -> str:
         return self._reasons.get(query, f"not found by the geocoding service {self.provider!r}")
 
     def is_transient_miss(self, query: str) -> bool:
         """True when the last miss of `query` was a service error (not worth caching)."""
-        return query in self._reasons and "failed:" in self._reasons[query]
+        reason = self._reasons.get(query, "")
+        return "failed:" in reason or "geocoder unavailable" in reason
+
+
+def _short_error(exc: Exception) -> str:
+    """The gist of a network error ("[Errno 111] Connection refused"), not urllib3's essay."""
+    text = str(exc)
+    m = re.search(r"\[Errno -?\d+\] [^\"')]+", text)
+    if m:
+        return m.group(0).rstrip(" .")
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _kind_of_raw(raw: dict[str, Any]) -> str:
@@ -1394,6 +1490,14 @@ CREATE TABLE IF NOT EXISTS geocode (
 """
 
 
+_COLUMNS = ("provider", "query", "found", "lat", "lon", "matched", "kind", "score",
+            "result_provider", "reason", "created_utc")
+
+
+class _DamagedCache(Exception):
+    """The geocoding cache file is not a usable cache (message: why)."""
+
+
 def cache_query_key(query: str) -> str:
     """Light normalisation of a query for the cache: NFKC, lowercase, single spaces."""
     return " ".join(unicodedata.normalize("NFKC", query).lower().split())
@@ -1423,20 +1527,51 @@ class CachedGeocoder:
         self.retry_misses = retry_misses
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path)
-            # WAL + normal sync: a commit per answer stays cheap (no fsync each), and an answer
-            # survives a crash of the batch, so a long online run is never asked for twice
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            with self._db:
-                self._db.execute(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
+            try:
+                self._db = self._open()
+            except _DamagedCache as exc:
+                # not a database (truncated, overwritten) or another program's: answers can be
+                # asked again, so the file is set aside and a new cache begins
+                moved = set_aside(self.path, "-wal", "-shm")
+                logger.warning("ignoring unusable geocoding cache %s (%s); %s, starting a new "
+                               "one", self.path, exc,
+                               f"set aside as {moved.name}" if moved else "removed")
+                self._db = self._open()
+        except (OSError, sqlite3.Error, _DamagedCache) as exc:
             raise GeocoderConfigError(
                 f"cannot use the geocoding cache {self.path}: {exc}; point ${CACHE_ENV} (or the "
                 "cache_dir option) to a writable folder"
             ) from exc
         self.hits = 0
         self.misses = 0
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect and check the file; `_DamagedCache` if it is not a cache of ours."""
+        db = sqlite3.connect(self.path)
+        try:
+            # WAL + normal sync: a commit per answer stays cheap (no fsync each), and an answer
+            # survives a crash of the batch, so a long online run is never asked for twice
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            ok = db.execute("PRAGMA quick_check").fetchone()
+            if ok is None or ok[0] != "ok":
+                raise _DamagedCache(f"damaged: {ok[0] if ok else 'no answer'}")
+            with db:
+                db.execute(_SCHEMA)
+            columns = tuple(r[1] for r in db.execute("PRAGMA table_info(geocode)"))
+            if columns != _COLUMNS:
+                raise _DamagedCache(f"its table has columns {', '.join(columns)}, not "
+                                    f"{', '.join(_COLUMNS)}")
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            name = getattr(exc, "sqlite_errorname", "")
+            if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or "malformed" in str(exc):
+                raise _DamagedCache(str(exc)) from None
+            raise
+        except _DamagedCache:
+            db.close()
+            raise
+        return db
 
     def close(self) -> None:
         self._db.close()
@@ -1486,6 +1621,11 @@ class CachedGeocoder:
                 ),
             )
         return result
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why the online service counts as unavailable (its circuit breaker), else ``None``."""
+        return getattr(self.inner, "unavailable", None)
 
     def explain_miss(self, query: str) -> str:
         row = self._row(cache_query_key(query))

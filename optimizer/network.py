@@ -34,6 +34,7 @@ import logging
 import os
 import re
 import tempfile
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -46,7 +47,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from optimizer.cache import default_cache_dir, file_sha256
+from optimizer.cache import default_cache_dir, file_sha256, set_aside
 from optimizer.errors import ConfigError
 from optimizer.osmfile import FORMATS, OsmFileError, iter_osm
 from optimizer.progress import Progress, ensure
@@ -457,8 +458,13 @@ def load_network(
                 cached = _network_from_arrays(
                     _read_cache(cache_file), speed_factor=speed_factor, cache=cache_file
                 )
-            except (OSError, ValueError, KeyError, IndexError) as exc:
-                logger.warning("ignoring unreadable network cache %s: %s", cache_file, exc)
+            except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError,
+                    zipfile.BadZipFile) as exc:
+                # truncated by a crash, or written by something else: rebuilt below
+                moved = set_aside(cache_file)
+                logger.warning("ignoring unreadable network cache %s (%s: %s); %s, rebuilding "
+                               "it", cache_file, type(exc).__name__, exc,
+                               f"set aside as {moved.name}" if moved else "removed")
             else:
                 logger.info("road network from cache %s", cache_file)
                 return cached
@@ -858,6 +864,8 @@ def _write_cache(path: Path, arrays: Mapping[str, Any]) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp.npz")
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())  # complete on disk before it takes the cache's name
         os.replace(tmp, path)
     except OSError as exc:
         logger.warning("could not write network cache %s: %s", path, exc)

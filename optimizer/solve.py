@@ -315,45 +315,65 @@ def _run_parallel(problem, settings, workers, deadline, init_routes):
     import tempfile
     from pathlib import Path
 
+    from optimizer.children import pdeathsig_safe
+
     env = dict(os.environ)
     pkg_root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = pkg_root + os.pathsep + env.get("PYTHONPATH", "")
+    # the workers die with this process (optimizer.children): its pid, and whether the kernel's
+    # parent-death signal is safe from this thread
+    parent = [str(os.getpid()), "1" if pdeathsig_safe() else "0"]
     procs = []
     with tempfile.TemporaryDirectory(prefix="collector-routes-") as tmp:
-        for i, w in enumerate(workers[1:], start=1):
-            job = Path(tmp) / f"job{i}.pkl"
-            out = Path(tmp) / f"out{i}.pkl"
-            job.write_bytes(pickle.dumps((problem, settings, w, deadline, init_routes)))
-            cmd = [sys.executable, "-c", "from optimizer.solve import _worker_main; _worker_main()"]
-            p = subprocess.Popen([*cmd, str(job), str(out)], env=env, stderr=subprocess.PIPE)
-            procs.append((p, out))
-        results: list = []
         try:
-            results.append(_run_worker(problem, settings, workers[0], deadline, init_routes))
-        except Exception as exc:  # noqa: BLE001 - reported if every worker fails
-            log.warning("search worker 0 failed: %s", exc)
-            results.append(exc)
-        for i, (p, out) in enumerate(procs, start=1):
+            for i, w in enumerate(workers[1:], start=1):
+                job = Path(tmp) / f"job{i}.pkl"
+                out = Path(tmp) / f"out{i}.pkl"
+                job.write_bytes(pickle.dumps((problem, settings, w, deadline, init_routes)))
+                cmd = [sys.executable, "-c",
+                       "from optimizer.solve import _worker_main; _worker_main()"]
+                p = subprocess.Popen([*cmd, str(job), str(out), *parent], env=env,
+                                     stderr=subprocess.PIPE)
+                procs.append((p, out))
+            results: list = []
             try:
-                _, err = p.communicate(timeout=max(5.0, deadline - time.time() + 30.0))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                _, err = p.communicate()
-            if p.returncode == 0 and out.exists():
-                results.append(pickle.loads(out.read_bytes()))
-            else:
-                tail = (err or b"").decode(errors="replace").strip().splitlines()[-1:]
-                log.warning("search worker %d failed (exit %s): %s", i, p.returncode, tail)
-                results.append(RuntimeError(f"worker {i} failed: {tail}"))
+                results.append(_run_worker(problem, settings, workers[0], deadline, init_routes))
+            except Exception as exc:  # noqa: BLE001 - reported if every worker fails
+                log.warning("search worker 0 failed: %s", exc)
+                results.append(exc)
+            for i, (p, out) in enumerate(procs, start=1):
+                try:
+                    _, err = p.communicate(timeout=max(5.0, deadline - time.time() + 30.0))
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    _, err = p.communicate()
+                if p.returncode == 0 and out.exists():
+                    results.append(pickle.loads(out.read_bytes()))
+                else:
+                    tail = (err or b"").decode(errors="replace").strip().splitlines()[-1:]
+                    log.warning("search worker %d failed (exit %s): %s", i, p.returncode, tail)
+                    results.append(RuntimeError(f"worker {i} failed: {tail}"))
+        finally:
+            for p, _ in procs:  # interrupted (Ctrl-C) or failed: no worker outlives the call
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
     return results
 
 
 def _worker_main() -> None:
     """Entry point of a portfolio worker process: job pickle in, result pickle out."""
     import pickle
+    import signal
     import sys
 
+    from optimizer.children import die_with_parent
+
     job, out = sys.argv[1], sys.argv[2]
+    if len(sys.argv) > 4:
+        die_with_parent(int(sys.argv[3]), kernel_signal=sys.argv[4] == "1")
+    # Ctrl-C is the parent's to handle: it stops this worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with open(job, "rb") as fh:
         problem, settings, worker, deadline, init_routes = pickle.load(fh)
     try:

@@ -28,18 +28,20 @@ import concurrent.futures as cf
 import csv
 import json
 import logging
-import math
 import multiprocessing as mp
+import os
 import re
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
 
+from optimizer import atomic
+from optimizer import options as opt
+from optimizer.children import die_with_parent, pdeathsig_safe
 from optimizer import rules
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
 from optimizer.errors import Problem as Issue
@@ -52,6 +54,8 @@ BASE = "base"
 DPD_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("1-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("91+", 91, None),
 )
+#: most variants `run_cli` runs without asking (``--max-variants``)
+MAX_VARIANTS = 20
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DAY_S = 24 * 3600
 
@@ -59,150 +63,39 @@ _DAY_S = 24 * 3600
 # =========================================================================== scenario file
 
 
-class _Bad(Exception):
-    """A bad value: message and fix (the caller adds file, variant, key and value)."""
-
-    def __init__(self, message: str, fix: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fix = fix
-
-
-def _none(v: object) -> bool:
-    return v is None or (isinstance(v, str) and v.strip().lower() in ("none", "null", ""))
-
-
-def _int(lo: int | None = None, *, allow_none: bool = False):
-    def parse(v: object):
-        if allow_none and _none(v):
-            return None
-        if isinstance(v, bool) or not isinstance(v, int | str):
-            raise _Bad("is not a whole number", "give a whole number" + (
-                f" >= {lo}" if lo is not None else "") + (" or none" if allow_none else ""))
-        try:
-            n = int(v)
-        except ValueError:
-            raise _Bad("is not a whole number", "give a whole number, e.g. 12") from None
-        if lo is not None and n < lo:
-            raise _Bad(f"must be >= {lo}", f"give a whole number >= {lo}")
-        return n
-    return parse
-
-
-def _num(lo: float | None = None, *, strict: bool = False, hi: float | None = None,
-         allow_none: bool = False):
-    def parse(v: object):
-        if allow_none and _none(v):
-            return None
-        if isinstance(v, bool):
-            raise _Bad("is not a number", "give a number")
-        try:
-            x = float(v)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise _Bad("is not a number", "give a number, e.g. 1.5") from None
-        if not math.isfinite(x):
-            raise _Bad("is not a finite number", "give a finite number")
-        if lo is not None and (x <= lo if strict else x < lo):
-            raise _Bad(f"must be {'>' if strict else '>='} {lo:g}",
-                       f"give a number {'>' if strict else '>='} {lo:g}")
-        if hi is not None and x > hi:
-            raise _Bad(f"must be <= {hi:g}", f"give a number <= {hi:g}")
-        return x
-    return parse
-
-
-def _choice(options: Sequence[str]):
-    def parse(v: object):
-        if not isinstance(v, str) or v not in options:
-            raise _Bad("is not one of the choices", f"use one of: {', '.join(options)}")
-        return v
-    return parse
-
-
-def _text(v: object):
-    if not isinstance(v, str | int | float) or isinstance(v, bool):
-        raise _Bad("is not text", "give a text value")
-    return str(v)
-
-
-def _bool(v: object):
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, str) and v.lower() in ("true", "yes", "false", "no"):
-        return v.lower() in ("true", "yes")
-    raise _Bad("is not true or false", "write true or false")
-
-
 def _path(v: object):
-    if _none(v):
+    if opt.is_none(v):
         return None
     if not isinstance(v, str):
-        raise _Bad("is not a file path", "give a path, relative to the scenario file")
+        raise opt.Bad("is not a file path", "give a path, relative to the scenario file")
     return Path(v)
-
-
-def _date(v: object):
-    if isinstance(v, datetime):
-        return v.date()
-    if isinstance(v, date):
-        return v
-    try:
-        return date.fromisoformat(str(v))
-    except ValueError:
-        raise _Bad("is not a date", "write the date as YYYY-MM-DD, e.g. 2026-11-30") from None
-
-
-def _window(*, allow_none: bool = False):
-    def parse(v: object):
-        from optimizer.inputs import parse_time_window
-
-        if allow_none and _none(v):
-            return None
-        if not isinstance(v, str):
-            raise _Bad("is not a time range", "write it as a quoted \"HH:MM-HH:MM\"")
-        try:
-            return parse_time_window(v)
-        except ValueError as exc:
-            raise _Bad(str(exc), "write it as \"HH:MM-HH:MM\", e.g. \"08:30-17:30\"") from None
-    return parse
-
-
-def _curve(v: object):
-    from optimizer.weigh import parse_curve
-
-    if not isinstance(v, str):
-        raise _Bad("is not a curve", "write it as 'dpd:share,...', e.g. '0:0.95,90:0.5,180:0.2'")
-    try:
-        return parse_curve(v)
-    except ConfigError as exc:
-        raise _Bad(str(exc), "write it as 'dpd:share,...', e.g. '0:0.95,90:0.5'") from None
 
 
 def _solver(v: object):
     from optimizer import solve as sv
 
     if not isinstance(v, Mapping):
-        raise _Bad("is not a mapping", "give solver options as a mapping, e.g. "
+        raise opt.Bad("is not a mapping", "give solver options as a mapping, e.g. "
                    "{num_workers: 1, warm_start: none}")
     known = {f.name for f in sv.SolveSettings.__dataclass_fields__.values()} - {
         "time_limit_s", "seed"}
     unknown = sorted(set(v) - known)
     if unknown:
-        raise _Bad(f"unknown solver option(s) {', '.join(map(str, unknown))}",
+        raise opt.Bad(f"unknown solver option(s) {', '.join(map(str, unknown))}",
                    f"use time_limit/seed for those, else one of: {', '.join(sorted(known))}")
     try:
         sv.SolveSettings(**dict(v))
     except (TypeError, ValueError) as exc:
-        raise _Bad(str(exc), "fix the solver option") from None
+        raise opt.Bad(str(exc), "fix the solver option") from None
     return dict(v)
 
 
 def _shift_hours(v: object):
-    return _num(0.0, strict=True, hi=24.0)(v)
+    return opt.number(0.0, strict=True, hi=24.0)(v)
 
 
 def _extend_hours(v: object):
-    return _num(-24.0, hi=24.0)(v)
+    return opt.number(-24.0, hi=24.0)(v)
 
 
 def _remove(v: object):
@@ -211,16 +104,16 @@ def _remove(v: object):
         v = [v]
     if isinstance(v, list):
         if not all(isinstance(x, str | int) for x in v):
-            raise _Bad("is not a list of collector ids", "give ids, e.g. [K14, K15]")
+            raise opt.Bad("is not a list of collector ids", "give ids, e.g. [K14, K15]")
         return {"ids": tuple(str(x) for x in v)}
     if isinstance(v, Mapping):
         unknown = sorted(set(v) - {"ids", "count"})
         if unknown or len(v) != 1:
-            raise _Bad(f"has keys {sorted(v)}", "give either {ids: [K14, K15]} or {count: 5}")
+            raise opt.Bad(f"has keys {sorted(v)}", "give either {ids: [K14, K15]} or {count: 5}")
         if "count" in v:
-            return {"count": _int(1)(v["count"])}
+            return {"count": opt.whole(1)(v["count"])}
         return _remove(v["ids"])
-    raise _Bad("is not a list of ids or {count: n}", "give [K14, K15] or {count: 5}")
+    raise opt.Bad("is not a list of ids or {count: n}", "give [K14, K15] or {count: 5}")
 
 
 _ADD_KEYS = ("count", "like", "start", "end", "shift", "max_visits", "skills", "districts",
@@ -232,47 +125,47 @@ def _place(v: object) -> Place:
         return Place(address=v.strip())
     if isinstance(v, Mapping):
         if set(v) <= {"lat", "lon"} and {"lat", "lon"} <= set(v):
-            lat = _num(-90.0, hi=90.0)(v["lat"])
-            lon = _num(-180.0, hi=180.0)(v["lon"])
+            lat = opt.number(-90.0, hi=90.0)(v["lat"])
+            lon = opt.number(-180.0, hi=180.0)(v["lon"])
             return Place(lat=lat, lon=lon)
         if set(v) == {"address"} and isinstance(v["address"], str):
             return Place(address=v["address"])
-    raise _Bad("is not a place", "give {lat: 30.72, lon: 104.07}, {address: ...} or an address")
+    raise opt.Bad("is not a place", "give {lat: 30.72, lon: 104.07}, {address: ...} or an address")
 
 
 def _add_one(v: object) -> dict:
     if not isinstance(v, Mapping):
-        raise _Bad("is not a mapping", "give e.g. {count: 5, like: K01} or {count: 2, start: "
+        raise opt.Bad("is not a mapping", "give e.g. {count: 5, like: K01} or {count: 2, start: "
                    "{lat: 30.72, lon: 104.07}, shift: \"08:30-17:30\"}")
     unknown = sorted(set(v) - set(_ADD_KEYS))
     if unknown:
-        raise _Bad(f"has unknown key(s) {', '.join(map(str, unknown))}",
+        raise opt.Bad(f"has unknown key(s) {', '.join(map(str, unknown))}",
                    f"use only: {', '.join(_ADD_KEYS)}")
-    out: dict = {"count": _int(1)(v.get("count", 1))}
+    out: dict = {"count": opt.whole(1)(v.get("count", 1))}
     if "like" in v:
-        out["like"] = _text(v["like"])
+        out["like"] = opt.text(v["like"])
     elif "start" not in v or "shift" not in v:
-        raise _Bad("needs `like` (a collector to copy) or both `start` and `shift`",
+        raise opt.Bad("needs `like` (a collector to copy) or both `start` and `shift`",
                    "add like: K01, or start: {lat: .., lon: ..} and shift: \"08:30-17:30\"")
     for k in ("start", "end"):
         if k in v:
             out[k] = _place(v[k])
     if "shift" in v:
-        out["shift"] = _window()(v["shift"])
+        out["shift"] = opt.time_range()(v["shift"])
     if "max_visits" in v:
-        out["max_visits"] = _int(1, allow_none=True)(v["max_visits"])
+        out["max_visits"] = opt.whole(1, allow_none=True)(v["max_visits"])
     for k in ("skills", "districts"):
         if k in v:
             items = v[k] if isinstance(v[k], list) else str(v[k]).split(",")
             out[k] = frozenset(str(x).strip() for x in items if str(x).strip())
     if "id_prefix" in v:
-        prefix = _text(v["id_prefix"])
+        prefix = opt.text(v["id_prefix"])
         if not _NAME_RE.match(prefix + "1"):
-            raise _Bad("id_prefix has characters not allowed in an id",
+            raise opt.Bad("id_prefix has characters not allowed in an id",
                        "use letters, digits, '-', '_' or '.'")
         out["id_prefix"] = prefix
     if "name" in v:
-        out["name"] = _text(v["name"])
+        out["name"] = opt.text(v["name"])
     return out
 
 
@@ -289,54 +182,60 @@ class _Key:
 
 
 # keys shared with `collector-routes plan` use the same names (underscores for dashes)
+_PLAN = opt.PLAN_VALUES
 KEYS: dict[str, _Key] = {
     "cases": _Key("input", _path, "case list (.csv/.xlsx), relative to the scenario file"),
     "collectors": _Key("input", _path, "collector list, relative to the scenario file"),
-    "date": _Key("setting", _date, "day to plan, YYYY-MM-DD"),
-    "policy": _Key("policy", _choice(tuple(rules.PRESETS)), "collection rules preset"),
-    "team_size": _Key("policy", _int(1), "collectors per visit"),
-    "contact_hours": _Key("policy", _window(allow_none=True), "legal contact hours or none"),
-    "lunch": _Key("policy", _window(), "lunch break window HH:MM-HH:MM"),
-    "lunch_minutes": _Key("policy", _int(0), "lunch break minutes, 0 = none"),
-    "max_work_hours": _Key("policy", _num(0.0, strict=True, allow_none=True),
+    "date": _Key("setting", opt.day, "day to plan, YYYY-MM-DD"),
+    "policy": _Key("policy", opt.choice(tuple(rules.PRESETS)), "collection rules preset"),
+    "team_size": _Key("policy", _PLAN["team_size"], "collectors per visit"),
+    "contact_hours": _Key("policy", opt.time_range(allow_none=True), "legal contact hours or none"),
+    "lunch": _Key("policy", opt.time_range(), "lunch break window HH:MM-HH:MM"),
+    "lunch_minutes": _Key("policy", _PLAN["lunch_minutes"], "lunch break minutes, 0 = none"),
+    "max_work_hours": _Key("policy", _PLAN["max_work_hours"],
                            "longest working day, hours, or none"),
-    "overtime_minutes": _Key("policy", _int(0), "overtime allowed past the shift"),
-    "overtime_cost_per_hour": _Key("policy", _num(0.0), "cost of an hour of overtime"),
-    "cooldown_days": _Key("policy", _int(0), "no visit within N days of the last"),
-    "preferred_cost": _Key("policy", _num(0.0), "cost of not using the preferred collector"),
-    "balance": _Key("policy", _choice(("none", "hours")), "balance working hours"),
-    "balance_cost_per_hour": _Key("policy", _num(0.0), "cost per hour of spread"),
-    "weighting": _Key("weighting", _choice(("expected_recovery", "amount", "urgency", "count")),
+    "overtime_minutes": _Key("policy", _PLAN["overtime_minutes"],
+                             "overtime allowed past the shift"),
+    "overtime_cost_per_hour": _Key("policy", _PLAN["overtime_cost_per_hour"],
+                                   "cost of an hour of overtime"),
+    "cooldown_days": _Key("policy", _PLAN["cooldown_days"], "no visit within N days of the last"),
+    "preferred_cost": _Key("policy", _PLAN["preferred_cost"],
+                           "cost of not using the preferred collector"),
+    "balance": _Key("policy", opt.choice(("none", "hours")), "balance working hours"),
+    "balance_cost_per_hour": _Key("policy", _PLAN["balance_cost_per_hour"],
+                                  "cost per hour of spread"),
+    "weighting": _Key("weighting", opt.choice(("expected_recovery", "amount", "urgency", "count")),
                       "what a visit is worth"),
-    "curve": _Key("weighting", _curve, "collectability curve 'dpd:share,...'"),
-    "broken_promise_factor": _Key("weighting", _num(0.0), "value factor for broken promises"),
-    "time_limit": _Key("solver", _num(0.0, strict=True), "solver seconds per variant"),
-    "seed": _Key("solver", _int(), "random seed"),
-    "max_solutions": _Key("solver", _int(1, allow_none=True),
+    "curve": _Key("weighting", opt.curve, "collectability curve 'dpd:share,...'"),
+    "broken_promise_factor": _Key("weighting", opt.number(0.0), "value factor for broken promises"),
+    "time_limit": _Key("solver", _PLAN["time_limit"], "solver seconds per variant"),
+    "seed": _Key("solver", _PLAN["seed"], "random seed"),
+    "max_solutions": _Key("solver", _PLAN["max_solutions"],
                           "deterministic mode: stop after N solutions"),
-    "max_warm_iterations": _Key("solver", _int(1, allow_none=True),
+    "max_warm_iterations": _Key("solver", opt.whole(1, allow_none=True),
                                 "deterministic mode of the PyVRP warm start"),
     "solver": _Key("solver", _solver, "further optimizer.solve.SolveSettings options"),
-    "travel_cost_per_hour": _Key("setting", _num(0.0), "cost of an hour of travel"),
-    "mode": _Key("setting", _choice(("drive", "bike", "walk")), "travel mode"),
-    "speed_factor": _Key("setting", _num(0.0, strict=True), "factor on all speeds"),
-    "geocoder": _Key("setting", _text, "offline or a geopy provider name"),
-    "user_agent": _Key("setting", _text, "user agent of online geocoders"),
+    "travel_cost_per_hour": _Key("setting", _PLAN["travel_cost_per_hour"],
+                                 "cost of an hour of travel"),
+    "mode": _Key("setting", opt.choice(("drive", "bike", "walk")), "travel mode"),
+    "speed_factor": _Key("setting", _PLAN["speed_factor"], "factor on all speeds"),
+    "geocoder": _Key("setting", opt.text, "offline or a geopy provider name"),
+    "user_agent": _Key("setting", opt.text, "user agent of online geocoders"),
     "osm": _Key("setting", _path, "OSM extract, relative to the scenario file"),
-    "place": _Key("setting", _text, "download roads for a place name (online)"),
+    "place": _Key("setting", opt.text, "download roads for a place name (online)"),
     "cache_dir": _Key("setting", _path, "cache for networks and geocoding"),
-    "max_snap_m": _Key("setting", _num(0.0, strict=True), "farthest distance to a road, m"),
-    "maps": _Key("run", _bool, "write the maps of each variant"),
-    "tiles": _Key("run", _choice(("osm", "amap")), "map tiles"),
-    "self_contained": _Key("run", _bool, "inline map scripts into every page"),
-    "description": _Key("run", _text, "one line shown in the report"),
-    "start_from_base": _Key("run", _choice(("auto", "always", "never")),
+    "max_snap_m": _Key("setting", _PLAN["max_snap_m"], "farthest distance to a road, m"),
+    "maps": _Key("run", opt.boolean, "write the maps of each variant"),
+    "tiles": _Key("run", opt.choice(("osm", "amap")), "map tiles"),
+    "self_contained": _Key("run", opt.boolean, "inline map scripts into every page"),
+    "description": _Key("run", opt.text, "one line shown in the report"),
+    "start_from_base": _Key("run", opt.choice(("auto", "always", "never")),
                             "warm start from the base plan: auto = when only capacity is added"),
     "add_collectors": _Key("team", _add, "collectors to add"),
     "remove_collectors": _Key("team", _remove, "collectors to remove: ids or {count: n}"),
     "shift_hours": _Key("team", _shift_hours, "every shift lasts this many hours from its start"),
     "extend_shift_hours": _Key("team", _extend_hours, "move every shift end by this many hours"),
-    "max_visits": _Key("team", _int(1, allow_none=True), "every collector's maximum visits"),
+    "max_visits": _Key("team", opt.whole(1, allow_none=True), "every collector's maximum visits"),
 }
 TEAM_KEYS = frozenset(k for k, v in KEYS.items() if v.kind == "team")
 #: overrides that can only add capacity (checked again on the data: see `_capacity_check`)
@@ -426,7 +325,7 @@ def _parse_section(section: object, where: str, file: str, *, allow_team: bool
             continue
         try:
             out[str(key)] = spec.parse(raw)
-        except _Bad as bad:
+        except opt.Bad as bad:
             issues.append(Issue(file, 0, where, str(key), _show(raw), bad.message, bad.fix))
     return out, issues
 
@@ -835,8 +734,12 @@ class Outcome:
 _queue = None  # the parent's event queue, set in each worker process by `_init_worker`
 
 
-def _init_worker(queue) -> None:
+def _init_worker(queue, parent_pid: int, kernel_signal: bool) -> None:
+    import signal
+
     global _queue
+    die_with_parent(parent_pid, kernel_signal=kernel_signal)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the pool
     _queue = queue
 
 
@@ -1109,36 +1012,44 @@ def run_scenario(path: str | Path, *, out: str | Path | None = None, workers: in
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     workers = max(1, int(workers))
+    before = set(mp.active_children())
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                initargs=(queue,)) as pool:
-        running: dict[cf.Future, str] = {}
-        while ready or waiting or running:
-            while ready and len(running) < workers:
-                job = ready.pop(0)
-                emit(job.name, "Starting")
-                try:
-                    running[pool.submit(_run_variant_safe, job)] = job.name
-                except cf.BrokenExecutor as exc:  # a worker process died (e.g. out of memory)
-                    outcomes[job.name] = Outcome(job.name, _failed_row(
-                        job.name, f"not run: a worker process died ({exc})"))
-                    emit(job.name, "failed")
-            done, _ = cf.wait(list(running), timeout=0.25, return_when=cf.FIRST_COMPLETED)
-            _drain(queue, emit)
-            for fut in done:
-                name = running.pop(fut)
-                try:
-                    res = fut.result()
-                except Exception as exc:  # noqa: BLE001 - e.g. a worker process died
-                    res = Outcome(name, _failed_row(name, f"{type(exc).__name__}: {exc}"))
-                outcomes[name] = res
-                emit(name, "done" if res.row["status"] == "ok" else "failed")
-                if name == BASE:
-                    ok = res.row["status"] == "ok"
-                    # the dependents go first: they were held back for the base
-                    ready[:0] = [replace(j, initial=res.solution if ok else None,
-                                         base_value=res.value if ok else None)
-                                 for j in waiting]
-                    waiting = []
+                                initargs=(queue, os.getpid(), pdeathsig_safe())) as pool:
+        try:
+            running: dict[cf.Future, str] = {}
+            while ready or waiting or running:
+                while ready and len(running) < workers:
+                    job = ready.pop(0)
+                    emit(job.name, "Starting")
+                    try:
+                        running[pool.submit(_run_variant_safe, job)] = job.name
+                    except cf.BrokenExecutor as exc:  # a worker process died (e.g. out of memory)
+                        outcomes[job.name] = Outcome(job.name, _failed_row(
+                            job.name, f"not run: a worker process died ({exc})"))
+                        emit(job.name, "failed")
+                done, _ = cf.wait(list(running), timeout=0.25, return_when=cf.FIRST_COMPLETED)
+                _drain(queue, emit)
+                for fut in done:
+                    name = running.pop(fut)
+                    try:
+                        res = fut.result()
+                    except Exception as exc:  # noqa: BLE001 - e.g. a worker process died
+                        res = Outcome(name, _failed_row(name, f"{type(exc).__name__}: {exc}"))
+                    outcomes[name] = res
+                    emit(name, "done" if res.row["status"] == "ok" else "failed")
+                    if name == BASE:
+                        ok = res.row["status"] == "ok"
+                        # the dependents go first: they were held back for the base
+                        ready[:0] = [replace(j, initial=res.solution if ok else None,
+                                             base_value=res.value if ok else None)
+                                     for j in waiting]
+                        waiting = []
+        except BaseException:
+            # Ctrl-C (or a bug here): stop the variants now rather than wait for them to finish
+            for child in set(mp.active_children()) - before:
+                child.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         _drain(queue, emit)
     order = [v.name for v in scenario.variants]
     rows = [outcomes[n].row for n in order]
@@ -1193,11 +1104,11 @@ def write_kpis(result: WhatIfResult) -> tuple[Path, Path]:
         "variants": rows,
     }
     jpath = result.out_dir / "kpis.json"
-    jpath.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    atomic.write_file(jpath, json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8"))
     reasons = sorted({k for r in rows for k in r.get("unassigned_by_reason", {})})
     fields = (*CSV_FIELDS, *(f"unassigned_{k}" for k in reasons), *CSV_TAIL)
     cpath = result.out_dir / "kpis.csv"
-    with cpath.open("w", newline="", encoding="utf-8-sig") as f:
+    with atomic.replaced_file(cpath) as tmp, tmp.open("w", newline="", encoding="utf-8-sig") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
         for r in rows:
@@ -1214,11 +1125,15 @@ def write_kpis(result: WhatIfResult) -> tuple[Path, Path]:
 # =========================================================================== command line
 
 
-def run_cli(file: Path, *, out: Path | None = None, workers: int = 2, quiet: bool = False) -> int:
+def run_cli(file: Path, *, out: Path | None = None, workers: int = 2, quiet: bool = False,
+            max_variants: int = MAX_VARIANTS) -> int:
     """``collector-routes whatif FILE``: run, show progress and the comparison table.
 
+    A file with more than `max_variants` variants asks for confirmation on a terminal and stops
+    elsewhere (each variant is a full plan: hundreds of them take hours).
+
     Returns the exit code: 0 every variant planned, 1 some variant failed (the others are in the
-    report), 2 the scenario file or its base is invalid (nothing run).
+    report), 2 the scenario file or its base is invalid, or too many variants (nothing run).
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -1227,8 +1142,15 @@ def run_cli(file: Path, *, out: Path | None = None, workers: int = 2, quiet: boo
     try:
         names = [v.name for v in load_scenario(file).variants]
     except InputError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
+    n = len(names) - 1  # the base is always planned
+    if n > max_variants and not _confirm(err, f"{Path(file).name} has {n} variants (more than "
+                                         f"--max-variants {max_variants}); run them all?"):
+        err.print(f"error: {Path(file).name} has {n} variants, more than --max-variants "
+                  f"{max_variants}; fix: pass --max-variants {n} to run them all, or split the "
+                  "file", markup=False, highlight=False, soft_wrap=True)
+        return 2
     with Progress(SpinnerColumn(), TextColumn("{task.fields[variant]:<16}"),
                   TextColumn("{task.description}"), BarColumn(bar_width=12),
                   TimeElapsedColumn(), console=err, disable=quiet) as prog:
@@ -1252,10 +1174,24 @@ def run_cli(file: Path, *, out: Path | None = None, workers: int = 2, quiet: boo
             result = run_scenario(file, out=out, workers=workers, on_event=on_event)
         except InputError as exc:
             prog.stop()
-            err.print(f"error: {exc}", markup=False, highlight=False)
+            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
             return exc.exit_code
     _print_table(result)
     return 1 if result.failed else 0
+
+
+def _confirm(err, question: str) -> bool:
+    """Ask on a terminal; anywhere else (a script, a pipe, CI) the answer is no."""
+    import sys
+
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    err.print(question + " [y/N] ", end="", markup=False, highlight=False)
+    try:
+        answer = sys.stdin.readline()
+    except (OSError, EOFError):
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _print_table(result: WhatIfResult) -> None:

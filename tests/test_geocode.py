@@ -298,11 +298,11 @@ def test_cache_round_trip_hits_and_misses(tmp_path):
     assert inner.calls == ["某处", "无处", "无处"]
 
 
-def test_unusable_cache_file_is_a_clear_error(tmp_path):
-    not_a_db = tmp_path / "geo.sqlite"
-    not_a_db.write_text("this is not sqlite")
+def test_unwritable_cache_place_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
     with pytest.raises(GeocoderConfigError, match="cannot use the geocoding cache .*geo.sqlite"):
-        CachedGeocoder(CountingGeocoder({}), not_a_db)
+        CachedGeocoder(CountingGeocoder({}), blocker / "geo.sqlite")
 
 
 def test_make_geocoder_offline_is_cached(tmp_path):

@@ -140,7 +140,8 @@ def test_cli_reports_unreadable_osm_without_traceback(tmp_path):
     bad = tmp_path / "city.osm.pbf"
     bad.write_bytes(b"garbage")
     run = subprocess.run(
-        [sys.executable, "-m", "optimizer", "plan", "--osm", str(bad), "--out", str(tmp_path)],
+        [sys.executable, "-m", "optimizer", "plan", "--osm", str(bad), "--out",
+         str(tmp_path / "out")],
         capture_output=True,
         text=True,
         timeout=120,

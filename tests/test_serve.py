@@ -14,15 +14,26 @@ import pytest
 from maps_plan import make_plan
 
 from optimizer import maps
-from optimizer.serve import build_links, format_links, load_tokens, serve_forever, start_server
+from optimizer.export import write_manifest
+from optimizer.serve import (
+    ServeError,
+    build_links,
+    format_links,
+    load_tokens,
+    serve_forever,
+    start_server,
+)
 
 
 def _write_plan(out: Path) -> None:
     plan = make_plan()
     maps.write_overview(plan, out / "index.html")
+    pages = {}
     for route in plan.routes:
         cid = route.collector.collector_id
-        maps.write_collector_page(plan, route, out / maps.collector_page_filename(cid))
+        pages[cid] = maps.collector_page_filename(cid)
+        maps.write_collector_page(plan, route, out / pages[cid])
+    write_manifest(plan, out, overview="index.html", pages=pages)
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +85,8 @@ def test_overview_served_with_qr_per_collector_link(server):
     for url in server.links.collectors.values():
         assert f'href="{url}"' in section
     # the file on disk keeps its plain links
-    assert "<svg" not in (
-        Path(
-            server.server.RequestHandlerClass.site.routes[
-                server.links.overview.rstrip("/").rsplit("/", 1)[1]
-            ]
-        )
-    ).read_text(encoding="utf-8")
+    site = server.server.RequestHandlerClass.site
+    assert "<svg" not in (site.plan_dir / "index.html").read_text(encoding="utf-8")
 
 
 def test_assets_under_token_and_shared_path(server):
@@ -187,9 +193,9 @@ def test_build_links_and_token_file(tmp_path_factory):
 
 
 def test_missing_or_empty_plan_dir_is_explained(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such plan directory"):
+    with pytest.raises(ServeError, match="no such plan directory"):
         start_server(tmp_path / "nope", port=0)
-    with pytest.raises(FileNotFoundError, match="no plan pages"):
+    with pytest.raises(ServeError, match="holds no complete plan .manifest.json missing"):
         start_server(tmp_path, port=0)
 
 
@@ -202,6 +208,8 @@ def test_team_members_each_get_a_link(tmp_path):
     maps.write_overview(plan, tmp_path / "index.html")
     for member in team.members:
         maps.write_collector_page(plan, team, tmp_path / f"{member}.html")
+    write_manifest(plan, tmp_path, overview="index.html",
+                   pages={m: f"{m}.html" for m in team.members})
     with start_server(tmp_path, port=0) as running:
         assert set(running.links.collectors) == {"C01", "C07"}
         bodies = [_get(u)[1] for u in running.links.collectors.values()]
@@ -247,7 +255,8 @@ def test_serve_forever_prints_links_and_stops_on_interrupt(plan_dir, monkeypatch
 
     monkeypatch.setattr(http.server.ThreadingHTTPServer, "serve_forever", interrupted)
     out = io.StringIO()
-    serve_forever(plan_dir, port=0, out=out)
+    with pytest.raises(KeyboardInterrupt):  # the CLI turns it into 'interrupted', exit 130
+        serve_forever(plan_dir, port=0, out=out)
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("Serving")
     assert lines[1].startswith("overview  http://127.0.0.1:")

@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from maps_plan import make_plan  # noqa: E402
 
 from optimizer import maps  # noqa: E402
+from optimizer.export import write_manifest  # noqa: E402
 from optimizer.serve import start_server  # noqa: E402
 
 # the session's one browser (fixture `browser`) lives in tests/conftest.py
@@ -166,15 +167,18 @@ class Site:
 def _fixture_site_dir(out: Path, *, self_contained: bool, mask_private: bool):
     plan = make_plan()
     maps.write_overview(plan, out / "index.html", self_contained=self_contained)
+    pages = {}
     for route in plan.routes:
         cid = route.collector.collector_id
+        pages[cid] = maps.collector_page_filename(cid)
         maps.write_collector_page(
             plan,
             route,
-            out / maps.collector_page_filename(cid),
+            out / pages[cid],
             self_contained=self_contained,
             mask_private=mask_private,
         )
+    write_manifest(plan, out, overview="index.html", pages=pages)  # what `serve` serves
     return plan
 
 

@@ -1,0 +1,192 @@
+"""Option values: parsers with their ranges, shared by the command line and what-if files.
+
+A parser takes a raw value (the text of a command-line option, or a YAML/TOML value) and returns
+the checked value, or raises `Bad` with what is wrong and the fix; the caller adds where the value
+came from (``--cooldown-days``, or ``scenario.yaml variant x, key cooldown_days``) and collects
+every problem before it reports them at once.
+
+`PLAN_VALUES` holds the range of every plan setting that both ``collector-routes plan`` and the
+what-if scenario files accept, under one name (underscores for the dashes of the option), so the
+two can never disagree on what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from optimizer.errors import ConfigError
+
+__all__ = ["PLAN_VALUES", "Bad", "boolean", "choice", "curve", "day", "number", "path", "text",
+           "time_range", "whole"]
+
+Parser = Callable[[object], Any]  # the checked value (its type depends on the parser)
+
+
+class Bad(Exception):
+    """A bad value: message and fix (the caller adds where it came from and the value)."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+
+def is_none(v: object) -> bool:
+    """``None``, or a text that says none (``none``, ``null``, empty)."""
+    return v is None or (isinstance(v, str) and v.strip().lower() in ("none", "null", ""))
+
+
+def _show(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+def _range_text(lo: float | None, hi: float | None, *, strict: bool = False) -> str:
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>' if strict else '>='} {_show(lo)}")
+    if hi is not None:
+        parts.append(f"<= {_show(hi)}")
+    return " and ".join(parts)
+
+
+def whole(lo: int | None = None, *, hi: int | None = None, allow_none: bool = False) -> Parser:
+    """A whole number in ``lo..hi`` (each bound optional); ``allow_none``: none too."""
+    rng = _range_text(lo, hi)
+    fix = "give a whole number" + (f" {rng}" if rng else "") + (" or none" if allow_none else "")
+
+    def parse(v: object):
+        if allow_none and is_none(v):
+            return None
+        if isinstance(v, bool) or not isinstance(v, int | str):
+            raise Bad("is not a whole number", fix)
+        try:
+            n = int(v)
+        except ValueError:
+            raise Bad("is not a whole number", fix) from None
+        if lo is not None and n < lo:
+            raise Bad(f"must be >= {lo}", fix)
+        if hi is not None and n > hi:
+            raise Bad(f"must be <= {hi}", fix)
+        return n
+    return parse
+
+
+def number(lo: float | None = None, *, strict: bool = False, hi: float | None = None,
+           allow_none: bool = False) -> Parser:
+    """A finite number in ``lo..hi`` (``strict``: above ``lo``); ``allow_none``: none too."""
+    rng = _range_text(lo, hi, strict=strict)
+    fix = "give a number" + (f" {rng}" if rng else "") + (" or none" if allow_none else "")
+
+    def parse(v: object):
+        if allow_none and is_none(v):
+            return None
+        if isinstance(v, bool):
+            raise Bad("is not a number", fix)
+        try:
+            x = float(v)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise Bad("is not a number", fix) from None
+        if not math.isfinite(x):
+            raise Bad("is not a finite number", fix)
+        if lo is not None and (x <= lo if strict else x < lo):
+            raise Bad(f"must be {_range_text(lo, None, strict=strict)}", fix)
+        if hi is not None and x > hi:
+            raise Bad(f"must be <= {_show(hi)}", fix)
+        return x
+    return parse
+
+
+def choice(options: Sequence[str]) -> Parser:
+    def parse(v: object):
+        if not isinstance(v, str) or v not in options:
+            raise Bad("is not one of the choices", f"use one of: {', '.join(options)}")
+        return v
+    return parse
+
+
+def text(v: object) -> str:
+    if not isinstance(v, str | int | float) or isinstance(v, bool):
+        raise Bad("is not text", "give a text value")
+    return str(v)
+
+
+def boolean(v: object) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.lower() in ("true", "yes", "false", "no"):
+        return v.lower() in ("true", "yes")
+    raise Bad("is not true or false", "write true or false")
+
+
+def path(v: object) -> Path | None:
+    if is_none(v):
+        return None
+    if not isinstance(v, str | Path):
+        raise Bad("is not a file path", "give a path")
+    return Path(v)
+
+
+def day(v: object) -> date:
+    if isinstance(v, datetime):
+        return v.date()
+    if isinstance(v, date):
+        return v
+    try:
+        return date.fromisoformat(str(v))
+    except ValueError:
+        raise Bad("is not a date", "write the date as YYYY-MM-DD, e.g. 2026-11-30") from None
+
+
+def time_range(*, allow_none: bool = False) -> Parser:
+    """``HH:MM-HH:MM`` as a `TimeWindow`."""
+    def parse(v: object):
+        from optimizer.inputs import parse_time_window
+
+        if allow_none and is_none(v):
+            return None
+        if not isinstance(v, str):
+            raise Bad("is not a time range", "write it as a quoted \"HH:MM-HH:MM\"")
+        try:
+            return parse_time_window(v)
+        except ValueError as exc:
+            raise Bad(str(exc), "write it as \"HH:MM-HH:MM\", e.g. \"08:30-17:30\"") from None
+    return parse
+
+
+def curve(v: object):
+    """A collectability curve ``'dpd:share,...'`` (checked as `Weighting` checks it)."""
+    from optimizer.weigh import Weighting, parse_curve
+
+    if not isinstance(v, str):
+        raise Bad("is not a curve", "write it as 'dpd:share,...', e.g. '0:0.95,90:0.5,180:0.2'")
+    try:
+        return Weighting(curve=parse_curve(v)).curve
+    except ConfigError as exc:
+        raise Bad(str(exc), "write it as 'dpd:share,...' with days increasing and shares in "
+                  "0..1, e.g. '0:0.95,90:0.5'") from None
+
+
+# a cost above this many value units per hour is a typo (and would overflow the solver's integers)
+MAX_COST = 1e6
+
+#: ranges of the plan settings both the command line and the what-if files take
+PLAN_VALUES: Mapping[str, Parser] = {
+    "team_size": whole(1, hi=10),
+    "lunch_minutes": whole(0, hi=240),
+    "max_work_hours": number(0.0, strict=True, hi=24.0, allow_none=True),
+    "overtime_minutes": whole(0, hi=12 * 60),
+    "overtime_cost_per_hour": number(0.0, hi=MAX_COST),
+    "cooldown_days": whole(0, hi=3650),
+    "preferred_cost": number(0.0, hi=MAX_COST),
+    "balance_cost_per_hour": number(0.0, hi=MAX_COST),
+    "time_limit": number(0.0, strict=True, hi=24 * 3600.0),
+    "seed": whole(0, hi=2**31 - 1),
+    "max_solutions": whole(1, allow_none=True),
+    "travel_cost_per_hour": number(0.0, hi=MAX_COST),
+    "speed_factor": number(0.0, strict=True, hi=10.0),
+    "max_snap_m": number(0.0, strict=True, hi=100_000.0),
+}
