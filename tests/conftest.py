@@ -25,6 +25,18 @@ def cache_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def demo_plan(tmp_path_factory, cache_dir):
+    """The bundled demo planned once through the CLI (deterministic: see `demoplan.ARGS`)."""
+    from demoplan import ARGS
+
+    from optimizer.cli import main
+
+    out = tmp_path_factory.mktemp("demo-plan")
+    assert main([*ARGS, "--out", str(out), "--cache-dir", str(cache_dir)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium, headless, driven by Playwright: one for the whole session.
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -15,22 +14,12 @@ from optimizer.inputs import DEMO_CASES, DEMO_COLLECTORS, read_cases, read_colle
 from optimizer.rules import PRESETS
 from plancheck import check_plan_outputs
 
-PLAN_DATE = date(2026, 11, 30)  # a Monday
-# a solution limit makes the plan independent of machine speed (the time limit is only a cap)
-ARGS = ["plan", "--date", PLAN_DATE.isoformat(), "--time-limit", "60", "--max-solutions", "60",
-        "-q"]
+from demoplan import ARGS, PLAN_DATE
 
 
 def _rows(path: Path) -> list[dict]:
     with path.open(encoding="utf-8-sig", newline="") as f:
         return list(csv.DictReader(f))
-
-
-@pytest.fixture(scope="session")
-def demo_plan(tmp_path_factory, cache_dir) -> Path:
-    out = tmp_path_factory.mktemp("demo-plan")
-    assert main([*ARGS, "--out", str(out), "--cache-dir", str(cache_dir)]) == 0
-    return out
 
 
 @pytest.mark.slow
