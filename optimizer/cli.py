@@ -14,10 +14,10 @@ from pathlib import Path
 
 from optimizer import interrupts
 from optimizer import options as opt
-from optimizer import rules, weigh
+from optimizer.planning import rules, weigh
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
-from optimizer.export import out_dir_problem, write_plan
-from optimizer.inputs import DEMO_COLLECTORS, read_inputs
+from optimizer.outputs.write import out_dir_problem, write_plan
+from optimizer.io.inputs import DEMO_COLLECTORS, read_inputs
 
 DEFAULT_MAPS = Path("maps")
 
@@ -100,7 +100,7 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
                    help="stop after this many improving solutions: the plan then depends only "
                         "on inputs and seed, not on machine speed (the time limit stays a cap)")
     g.add_argument("--solver-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="advanced: set a field of optimizer.solve.SolveSettings, e.g. "
+                   help="advanced: set a field of optimizer.routing.solve.SolveSettings, e.g. "
                         "warm_start=none (repeatable)")
     g.add_argument("--travel-cost-per-hour", default=30.0,
                    help="cost of an hour of travel in value units (default 30)")
@@ -211,7 +211,7 @@ _POLICY_OPTIONS = ("team_size", "contact_hours", "lunch", "lunch_minutes", "max_
 
 
 def _weighting(a: argparse.Namespace):
-    from optimizer.weigh import Weighting
+    from optimizer.planning.weigh import Weighting
 
     return Weighting(preset=a.weighting, **({"curve": a.curve} if a.curve else {}))
 
@@ -262,7 +262,7 @@ def solver_options(a: argparse.Namespace) -> dict:
     """``--max-solutions`` and ``--solver-option KEY=VALUE`` as SolveSettings keywords."""
     import dataclasses
 
-    from optimizer.solve import SolveSettings
+    from optimizer.routing.solve import SolveSettings
 
     fields = {f.name: f for f in dataclasses.fields(SolveSettings)}
     max_solutions = getattr(a, "max_solutions", None)  # absent: a bad value, reported
@@ -357,7 +357,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
 
 
 def _geocoder(a: argparse.Namespace, progress):
-    from optimizer import geocode as gc
+    from optimizer.geo import geocode as gc
 
     return gc.make_geocoder(a.geocoder, osm_path=a.osm, cache_dir=a.cache_dir,
                             user_agent=a.user_agent, progress=progress)
@@ -406,7 +406,7 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from optimizer import geocode as gc
+    from optimizer.geo import geocode as gc
     from optimizer.progress import RichProgress
 
     progress = RichProgress(disable=a.quiet)
@@ -453,21 +453,21 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
-    from optimizer import serve
+    from optimizer.web import serve
 
     serve.serve_forever(a.dir, host=a.host, port=a.port, public_url=a.public_url)
     return 0
 
 
 def cmd_whatif(a: argparse.Namespace) -> int:
-    from optimizer import whatif
+    from optimizer.whatif import runner
 
-    return whatif.run_cli(a.file, out=a.out, workers=a.workers, quiet=a.quiet,
+    return runner.run_cli(a.file, out=a.out, workers=a.workers, quiet=a.quiet,
                           max_variants=a.max_variants)
 
 
 def whatif_max_variants() -> int:
-    from optimizer.whatif import MAX_VARIANTS
+    from optimizer.whatif.runner import MAX_VARIANTS
 
     return MAX_VARIANTS
 

@@ -5,8 +5,8 @@ call into a compiled solver (OR-Tools, PyVRP, VROOM) would hold it for the rest 
 limit. `one_line_exit` watches for the signal from a helper thread (through the interpreter's
 wakeup fd) and, if the main thread has not finished unwinding ``grace_s`` seconds after it, ends
 the process itself. Nothing is half-written either way: plan folders are written into a
-temporary folder and moved into place (`optimizer.export`), and child processes die with their
-parent (`optimizer.children`).
+temporary folder and moved into place (`optimizer.outputs.write`), and child processes die with
+their parent (`optimizer.executor`).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Two layers live here.
 *Business objects* (`Case`, `Collector`) are what the input files describe, validated.
 
 *Solver objects* (`Visit`, `Vehicle`, `Problem`, `Solution`) are what the solver and the
-re-simulation (`optimizer.verify`) work on: locations are indices into the travel matrices.
+re-simulation (`optimizer.routing.verify`) work on: locations are indices into the travel matrices.
 The benchmark harness builds the same `Problem` from instance files, so the product and the
 benchmarks go through one model and one solve path.
 """
@@ -84,7 +84,7 @@ class Case:
     phone: str = ""
     district: str = ""
     notes: str = ""
-    # collection-rule attributes (see optimizer.rules)
+    # collection-rule attributes (see optimizer.planning.rules)
     skill: str = ""
     preferred_collector: str = ""
     fixed_collector: str = ""

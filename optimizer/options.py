@@ -144,7 +144,7 @@ def day(v: object) -> date:
 def time_range(*, allow_none: bool = False) -> Parser:
     """``HH:MM-HH:MM`` as a `TimeWindow`."""
     def parse(v: object):
-        from optimizer.inputs import parse_time_window
+        from optimizer.io.inputs import parse_time_window
 
         if allow_none and is_none(v):
             return None
@@ -159,7 +159,7 @@ def time_range(*, allow_none: bool = False) -> Parser:
 
 def curve(v: object):
     """A collectability curve ``'dpd:share,...'`` (checked as `Weighting` checks it)."""
-    from optimizer.weigh import Weighting, parse_curve
+    from optimizer.planning.weigh import Weighting, parse_curve
 
     if not isinstance(v, str):
         raise Bad("is not a curve", "write it as 'dpd:share,...', e.g. '0:0.95,90:0.5,180:0.2'")

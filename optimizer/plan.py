@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optimizer import explain, rules
+from optimizer.planning import explain, rules
 from optimizer.errors import CollectorRoutesError, InputError, Problem
 from optimizer.model import (
     Case,
@@ -37,7 +37,7 @@ from optimizer.model import (
     Problem as RoutingProblem,
 )
 from optimizer.progress import Progress, ensure
-from optimizer.weigh import Weighting, case_value
+from optimizer.planning.weigh import Weighting, case_value
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,9 @@ class PlanSettings:
     plan_date
         The day planned; weekday windows and rules are resolved for it.
     weighting
-        How case values are computed (`optimizer.weigh`).
+        How case values are computed (`optimizer.planning.weigh`).
     policy
-        Collection rules (`optimizer.rules`).
+        Collection rules (`optimizer.planning.rules`).
     time_limit_s, seed
         Solver budget and random seed; the same inputs and seed give the same plan.
     travel_cost_per_h
@@ -156,9 +156,9 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
            geocoder=None, network=None, collectors_file: str = "collectors.csv",
            progress: Progress | None = None) -> Located:
     """Geocode cases and crew places, snap them to the road network, compute travel matrices."""
-    from optimizer import geocode as gc
-    from optimizer import matrix as mx
-    from optimizer import network as nw
+    from optimizer.geo import geocode as gc
+    from optimizer.geo import matrix as mx
+    from optimizer.geo import network as nw
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -346,7 +346,7 @@ def _window_of(start_s: float, windows: Sequence[TimeWindow]) -> TimeWindow:
 def assemble(cases: Sequence[Case], loc: Located, built: Built, solution: Solution,
              settings: PlanSettings, *, progress: Progress | None = None) -> Plan:
     """Turn the solver's solution into a `Plan` with road paths and a reason for every case left."""
-    from optimizer import matrix as mx
+    from optimizer.geo import matrix as mx
 
     crews = {c.crew_id: c for c in loc.crews}
     vehicle_index = {v.vehicle_id: k for k, v in enumerate(built.problem.vehicles)}
@@ -466,8 +466,8 @@ def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *
     Returns the plan, the solver problem it was built from and the raw solution (for warm starts
     of what-if variants and for tests).
     """
-    from optimizer import solve as sv
-    from optimizer import verify
+    from optimizer.routing import solve as sv
+    from optimizer.routing import verify
 
     built = build_problem(cases, loc, settings)
     solve_settings = sv.SolveSettings(time_limit_s=settings.time_limit_s, seed=settings.seed,

@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optimizer.geocode import Gazetteer, _dist_m  # noqa: E402
-from optimizer.osmfile import iter_osm  # noqa: E402
+from optimizer.geo.geocode import Gazetteer, _dist_m  # noqa: E402
+from optimizer.geo.osmfile import iter_osm  # noqa: E402
 
 FORMATS = ("full", "town", "street")
 

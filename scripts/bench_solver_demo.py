@@ -8,7 +8,7 @@ collectors and Chengdu roads; policy preset per ``--policy``), then solves it wi
   OR-Tools when the problem has no breaks, else a cold OR-Tools search),
 
 each with the same time limit, and prints the value visited, visits, travel and the objective.
-Every plan is re-checked with `optimizer.verify.check_solution`.
+Every plan is re-checked with `optimizer.routing.verify.check_solution`.
 
 Example
 -------
@@ -27,9 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from optimizer import plan as pl  # noqa: E402
-from optimizer import rules, verify  # noqa: E402
-from optimizer.inputs import read_inputs  # noqa: E402
-from optimizer.solve import SolveSettings, solve  # noqa: E402
+from optimizer.planning import rules  # noqa: E402
+from optimizer.routing import verify  # noqa: E402
+from optimizer.io.inputs import read_inputs  # noqa: E402
+from optimizer.routing.solve import SolveSettings, solve  # noqa: E402
 
 CONFIGS = {
     "previous": {"num_workers": 1, "warm_start": "none"},

@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from optimizer.geocode import (  # noqa: E402
+from optimizer.geo.geocode import (  # noqa: E402
     DEFAULT_OSM_PATH,
     Gazetteer,
     GazetteerEntry,

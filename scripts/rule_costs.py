@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optimizer import rules  # noqa: E402
-from optimizer.inputs import read_inputs  # noqa: E402
+from optimizer.planning import rules  # noqa: E402
+from optimizer.io.inputs import read_inputs  # noqa: E402
 from optimizer.plan import PlanSettings, locate, solve_located  # noqa: E402
 
 

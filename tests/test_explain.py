@@ -10,10 +10,10 @@ from datetime import timedelta
 
 import numpy as np
 
-from optimizer import explain
+from optimizer.planning import explain
 from optimizer.model import Route, Solution, Stop
-from optimizer.rules import Policy
-from optimizer.verify import check_solution
+from optimizer.planning.rules import Policy
+from optimizer.routing.verify import check_solution
 from tinyday import MONDAY, case, collector, reasons, run, visited
 
 NONE = Policy()
@@ -93,7 +93,7 @@ def test_cannot_fit_alone_with_a_break_uses_the_solver_proof():
 
 
 def test_geocoding_and_network_reasons_on_real_data(cache_dir):
-    from optimizer.inputs import parse_time_window
+    from optimizer.io.inputs import parse_time_window
     from optimizer.model import Case, Collector, Place
     from optimizer.plan import PlanSettings, plan_day
 

@@ -11,7 +11,7 @@ import pytest
 from geopy.exc import GeocoderServiceError, GeocoderTimedOut
 from geopy.location import Location
 
-from optimizer.geocode import (
+from optimizer.geo.geocode import (
     DEFAULT_OSM_PATH,
     CachedGeocoder,
     Gazetteer,
@@ -213,7 +213,7 @@ def test_small_typo_is_fuzzy_matched_below_one(gaz):
 
 
 def test_index_cache_is_reused_without_parsing(tmp_path, monkeypatch):
-    import optimizer.geocode as gc
+    import optimizer.geo.geocode as gc
 
     first = Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path)
     # plain data (gzipped JSON), not a pickle: a shared cache directory cannot run code
@@ -242,12 +242,12 @@ def test_unreadable_index_cache_is_rebuilt(tmp_path, caplog):
     Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path)
     (cache_file,) = tmp_path.glob("gazetteer-*.json.gz")
     cache_file.write_bytes(b"not gzip")
-    with caplog.at_level(logging.WARNING, logger="optimizer.geocode"):
+    with caplog.at_level(logging.WARNING, logger="optimizer.geo.geocode"):
         g = Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path)
     assert g.geocode("成都博物馆") is not None
     assert any("unreadable gazetteer cache" in rec.getMessage() for rec in caplog.records)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="optimizer.geocode"):
+    with caplog.at_level(logging.WARNING, logger="optimizer.geo.geocode"):
         Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path)  # rewritten: readable again
     assert not caplog.records
 
@@ -357,7 +357,7 @@ def test_geopy_retries_service_errors_then_succeeds(fake_service):
 def test_geopy_error_after_retries_is_a_logged_miss(fake_service, caplog):
     fake_service.script = [GeocoderTimedOut("slow")] * 3
     g = GeopyGeocoder("fakeservice", user_agent="t", min_delay_s=0, error_wait_s=0, max_retries=2)
-    with caplog.at_level(logging.WARNING, logger="optimizer.geocode"):
+    with caplog.at_level(logging.WARNING, logger="optimizer.geo.geocode"):
         assert g.geocode("某路1号") is None
     assert len(fake_service.calls) == 3
     assert "GeocoderTimedOut" in g.explain_miss("某路1号")
@@ -449,7 +449,7 @@ def test_geocode_cases_never_drops_a_case(gaz):
 
 
 def test_demo_cases_geocode_except_the_deliberately_bad(gaz):
-    from optimizer.inputs import read_cases
+    from optimizer.io.inputs import read_cases
 
     demo = Path(__file__).resolve().parents[1] / "data" / "demo" / "cases.csv"
     cases = read_cases(demo)

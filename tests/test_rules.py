@@ -11,9 +11,9 @@ from datetime import timedelta
 
 import pytest
 
-from optimizer import rules
+from optimizer.planning import rules
 from optimizer.errors import ConfigError
-from optimizer.rules import Policy
+from optimizer.planning.rules import Policy
 from tinyday import MONDAY, case, collector, reasons, run, visited
 
 H = 3600

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from optimizer import model
-from optimizer.solve import InfeasibleError, SolveSettings, solve
-from optimizer.verify import check_solution
+from optimizer.routing.solve import InfeasibleError, SolveSettings, solve
+from optimizer.routing.verify import check_solution
 
 W = model.TimeWindow
 ANY_TIME = (W(0, 10_000),)

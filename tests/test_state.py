@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 from plancheck import check_plan_outputs
 
-from optimizer.export import check_plan_folder, read_manifest
-from optimizer.inputs import read_cases, read_collectors
-from optimizer.rules import PRESETS
+from optimizer.outputs.write import check_plan_folder, read_manifest
+from optimizer.io.inputs import read_cases, read_collectors
+from optimizer.planning.rules import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
@@ -140,7 +140,7 @@ def assert_one_complete_plan(out: Path, collectors_file: Path, network) -> dict:
 @pytest.fixture(scope="module")
 def warm(cache_dir):
     """The session's cache with the Chengdu road network and gazetteer built (once)."""
-    from optimizer.network import load_network
+    from optimizer.geo.network import load_network
 
     probe = cache_dir / "warm-probe"
     r = run(plan_args(probe, cache_dir, time_limit=1, max_solutions=10))
@@ -358,7 +358,7 @@ def test_damaged_cache_is_set_aside_and_rebuilt(tmp_path, kind):
 
 
 def _solver_worker(pid: int) -> int | None:
-    kids = [c for c in children(pid) if "optimizer.solve import _worker_main" in cmdline(c)]
+    kids = [c for c in children(pid) if "optimizer.routing.solve import _worker_main" in cmdline(c)]
     return kids[0] if kids else None
 
 
@@ -494,7 +494,7 @@ def test_unreachable_geocoder_trips_the_breaker(tmp_path, monkeypatch, capsys):
 
 
 def test_breaker_with_nominatim_on_a_closed_port():
-    from optimizer.geocode import GeopyGeocoder
+    from optimizer.geo.geocode import GeopyGeocoder
 
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
@@ -515,7 +515,7 @@ def test_breaker_with_nominatim_on_a_closed_port():
 def written_plan(tmp_path_factory) -> Path:
     from maps_plan import make_plan
 
-    from optimizer.export import write_plan
+    from optimizer.outputs.write import write_plan
 
     out = tmp_path_factory.mktemp("served") / "day"
     write_plan(make_plan(), out)
@@ -544,7 +544,7 @@ def test_serve_start_up_errors_are_one_line(written_plan):
 
 
 def _good_tokens(plan_dir: Path) -> dict:
-    from optimizer.serve import load_tokens
+    from optimizer.web.serve import load_tokens
 
     return load_tokens(plan_dir)
 

@@ -31,9 +31,10 @@ from injection_plan import (
 from maps_plan import make_plan
 from plancheck import check_plan_outputs
 
-from optimizer import maps, whatif
-from optimizer.inputs import read_cases, read_collectors
-from optimizer.rules import PRESETS
+from optimizer.outputs import maps
+from optimizer.whatif import runner as whatif
+from optimizer.io.inputs import read_cases, read_collectors
+from optimizer.planning.rules import PRESETS
 
 TAG = "ZQX"  # starts every input text of the in-process test: findable in template sources
 
@@ -164,7 +165,7 @@ def _no_harm(run) -> None:
 
 
 def _resimulate(plan_dir: Path, cases, collectors, policy, cache_dir) -> None:
-    from optimizer.network import load_network
+    from optimizer.geo.network import load_network
 
     errs = check_plan_outputs(plan_dir, cases, collectors, date.fromisoformat(PLAN_DATE), policy,
                               network=load_network(cache_dir=cache_dir))  # fmt: skip

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from optimizer import whatif
+from optimizer.whatif import runner as whatif
 from optimizer.cli import main
 from optimizer.errors import InputError
-from optimizer.inputs import read_cases, read_collectors
+from optimizer.io.inputs import read_cases, read_collectors
 from optimizer.model import (
     Case,
     Collector,
@@ -367,7 +367,7 @@ def test_report_numbers_match_each_variants_summary_json(small_run):
 
 
 def test_every_variant_plan_passes_independent_resimulation(small_run, cache_dir):
-    from optimizer.network import load_network
+    from optimizer.geo.network import load_network
 
     _, out, kpis, path = small_run
     sc = whatif.load_scenario(path)

@@ -12,8 +12,8 @@ from datetime import date
 
 import numpy as np
 
-from optimizer import rules
-from optimizer.inputs import parse_time_window, parse_windows
+from optimizer.planning import rules
+from optimizer.io.inputs import parse_time_window, parse_windows
 from optimizer.model import Case, Collector, Place
 from optimizer.plan import Located, PlanSettings, solve_located
 
@@ -40,7 +40,7 @@ def collector(cid: str, x: int = 0, *, shift: str = "08:00-17:00", max_visits: i
 
 
 def settings(policy: rules.Policy | None = None, **kw) -> PlanSettings:
-    from optimizer.weigh import Weighting
+    from optimizer.planning.weigh import Weighting
 
     base = {"plan_date": MONDAY, "weighting": Weighting("amount"),
             "policy": policy or rules.PRESETS["none"], "time_limit_s": 2.0,

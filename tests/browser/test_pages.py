@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from maps_plan import INJECTION_NAME
 
-from optimizer import maps
+from optimizer.outputs import maps
 
 SITES = ["fixture_site", "demo_site"]
 

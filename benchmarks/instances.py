@@ -1,7 +1,7 @@
 """Read vehicle-routing benchmark instances into `model.Problem`.
 
 The benchmark harness (``scripts/bench_vrptw.py``) and the tests use these readers so that the
-benchmarks run through the same model and the same `optimizer.solve.solve` as the product.
+benchmarks run through the same model and the same `optimizer.routing.solve.solve` as the product.
 
 Conventions (as in the reference data's README):
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from optimizer import model
-from optimizer.solve import SolveSettings
+from optimizer.routing.solve import SolveSettings
 
 
 class InstanceError(ValueError):

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from optimizer.errors import InputError, Problem
 from optimizer.model import Case, Collector, Place, TimeWindow, WeeklyWindow
-from optimizer.tables import Table, number_readings, read_table
+from optimizer.io.files import Table, number_readings, read_table
 
 log = logging.getLogger(__name__)
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 DEMO_CASES = DATA_DIR / "demo" / "cases.csv"
 DEMO_COLLECTORS = DATA_DIR / "demo" / "collectors.csv"
 

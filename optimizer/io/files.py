@@ -1,6 +1,6 @@
 """Read a CSV or Excel sheet as users' machines write it, into rows of text.
 
-This is the edge where bytes become text; `optimizer.inputs` validates the records. Every
+This is the edge where bytes become text; `optimizer.io.inputs` validates the records. Every
 structural problem names the file, the spreadsheet row (header = row 1) and the fix, and is
 raised as `InputError`, never as a decoding or parsing traceback.
 
@@ -29,7 +29,7 @@ Numbers
     takes the one reading valid for its field (a latitude ``30,657`` is 30.657, whole days
     ``1.234`` are 1234), else the one the other numbers of its column settle (a column with
     ``12,5`` reads ``1,234`` as 1.234), else the file's (``,``-separated: ``.`` is the decimal
-    point); in a ``;``- or tab-separated file where none of these decides, `optimizer.inputs`
+    point); in a ``;``- or tab-separated file where none of these decides, `optimizer.io.inputs`
     reports it as ambiguous (see `Table.decimal_mark`).
 Excel
     ``.xlsx``/``.xlsm``, the first sheet, cached values of formulas. Whole numbers are written
@@ -396,7 +396,7 @@ def read_table(path: str | Path) -> Table:
 
     Raises `InputError` when the file cannot be read at all (missing, empty, undecodable, a
     broken quote, a damaged workbook). Rows that would lose a field are left out and listed in
-    `Table.problems`; record-level checks are `optimizer.inputs`'.
+    `Table.problems`; record-level checks are `optimizer.io.inputs`'.
     """
     p = Path(path)
     name = p.name

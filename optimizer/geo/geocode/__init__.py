@@ -85,7 +85,7 @@ from typing import Any, Protocol
 from optimizer.cache import CACHE_ENV, default_cache_dir, file_sha256, set_aside
 from optimizer.errors import ConfigError
 from optimizer.model import Case, Collector, geocode_status
-from optimizer.osmfile import FORMATS, iter_osm
+from optimizer.geo.osmfile import FORMATS, iter_osm
 from optimizer.progress import Progress, ensure
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ logger = logging.getLogger(__name__)
 KINDS = ("address", "building", "poi", "place", "street")
 _KIND_RANK = {k: i for i, k in enumerate(KINDS)}
 
-DEFAULT_OSM_PATH = Path(__file__).resolve().parents[1] / "data" / "osm" / "chengdu_ring2.osm.bz2"
+DEFAULT_OSM_PATH = Path(__file__).resolve().parents[3] / "data" / "osm" / "chengdu_ring2.osm.bz2"
 # bump when the index layout or the normalisation changes: old cache files are then ignored
 INDEX_VERSION = 17
 METRES_PER_HOUSE_NUMBER = 5.0
@@ -499,7 +499,7 @@ def _proximity_groups(
 
 
 def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
-    """Parse an OSM extract (XML or PBF, see `optimizer.osmfile`) into the raw index."""
+    """Parse an OSM extract (XML or PBF, see `optimizer.geo.osmfile`) into the raw index."""
     nodes: dict[int, tuple[float, float]] = {}
     way_nodes: dict[int, list[int]] = {}
     entries: list[dict[str, Any]] = []

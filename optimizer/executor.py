@@ -1,9 +1,9 @@
 """Child processes that die with their parent.
 
-The solver portfolio (`optimizer.solve`) and the what-if variants (`optimizer.whatif`) run work in
-child processes. If the parent is killed (``kill -9``, out of memory, a closed terminal) nothing
-would stop them: a solver worker would run on to its time limit and hold a core. A child calls
-`die_with_parent` first thing:
+The solver portfolio (`optimizer.routing.solve`) and the what-if variants
+(`optimizer.whatif.runner`) run work in child processes. If the parent is killed (``kill -9``,
+out of memory, a closed terminal) nothing would stop them: a solver worker would run on to its
+time limit and hold a core. A child calls `die_with_parent` first thing:
 
 - on Linux, ``prctl(PR_SET_PDEATHSIG, SIGKILL)``: the kernel kills the child the moment its
   parent dies. The kernel ties this to the parent *thread* that started the child, so the parent

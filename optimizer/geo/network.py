@@ -7,7 +7,7 @@ bends of a road between two junctions) is kept so that routes can be drawn on re
 
 Loading
     `load_network` reads a local OSM file (XML ``.osm``, ``.osm.bz2``, ``.osm.gz``, or PBF
-    ``.osm.pbf`` as Geofabrik publishes them; see `optimizer.osmfile`) or, only
+    ``.osm.pbf`` as Geofabrik publishes them; see `optimizer.geo.osmfile`) or, only
     when asked explicitly, downloads roads for a place name or bounding box through OSMnx.
     Ways are filtered to the mode's network with the same tag rules as OSMnx's ``network_type``
     (``drive``, ``bike``, ``walk``); ways whose nodes are missing from a clipped extract are
@@ -49,7 +49,7 @@ from scipy.spatial import cKDTree
 
 from optimizer.cache import default_cache_dir, file_sha256, set_aside
 from optimizer.errors import ConfigError
-from optimizer.osmfile import FORMATS, OsmFileError, iter_osm
+from optimizer.geo.osmfile import FORMATS, OsmFileError, iter_osm
 from optimizer.progress import Progress, ensure
 
 logger = logging.getLogger(__name__)
@@ -359,10 +359,10 @@ class SnapResult:
 def default_osm_path() -> Path:
     """Path of the bundled default network, ``data/osm/chengdu_ring2.osm.bz2``.
 
-    Resolved relative to this package (``Path(__file__).resolve().parents[1] / "data"``), which
+    Resolved relative to this package (``Path(__file__).resolve().parents[2] / "data"``), which
     works from a checkout and from an editable install (``pip install -e .``).
     """
-    return Path(__file__).resolve().parents[1] / "data" / "osm" / "chengdu_ring2.osm.bz2"
+    return Path(__file__).resolve().parents[2] / "data" / "osm" / "chengdu_ring2.osm.bz2"
 
 
 def load_network(
@@ -625,7 +625,7 @@ def _way_allowed(tags: Mapping[str, str], mode: str) -> bool:
 
 
 def _read_osm(path: Path, mode: str) -> _RawOsm:
-    """Read nodes and the mode's ways from an OSM XML or PBF file (`optimizer.osmfile`)."""
+    """Read nodes and the mode's ways from an OSM XML or PBF file (`optimizer.geo.osmfile`)."""
     node_lat: dict[int, float] = {}
     node_lon: dict[int, float] = {}
     ways: list[tuple[int, list[int], dict[str, str]]] = []

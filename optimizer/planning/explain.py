@@ -186,7 +186,7 @@ def fits_alone(problem: Problem, vehicle: int, visit: Visit) -> bool:
     answer is proven by the schedule without breaks failing (breaks only add time), or, where
     only breaks or working-time limits get in the way, by the solver on the one-visit problem.
     """
-    from optimizer import verify
+    from optimizer.routing import verify
 
     visits = {visit.visit_id: visit}
     if simulate_route(problem, vehicle, [visit.visit_id], visits) is None:
@@ -198,7 +198,7 @@ def fits_alone(problem: Problem, vehicle: int, visit: Visit) -> bool:
         if not verify.check_solution(single, Solution(routes=(route,), dropped=())):
             return True
     # no simple placement passed: let the solver decide on the one-visit problem
-    from optimizer import solve as sv
+    from optimizer.routing import solve as sv
 
     req = Problem(visits=(Visit(visit.visit_id, visit.location, visit.value, visit.service_s,
                                 visit.windows, required=True),),

@@ -2,7 +2,7 @@
 
 Everything OR-Tools stays inside this module: callers hand in a `Problem` and get a `Solution`
 whose times come from a plain forward simulation of the chosen visit sequences on the float
-matrices (earliest start of service), so what is reported is exactly what `optimizer.verify`
+matrices (earliest start of service), so what is reported is exactly what `optimizer.routing.verify`
 re-checks.
 
 Model
@@ -154,10 +154,11 @@ class SolveSettings:
         worker number. Which warm start each worker uses: see ``warm_start``. Problems with fewer
         than `SMALL_PROBLEM` visits use one cold search. Default 2.
     warm_start
-        Engine that builds starting routes for OR-Tools (`optimizer.warm`). ``"auto"``: with one
-        worker, VROOM; with more, PyVRP (when the problem fits it, e.g. no breaks) and VROOM,
-        then a cold OR-Tools search, in turn, with the next seeds in later rounds. ``"pyvrp"``,
-        ``"vroom"`` or ``"none"`` give every worker that engine (with the next seeds).
+        Engine that builds starting routes for OR-Tools (`optimizer.routing.warm`). ``"auto"``:
+        with one worker, VROOM; with more, PyVRP (when the problem fits it, e.g. no breaks) and
+        VROOM, then a cold OR-Tools search, in turn, with the next seeds in later rounds.
+        ``"pyvrp"``, ``"vroom"`` or ``"none"`` give every worker that engine (with the next
+        seeds).
     warm_share
         Share of the time limit given to the warm-start engine (PyVRP; VROOM stops by itself).
     max_warm_iterations
@@ -278,7 +279,7 @@ def _portfolio(problem: model.Problem, settings: SolveSettings, *, has_initial: 
     the product's problems), PyVRP (when the problem fits it; best on the benchmarks) and a cold
     OR-Tools search; later rounds of the cycle use the next seeds.
     """
-    from optimizer import warm as warm_mod
+    from optimizer.routing import warm as warm_mod
 
     if len(problem.visits) < SMALL_PROBLEM:
         return [
@@ -315,12 +316,12 @@ def _run_parallel(problem, settings, workers, deadline, init_routes):
     import tempfile
     from pathlib import Path
 
-    from optimizer.children import pdeathsig_safe
+    from optimizer.executor import pdeathsig_safe
 
     env = dict(os.environ)
-    pkg_root = str(Path(__file__).resolve().parents[1])
+    pkg_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = pkg_root + os.pathsep + env.get("PYTHONPATH", "")
-    # the workers die with this process (optimizer.children): its pid, and whether the kernel's
+    # the workers die with this process (optimizer.executor): its pid, and whether the kernel's
     # parent-death signal is safe from this thread
     parent = [str(os.getpid()), "1" if pdeathsig_safe() else "0"]
     procs = []
@@ -331,7 +332,7 @@ def _run_parallel(problem, settings, workers, deadline, init_routes):
                 out = Path(tmp) / f"out{i}.pkl"
                 job.write_bytes(pickle.dumps((problem, settings, w, deadline, init_routes)))
                 cmd = [sys.executable, "-c",
-                       "from optimizer.solve import _worker_main; _worker_main()"]
+                       "from optimizer.routing.solve import _worker_main; _worker_main()"]
                 p = subprocess.Popen([*cmd, str(job), str(out), *parent], env=env,
                                      stderr=subprocess.PIPE)
                 procs.append((p, out))
@@ -367,7 +368,7 @@ def _worker_main() -> None:
     import signal
     import sys
 
-    from optimizer.children import die_with_parent
+    from optimizer.executor import die_with_parent
 
     job, out = sys.argv[1], sys.argv[2]
     if len(sys.argv) > 4:
@@ -395,7 +396,7 @@ def _run_worker(problem, settings, worker: _Worker, deadline: float, init_routes
     if worker.warm == "initial":
         candidates, label = [init_routes], "ortools+initial"
     elif worker.warm in ("pyvrp", "vroom"):
-        from optimizer import warm as warm_mod
+        from optimizer.routing import warm as warm_mod
 
         try:
             det = settings.max_solutions is not None
@@ -488,7 +489,7 @@ def _initial_routes(problem: model.Problem, initial: model.Solution) -> list[lis
 def _self_check(problem: model.Problem, solution: model.Solution) -> None:
     # the float re-simulation should always agree with OR-Tools' integer model; if it does not,
     # that is a bug here, reported loudly rather than hidden
-    from optimizer.verify import check_solution
+    from optimizer.routing.verify import check_solution
 
     errors = check_solution(problem, solution)
     if errors:

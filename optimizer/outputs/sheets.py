@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from optimizer.export import clock
+from optimizer.outputs.tables import clock
 from optimizer.model import Plan, PlannedRoute, geocode_status, hhmm
 
 #: Columns of a route sheet: (heading, width in characters).

@@ -10,7 +10,7 @@ of every trip, so a case 300 m away from the road is not free.
 Pairs that cannot reach each other get ``np.inf`` and are listed in
 `TravelMatrices.unreachable_pairs`; `TravelMatrices.unreachable_locations` names a small set of
 locations whose removal leaves all others mutually reachable (the planner marks those cases
-unassigned with reason "unreachable"). With the default `optimizer.network.snap` (largest
+unassigned with reason "unreachable"). With the default `optimizer.geo.network.snap` (largest
 strongly connected component only) there are none.
 
 `route_path` / `route_paths` return the road geometry through a sequence of nodes for maps.
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from scipy.sparse.csgraph import dijkstra, reconstruct_path
 
-from optimizer.network import NetworkError, RoadNetwork, SnapResult
+from optimizer.geo.network import NetworkError, RoadNetwork, SnapResult
 from optimizer.progress import Progress, ensure
 
 logger = logging.getLogger(__name__)
@@ -267,7 +267,7 @@ def _check_nodes(network: RoadNetwork, node: np.ndarray) -> np.ndarray:
     if bad.size:
         raise NetworkError(
             f"node indices out of range 0..{network.n_nodes - 1} at positions "
-            f"{', '.join(map(str, bad[:20].tolist()))}; snap points with optimizer.network.snap"
+            f"{', '.join(map(str, bad[:20].tolist()))}; snap points with optimizer.geo.network.snap"
         )
     return node
 

@@ -12,10 +12,11 @@ Sound comparisons:
   ``max_warm_iterations`` or ``solver: {warm_start: none}``) the numbers do not depend on machine
   load;
 - a variant that only adds capacity (collectors, longer shifts, more visits, longer working time)
-  starts its search from the base plan (`optimizer.solve.solve` ``initial``, routes matched by crew
-  id; the base teams are kept as they are and new collectors form their own teams). If its plan is
-  still worth less than the base's, the base routes, re-checked in the variant's problem by
-  `optimizer.verify.check_solution`, are used instead; ``kpis`` says which (``routes_from``);
+  starts its search from the base plan (`optimizer.routing.solve.solve` ``initial``, routes
+  matched by crew id; the base teams are kept as they are and new collectors form their own
+  teams). If its plan is still worth less than the base's, the base routes, re-checked in the
+  variant's problem by `optimizer.routing.verify.check_solution`, are used instead; ``kpis`` says
+  which (``routes_from``);
 - a variant with a bad value is reported (file, variant, key, value, fix) and marked failed; the
   other variants still run.
 
@@ -41,8 +42,8 @@ import numpy as np
 
 from optimizer import atomic
 from optimizer import options as opt
-from optimizer.children import die_with_parent, pdeathsig_safe
-from optimizer import rules
+from optimizer.executor import die_with_parent, pdeathsig_safe
+from optimizer.planning import rules
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
 from optimizer.errors import Problem as Issue
 from optimizer.model import Case, Collector, Place, Plan, Route, Solution, TimeWindow
@@ -72,7 +73,7 @@ def _path(v: object):
 
 
 def _solver(v: object):
-    from optimizer import solve as sv
+    from optimizer.routing import solve as sv
 
     if not isinstance(v, Mapping):
         raise opt.Bad("is not a mapping", "give solver options as a mapping, e.g. "
@@ -214,7 +215,7 @@ KEYS: dict[str, _Key] = {
                           "deterministic mode: stop after N solutions"),
     "max_warm_iterations": _Key("solver", opt.whole(1, allow_none=True),
                                 "deterministic mode of the PyVRP warm start"),
-    "solver": _Key("solver", _solver, "further optimizer.solve.SolveSettings options"),
+    "solver": _Key("solver", _solver, "further optimizer.routing.solve.SolveSettings options"),
     "travel_cost_per_hour": _Key("setting", _PLAN["travel_cost_per_hour"],
                                  "cost of an hour of travel"),
     "mode": _Key("setting", opt.choice(("drive", "bike", "walk")), "travel mode"),
@@ -428,7 +429,7 @@ class _KeyProblem(Exception):
 def settings_for(values: Mapping[str, object], root: Path):
     """`PlanSettings` of merged scenario values; `_KeyProblem` names the key at fault."""
     from optimizer.plan import PlanSettings, next_working_day
-    from optimizer.weigh import Weighting
+    from optimizer.planning.weigh import Weighting
 
     try:
         w = {"preset": values["weighting"]}
@@ -790,9 +791,9 @@ def _visited_indices(problem, solution: Solution) -> list[int]:
 def run_variant(job: _Job) -> Outcome:
     """Plan, guard, write and measure one variant (runs in a worker process)."""
     from optimizer import plan as pl
-    from optimizer import solve as sv
-    from optimizer import verify
-    from optimizer.export import write_plan
+    from optimizer.routing import solve as sv
+    from optimizer.routing import verify
+    from optimizer.outputs.write import write_plan
 
     t0 = time.perf_counter()
     st = job.settings
@@ -883,7 +884,7 @@ class WhatIfResult:
 
 def _prepare_jobs(scenario: Scenario, out: Path) -> tuple[list[_Job], list[dict]]:
     """Resolve every variant's inputs; variants with problems become failed rows."""
-    from optimizer.inputs import DEMO_CASES, DEMO_COLLECTORS, read_inputs
+    from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_inputs
 
     root = scenario.path.parent
     file = scenario.path.name
@@ -944,8 +945,8 @@ def _issues_text(issues: Sequence[Issue]) -> str:
 
 def _prewarm(jobs: Sequence[_Job]) -> None:
     """Build the network and geocoding caches once, before the variants share them."""
-    from optimizer import geocode as gc
-    from optimizer import network as nw
+    from optimizer.geo import geocode as gc
+    from optimizer.geo import network as nw
 
     seen_net: set[tuple] = set()
     seen_geo: set[tuple] = set()
@@ -978,7 +979,7 @@ def run_scenario(path: str | Path, *, out: str | Path | None = None, workers: in
         Scenario file (.yaml/.yml or .toml).
     out
         Output folder; default ``maps/whatif-<scenario name>``. Gets one folder per variant (as
-        `optimizer.export.write_plan` writes a day), ``report.html``, ``kpis.csv`` and
+        `optimizer.outputs.write.write_plan` writes a day), ``report.html``, ``kpis.csv`` and
         ``kpis.json``.
     workers
         Variants planned at the same time, each in its own process. Default 2.
@@ -1060,7 +1061,7 @@ def run_scenario(path: str | Path, *, out: str | Path | None = None, workers: in
     wall = round(time.perf_counter() - t0, 1)
     result = WhatIfResult(scenario, out_dir, tuple(rows), wall)
     write_kpis(result)
-    from optimizer import report
+    from optimizer.whatif import report
 
     report.write_report(result, out_dir / "report.html")
     return result

@@ -7,8 +7,8 @@ Two formats are read:
 - PBF (``.osm.pbf``), what Geofabrik and BBBike publish, read with pyosmium (libosmium).
 
 Both give the same `OsmElement` objects in file order (nodes, then ways, then relations in any
-sorted extract), so the road network (`optimizer.network`) and the offline gazetteer
-(`optimizer.geocode`) are built by the same code from either format.
+sorted extract), so the road network (`optimizer.geo.network`) and the offline gazetteer
+(`optimizer.geo.geocode`) are built by the same code from either format.
 """
 
 from __future__ import annotations

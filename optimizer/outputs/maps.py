@@ -1,9 +1,9 @@
 """HTML maps of a plan: the dispatcher overview and one phone-first page per collector.
 
 Pages are built with folium (Leaflet) and work without any CDN: Leaflet and our small helper
-script/stylesheet ship in ``optimizer/assets`` and are either copied into an ``assets/`` folder
-beside the pages (default) or inlined into every page (``self_contained=True``). Only background
-tiles need the network.
+script/stylesheet ship in ``optimizer/outputs/assets`` and are either copied into an
+``assets/`` folder beside the pages (default) or inlined into every page
+(``self_contained=True``). Only background tiles need the network.
 
 Safety rules the page builders follow:
 
@@ -52,7 +52,7 @@ import folium
 import segno
 from branca.element import Element, Figure, MacroElement
 
-from optimizer import coords
+from optimizer.geo import coords
 from optimizer.model import Plan, PlannedRoute, PlannedStop, Unassigned, geocode_status, hhmm
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ __all__ = [
 ]
 
 ASSETS_DIRNAME = "assets"
-# files of optimizer/assets that pages reference, in load order (CSS first, then JS)
+# files of optimizer/outputs/assets that pages reference, in load order (CSS first, then JS)
 _CSS_FILES = ("leaflet/leaflet.css", "collector-routes.css")
 _JS_FILES = ("leaflet/leaflet.js", "collector-routes.js")
 _IMAGE_FILES = (
@@ -86,7 +86,7 @@ _IMAGE_FILES = (
 )
 _OTHER_FILES = ("leaflet/LICENSE",)
 
-# where the overview's collector-links section starts and ends (optimizer.serve replaces it)
+# where the overview's collector-links section starts and ends (optimizer.web.serve replaces it)
 LINKS_BEGIN = "<!--cr-links-->"
 LINKS_END = "<!--/cr-links-->"
 
@@ -371,7 +371,7 @@ def _nav_html(links: Mapping[str, str]) -> str:
 
 
 def _asset_path(rel: str):
-    return resources.files("optimizer").joinpath("assets", *rel.split("/"))
+    return resources.files("optimizer.outputs").joinpath("assets", *rel.split("/"))
 
 
 def _asset_text(rel: str) -> str:
@@ -758,8 +758,8 @@ def _totals(plan: Plan) -> _Totals:
 def collector_links_html(links: Mapping[str, str] | None, *, qr: bool = True) -> str:
     """The overview's section of per-collector links (with a QR code each when `qr`).
 
-    Wrapped in ``LINKS_BEGIN`` / ``LINKS_END`` so that ``optimizer.serve`` can replace it with the
-    links it serves. QR codes are inline SVG made with segno: no network, no image files.
+    Wrapped in ``LINKS_BEGIN`` / ``LINKS_END`` so that ``optimizer.web.serve`` can replace it with
+    the links it serves. QR codes are inline SVG made with segno: no network, no image files.
     """
     if not links:
         return f"{LINKS_BEGIN}{LINKS_END}"
@@ -1012,7 +1012,7 @@ def write_collector_page(
         Inline Leaflet and the helper script/stylesheet into the page.
     collector_id : str, optional
         Whose page this is when a team makes the route together (one of ``route.members``);
-        default: the route's collector. `optimizer.serve` gives each page its own link.
+        default: the route's collector. `optimizer.web.serve` gives each page its own link.
 
     Returns
     -------

@@ -159,8 +159,8 @@ def _variants_list(result) -> str:
 
 
 def render(result) -> str:
-    """The report page of a `optimizer.whatif.WhatIfResult`."""
-    from optimizer.whatif import DPD_BUCKETS
+    """The report page of a `optimizer.whatif.runner.WhatIfResult`."""
+    from optimizer.whatif.runner import DPD_BUCKETS
 
     rows = list(result.rows)
     ok = [r for r in rows if r["status"] == "ok"]

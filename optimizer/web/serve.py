@@ -1,7 +1,7 @@
 """Serve a plan's pages over HTTP, each behind its own unguessable link.
 
 ``serve(plan_dir)`` serves the complete plan in a plan output folder, as its ``manifest.json``
-(`optimizer.export.write_manifest`) lists it:
+(`optimizer.outputs.write.write_manifest`) lists it:
 
 - each collector page of the manifest at ``/<token>/``;
 - the dispatcher overview at ``/<overview token>/``, with its collector-links section replaced at
@@ -18,10 +18,10 @@ token is refused at start-up.
 
 The server only reads the plan (and saves new tokens under the folder's lock). Every request reads
 the current manifest and the page through one handle on the folder and checks the page against
-the manifest's hash, so a plan written again into the folder while serving (`optimizer.export`
-swaps the folder whole) is served at once: a collector no longer in the plan gets ``404``, a new
-one gets a link (shown on the overview), and no request ever sees a mix of two plans. A folder
-without a complete plan answers ``503``.
+the manifest's hash, so a plan written again into the folder while serving
+(`optimizer.outputs.write` swaps the folder whole) is served at once: a collector no longer in
+the plan gets ``404``, a new one gets a link (shown on the overview), and no request ever sees a
+mix of two plans. A folder without a complete plan answers ``503``.
 
 The HTTP layer (`_Handler`, stdlib `http.server`) only maps requests to `_Site` answers.
 """
@@ -47,9 +47,16 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
-from optimizer import atomic, maps
+from optimizer import atomic
+from optimizer.outputs import maps
 from optimizer.errors import ConfigError
-from optimizer.export import LINKS_FILE, MANIFEST, IncompletePlan, parse_manifest, read_manifest
+from optimizer.outputs.write import (
+    LINKS_FILE,
+    MANIFEST,
+    IncompletePlan,
+    parse_manifest,
+    read_manifest,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -700,5 +707,5 @@ def serve_forever(
 
 
 def links_by_collector(links: Links) -> Mapping[str, str]:
-    """``collector_id -> URL`` (what `optimizer.maps.write_overview` takes as ``links``)."""
+    """``collector_id -> URL`` (what `optimizer.outputs.maps.write_overview` takes as ``links``)."""
     return dict(links.collectors)

@@ -2,8 +2,8 @@
 
 Nothing here uses OR-Tools or the solver's internals: the check walks every route on the float
 travel matrices and tests each rule of the model on the reported times. It is used on every plan
-the tests produce, inside `optimizer.solve` as a safety net, and by the benchmark harness on our
-solutions and the peers' alike.
+the tests produce, inside `optimizer.routing.solve` as a safety net, and by the benchmark harness
+on our solutions and the peers' alike.
 """
 
 from __future__ import annotations

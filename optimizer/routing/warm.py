@@ -1,6 +1,6 @@
 """Starting routes from a second engine (PyVRP or VROOM) for the OR-Tools search.
 
-`optimizer.solve` uses these when the problem fits the engine's model closely enough: the
+`optimizer.routing.solve` uses these when the problem fits the engine's model closely enough: the
 engine's routes are loaded into OR-Tools, which checks them against the full model (every
 product constraint) and improves them. A route OR-Tools cannot accept is never used as is.
 
@@ -382,7 +382,7 @@ def _pyvrp_initial(problem, data, groups, client_of, routes, tps):
     """A PyVRP solution for `routes`; each visit gets the client of the window it starts in."""
     import pyvrp
 
-    from optimizer.solve import simulate_route
+    from optimizer.routing.solve import simulate_route
 
     type_of = {k: g for g, members in enumerate(groups) for k in members}
     out = []

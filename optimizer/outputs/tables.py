@@ -1,0 +1,136 @@
+"""The plan as tables: the rows of routes.csv and unassigned.csv, and routes.json.
+
+Times in the files are local clock times ``HH:MM:SS`` of the plan date; ``*_s`` columns are
+seconds, ``*_m`` metres. Route ids are the crew id: the collector id, or the team members' ids
+joined by ``+`` when visits are made by teams. The CSV files are written for Excel: a text cell
+that would start a formula gets a leading ``'`` (`csv_cell`); routes.json keeps the exact text.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from optimizer.model import Plan, geocode_status
+
+ROUTE_FIELDS = (
+    "collector_id", "members", "stop", "case_id", "customer_name", "address", "lat", "lon",
+    "arrive", "start", "depart", "window", "service_s", "travel_s", "travel_m", "value",
+    "amount_overdue", "days_past_due", "geocode_match", "geocode_score",
+)
+UNASSIGNED_FIELDS = ("case_id", "reason_code", "reason", "value", "amount_overdue",
+                     "days_past_due", "address", "lat", "lon", "geocode_match", "geocode_score")
+
+
+def clock(t_s: float) -> str:
+    """``HH:MM:SS`` of seconds since midnight."""
+    t = round(t_s)
+    return f"{t // 3600:02d}:{(t % 3600) // 60:02d}:{t % 60:02d}"
+
+
+def route_rows(plan: Plan) -> list[dict]:
+    rows = []
+    for r in plan.routes:
+        for s in r.stops:
+            rows.append({
+                "collector_id": r.collector.collector_id,
+                "members": "+".join(r.members),
+                "stop": s.stop,
+                "case_id": s.case.case_id,
+                "customer_name": s.case.customer_name,
+                "address": s.case.address,
+                "lat": round(s.lat, 6),
+                "lon": round(s.lon, 6),
+                "arrive": clock(s.arrive_s),
+                "start": clock(s.start_s),
+                "depart": clock(s.depart_s),
+                "window": s.window.label(),
+                "service_s": s.case.service_s,
+                "travel_s": round(s.travel_s, 1),
+                "travel_m": round(s.travel_m, 1),
+                "value": round(s.value, 2),
+                "amount_overdue": s.case.amount_overdue,
+                "days_past_due": s.case.days_past_due,
+                **_geocode_cells(plan, s.case.case_id),
+            })
+    return rows
+
+
+def _geocode_cells(plan: Plan, case_id: str) -> dict:
+    """What the address matched and how sure (below 1: check the place), blank if not located."""
+    if case_id not in plan.geocoded:
+        return {"geocode_match": "", "geocode_score": ""}
+    matched, score, provider = plan.geocoded[case_id]
+    given = geocode_status(provider, score) == "given"
+    return {"geocode_match": "lat/lon given" if given else matched,
+            "geocode_score": round(score, 3)}
+
+
+def unassigned_rows(plan: Plan) -> list[dict]:
+    return [{
+        "case_id": u.case.case_id,
+        "reason_code": u.reason_code,
+        "reason": u.reason,
+        "value": round(u.value, 2),
+        "amount_overdue": u.case.amount_overdue,
+        "days_past_due": u.case.days_past_due,
+        "address": u.case.address,
+        "lat": "" if u.lat is None else round(u.lat, 6),
+        "lon": "" if u.lon is None else round(u.lon, 6),
+        **_geocode_cells(plan, u.case.case_id),
+    } for u in plan.unassigned]
+
+
+#: A spreadsheet reads a cell that starts with one of these as a formula (OWASP, CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A cell for a CSV that Excel opens: text that would start a formula gets a leading ``'``.
+
+    Only text is guarded (OWASP's rule for CSV injection: a cell starting with ``=`` ``+`` ``-``
+    ``@``, tab or carriage return); numbers are written as numbers, so a negative number stays
+    a number (-12.5), while the text ``-12.5`` of a case id becomes ``'-12.5``. ``routes.json``
+    is data, not for spreadsheets, and keeps every text exactly.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_csv(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:
+    # utf-8-sig so that Excel opens Chinese text correctly
+    with path.open("w", newline="", encoding="utf-8-sig") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
+
+
+def routes_json(plan: Plan) -> dict:
+    """The plan as JSON-ready data: one entry per route with its stops and road path."""
+    return {
+        "plan_date": plan.plan_date.isoformat(),
+        "routes": [{
+            "collector_id": r.collector.collector_id,
+            "name": r.collector.name,
+            "members": list(r.members),
+            "shift": r.collector.shift.label(),
+            "start": {"lat": r.start_lat, "lon": r.start_lon},
+            "end": {"lat": r.end_lat, "lon": r.end_lon},
+            "leave": clock(r.leave_s) if r.stops else None,
+            "return": clock(r.return_s) if r.stops else None,
+            "travel_s": round(r.travel_s, 1),
+            "travel_m": round(r.travel_m, 1),
+            "value": round(r.value, 2),
+            "breaks": [{"start": clock(a), "end": clock(b)} for a, b in r.breaks],
+            "stops": route_rows_for(r, plan.geocoded),
+            "path": [[round(a, 6), round(b, 6)] for a, b in r.path],
+        } for r in plan.routes],
+    }
+
+
+def route_rows_for(route, geocoded: dict | None = None) -> list[dict]:
+    """The `route_rows` of one route (``geocoded``: the plan's, for the geocode columns)."""
+    one = Plan(plan_date=None, routes=(route,), unassigned=(),  # type: ignore[arg-type]
+               geocoded=geocoded or {})
+    return route_rows(one)

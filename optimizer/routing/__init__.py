@@ -1,0 +1,6 @@
+"""Vehicle routing on plain data: a `optimizer.model.Problem` in, a `optimizer.model.Solution`
+out; no files, no places, no business rules.
+
+`solve` runs the OR-Tools search (a portfolio of searches side by side), `warm` builds
+starting routes with PyVRP or VROOM, `verify` re-checks a solution independently of both.
+"""
