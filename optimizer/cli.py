@@ -1,23 +1,31 @@
 """Command line: ``collector-routes plan | validate | serve | whatif``.
 
 Thin: parse options, read, plan, write, print. Only this module prints, sets up logging and exits.
+Nothing imports it. Each command imports the stages it runs when it runs (the only imports of
+the package inside functions): ``--help`` and ``validate`` start without loading the solver,
+the road network (scipy) or the maps (folium), which take a second.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import dataclasses
 import logging
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
-from optimizer import interrupts
+from rich.console import Console
+from rich.table import Table
+
+from optimizer import atomic, interrupts
 from optimizer import options as opt
-from optimizer.planning import rules, weigh
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
-from optimizer.outputs.write import out_dir_problem, write_plan
 from optimizer.io.inputs import DEMO_COLLECTORS, read_inputs
+from optimizer.planning import rules, weigh
+from optimizer.progress import RichProgress
 
 DEFAULT_MAPS = Path("maps")
 
@@ -181,6 +189,8 @@ def _raise_option_problems(problems: Sequence[str]) -> None:
 
 def check_plan_options(a: argparse.Namespace) -> None:
     """Every problem of `plan`'s options at once (`ConfigError`), before any work is done."""
+    from optimizer.outputs.write import out_dir_problem
+
     problems = check_options(a, PLAN_CHECKS)
     problems += _file_problems(a, ("cases", "collectors", "osm"))
     problems += _folder_problems(a, ("cache_dir",))
@@ -211,9 +221,7 @@ _POLICY_OPTIONS = ("team_size", "contact_hours", "lunch", "lunch_minutes", "max_
 
 
 def _weighting(a: argparse.Namespace):
-    from optimizer.planning.weigh import Weighting
-
-    return Weighting(preset=a.weighting, **({"curve": a.curve} if a.curve else {}))
+    return weigh.Weighting(preset=a.weighting, **({"curve": a.curve} if a.curve else {}))
 
 
 def _policy(a: argparse.Namespace) -> rules.Policy:
@@ -260,8 +268,6 @@ def settings_from_args(a: argparse.Namespace, plan_date: date):
 
 def solver_options(a: argparse.Namespace) -> dict:
     """``--max-solutions`` and ``--solver-option KEY=VALUE`` as SolveSettings keywords."""
-    import dataclasses
-
     from optimizer.routing.solve import SolveSettings
 
     fields = {f.name: f for f in dataclasses.fields(SolveSettings)}
@@ -294,9 +300,6 @@ def solver_options(a: argparse.Namespace) -> dict:
 
 
 def print_summary(plan, out: Path) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     s = plan.summary
     con = Console()
     t = Table(title=f"Plan for {s['plan_date']} (policy {s['policy']}, weighting "
@@ -335,8 +338,8 @@ def plan_out_dir(a: argparse.Namespace) -> Path:
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
+    from optimizer.outputs.write import write_plan
     from optimizer.plan import next_working_day, plan_day
-    from optimizer.progress import RichProgress
 
     plan_date = a.date or next_working_day()
     settings = settings_from_args(a, plan_date)  # checked by `check_plan_options`
@@ -400,14 +403,7 @@ def _shift_notes(a: argparse.Namespace, collectors) -> list[str]:
 
 def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
     """``validate --geocode``: how every address geocodes; exit 1 if any needs attention."""
-    import csv
-    import dataclasses
-
-    from rich.console import Console
-    from rich.table import Table
-
     from optimizer.geo import geocode as gc
-    from optimizer.progress import RichProgress
 
     progress = RichProgress(disable=a.quiet)
     geocoder = _geocoder(a, progress)
@@ -440,8 +436,6 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
             con.print(f"... and {len(rows) - a.show} more" + ("" if a.out else "; --out FILE "
                                                               "lists them all"))
     if a.out:
-        from optimizer import atomic
-
         with atomic.replaced_file(a.out) as tmp, open(tmp, "w", encoding="utf-8-sig",
                                                       newline="") as f:
             fields = [fl.name for fl in dataclasses.fields(gc.AddressCheck)]
@@ -464,12 +458,6 @@ def cmd_whatif(a: argparse.Namespace) -> int:
 
     return runner.run_cli(a.file, out=a.out, workers=a.workers, quiet=a.quiet,
                           max_variants=a.max_variants)
-
-
-def whatif_max_variants() -> int:
-    from optimizer.whatif.runner import MAX_VARIANTS
-
-    return MAX_VARIANTS
 
 
 def _check_validate_options(a: argparse.Namespace) -> None:
@@ -560,7 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", type=Path, default=None,
                     help="output folder (default maps/whatif-<name>/)")
     sp.add_argument("--workers", default=2, help="parallel processes, 1-64 (default 2)")
-    sp.add_argument("--max-variants", default=whatif_max_variants(),
+    sp.add_argument("--max-variants", default=opt.MAX_VARIANTS,
                     help="most variants run without asking (default %(default)s); a larger "
                          "file asks for confirmation on a terminal, or needs this option")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

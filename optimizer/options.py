@@ -19,11 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from optimizer.errors import ConfigError
+from optimizer.io.inputs import parse_time_window
+from optimizer.planning.weigh import Weighting, parse_curve
 
-__all__ = ["PLAN_VALUES", "Bad", "boolean", "choice", "curve", "day", "number", "path", "text",
-           "time_range", "whole"]
+__all__ = ["MAX_VARIANTS", "PLAN_VALUES", "Bad", "boolean", "choice", "curve", "day", "number",
+           "path", "text", "time_range", "whole"]
 
 Parser = Callable[[object], Any]  # the checked value (its type depends on the parser)
+
+#: most what-if variants run without asking (``whatif --max-variants``; here, not in the what-if
+#: runner, so that building the command line does not load the planning pipeline)
+MAX_VARIANTS = 20
 
 
 class Bad(Exception):
@@ -144,8 +150,6 @@ def day(v: object) -> date:
 def time_range(*, allow_none: bool = False) -> Parser:
     """``HH:MM-HH:MM`` as a `TimeWindow`."""
     def parse(v: object):
-        from optimizer.io.inputs import parse_time_window
-
         if allow_none and is_none(v):
             return None
         if not isinstance(v, str):
@@ -159,8 +163,6 @@ def time_range(*, allow_none: bool = False) -> Parser:
 
 def curve(v: object):
     """A collectability curve ``'dpd:share,...'`` (checked as `Weighting` checks it)."""
-    from optimizer.planning.weigh import Weighting, parse_curve
-
     if not isinstance(v, str):
         raise Bad("is not a curve", "write it as 'dpd:share,...', e.g. '0:0.95,90:0.5,180:0.2'")
     try:

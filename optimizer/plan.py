@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from optimizer.geo import geocode as gc
+from optimizer.geo import matrix as mx
+from optimizer.geo import network as nw
 from optimizer.planning import explain, rules
 from optimizer.errors import CollectorRoutesError, InputError, Problem
 from optimizer.model import (
@@ -38,6 +41,8 @@ from optimizer.model import (
 )
 from optimizer.progress import Progress, ensure
 from optimizer.planning.weigh import Weighting, case_value
+from optimizer.routing import solve as sv
+from optimizer.routing import verify
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +161,6 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
            geocoder=None, network=None, collectors_file: str = "collectors.csv",
            progress: Progress | None = None) -> Located:
     """Geocode cases and crew places, snap them to the road network, compute travel matrices."""
-    from optimizer.geo import geocode as gc
-    from optimizer.geo import matrix as mx
-    from optimizer.geo import network as nw
-
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if geocoder is None:
@@ -346,8 +347,6 @@ def _window_of(start_s: float, windows: Sequence[TimeWindow]) -> TimeWindow:
 def assemble(cases: Sequence[Case], loc: Located, built: Built, solution: Solution,
              settings: PlanSettings, *, progress: Progress | None = None) -> Plan:
     """Turn the solver's solution into a `Plan` with road paths and a reason for every case left."""
-    from optimizer.geo import matrix as mx
-
     crews = {c.crew_id: c for c in loc.crews}
     vehicle_index = {v.vehicle_id: k for k, v in enumerate(built.problem.vehicles)}
     routes: list[PlannedRoute] = []
@@ -466,9 +465,6 @@ def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *
     Returns the plan, the solver problem it was built from and the raw solution (for warm starts
     of what-if variants and for tests).
     """
-    from optimizer.routing import solve as sv
-    from optimizer.routing import verify
-
     built = build_problem(cases, loc, settings)
     solve_settings = sv.SolveSettings(time_limit_s=settings.time_limit_s, seed=settings.seed,
                                       **settings.solver_options)

@@ -33,6 +33,7 @@ class RichProgress:
     """Progress bars on stderr with rich; used by the CLI."""
 
     def __init__(self, *, disable: bool = False) -> None:
+        # rich only when bars are drawn: the library itself never needs it
         from rich.console import Console
 
         self._console = Console(stderr=True)

@@ -40,7 +40,8 @@ sys.path.insert(0, str(REPO))
 from benchmarks import instances as bm  # noqa: E402
 from optimizer import model  # noqa: E402
 from optimizer.routing import verify, warm  # noqa: E402
-from optimizer.routing.solve import simulate_route, solve  # noqa: E402
+from optimizer.routing.schedule import simulate_route  # noqa: E402
+from optimizer.routing.solve import solve  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "bench"
 SOLVERS = ("ours", "ortools", "pyvrp", "vroom")

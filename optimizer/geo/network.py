@@ -588,7 +588,7 @@ def network_to_networkx(network: RoadNetwork) -> Any:
 
     For checks and plotting; the optimizer itself never needs it.
     """
-    import networkx as nx
+    import networkx as nx  # networkx and osmnx only when a network is built, not read from cache
 
     graph = nx.DiGraph()
     for i in range(network.n_nodes):

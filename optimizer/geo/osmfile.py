@@ -152,7 +152,7 @@ _PBF_MEMBER_TYPES = {"n": "node", "w": "way", "r": "relation"}
 
 
 def _iter_pbf(path: Path) -> Iterator[OsmElement]:
-    import osmium
+    import osmium  # .osm.pbf files only
 
     try:
         processor = osmium.FileProcessor(str(path))

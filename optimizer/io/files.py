@@ -49,6 +49,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import datetime, time
 from decimal import Decimal
 from pathlib import Path
 
@@ -310,8 +311,6 @@ def _cell_text(v: object, number_format: str = "General") -> tuple[str, bool]:
             return text, True
     elif hasattr(v, "isoformat") and not isinstance(v, str):
         # Excel dates and times
-        from datetime import datetime, time
-
         if isinstance(v, datetime):
             return (v.date().isoformat() if v.time() == time(0) else v.isoformat()), False
         if isinstance(v, time):
@@ -346,7 +345,7 @@ def _xlsx_records(p: Path, name: str) -> list[tuple[int, list[str]]]:
         except InputError:
             what = "not an Excel workbook (an .xlsx file is a zip archive)"
         raise InputError([Problem(name, 0, "", "", "", f"the file is {what}", fix)])
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # .xlsx input only (0.2 s to import)
 
     try:
         wb = load_workbook(p, read_only=True, data_only=True)

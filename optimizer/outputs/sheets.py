@@ -17,6 +17,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
 from optimizer.outputs.tables import clock
 from optimizer.model import Plan, PlannedRoute, geocode_status, hhmm
 
@@ -80,8 +84,6 @@ def sheet_title(route_id: str, taken: set[str]) -> str:
 
 def write_route_workbook(plan: Plan, path: str | Path) -> Path:
     """Write ``routes.xlsx``: a *Summary* sheet, one sheet per route, a *Not visited* sheet."""
-    from openpyxl import Workbook
-
     wb = Workbook()
     summary = wb.active
     summary.title = "Summary"
@@ -100,8 +102,6 @@ def write_route_workbook(plan: Plan, path: str | Path) -> Path:
 
 
 def _summary_sheet(ws, plan: Plan) -> None:
-    from openpyxl.styles import Font
-
     s = plan.summary
     _put(ws, 1, 1, f"Plan for {plan.plan_date.isoformat()}").font = Font(bold=True, size=14)
     if s:
@@ -137,8 +137,6 @@ def _summary_sheet(ws, plan: Plan) -> None:
 
 
 def _route_sheet(ws, plan: Plan, route: PlannedRoute) -> None:
-    from openpyxl.styles import Font
-
     c = route.collector
     who = c.name or "+".join(route.members)
     # the sheet's title line carries input text (ids, names): text, never a formula
@@ -179,9 +177,6 @@ def _unvisited_sheet(ws, plan: Plan) -> None:
 
 def _table(ws, columns, rows, header_row: int, *, money_cols=(), percent_cols=(), wrap_cols=()):
     """Header, rows, widths, filters, frozen header and print setup (landscape, fit width)."""
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
     fill = PatternFill("solid", fgColor="DDE6F0")
     for j, (heading, width) in enumerate(columns, start=1):
         cell = _put(ws, header_row, j, heading)

@@ -5,15 +5,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
+import uuid
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 
 from optimizer import atomic
 from optimizer.errors import CollectorRoutesError
 from optimizer.model import Plan
+from optimizer.outputs import maps as mp
 from optimizer.outputs.tables import (
     ROUTE_FIELDS,
     UNASSIGNED_FIELDS,
@@ -22,6 +26,7 @@ from optimizer.outputs.tables import (
     unassigned_rows,
     write_csv,
 )
+from optimizer.outputs.sheets import write_route_workbook
 from optimizer.progress import Progress, ensure
 
 log = logging.getLogger(__name__)
@@ -72,8 +77,6 @@ def out_dir_problem(out_dir: str | Path) -> tuple[str, str] | None:
 
 
 def _sha256(path: Path) -> str:
-    import hashlib
-
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -86,9 +89,6 @@ def write_manifest(plan: Plan, folder: str | Path, *, overview: str | None,
     file of the folder except itself and ``links.json`` (which the server updates), so a reader
     can tell that the files belong together.
     """
-    import uuid
-    from datetime import datetime, timezone
-
     folder = Path(folder)
     files = {p.relative_to(folder).as_posix(): _sha256(p) for p in sorted(folder.rglob("*"))
              if p.is_file() and p.name not in (MANIFEST, LINKS_FILE)}
@@ -163,8 +163,6 @@ def check_plan_folder(folder: str | Path) -> list[str]:
 
 
 def _write_tables(plan: Plan, out: Path) -> dict[str, Path]:
-    from optimizer.outputs.sheets import write_route_workbook
-
     paths = {name: out / name for name in TABLES}
     write_csv(paths["routes.csv"], ROUTE_FIELDS, route_rows(plan))
     paths["routes.json"].write_text(json.dumps(routes_json(plan), ensure_ascii=False, indent=1),
@@ -179,8 +177,6 @@ def _write_tables(plan: Plan, out: Path) -> dict[str, Path]:
 def _write_pages(plan: Plan, out: Path, *, tiles: str, self_contained: bool,
                  progress: Progress | None) -> tuple[str, dict[str, str]]:
     """The overview and one page per collector; (overview file, collector_id -> file)."""
-    from optimizer.outputs import maps as mp
-
     pages: dict[str, str] = {}
     with ensure(progress).step("Writing maps", total=1 + len(plan.routes)) as adv:
         mp.write_overview(plan, out / "index.html", tiles=tiles, self_contained=self_contained)

@@ -35,6 +35,8 @@ from optimizer.model import (
     hhmm,
 )
 from optimizer.progress import Progress, ensure
+from optimizer.routing import solve as sv
+from optimizer.routing import verify
 
 IMPOSSIBLE = {
     "no_coordinates", "off_network", "unreachable", "no_window_today", "outside_legal_hours",
@@ -186,8 +188,6 @@ def fits_alone(problem: Problem, vehicle: int, visit: Visit) -> bool:
     answer is proven by the schedule without breaks failing (breaks only add time), or, where
     only breaks or working-time limits get in the way, by the solver on the one-visit problem.
     """
-    from optimizer.routing import verify
-
     visits = {visit.visit_id: visit}
     if simulate_route(problem, vehicle, [visit.visit_id], visits) is None:
         return False  # infeasible even without breaks: proven impossible for this vehicle
@@ -198,8 +198,6 @@ def fits_alone(problem: Problem, vehicle: int, visit: Visit) -> bool:
         if not verify.check_solution(single, Solution(routes=(route,), dropped=())):
             return True
     # no simple placement passed: let the solver decide on the one-visit problem
-    from optimizer.routing import solve as sv
-
     req = Problem(visits=(Visit(visit.visit_id, visit.location, visit.value, visit.service_s,
                                 visit.windows, required=True),),
                   vehicles=(v,), duration_s=problem.duration_s, distance_m=problem.distance_m)

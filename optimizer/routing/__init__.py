@@ -2,5 +2,6 @@
 out; no files, no places, no business rules.
 
 `solve` runs the OR-Tools search (a portfolio of searches side by side), `warm` builds
-starting routes with PyVRP or VROOM, `verify` re-checks a solution independently of both.
+starting routes with PyVRP or VROOM, `schedule` simulates a route forward (the times a plan
+reports), `verify` re-checks a solution independently of all of them.
 """

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 
 from optimizer import model
+from optimizer.routing.schedule import simulate_route
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +97,7 @@ def solve_pyvrp(
         Visit indices per vehicle to start the search from (e.g. VROOM's routes); a visit with
         several windows is given the client of the first window it can start in.
     """
-    import time
-
-    import pyvrp
+    import pyvrp  # here, not at the top: a worker loads only the engine it runs
     from pyvrp import stop
 
     t0 = time.monotonic()
@@ -269,10 +270,7 @@ def solve_vroom(
     time_limit_s: float | None = None,
 ) -> EngineRoutes:
     """Solve `problem` (relaxed as described in the module notes) with VROOM."""
-    import time
-    from datetime import timedelta
-
-    import vroom
+    import vroom  # here, not at the top: a worker loads only the engine it runs
 
     t0 = time.monotonic()
     tps = time_ticks_per_s
@@ -381,8 +379,6 @@ def solve_vroom(
 def _pyvrp_initial(problem, data, groups, client_of, routes, tps):
     """A PyVRP solution for `routes`; each visit gets the client of the window it starts in."""
     import pyvrp
-
-    from optimizer.routing.solve import simulate_route
 
     type_of = {k: g for g, members in enumerate(groups) for k in members}
     out = []

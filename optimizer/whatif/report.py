@@ -158,13 +158,12 @@ def _variants_list(result) -> str:
     return "<h2>Variants</h2><dl>" + "".join(items) + "</dl>"
 
 
-def render(result) -> str:
-    """The report page of a `optimizer.whatif.runner.WhatIfResult`."""
-    from optimizer.whatif.runner import DPD_BUCKETS
-
+def render(result, *, dpd_buckets: Sequence[str]) -> str:
+    """The report page of a `optimizer.whatif.runner.WhatIfResult`; `dpd_buckets`: the labels
+    of its days-past-due buckets, youngest first."""
     rows = list(result.rows)
     ok = [r for r in rows if r["status"] == "ok"]
-    buckets = [b for b, _, _ in DPD_BUCKETS]
+    buckets = list(dpd_buckets)
     reasons = sorted({k for r in ok for k in r["unassigned_by_reason"]})
     first = next((r for r in ok if r["variant"] == "base"), ok[0] if ok else {})
     parts = [
@@ -285,8 +284,8 @@ def render(result) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def write_report(result, path: str | Path) -> Path:
-    """Write `render(result)` to `path`."""
+def write_report(result, path: str | Path, *, dpd_buckets: Sequence[str]) -> Path:
+    """Write `render` of `result` to `path`."""
     p = Path(path)
-    p.write_text(render(result), encoding="utf-8")
+    p.write_text(render(result, dpd_buckets=dpd_buckets), encoding="utf-8")
     return p

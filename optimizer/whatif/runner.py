@@ -33,20 +33,37 @@ import multiprocessing as mp
 import os
 import re
 import time
+import difflib
+import sys
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from optimizer import atomic
 from optimizer import options as opt
+from optimizer import plan as pl
 from optimizer.executor import die_with_parent, pdeathsig_safe
 from optimizer.planning import rules
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
 from optimizer.errors import Problem as Issue
+from optimizer.geo import geocode as gc
+from optimizer.geo import network as nw
+from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_inputs
 from optimizer.model import Case, Collector, Place, Plan, Route, Solution, TimeWindow
+from optimizer.outputs.write import write_plan
+from optimizer.plan import PlanSettings, next_working_day
+from optimizer.planning.weigh import Weighting
+from optimizer.routing import solve as sv
+from optimizer.routing import verify
+from optimizer.whatif import report
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +72,6 @@ BASE = "base"
 DPD_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("1-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("91+", 91, None),
 )
-#: most variants `run_cli` runs without asking (``--max-variants``)
-MAX_VARIANTS = 20
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DAY_S = 24 * 3600
 
@@ -73,8 +88,6 @@ def _path(v: object):
 
 
 def _solver(v: object):
-    from optimizer.routing import solve as sv
-
     if not isinstance(v, Mapping):
         raise opt.Bad("is not a mapping", "give solver options as a mapping, e.g. "
                    "{num_workers: 1, warm_start: none}")
@@ -297,8 +310,6 @@ def _read_file(path: Path) -> dict:
 
 
 def _yaml(text: str):
-    import yaml
-
     return yaml.safe_load(text)
 
 
@@ -332,8 +343,6 @@ def _parse_section(section: object, where: str, file: str, *, allow_team: bool
 
 
 def _close(key: str) -> str | None:
-    import difflib
-
     m = difflib.get_close_matches(key, list(KEYS), n=1, cutoff=0.6)
     return m[0] if m else None
 
@@ -428,9 +437,6 @@ class _KeyProblem(Exception):
 
 def settings_for(values: Mapping[str, object], root: Path):
     """`PlanSettings` of merged scenario values; `_KeyProblem` names the key at fault."""
-    from optimizer.plan import PlanSettings, next_working_day
-    from optimizer.planning.weigh import Weighting
-
     try:
         w = {"preset": values["weighting"]}
         if "curve" in values:
@@ -751,8 +757,6 @@ class _QueueProgress:
         self.name = name
 
     def step(self, description: str, total: int | None = None):
-        from contextlib import contextmanager
-
         @contextmanager
         def cm():
             _post(self.name, description)
@@ -790,11 +794,6 @@ def _visited_indices(problem, solution: Solution) -> list[int]:
 
 def run_variant(job: _Job) -> Outcome:
     """Plan, guard, write and measure one variant (runs in a worker process)."""
-    from optimizer import plan as pl
-    from optimizer.routing import solve as sv
-    from optimizer.routing import verify
-    from optimizer.outputs.write import write_plan
-
     t0 = time.perf_counter()
     st = job.settings
     progress = _QueueProgress(job.name)
@@ -884,8 +883,6 @@ class WhatIfResult:
 
 def _prepare_jobs(scenario: Scenario, out: Path) -> tuple[list[_Job], list[dict]]:
     """Resolve every variant's inputs; variants with problems become failed rows."""
-    from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_inputs
-
     root = scenario.path.parent
     file = scenario.path.name
     jobs: list[_Job] = []
@@ -945,9 +942,6 @@ def _issues_text(issues: Sequence[Issue]) -> str:
 
 def _prewarm(jobs: Sequence[_Job]) -> None:
     """Build the network and geocoding caches once, before the variants share them."""
-    from optimizer.geo import geocode as gc
-    from optimizer.geo import network as nw
-
     seen_net: set[tuple] = set()
     seen_geo: set[tuple] = set()
     for job in jobs:
@@ -1061,9 +1055,8 @@ def run_scenario(path: str | Path, *, out: str | Path | None = None, workers: in
     wall = round(time.perf_counter() - t0, 1)
     result = WhatIfResult(scenario, out_dir, tuple(rows), wall)
     write_kpis(result)
-    from optimizer.whatif import report
-
-    report.write_report(result, out_dir / "report.html")
+    report.write_report(result, out_dir / "report.html",
+                        dpd_buckets=[b for b, _, _ in DPD_BUCKETS])
     return result
 
 
@@ -1127,7 +1120,7 @@ def write_kpis(result: WhatIfResult) -> tuple[Path, Path]:
 
 
 def run_cli(file: Path, *, out: Path | None = None, workers: int = 2, quiet: bool = False,
-            max_variants: int = MAX_VARIANTS) -> int:
+            max_variants: int = opt.MAX_VARIANTS) -> int:
     """``collector-routes whatif FILE``: run, show progress and the comparison table.
 
     A file with more than `max_variants` variants asks for confirmation on a terminal and stops
@@ -1136,9 +1129,6 @@ def run_cli(file: Path, *, out: Path | None = None, workers: int = 2, quiet: boo
     Returns the exit code: 0 every variant planned, 1 some variant failed (the others are in the
     report), 2 the scenario file or its base is invalid, or too many variants (nothing run).
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     err = Console(stderr=True)
     try:
         names = [v.name for v in load_scenario(file).variants]
@@ -1183,8 +1173,6 @@ def run_cli(file: Path, *, out: Path | None = None, workers: int = 2, quiet: boo
 
 def _confirm(err, question: str) -> bool:
     """Ask on a terminal; anywhere else (a script, a pipe, CI) the answer is no."""
-    import sys
-
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         return False
     err.print(question + " [y/N] ", end="", markup=False, highlight=False)
@@ -1196,9 +1184,6 @@ def _confirm(err, question: str) -> bool:
 
 
 def _print_table(result: WhatIfResult) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     con = Console()
     if not con.is_terminal:
         con = Console(width=160)  # a log file or pipe: do not wrap the table at 80 columns

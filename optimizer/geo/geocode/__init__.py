@@ -82,6 +82,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from optimizer import atomic
 from optimizer.cache import CACHE_ENV, default_cache_dir, file_sha256, set_aside
 from optimizer.errors import ConfigError
 from optimizer.model import Case, Collector, geocode_status
@@ -1248,8 +1249,6 @@ def _admin_forms(names: Iterable[str]) -> tuple[list[str], list[str]]:
 
 def _write_index(cache_file: Path, index: dict[str, Any]) -> None:
     """Cache a gazetteer index: a temporary file renamed into place, never half a file."""
-    from optimizer import atomic
-
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         with atomic.replaced_file(cache_file) as tmp:
@@ -1311,6 +1310,7 @@ class GeopyGeocoder:
         breaker_reset_s: float = 60.0,
         **provider_kwargs: Any,
     ) -> None:
+        # geopy only for online geocoding: the offline gazetteer never loads it
         from geopy.exc import GeocoderNotFound
         from geopy.extra.rate_limiter import RateLimiter
         from geopy.geocoders import get_geocoder_for_service
