@@ -357,8 +357,14 @@ def test_damaged_cache_is_set_aside_and_rebuilt(tmp_path, kind):
 # --------------------------------------------------------------------------- processes
 
 
+def _pool_workers(pid: int) -> list[int]:
+    """The worker processes `optimizer.executor` started for `pid` (not its resource tracker)."""
+    return [c for c in children(pid) if "multiprocessing.spawn" in cmdline(c)
+            and "resource_tracker" not in cmdline(c)]
+
+
 def _solver_worker(pid: int) -> int | None:
-    kids = [c for c in children(pid) if "optimizer.routing.solve import _worker_main" in cmdline(c)]
+    kids = _pool_workers(pid)
     return kids[0] if kids else None
 
 
@@ -384,11 +390,7 @@ def test_whatif_workers_die_with_a_killed_whatif(tmp_path, warm):
     p = start(["whatif", WHATIF / "scenario.yaml", "--out", tmp_path / "wi", "-q"],
               env=_env(COLLECTOR_ROUTES_CACHE=str(cache)))
     try:
-        def pool() -> list[int]:
-            return [c for c in children(p.pid) if "multiprocessing" in cmdline(c)
-                    and "resource_tracker" not in cmdline(c)]
-
-        workers = wait_for(pool, 300)
+        workers = wait_for(lambda: _pool_workers(p.pid), 300)
         assert workers, "the what-if run started no worker process"
         time.sleep(0.5)
         p.kill()

@@ -39,15 +39,15 @@ Model
 Search
 ------
 A portfolio of searches runs side by side (``SolveSettings.num_workers``, default 2: worker 0 in
-this process, the others in fresh interpreters), each building the same OR-Tools model; the plan
-with the lowest OR-Tools objective wins (ties: lowest worker). With ``warm_start="auto"`` one
-worker starts from PyVRP's routes (when the problem fits PyVRP: no breaks) and one from VROOM's
-(VROOM's routes then seed PyVRP when it fits); without PyVRP the second worker is a cold OR-Tools
-search. The engines get 90 % of the time; their routes are loaded into the OR-Tools model
-(``ReadAssignmentFromRoutes``), which repairs whatever it rejects by dropping the offending
-stops, and guided local search improves them for the rest of the time. OR-Tools therefore checks
-every plan against every constraint; the second engines only propose. Problems with fewer than
-`SMALL_PROBLEM` visits get one cold OR-Tools search. ``initial=`` (a previous plan) is loaded
+this process, the others in fresh interpreters through `optimizer.executor`), each building the same
+OR-Tools model; the plan with the lowest OR-Tools objective wins (ties: lowest worker). With
+``warm_start="auto"`` one worker starts from PyVRP's routes (when the problem fits PyVRP: no breaks)
+and one from VROOM's (VROOM's routes then seed PyVRP when it fits); without PyVRP the second worker
+is a cold OR-Tools search. The engines get 90 % of the time; their routes are loaded into the
+OR-Tools model (``ReadAssignmentFromRoutes``), which repairs whatever it rejects by dropping the
+offending stops, and guided local search improves them for the rest of the time. OR-Tools therefore
+checks every plan against every constraint; the second engines only propose. Problems with fewer
+than `SMALL_PROBLEM` visits get one cold OR-Tools search. ``initial=`` (a previous plan) is loaded
 the same way into worker 0.
 
 Determinism
@@ -75,6 +75,7 @@ import numpy as np
 
 from optimizer import model
 from optimizer.errors import ConfigError
+from optimizer.executor import LocalProcesses
 from optimizer.progress import Progress, ensure
 from optimizer.routing import warm as warm_mod
 from optimizer.routing.schedule import simulate_route
@@ -308,82 +309,29 @@ def _portfolio(problem: model.Problem, settings: SolveSettings, *, has_initial: 
 
 
 def _run_parallel(problem, settings, workers, deadline, init_routes):
-    """Worker 0 here, the others in fresh interpreters (never a fork of a threaded process,
-    never a re-import of the caller's ``__main__``)."""
-    import os
-    import pickle
-    import subprocess
-    import sys
-    import tempfile
-    from pathlib import Path
-
-    from optimizer.executor import pdeathsig_safe
-
-    env = dict(os.environ)
-    pkg_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = pkg_root + os.pathsep + env.get("PYTHONPATH", "")
-    # the workers die with this process (optimizer.executor): its pid, and whether the kernel's
-    # parent-death signal is safe from this thread
-    parent = [str(os.getpid()), "1" if pdeathsig_safe() else "0"]
-    procs = []
-    with tempfile.TemporaryDirectory(prefix="collector-routes-") as tmp:
+    """Worker 0 here, the others through the executor (fresh interpreters) meanwhile."""
+    jobs = [(problem, settings, w, deadline, init_routes) for w in workers[1:]]
+    with LocalProcesses(len(jobs)) as executor:  # its workers die with this process
+        # a worker still searching 30 s after the deadline is stuck: it is stopped
+        pending = executor.map(_run_worker_job, jobs,
+                               timeout_s=max(5.0, deadline - time.time() + 30.0))
+        results: list = []
         try:
-            for i, w in enumerate(workers[1:], start=1):
-                job = Path(tmp) / f"job{i}.pkl"
-                out = Path(tmp) / f"out{i}.pkl"
-                job.write_bytes(pickle.dumps((problem, settings, w, deadline, init_routes)))
-                cmd = [sys.executable, "-c",
-                       "from optimizer.routing.solve import _worker_main; _worker_main()"]
-                p = subprocess.Popen([*cmd, str(job), str(out), *parent], env=env,
-                                     stderr=subprocess.PIPE)
-                procs.append((p, out))
-            results: list = []
-            try:
-                results.append(_run_worker(problem, settings, workers[0], deadline, init_routes))
-            except Exception as exc:  # noqa: BLE001 - reported if every worker fails
-                log.warning("search worker 0 failed: %s", exc)
-                results.append(exc)
-            for i, (p, out) in enumerate(procs, start=1):
-                try:
-                    _, err = p.communicate(timeout=max(5.0, deadline - time.time() + 30.0))
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    _, err = p.communicate()
-                if p.returncode == 0 and out.exists():
-                    results.append(pickle.loads(out.read_bytes()))
-                else:
-                    tail = (err or b"").decode(errors="replace").strip().splitlines()[-1:]
-                    log.warning("search worker %d failed (exit %s): %s", i, p.returncode, tail)
-                    results.append(RuntimeError(f"worker {i} failed: {tail}"))
-        finally:
-            for p, _ in procs:  # interrupted (Ctrl-C) or failed: no worker outlives the call
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
+            results.append(_run_worker(problem, settings, workers[0], deadline, init_routes))
+        except Exception as exc:  # noqa: BLE001 - reported if every worker fails
+            log.warning("search worker 0 failed: %s", exc)
+            results.append(exc)
+        for i, result in enumerate(pending, start=1):
+            if isinstance(result, Exception):
+                log.warning("search worker %d failed: %s", i, result)
+            results.append(result)
     return results
 
 
-def _worker_main() -> None:
-    """Entry point of a portfolio worker process: job pickle in, result pickle out."""
-    import pickle
-    import signal
-    import sys
-
-    from optimizer.executor import die_with_parent
-
-    job, out = sys.argv[1], sys.argv[2]
-    if len(sys.argv) > 4:
-        die_with_parent(int(sys.argv[3]), kernel_signal=sys.argv[4] == "1")
-    # Ctrl-C is the parent's to handle: it stops this worker
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    with open(job, "rb") as fh:
-        problem, settings, worker, deadline, init_routes = pickle.load(fh)
-    try:
-        result = _run_worker(problem, settings, worker, deadline, init_routes)
-    except Exception as exc:  # noqa: BLE001 - sent back to the parent
-        result = exc
-    with open(out, "wb") as fh:
-        pickle.dump(result, fh)
+def _run_worker_job(job: tuple) -> model.Solution:
+    """`_run_worker` of one ``(problem, settings, worker, deadline, init_routes)``, in a worker
+    process of the executor."""
+    return _run_worker(*job)
 
 
 def _run_worker(problem, settings, worker: _Worker, deadline: float, init_routes):

@@ -25,16 +25,13 @@ Public API: `load_scenario`, `run_scenario`, `plan_kpis`, `run_cli`.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import csv
+import difflib
 import json
 import logging
-import multiprocessing as mp
-import os
 import re
-import time
-import difflib
 import sys
+import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
@@ -47,19 +44,19 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from optimizer import atomic
+from optimizer import atomic, executor
 from optimizer import options as opt
 from optimizer import plan as pl
-from optimizer.executor import die_with_parent, pdeathsig_safe
-from optimizer.planning import rules
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
 from optimizer.errors import Problem as Issue
+from optimizer.executor import LocalProcesses
 from optimizer.geo import geocode as gc
 from optimizer.geo import network as nw
 from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_inputs
 from optimizer.model import Case, Collector, Place, Plan, Route, Solution, TimeWindow
 from optimizer.outputs.write import write_plan
 from optimizer.plan import PlanSettings, next_working_day
+from optimizer.planning import rules
 from optimizer.planning.weigh import Weighting
 from optimizer.routing import solve as sv
 from optimizer.routing import verify
@@ -738,20 +735,8 @@ class Outcome:
     value: float | None = None  # unrounded value visited
 
 
-_queue = None  # the parent's event queue, set in each worker process by `_init_worker`
-
-
-def _init_worker(queue, parent_pid: int, kernel_signal: bool) -> None:
-    import signal
-
-    global _queue
-    die_with_parent(parent_pid, kernel_signal=kernel_signal)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the pool
-    _queue = queue
-
-
 class _QueueProgress:
-    """Progress reporter of a worker: forwards step names to the parent."""
+    """Progress reporter of a worker: forwards step names to the parent (`executor.emit`)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -765,11 +750,7 @@ class _QueueProgress:
 
 
 def _post(name: str, message: str) -> None:
-    if _queue is not None:
-        try:
-            _queue.put((name, message))
-        except Exception:  # noqa: BLE001 - progress is only a display
-            pass
+    executor.emit((name, message))  # to the parent's ``on_event``; nothing when run here
 
 
 def _empty_route(problem, k: int) -> Route:
@@ -854,13 +835,17 @@ def run_variant(job: _Job) -> Outcome:
 
 
 def _run_variant_safe(job: _Job) -> Outcome:
+    """`run_variant` in a worker process: every failure becomes a failed row."""
+    _post(job.name, "Starting")
     try:
-        return run_variant(job)
+        res = run_variant(job)
     except (CollectorRoutesError, ValueError, FileNotFoundError) as exc:
-        return Outcome(job.name, _failed_row(job.name, str(exc)))
+        res = Outcome(job.name, _failed_row(job.name, str(exc)))
     except Exception as exc:  # noqa: BLE001 - one variant's bug must not stop the others
         log.exception("variant %s failed", job.name)
-        return Outcome(job.name, _failed_row(job.name, f"{type(exc).__name__}: {exc}"))
+        res = Outcome(job.name, _failed_row(job.name, f"{type(exc).__name__}: {exc}"))
+    _post(job.name, "done" if res.row["status"] == "ok" else "failed")
+    return res
 
 
 def _failed_row(name: str, error: str) -> dict:
@@ -1004,48 +989,32 @@ def run_scenario(path: str | Path, *, out: str | Path | None = None, workers: in
     if base_job is None:  # the base failed to resolve: nothing to start from
         ready += waiting
         waiting = []
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    workers = max(1, int(workers))
-    before = set(mp.active_children())
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                initargs=(queue, os.getpid(), pdeathsig_safe())) as pool:
-        try:
-            running: dict[cf.Future, str] = {}
-            while ready or waiting or running:
-                while ready and len(running) < workers:
-                    job = ready.pop(0)
-                    emit(job.name, "Starting")
-                    try:
-                        running[pool.submit(_run_variant_safe, job)] = job.name
-                    except cf.BrokenExecutor as exc:  # a worker process died (e.g. out of memory)
-                        outcomes[job.name] = Outcome(job.name, _failed_row(
-                            job.name, f"not run: a worker process died ({exc})"))
-                        emit(job.name, "failed")
-                done, _ = cf.wait(list(running), timeout=0.25, return_when=cf.FIRST_COMPLETED)
-                _drain(queue, emit)
-                for fut in done:
-                    name = running.pop(fut)
-                    try:
-                        res = fut.result()
-                    except Exception as exc:  # noqa: BLE001 - e.g. a worker process died
-                        res = Outcome(name, _failed_row(name, f"{type(exc).__name__}: {exc}"))
-                    outcomes[name] = res
-                    emit(name, "done" if res.row["status"] == "ok" else "failed")
-                    if name == BASE:
-                        ok = res.row["status"] == "ok"
-                        # the dependents go first: they were held back for the base
-                        ready[:0] = [replace(j, initial=res.solution if ok else None,
-                                             base_value=res.value if ok else None)
-                                     for j in waiting]
-                        waiting = []
-        except BaseException:
-            # Ctrl-C (or a bug here): stop the variants now rather than wait for them to finish
-            for child in set(mp.active_children()) - before:
-                child.kill()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        _drain(queue, emit)
+    ready.sort(key=lambda j: j.name != BASE)  # the base first (stable: file order otherwise)
+
+    def on_event(event: tuple[str, str]) -> None:
+        emit(*event)
+
+    def collect(batch: Sequence[_Job], results) -> None:
+        for job, res in zip(batch, results, strict=True):
+            if isinstance(res, Exception):  # e.g. its worker process died
+                res = Outcome(job.name, _failed_row(job.name, f"{type(res).__name__}: {res}"))
+                emit(job.name, "failed")
+            outcomes[job.name] = res
+
+    # leaving the block on an error or Ctrl-C stops the variants still running
+    with LocalProcesses(max(1, int(workers))) as pool:
+        first = pool.map(_run_variant_safe, ready, on_event=on_event)
+        later: list[_Job] = []
+        if waiting:
+            # the base is the first job: the variants held back for it start once it is done
+            collect(ready[:1], [next(first)])
+            res = outcomes[ready[0].name]
+            ok = res.row["status"] == "ok"
+            later = [replace(j, initial=res.solution if ok else None,
+                             base_value=res.value if ok else None) for j in waiting]
+        second = pool.map(_run_variant_safe, later, on_event=on_event)
+        collect(ready[1:] if waiting else ready, first)
+        collect(later, second)
     order = [v.name for v in scenario.variants]
     rows = [outcomes[n].row for n in order]
     compare_to_base(rows)
@@ -1058,17 +1027,6 @@ def run_scenario(path: str | Path, *, out: str | Path | None = None, workers: in
     report.write_report(result, out_dir / "report.html",
                         dpd_buckets=[b for b, _, _ in DPD_BUCKETS])
     return result
-
-
-def _drain(queue, emit) -> None:
-    import queue as q
-
-    while True:
-        try:
-            name, msg = queue.get_nowait()
-        except (q.Empty, OSError, EOFError, ValueError):
-            return
-        emit(name, msg)
 
 
 # =========================================================================== outputs
