@@ -47,6 +47,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from optimizer import bundled
 from optimizer.cache import default_cache_dir, file_sha256, set_aside
 from optimizer.errors import ConfigError
 from optimizer.geo.osmfile import FORMATS, OsmFileError, iter_osm
@@ -357,12 +358,9 @@ class SnapResult:
 
 
 def default_osm_path() -> Path:
-    """Path of the bundled default network, ``data/osm/chengdu_ring2.osm.bz2``.
-
-    Resolved relative to this package (``Path(__file__).resolve().parents[2] / "data"``), which
-    works from a checkout and from an editable install (``pip install -e .``).
-    """
-    return Path(__file__).resolve().parents[2] / "data" / "osm" / "chengdu_ring2.osm.bz2"
+    """Path of the bundled default network, ``data/osm/chengdu_ring2.osm.bz2``
+    (`optimizer.bundled`: from a checkout, an editable or an installed package)."""
+    return bundled.default_osm_path()
 
 
 def load_network(

@@ -15,15 +15,15 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+from optimizer.bundled import data_path
 from optimizer.errors import InputError, Problem
 from optimizer.model import Case, Collector, Place, TimeWindow, WeeklyWindow
 from optimizer.io.files import Table, number_readings, read_table
 
 log = logging.getLogger(__name__)
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
-DEMO_CASES = DATA_DIR / "demo" / "cases.csv"
-DEMO_COLLECTORS = DATA_DIR / "demo" / "collectors.csv"
+DEMO_CASES = data_path("demo", "cases.csv")
+DEMO_COLLECTORS = data_path("demo", "collectors.csv")
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY_ALIASES = {

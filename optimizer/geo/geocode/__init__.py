@@ -83,6 +83,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from optimizer import atomic
+from optimizer.bundled import default_osm_path
 from optimizer.cache import CACHE_ENV, default_cache_dir, file_sha256, set_aside
 from optimizer.errors import ConfigError
 from optimizer.model import Case, Collector, geocode_status
@@ -94,7 +95,7 @@ logger = logging.getLogger(__name__)
 KINDS = ("address", "building", "poi", "place", "street")
 _KIND_RANK = {k: i for i, k in enumerate(KINDS)}
 
-DEFAULT_OSM_PATH = Path(__file__).resolve().parents[3] / "data" / "osm" / "chengdu_ring2.osm.bz2"
+DEFAULT_OSM_PATH = default_osm_path()
 # bump when the index layout or the normalisation changes: old cache files are then ignored
 INDEX_VERSION = 17
 METRES_PER_HOUSE_NUMBER = 5.0
