@@ -80,15 +80,31 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from optimizer import atomic
 from optimizer.bundled import default_osm_path
 from optimizer.cache import CACHE_ENV, default_cache_dir, file_sha256, set_aside
-from optimizer.errors import ConfigError
 from optimizer.model import Case, Collector, geocode_status
 from optimizer.geo.osmfile import FORMATS, iter_osm
 from optimizer.progress import Progress, ensure
+from optimizer.geo.geocode.base import GeocodeResult, Geocoder, GeocoderConfigError
+from optimizer.geo.geocode.normalize import (
+    FOREIGN_ADMIN,
+    POSTCODE,
+    admin_forms,
+    cut_units,
+    generic_cuts,
+    has_cjk,
+    leading_number,
+    ngrams,
+    normalize,
+    prepare,
+    primary_name,
+    split_house_number,
+    split_name,
+    to_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -106,204 +122,6 @@ STREET_SPLIT_M = 1000.0  # same-name street chains farther apart are different s
 #: radius of a place=* node's locality, metres (a query naming the place keeps results within)
 LOCALITY_RADIUS_M = {"city": 15_000.0, "town": 5_000.0, "village": 2_000.0}
 LOCALITY_MARGIN_M = 1_000.0  # added to the spread of a town's or postcode's address points
-
-
-@dataclass(frozen=True)
-class GeocodeResult:
-    """Where an address was found.
-
-    Attributes
-    ----------
-    lat, lon : float
-        WGS-84 degrees.
-    matched : str
-        What the query matched, for a human ("春熙路 (house number 12 interpolated)").
-    kind : str
-        One of ``"address"``, ``"building"``, ``"poi"``, ``"place"``, ``"street"``.
-    score : float
-        Match quality 0..1 (1 = exact text match; services without a score give 1).
-    provider : str
-        ``"offline"``, the geopy service name, or ``"input"`` for coordinates given in the input.
-    """
-
-    lat: float
-    lon: float
-    matched: str
-    kind: str
-    score: float
-    provider: str
-
-
-class Geocoder(Protocol):
-    """What `geocode_cases` and `CachedGeocoder` need from a geocoder."""
-
-    provider: str  # cache key part: changes when answers may change
-
-    def geocode(self, query: str) -> GeocodeResult | None:  # pragma: no cover - protocol
-        ...
-
-    def explain_miss(self, query: str) -> str:  # pragma: no cover - protocol
-        """Why `geocode` found nothing, as a clause ("not found in ... (best match ...)")."""
-        ...
-
-
-class GeocoderConfigError(ConfigError):
-    """A geocoder cannot be built as configured (unknown service, missing user agent...)."""
-
-
-# --------------------------------------------------------------------------- normalisation
-
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_NOT_KEY = re.compile(rf"[^0-9a-z{_CJK}]+")
-_CJK_RUN = re.compile(rf"[{_CJK}][{_CJK}0-9]*")
-_HAS_CJK = re.compile(rf"[{_CJK}]")
-_CN_DIGITS = "零一二三四五六七八九"
-_PY_DIGITS = ("ling", "yi", "er", "san", "si", "wu", "liu", "qi", "ba", "jiu")
-
-_LATIN_WORDS = {
-    "road": "lu", "rd": "lu", "lu": "lu",
-    "street": "jie", "st": "jie", "str": "jie", "jie": "jie",
-    "lane": "xiang", "ln": "xiang", "alley": "xiang", "alleys": "xiang", "xiang": "xiang",
-    "avenue": "dadao", "ave": "dadao", "av": "dadao", "boulevard": "dadao", "blvd": "dadao",
-    "north": "bei", "south": "nan", "east": "dong", "west": "xi",
-    "middle": "zhong", "central": "zhong", "center": "zhong", "centre": "zhong",
-}  # fmt: skip
-_ROAD_TYPES = {"lu", "jie", "xiang", "dadao"}
-_DIRECTIONS = {"bei", "nan", "dong", "xi", "zhong"}
-
-# building / unit / floor / room details, cut before matching
-_CJK_UNIT = re.compile(
-    r"(?:\d+|[一二三四五六七八九十]+)\s*(?:栋|幢|座|号楼|单元|楼|层|室|号房|户)"
-    r"|[a-z]\s*(?:栋|座|区)\s*\d"
-)
-_LATIN_UNIT = re.compile(
-    r"\b(?:room|rm|apt|apartment|flat|unit|bldg|building|blk|block|tower|floor|fl|suite|ste)"
-    r"\s*[.#:]?\s*[0-9a-z]{0,1}\d*[a-z]?\b|#\s*\d+|\b\d+(?:st|nd|rd|th)?\s*(?:floor|fl)\b|\b\d+f\b"
-)
-_POSTCODE = re.compile(r"^\s*\d{5,6}(?!\d)|(?<!\d)\d{5,6}\s*$")  # a leading/trailing postcode
-_SECTION_CJK = re.compile(r"(\d)\s*段")
-_SECTION_LATIN = re.compile(r"\b(?:sec(?:tion)?\.?\s*(\d)|(\d)(?:st|nd|rd|th)?\s*sec(?:tion)?)\b")
-_HOUSE_CJK = re.compile(r"(\d+)\s*号(?!楼|院|线)")
-# a number written straight after a street name without 号 ("横桥街 10", "红星路三段103")
-_HOUSE_CJK_BARE = re.compile(r"(?<=[路街巷道段弄])\s*(\d+)\s*$")
-_HOUSE_LATIN_NO = re.compile(r"\bno\.?\s*(\d+)\b")
-_HOUSE_LATIN_LEAD = re.compile(r"^\s*(\d+)\s+(?=[a-z])")
-# "plock 31", and ranges or letters as German and Dutch addresses write them: "31-41", "30a",
-# "30a-g", "14 - 18" (after _prep the dash is a space); the first number is the house
-_HOUSE_LATIN_TRAIL = re.compile(
-    r"(?<=[a-z])\s+(\d+)(?:\s?[a-z])?(?:\s+\d+(?:\s?[a-z])?|\s+[a-z])?\s*$"
-)
-_FOREIGN_ADMIN = re.compile(rf"^([{_CJK}]{{2,4}}?)(省|市|自治区)")
-
-_BASE_ADMIN_CJK = ("中华人民共和国", "中国")
-_BASE_ADMIN_LATIN = ("pr china", "p r china", "china")
-
-
-def _detone(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return unicodedata.normalize(
-        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
-    )
-
-
-def _latin_words(text: str) -> str:
-    """Map Latin road words to pinyin and put a trailing direction before the road type."""
-    text = _SECTION_LATIN.sub(lambda m: f" sec{m.group(1) or m.group(2)} ", text)
-    words = [w for w in re.split(r"[^0-9a-z" + _CJK + r"]+", text) if w]
-    out: list[str] = []
-    section = ""
-    for w in words:
-        if w.startswith("sec") and w[3:].isdigit():
-            section = _PY_DIGITS[int(w[3:])] + "duan"
-            continue
-        if w == "str" or (w.endswith("str") and len(w) > 5 and not w[-4].isdigit()):
-            w += "asse"  # German "Hauptstr." / "Haupt Str." for "Hauptstraße" (ß -> ss)
-        out.append(_LATIN_WORDS.get(w, w))
-    # "Dongchenggen Street South" -> dongchenggen nan jie (pinyin order of 东城根南街)
-    for i in range(len(out) - 1):
-        if out[i] in _ROAD_TYPES and out[i + 1] in _DIRECTIONS:
-            out[i], out[i + 1] = out[i + 1], out[i]
-    if section:
-        out.append(section)
-    return " ".join(out)
-
-
-def _prep(text: str) -> str:
-    """NFKC, case-folded (ß -> ss), no tone marks, Latin words mapped; spaces between words."""
-    text = _detone(unicodedata.normalize("NFKC", text)).casefold()
-    text = text.replace("’", "'").replace("`", "'").replace("'", "")
-    text = _SECTION_CJK.sub(lambda m: _CN_DIGITS[int(m.group(1))] + "段", text)
-    return _latin_words(text)
-
-
-def _key(prepped: str) -> str:
-    return _NOT_KEY.sub("", prepped)
-
-
-def normalize(text: str) -> str:
-    """Normalise a name or address fragment to its matching key.
-
-    >>> normalize("Chunxi Road") == normalize("chūnxī lù") == "chunxilu"
-    True
-    >>> normalize("ＡＢＣ１２３") == "abc123"
-    True
-    """
-    return _key(_prep(text))
-
-
-def _split_name(value: str) -> list[str]:
-    """A name and its parts: "东城根南街 - Dongchenggen Street South" gives both halves.
-
-    A parenthesised part in the other script is a translation and becomes a part
-    ("金牛区 (Jinniu)"); in the same script it is a qualifier and is dropped, so that
-    "Lazy Bones (Tianfu Square)" is not found as "Tianfu Square".
-    """
-    parts = [value]
-    base_is_cjk = bool(_HAS_CJK.search(re.sub(r"[(（][^)）]*[)）]", "", value)))
-    kept = []
-    for m in re.finditer(r"[(（]([^)）]*)[)）]", value):
-        if bool(_HAS_CJK.search(m.group(1))) != base_is_cjk:
-            kept.append(m.group(1))
-    bare = re.sub(r"[(（][^)）]*[)）]", "  ", value)
-    for piece in [*re.split(r"\s+-\s+|/|;|\s{2,}", bare), *kept]:
-        piece = piece.strip(" ,-")
-        if piece:
-            parts.append(piece)
-    if _HAS_CJK.search(bare) and re.search(r"[A-Za-z]{3}", bare):
-        parts.extend(m.group(0) for m in _CJK_RUN.finditer(bare))
-        latin = _CJK_RUN.sub(" ", bare).strip(" -,/;")
-        if latin:
-            parts.append(latin)
-    return list(dict.fromkeys(parts))
-
-
-# "near ...", "...附近": where the customer is relative to a named place
-_FILLER = re.compile(
-    r"(?:附近|旁边|旁|对面|楼下|门口|后面|隔壁|一带)$|\b(?:near|opposite|next to)\b"
-)
-
-
-_GENERIC_SUFFIXES = ("小区", "社区", "花园小区", "住宅小区")
-
-
-def _generic_cut(key: str) -> list[str]:
-    """The key without a generic compound suffix ("锦绣东方小区" -> "锦绣东方")."""
-    return [
-        key[: -len(s)] for s in _GENERIC_SUFFIXES if key.endswith(s) and len(key) - len(s) >= 3
-    ]
-
-
-def _cut_units(prepped: str) -> str:
-    text = _FILLER.sub(" ", _LATIN_UNIT.sub(" ", prepped).strip())
-    m = _CJK_UNIT.search(text)
-    if m and m.start() > 0:
-        text = text[: m.start()]
-    return re.sub(r"\s+", " ", text).strip(" ,")
-
-
-def _house_number(value: str) -> int | None:
-    m = re.match(r"\s*(\d+)", unicodedata.normalize("NFKC", value))
-    return int(m.group(1)) if m else None
 
 
 # --------------------------------------------------------------------------- geometry
@@ -404,19 +222,11 @@ def _classify(tags: dict[str, str], element: str) -> str | None:
     return None
 
 
-def _primary_name(name: str) -> str:
-    """The Chinese part of a bilingual name ("东城根南街 - Dongchenggen Street South")."""
-    for part in _split_name(name)[1:]:
-        if _HAS_CJK.search(part) and not re.search(r"[A-Za-z]", part):
-            return part
-    return name
-
-
 def _names(tags: dict[str, str]) -> list[str]:
     out: list[str] = []
     for k in _NAME_KEYS:
         for value in tags.get(k, "").split(";"):
-            for part in _split_name(value.strip()):
+            for part in split_name(value.strip()):
                 if part and part not in out:
                     out.append(part)
     return out
@@ -573,7 +383,7 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
             if kind is None or not names:
                 continue
             if kind == "street":
-                primary = _primary_name(tags.get("name") or names[0])
+                primary = primary_name(tags.get("name") or names[0])
                 pkey = normalize(primary)
                 street_ways[pkey].append((primary, way_nodes[oid]))
                 for name in names:
@@ -594,9 +404,9 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
     addresses: list[dict[str, Any]] = []
     largest: dict[str, int] = defaultdict(int)
     for street, number, lat, lon, name, area in address_points:
-        n = _house_number(number)
+        n = leading_number(number)
         label = f"{street} {number}" + (f" ({name})" if name else "")
-        street_keys = [normalize(s) for s in _split_name(street)]
+        street_keys = [normalize(s) for s in split_name(street)]
         addresses.append({"label": label, "lat": lat, "lon": lon, "n": n, "streets": street_keys,
                           "number": normalize(number), "area": area})  # fmt: skip
         if n is not None:
@@ -605,8 +415,8 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
 
     # ways named only in Latin letters ("Fuqing Road 3rd section") join the Chinese street
     # whose other ways carry the same name as name:en/pinyin
-    for pkey in [k for k, ways in street_ways.items() if not _HAS_CJK.search(k)]:
-        owners = {k: c for k, c in street_aliases.get(pkey, {}).items() if _HAS_CJK.search(k)}
+    for pkey in [k for k, ways in street_ways.items() if not has_cjk(k)]:
+        owners = {k: c for k, c in street_aliases.get(pkey, {}).items() if has_cjk(k)}
         if owners:
             target = max(owners, key=lambda k: (owners[k], k))
             street_ways[target].extend(street_ways.pop(pkey))
@@ -617,7 +427,7 @@ def _parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
         if len(skey) < 2:
             continue
         label = min(
-            (lbl for lbl, _ in ways), key=lambda s: (not _HAS_CJK.search(s), len(s), s)
+            (lbl for lbl, _ in ways), key=lambda s: (not has_cjk(s), len(s), s)
         )
         lines: list[tuple[float, list[tuple[float, float]]]] = []
         for chain in _chains([[r for r in refs if r in nodes] for _, refs in ways]):
@@ -755,7 +565,7 @@ class Gazetteer:
             k: (v["lat"], v["lon"], v["radius_m"]) for k, v in index["localities"].items()
         }
         self._entries = entries
-        self._admin_cjk, self._admin_latin = _admin_forms(index["admin"])
+        self._admin_cjk, self._admin_latin = admin_forms(index["admin"])
         # whole comma-separated parts of a query that only name the area ("Jinniu District",
         # "69117 Heidelberg") are dropped before matching
         self._admin_words = (
@@ -771,7 +581,7 @@ class Gazetteer:
             label_key = normalize(entries[i].label)
             for k in ks:
                 rank.setdefault((k, i), 0 if k == label_key else 1)
-                for short in [*self._strip_admin_variants(k, latin=False)[1:], *_generic_cut(k)]:
+                for short in [*self._strip_admin_variants(k, latin=False)[1:], *generic_cuts(k)]:
                     if len(short) >= 3:
                         rank.setdefault((short, i), 2)
         self._by_key: dict[str, list[int]] = defaultdict(list)
@@ -782,7 +592,7 @@ class Gazetteer:
             ids.sort(key=lambda i: (rank[(k, i)], _KIND_RANK[self._entries[i].kind], i))
         self._grams: dict[str, set[str]] = defaultdict(set)
         for k in self._by_key:
-            for g in _grams(k):
+            for g in ngrams(k):
                 self._grams[g].add(k)
         # names looked for inside longer queries; admin names are not places to land on
         admin = set(self._admin_cjk) | set(self._admin_latin)
@@ -790,7 +600,7 @@ class Gazetteer:
             (
                 k
                 for k in self._by_key
-                if len(k) >= (3 if _HAS_CJK.search(k) else 6) and k not in admin
+                if len(k) >= (3 if has_cjk(k) else 6) and k not in admin
             ),
             key=lambda k: (-len(k), k),
         )
@@ -918,19 +728,19 @@ class Gazetteer:
         town_text = self._named_localities(parts)
         named = list(town_text)
         elsewhere: GazetteerEntry | None = None
-        prepped = _POSTCODE.sub("", _prep(" ".join(kept) if kept else query)).strip()
-        raw = _key(prepped)
+        prepped = POSTCODE.sub("", prepare(" ".join(kept) if kept else query)).strip()
+        raw = to_key(prepped)
         if not raw:
             return Match(None, "", 0.0)
         foreign = self._foreign_admin(self._strip_admin_variants(raw)[-1])
         if foreign:
             return Match(None, "", 0.0, note=f"is in {foreign}")
-        cut = _cut_units(prepped)
+        cut = cut_units(prepped)
         texts = list(dict.fromkeys([prepped, cut]))
         keys: list[str] = []
         for t in texts:
-            keys.extend(self._strip_admin_variants(_key(t)))
-        keys = [k for k in dict.fromkeys([*keys, *(g for k in keys for g in _generic_cut(k))]) if k]
+            keys.extend(self._strip_admin_variants(to_key(t)))
+        keys = [k for k in dict.fromkeys([*keys, *(g for k in keys for g in generic_cuts(k))]) if k]
 
         # 1. exact name
         for k in keys:
@@ -943,11 +753,11 @@ class Gazetteer:
         # 2. house number: exact address point, compound after the number, street interpolation
         parsed: list[tuple[str, int, str]] = []
         for t in texts:
-            p = _parse_house_number(t)
+            p = split_house_number(t)
             if p is not None:
                 parsed.append(p)
         for before, n, after in parsed:
-            cands = self._street_candidates(_key(before))
+            cands = self._street_candidates(to_key(before))
             for sk in cands:
                 points = self._addresses.get((sk, str(n)), [])
                 within = [e for e in points if self._entry_within(e, named)]
@@ -955,7 +765,7 @@ class Gazetteer:
                 if within:
                     return self._pick(within, "address points")
                 elsewhere = elsewhere or (points[0] if points else None)
-            ak = _key(after)
+            ak = to_key(after)
             after_ids = self._within(self._by_key.get(ak, []), named) if len(ak) >= 2 else []
             if after_ids:
                 return self._exact(after_ids)
@@ -992,7 +802,7 @@ class Gazetteer:
                 contained = Match(r, r.matched, score)
                 break
         best: tuple[float, str, int | None, list[int]] = (0.0, "", None, [])
-        street_parts = [(self._strip_admin_variants(_key(b))[-1], n) for b, n, _ in parsed]
+        street_parts = [(self._strip_admin_variants(to_key(b))[-1], n) for b, n, _ in parsed]
         for k, n in [*((k, None) for k in keys[-3:]), *street_parts]:
             for cand, score in self._fuzzy(k):
                 if score > best[0]:
@@ -1015,7 +825,7 @@ class Gazetteer:
     # ------------------------------------------------------------------ helpers
 
     def _is_area_part(self, part: str) -> bool:
-        k = _POSTCODE.sub("", normalize(part))
+        k = POSTCODE.sub("", normalize(part))
         return not k or k in self._admin_words
 
     def _named_localities(self, parts: list[str]) -> dict[str, str]:
@@ -1136,7 +946,7 @@ class Gazetteer:
         if len(k) < 2:
             return []
         counts: dict[str, int] = defaultdict(int)
-        for g in _grams(k):
+        for g in ngrams(k):
             for cand in self._grams.get(g, ()):
                 counts[cand] += 1
         top = sorted(counts, key=lambda c: (-counts[c], abs(len(c) - len(k)), c))[:60]
@@ -1168,7 +978,7 @@ class Gazetteer:
         return out
 
     def _foreign_admin(self, key: str) -> str:
-        m = _FOREIGN_ADMIN.match(key)
+        m = FOREIGN_ADMIN.match(key)
         if not m:
             return ""
         name = m.group(0)
@@ -1190,62 +1000,11 @@ class Gazetteer:
         return name
 
 
-def _parse_house_number(prepped: str) -> tuple[str, int, str] | None:
-    """Split "春熙路12号xx" / "no 12 chunxi lu" into (street part, number, rest)."""
-    m = _HOUSE_CJK.search(prepped)
-    if m and m.start() > 0:
-        return prepped[: m.start()], int(m.group(1)), prepped[m.end() :]
-    m = _HOUSE_CJK_BARE.search(prepped)
-    if m and m.start() > 0:
-        return prepped[: m.start()], int(m.group(1)), ""
-    for rx in (_HOUSE_LATIN_NO, _HOUSE_LATIN_LEAD, _HOUSE_LATIN_TRAIL):
-        m = rx.search(prepped)
-        if m:
-            rest = (prepped[: m.start()] + " " + prepped[m.end() :]).strip()
-            if rest:
-                return rest, int(m.group(1)), ""
-    return None
-
-
-def _grams(key: str) -> set[str]:
-    n = 2 if _HAS_CJK.search(key) else 3
-    if len(key) <= n:
-        return {key}
-    return {key[i : i + n] for i in range(len(key) - n + 1)}
-
-
 def _cumulative(lat: Sequence[float], lon: Sequence[float]) -> list[float]:
     cum = [0.0]
     for i in range(1, len(lat)):
         cum.append(cum[-1] + _dist_m(lat[i - 1], lon[i - 1], lat[i], lon[i]))
     return cum
-
-
-def _admin_forms(names: Iterable[str]) -> tuple[list[str], list[str]]:
-    """CJK and Latin keys of admin names, with their short forms (成都市 -> 成都)."""
-    cjk: set[str] = set(_BASE_ADMIN_CJK)
-    latin: set[str] = {normalize(a) for a in _BASE_ADMIN_LATIN}
-    for name in names:
-        k = normalize(name)
-        if not k:
-            continue
-        if _HAS_CJK.search(k):
-            if len(k) < 2:
-                continue
-            cjk.add(k)
-            if k[-1] in "省市区县" and len(k) >= 3:
-                cjk.add(k[:-1])
-        else:
-            for suffix in ("district", "qu", "city", "shi", "province", "sheng"):
-                if k.endswith(suffix) and len(k) > len(suffix) + 2:
-                    latin.add(k)
-                    if suffix in ("city", "shi", "province", "sheng"):
-                        latin.add(k[: -len(suffix)])
-                    break
-    # district short forms ("锦江") are not stripped: too many real names start with them
-    cjk = {a for a in cjk if not (len(a) == 2 and a + "区" in cjk)}
-    latin = {a for a in latin if len(a) >= 5}
-    return sorted(cjk, key=lambda a: (-len(a), a)), sorted(latin, key=lambda a: (-len(a), a))
 
 
 def _write_index(cache_file: Path, index: dict[str, Any]) -> None:
