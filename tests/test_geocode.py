@@ -12,17 +12,16 @@ from geopy.exc import GeocoderServiceError, GeocoderTimedOut
 from geopy.location import Location
 
 from optimizer.geo.geocode import (
-    DEFAULT_OSM_PATH,
     CachedGeocoder,
-    Gazetteer,
     GeocodeResult,
     GeocoderConfigError,
     GeopyGeocoder,
-    _dist_m,
     geocode_cases,
     make_geocoder,
-    normalize,
 )
+from optimizer.geo.geocode.gazetteer import Gazetteer
+from optimizer.geo.geocode.index import DEFAULT_OSM_PATH, dist_m
+from optimizer.geo.geocode.normalize import normalize
 from optimizer.model import Case
 
 
@@ -33,7 +32,7 @@ def gaz(tmp_path_factory) -> Gazetteer:
 
 def near(result: GeocodeResult | None, lat: float, lon: float, within_m: float) -> bool:
     assert result is not None
-    return _dist_m(result.lat, result.lon, lat, lon) <= within_m
+    return dist_m(result.lat, result.lon, lat, lon) <= within_m
 
 
 # --------------------------------------------------------------------------- normalisation
@@ -128,7 +127,7 @@ def test_street_and_house_number_lands_on_that_street(gaz):
     assert r is not None and r.kind == "street" and "春熙路" in r.matched
     # on the street's polyline: within a metre of one of its interpolated points
     assert min(
-        _dist_m(r.lat, r.lon, *street.point_at(d)) for d in range(0, int(street.length_m) + 1)
+        dist_m(r.lat, r.lon, *street.point_at(d)) for d in range(0, int(street.length_m) + 1)
     ) < 1.0
     # the documented rule: number n at min(n / max_n, 1) of the length from the start
     assert (r.lat, r.lon) == street.house(12)
@@ -138,8 +137,8 @@ def test_street_and_house_number_lands_on_that_street(gaz):
     lo, hi = gaz.geocode("人民北路10号"), gaz.geocode("人民北路200号")
     s = gaz.streets()["人民北路"]
     assert lo is not None and hi is not None
-    d_lo = _dist_m(lo.lat, lo.lon, s.lat[0], s.lon[0])
-    d_hi = _dist_m(hi.lat, hi.lon, s.lat[0], s.lon[0])
+    d_lo = dist_m(lo.lat, lo.lon, s.lat[0], s.lon[0])
+    d_hi = dist_m(hi.lat, hi.lon, s.lat[0], s.lon[0])
     assert d_hi > d_lo + 100
 
 
@@ -189,7 +188,7 @@ def test_typo_never_lands_on_a_far_place_named_inside_it(gaz, typo, meant):
     target = gaz.geocode(meant)
     r = gaz.geocode(typo)
     assert target is not None
-    assert r is None or _dist_m(r.lat, r.lon, target.lat, target.lon) < 150
+    assert r is None or dist_m(r.lat, r.lon, target.lat, target.lon) < 150
 
 
 def test_shared_name_is_flagged_ambiguous(gaz):
@@ -213,7 +212,7 @@ def test_small_typo_is_fuzzy_matched_below_one(gaz):
 
 
 def test_index_cache_is_reused_without_parsing(tmp_path, monkeypatch):
-    import optimizer.geo.geocode as gc
+    import optimizer.geo.geocode.index as index
 
     first = Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path)
     # plain data (gzipped JSON), not a pickle: a shared cache directory cannot run code
@@ -222,7 +221,7 @@ def test_index_cache_is_reused_without_parsing(tmp_path, monkeypatch):
     def no_parse(*a, **k):
         raise AssertionError("the XML was parsed again")
 
-    monkeypatch.setattr(gc, "_parse_osm", no_parse)
+    monkeypatch.setattr(index, "parse_osm", no_parse)
     second = Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path)
     assert len(second) == len(first)
     assert second.geocode("成都博物馆") == first.geocode("成都博物馆")

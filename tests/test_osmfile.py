@@ -15,7 +15,7 @@ import numpy as np
 import osmium
 import pytest
 
-from optimizer.geo.geocode import Gazetteer
+from optimizer.geo.geocode.gazetteer import Gazetteer
 from optimizer.geo.network import NetworkError, default_osm_path, load_network
 from optimizer.geo.osmfile import OsmFileError, iter_osm
 
