@@ -66,11 +66,25 @@ LAZY = {
     "optimizer.routing.solve": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs
     "optimizer.geo.network": {"networkx", "osmnx"},  # only to build a network (cache miss)
-    "optimizer.geo.geocode": {"geopy"},  # online geocoding only
+    "optimizer.geo.geocode.online": {"geopy"},  # online geocoding only: 0.1 s to import
     "optimizer.geo.osmfile": {"osmium"},  # .osm.pbf extracts only
     "optimizer.io.files": {"openpyxl"},  # .xlsx input only
     "optimizer.progress": {"rich"},  # only when bars are drawn; the library never needs it
     "optimizer.atomic": {"fcntl"},  # POSIX only: the module must import everywhere
+}
+
+#: inside geo/geocode, the modules a module may import (besides other stages): text -> index ->
+#: matcher, the online service and the cache beside it, the package's interface on top; none
+#: imports the package itself
+GEOCODE = "optimizer.geo.geocode"
+GEOCODE_MAY_IMPORT = {
+    f"{GEOCODE}.base": set(),  # the result, the protocol, the configuration error
+    f"{GEOCODE}.normalize": set(),  # pure text functions
+    f"{GEOCODE}.index": {"normalize"},
+    f"{GEOCODE}.gazetteer": {"base", "index", "normalize"},
+    f"{GEOCODE}.online": {"base"},
+    f"{GEOCODE}.cache": {"base"},
+    GEOCODE: {"base", "cache", "gazetteer", "index", "online"},
 }
 
 
@@ -214,3 +228,13 @@ def test_the_wheel_lists_every_package():
     listed = set(config["setuptools"]["packages"])
     assert listed == {m for m in MODULES if _is_package(m)} | {"optimizer.data"}
     assert config["setuptools"]["package-dir"] == {"optimizer.data": "data"}
+
+
+def test_geocoding_modules_import_along_their_flow():
+    modules = {m for m in MODULES if m == GEOCODE or m.startswith(GEOCODE + ".")}
+    assert modules == set(GEOCODE_MAY_IMPORT), "add the module to GEOCODE_MAY_IMPORT"
+    wrong = [f"{module} line {line} imports {name}" for module in sorted(modules)
+             for name, line, _ in _imports(module)
+             if name in modules and name != module
+             and name.removeprefix(GEOCODE + ".") not in GEOCODE_MAY_IMPORT[module]]
+    assert wrong == []

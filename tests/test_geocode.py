@@ -11,17 +11,12 @@ import pytest
 from geopy.exc import GeocoderServiceError, GeocoderTimedOut
 from geopy.location import Location
 
-from optimizer.geo.geocode import (
-    CachedGeocoder,
-    GeocodeResult,
-    GeocoderConfigError,
-    GeopyGeocoder,
-    geocode_cases,
-    make_geocoder,
-)
+from optimizer.geo.geocode import GeocodeResult, GeocoderConfigError, geocode_cases, make_geocoder
+from optimizer.geo.geocode.cache import CachedGeocoder
 from optimizer.geo.geocode.gazetteer import Gazetteer
 from optimizer.geo.geocode.index import DEFAULT_OSM_PATH, dist_m
 from optimizer.geo.geocode.normalize import normalize
+from optimizer.geo.geocode.online import GeopyGeocoder
 from optimizer.model import Case
 
 

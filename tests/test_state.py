@@ -496,7 +496,7 @@ def test_unreachable_geocoder_trips_the_breaker(tmp_path, monkeypatch, capsys):
 
 
 def test_breaker_with_nominatim_on_a_closed_port():
-    from optimizer.geo.geocode import GeopyGeocoder
+    from optimizer.geo.geocode.online import GeopyGeocoder
 
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
