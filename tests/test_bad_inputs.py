@@ -115,6 +115,13 @@ BAD = [
     pytest.param(f"{PLAN} --cases {{bad}}/cases_evening.csv --collectors "
                  "{bad}/collectors_evening.csv --out {tmp}/plan", 0, [],
                  id="evening-shift-plan"),
+    # ---- geocoding set up wrong: an extract without data, a service that needs a key
+    pytest.param(f"{PLAN} --osm {{made}}/empty.osm --out {{tmp}}/plan", 2,
+                 ["empty.osm: the file holds no nodes", "give an OSM extract of the area"],
+                 id="osm-without-nodes"),
+    pytest.param(f"{PLAN} --geocoder googlev3 --out {{tmp}}/plan", 2,
+                 ["geocoding service 'googlev3' cannot be used as configured", "api_key"],
+                 id="geocoder-needs-a-key"),
 ]
 
 
@@ -128,6 +135,7 @@ def made(tmp_path_factory) -> Path:
          + "\n").encode())
     (d / "cases_long_quoted_field.csv").write_bytes(
         (head + 'C-1,30.657,104.080,1500,45,"' + "备" * 40_000 + '"\n').encode())
+    (d / "empty.osm").write_text("<?xml version='1.0'?><osm version='0.6'></osm>")
     return d
 
 

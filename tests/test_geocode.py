@@ -17,6 +17,7 @@ from optimizer.geo.geocode.gazetteer import Gazetteer
 from optimizer.geo.geocode.index import DEFAULT_OSM_PATH, dist_m
 from optimizer.geo.geocode.normalize import normalize
 from optimizer.geo.geocode.online import GeopyGeocoder
+from optimizer.geo.osmfile import OsmFileError
 from optimizer.model import Case
 
 
@@ -251,6 +252,14 @@ def test_missing_extract_is_a_clear_error(tmp_path):
         Gazetteer.from_osm(tmp_path / "nowhere.osm.bz2", cache_dir=tmp_path)
 
 
+def test_extract_without_nodes_is_a_clear_error(tmp_path):
+    empty = tmp_path / "empty.osm"
+    empty.write_text("<?xml version='1.0'?><osm version='0.6'></osm>", encoding="utf-8")
+    with pytest.raises(OsmFileError, match="empty.osm: the file holds no nodes.*geofabrik"):
+        Gazetteer.from_osm(empty, cache_dir=tmp_path)
+    assert not list(tmp_path.glob("gazetteer-*"))  # nothing cached
+
+
 # --------------------------------------------------------------------------- sqlite cache
 
 
@@ -396,6 +405,9 @@ def test_geopy_config_errors_are_exceptions(fake_service):
         GeopyGeocoder("nominatim")
     with pytest.raises(GeocoderConfigError, match="user_agent"):
         make_geocoder("nominatim", cache_dir=Path("/nonexistent/never-created"))
+    # geopy's own configuration error (a ValueError) when a service needs an API key
+    with pytest.raises(GeocoderConfigError, match="'googlev3' cannot be used as configured"):
+        GeopyGeocoder("googlev3")
 
 
 def test_geopy_instance_can_be_passed(fake_service):

@@ -63,7 +63,7 @@ from optimizer.geo.geocode.normalize import (
     primary_name,
     split_name,
 )
-from optimizer.geo.osmfile import FORMATS, OsmElement, iter_osm
+from optimizer.geo.osmfile import FORMATS, OsmElement, OsmFileError, iter_osm
 from optimizer.progress import Progress, ensure
 
 logger = logging.getLogger(__name__)
@@ -457,14 +457,21 @@ def _localities(
 
 def parse_osm(path: Path, progress: Progress | None) -> dict[str, Any]:
     """Parse an OSM extract (XML or PBF, see `optimizer.geo.osmfile`) into the raw index (the
-    JSON of the cache file, without ``sha256`` and ``version``)."""
+    JSON of the cache file, without ``sha256`` and ``version``).
+
+    Raises `OsmFileError` for a file that is not OSM data, or holds no nodes.
+    """
     r = _read_elements(path, progress)
     bounds = r.bounds
     if bounds is None and r.nodes:
         lats = [p[0] for p in r.nodes.values()]
         lons = [p[1] for p in r.nodes.values()]
         bounds = (min(lats), min(lons), max(lats), max(lons))
-    assert bounds is not None, f"{path}: no nodes"
+    if bounds is None:
+        raise OsmFileError(
+            f"{path}: the file holds no nodes, so no place to geocode; give an OSM extract of "
+            f"the area ({FORMATS}), e.g. downloaded from download.geofabrik.de"
+        )
     centre = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
 
     addresses, largest = _addresses(r.address_points)

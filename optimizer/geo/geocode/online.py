@@ -198,7 +198,7 @@ def _service(
 ) -> Any:
     """The geopy geocoder instance of a service name; `GeocoderConfigError` if it cannot be
     built as asked."""
-    from geopy.exc import GeocoderNotFound  # online geocoding only
+    from geopy.exc import ConfigurationError, GeocoderNotFound  # online geocoding only
     from geopy.geocoders import get_geocoder_for_service
 
     try:
@@ -223,6 +223,12 @@ def _service(
     except TypeError as exc:
         raise GeocoderConfigError(
             f"geocoding service {provider!r} rejected the options {sorted(kwargs)}: {exc}"
+        ) from exc
+    except ConfigurationError as exc:  # e.g. a service that needs an API key and got none
+        raise GeocoderConfigError(
+            f"geocoding service {provider!r} cannot be used as configured ({exc}); give it the "
+            "options it needs (such as api_key), or use 'offline' or a service that needs "
+            "none, such as 'nominatim' with a user agent"
         ) from exc
 
 
