@@ -128,11 +128,14 @@ class CachedGeocoder:
         self.close()
 
     def _row(self, key: str) -> tuple[Any, ...] | None:
-        return self._db.execute(
+        """The cached answer of a query key: (found, lat, lon, matched, kind, score,
+        result_provider, reason), or ``None``."""
+        row: tuple[Any, ...] | None = self._db.execute(
             "SELECT found, lat, lon, matched, kind, score, result_provider, reason FROM geocode "
             "WHERE provider = ? AND query = ?",
             (self.provider, key),
         ).fetchone()
+        return row
 
     def geocode(self, query: str) -> GeocodeResult | None:
         key = cache_query_key(query)

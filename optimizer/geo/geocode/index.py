@@ -266,14 +266,15 @@ class _Reading:
     nodes: dict[int, tuple[float, float]] = field(default_factory=dict)
     way_nodes: dict[int, list[int]] = field(default_factory=dict)
     entries: list[dict[str, Any]] = field(default_factory=list)
-    # street key -> (label, node ids) of its ways; name key -> street key -> ways named so
+    # street key (its primary name) -> (label, node ids) of each of its ways
     street_ways: dict[str, list[tuple[str, list[int]]]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    # name key -> street key -> how many of the street's ways carry that name
     street_aliases: dict[str, dict[str, int]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(int))
     )
-    street_names: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    street_names: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # all
     address_points: list[_AddressPoint] = field(default_factory=list)
     places: list[tuple[str, str, float, float]] = field(default_factory=list)  # kind, name, pos
     admin: set[str] = field(default_factory=set)
@@ -281,6 +282,7 @@ class _Reading:
     bounds: tuple[float, float, float, float] | None = None
 
     def _centre(self, refs: Iterable[int]) -> tuple[float, float] | None:
+        """The mean position of the distinct nodes read so far among ``refs``."""
         pts = {r: self.nodes[r] for r in refs if r in self.nodes}
         if not pts:
             return None
