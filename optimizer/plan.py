@@ -21,7 +21,7 @@ from optimizer.geo import geocode as gc
 from optimizer.geo import matrix as mx
 from optimizer.geo import network as nw
 from optimizer.planning import explain, rules
-from optimizer.errors import CollectorRoutesError, InputError, Problem
+from optimizer.errors import CollectorRoutesError, InputError, Issue
 from optimizer.model import (
     Case,
     Collector,
@@ -29,15 +29,13 @@ from optimizer.model import (
     Plan,
     PlannedRoute,
     PlannedStop,
+    Problem,
     Solution,
     TimeWindow,
     Vehicle,
     Visit,
     geocode_status,
     hhmm,
-)
-from optimizer.model import (
-    Problem as RoutingProblem,
 )
 from optimizer.progress import Progress, ensure
 from optimizer.planning.weigh import Weighting, case_value
@@ -144,7 +142,7 @@ def _geocode_places(crews: Sequence[rules.Crew], geocoder, collectors_file: str
             res = geocoder.geocode(place.address)
             if res is None:
                 m = crew.members[0]
-                problems.append(Problem(
+                problems.append(Issue(
                     collectors_file, m.row, f"collector_id={m.collector_id}", f"{which}_address",
                     place.address,
                     "the address cannot be geocoded: "
@@ -209,7 +207,7 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
                 i = idx[crews.index(crew)]
                 if i in bad_places:
                     m = crew.members[0]
-                    probs.append(Problem(
+                    probs.append(Issue(
                         collectors_file, m.row, f"collector_id={m.collector_id}", f"{which}_place",
                         f"{pts[i][0]:.6f},{pts[i][1]:.6f}",
                         f"{snapped.distance_m[i]:.0f} m from the nearest road of the network "
@@ -243,7 +241,7 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
 class Built:
     """The solver problem for a day, and what was decided before solving."""
 
-    problem: RoutingProblem
+    problem: Problem
     visit_case: dict[str, Case]
     values: dict[str, float]
     windows: dict[str, tuple[TimeWindow, ...]]  # legal windows of each case today
@@ -329,7 +327,7 @@ def build_problem(cases: Sequence[Case], loc: Located, settings: PlanSettings) -
         visit_case[case.case_id] = case
         windows[case.case_id] = legal
         eligible_map[case.case_id] = reach
-    problem = RoutingProblem(
+    problem = Problem(
         visits=tuple(visits), vehicles=vehicles, duration_s=loc.duration_s,
         distance_m=loc.distance_m, cost_per_s=settings.travel_cost_per_h / 3600.0,
         balance_cost_per_s=(pol.balance_cost_per_h / 3600.0 if pol.balance == "hours" else 0.0),

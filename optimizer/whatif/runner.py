@@ -48,7 +48,7 @@ from optimizer import atomic, executor
 from optimizer import options as opt
 from optimizer import plan as pl
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
-from optimizer.errors import Problem as Issue
+from optimizer.errors import Issue
 from optimizer.executor import LocalProcesses
 from optimizer.geo import geocode as gc
 from optimizer.geo import network as nw
