@@ -12,8 +12,6 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 
@@ -38,68 +36,12 @@ from optimizer.model import (
     hhmm,
 )
 from optimizer.progress import Progress, ensure
-from optimizer.planning.weigh import Weighting, case_value
+from optimizer.settings import PlanSettings
+from optimizer.planning.weigh import case_value
 from optimizer.routing import solve as sv
 from optimizer.routing import verify
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PlanSettings:
-    """Everything a plan depends on besides the cases and collectors.
-
-    Parameters
-    ----------
-    plan_date
-        The day planned; weekday windows and rules are resolved for it.
-    weighting
-        How case values are computed (`optimizer.planning.weigh`).
-    policy
-        Collection rules (`optimizer.planning.rules`).
-    time_limit_s, seed
-        Solver budget and random seed; the same inputs and seed give the same plan.
-    travel_cost_per_h
-        Cost of one hour of travel in value units (currency): the plan visits a case only if it
-        is worth its detour. Default 30.
-    geocoder
-        ``"offline"`` (gazetteer of the bundled extract) or a geopy provider name.
-    user_agent
-        For online geocoders (Nominatim requires one).
-    osm_path, place, bbox
-        Road network: a local OSM file (default: bundled Chengdu), or online by place/bbox.
-    mode, speed_factor
-        Travel mode (drive, bike, walk) and a factor on all speeds (0.8 = 20 % slower).
-    cache_dir
-        Cache for networks and geocoding results.
-    max_snap_m
-        A case farther than this from the road network is reported unassigned (off network).
-    """
-
-    plan_date: date
-    weighting: Weighting = Weighting()
-    policy: rules.Policy = rules.PRESETS["none"]
-    time_limit_s: float = 30.0
-    seed: int = 0
-    travel_cost_per_h: float = 30.0
-    geocoder: str = "offline"
-    user_agent: str | None = None
-    osm_path: Path | None = None
-    place: str | None = None
-    bbox: tuple[float, float, float, float] | None = None
-    mode: str = "drive"
-    speed_factor: float = 1.0
-    cache_dir: Path | None = None
-    max_snap_m: float = 1000.0
-    solver_options: dict = field(default_factory=dict, compare=False)
-
-
-def next_working_day(today: date | None = None) -> date:
-    """The next Monday-to-Friday day after `today`."""
-    d = (today or date.today()) + timedelta(days=1)
-    while d.weekday() >= 5:
-        d += timedelta(days=1)
-    return d
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -162,8 +104,9 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if geocoder is None:
-        geocoder = gc.make_geocoder(settings.geocoder, osm_path=settings.osm_path,
-                                    cache_dir=settings.cache_dir, user_agent=settings.user_agent,
+        geocoder = gc.make_geocoder(settings.geocoding.geocoder, osm_path=settings.roads.osm_path,
+                                    cache_dir=settings.cache_dir,
+                                    user_agent=settings.geocoding.user_agent,
                                     progress=progress)
     found, failed = gc.geocode_cases(cases, geocoder, progress=progress)
     unlocated = {cid: ("no_coordinates", reason) for cid, reason in failed.items()}
@@ -173,8 +116,9 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
     t0 = time.perf_counter()
 
     if network is None:
-        network = nw.load_network(settings.osm_path, place=settings.place, bbox=settings.bbox,
-                                  mode=settings.mode, speed_factor=settings.speed_factor,
+        roads = settings.roads
+        network = nw.load_network(roads.osm_path, place=roads.place, bbox=roads.bbox,
+                                  mode=roads.mode, speed_factor=roads.speed_factor,
                                   cache_dir=settings.cache_dir, progress=progress)
     # matrix locations: crew starts, crew ends, then cases
     pts: list[tuple[float, float]] = []
@@ -197,7 +141,7 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
         add(("c", cid), case_latlon[cid])
     lat = np.array([p[0] for p in pts])
     lon = np.array([p[1] for p in pts])
-    snapped = nw.snap(network, lat, lon, max_snap_m=settings.max_snap_m)
+    snapped = nw.snap(network, lat, lon, max_snap_m=settings.roads.max_snap_m)
     n_places = len(pts) - len(case_ids)
     bad_places = [i for i in range(n_places) if snapped.too_far[i]]
     if bad_places:
@@ -221,7 +165,7 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
         # only the distance to the network decides
         if snapped.too_far[i]:
             why = (f"{snapped.distance_m[i]:.0f} m from the nearest road of the network (limit "
-                   f"{settings.max_snap_m:.0f} m)")
+                   f"{settings.roads.max_snap_m:.0f} m)")
             unlocated[cid] = ("off_network",
                               (f"its location ({pts[i][0]:.5f}, {pts[i][1]:.5f}) is {why}; check "
                               "the address or coordinates"))
@@ -464,10 +408,8 @@ def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *
     of what-if variants and for tests).
     """
     built = build_problem(cases, loc, settings)
-    solve_settings = sv.SolveSettings(time_limit_s=settings.time_limit_s, seed=settings.seed,
-                                      **settings.solver_options)
     t0 = time.perf_counter()
-    solution = sv.solve(built.problem, solve_settings, progress=progress, initial=initial)
+    solution = sv.solve(built.problem, settings.solver, progress=progress, initial=initial)
     t_solve = time.perf_counter() - t0
     problems = verify.check_solution(built.problem, solution)
     if problems:

@@ -24,7 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from optimizer.planning import rules  # noqa: E402
 from optimizer.io.inputs import read_inputs  # noqa: E402
-from optimizer.plan import PlanSettings, locate, solve_located  # noqa: E402
+from optimizer.plan import locate, solve_located  # noqa: E402
+from optimizer.routing.solve import SolveSettings  # noqa: E402
+from optimizer.settings import PlanSettings  # noqa: E402
 
 
 def main() -> int:
@@ -37,7 +39,7 @@ def main() -> int:
     cases, collectors = read_inputs()
     china = rules.PRESETS["china"]
     base = PlanSettings(plan_date=date.fromisoformat(args.date), policy=china,
-                        time_limit_s=args.time_limit, seed=args.seed)
+                        solver=SolveSettings(time_limit_s=args.time_limit, seed=args.seed))
     variants = {
         "China preset (all rules)": china,
         "without legal contact hours": replace(china, contact_start_s=None, contact_end_s=None),

@@ -15,7 +15,9 @@ import numpy as np
 from optimizer.planning import rules
 from optimizer.io.inputs import parse_time_window, parse_windows
 from optimizer.model import Case, Collector, Place
-from optimizer.plan import Located, PlanSettings, solve_located
+from optimizer.plan import Located, solve_located
+from optimizer.routing.solve import SolveSettings
+from optimizer.settings import PlanSettings
 
 MONDAY = date(2026, 11, 30)
 
@@ -43,8 +45,9 @@ def settings(policy: rules.Policy | None = None, **kw) -> PlanSettings:
     from optimizer.planning.weigh import Weighting
 
     base = {"plan_date": MONDAY, "weighting": Weighting("amount"),
-            "policy": policy or rules.PRESETS["none"], "time_limit_s": 2.0,
-            "travel_cost_per_h": 0.0, "solver_options": {"max_solutions": 200}}
+            "policy": policy or rules.PRESETS["none"],
+            "solver": SolveSettings(time_limit_s=2.0, max_solutions=200),
+            "travel_cost_per_h": 0.0}
     base.update(kw)
     return PlanSettings(**base)
 

@@ -34,6 +34,7 @@ import sys
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -55,9 +56,14 @@ from optimizer.geo import network as nw
 from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_inputs
 from optimizer.model import Case, Collector, Place, Plan, Route, Solution, TimeWindow
 from optimizer.outputs.write import write_plan
-from optimizer.plan import PlanSettings, next_working_day
+from optimizer.settings import (
+    OPTIONS,
+    OptionProblem,
+    PlanSettings,
+    build_settings,
+    option_defaults,
+)
 from optimizer.planning import rules
-from optimizer.planning.weigh import Weighting
 from optimizer.routing import solve as sv
 from optimizer.routing import verify
 from optimizer.whatif import report
@@ -74,31 +80,6 @@ _DAY_S = 24 * 3600
 
 
 # =========================================================================== scenario file
-
-
-def _path(v: object):
-    if opt.is_none(v):
-        return None
-    if not isinstance(v, str):
-        raise opt.Bad("is not a file path", "give a path, relative to the scenario file")
-    return Path(v)
-
-
-def _solver(v: object):
-    if not isinstance(v, Mapping):
-        raise opt.Bad("is not a mapping", "give solver options as a mapping, e.g. "
-                   "{num_workers: 1, warm_start: none}")
-    known = {f.name for f in sv.SolveSettings.__dataclass_fields__.values()} - {
-        "time_limit_s", "seed"}
-    unknown = sorted(set(v) - known)
-    if unknown:
-        raise opt.Bad(f"unknown solver option(s) {', '.join(map(str, unknown))}",
-                   f"use time_limit/seed for those, else one of: {', '.join(sorted(known))}")
-    try:
-        sv.SolveSettings(**dict(v))
-    except (TypeError, ValueError) as exc:
-        raise opt.Bad(str(exc), "fix the solver option") from None
-    return dict(v)
 
 
 def _shift_hours(v: object):
@@ -192,53 +173,11 @@ class _Key:
     doc: str
 
 
-# keys shared with `collector-routes plan` use the same names (underscores for dashes)
-_PLAN = opt.PLAN_VALUES
+# the plan options (`optimizer.settings.OPTIONS`), under the names of `collector-routes plan`
+# (underscores for dashes), then the keys of what-if runs and team edits
 KEYS: dict[str, _Key] = {
-    "cases": _Key("input", _path, "case list (.csv/.xlsx), relative to the scenario file"),
-    "collectors": _Key("input", _path, "collector list, relative to the scenario file"),
-    "date": _Key("setting", opt.day, "day to plan, YYYY-MM-DD"),
-    "policy": _Key("policy", opt.choice(tuple(rules.PRESETS)), "collection rules preset"),
-    "team_size": _Key("policy", _PLAN["team_size"], "collectors per visit"),
-    "contact_hours": _Key("policy", opt.time_range(allow_none=True), "legal contact hours or none"),
-    "lunch": _Key("policy", opt.time_range(), "lunch break window HH:MM-HH:MM"),
-    "lunch_minutes": _Key("policy", _PLAN["lunch_minutes"], "lunch break minutes, 0 = none"),
-    "max_work_hours": _Key("policy", _PLAN["max_work_hours"],
-                           "longest working day, hours, or none"),
-    "overtime_minutes": _Key("policy", _PLAN["overtime_minutes"],
-                             "overtime allowed past the shift"),
-    "overtime_cost_per_hour": _Key("policy", _PLAN["overtime_cost_per_hour"],
-                                   "cost of an hour of overtime"),
-    "cooldown_days": _Key("policy", _PLAN["cooldown_days"], "no visit within N days of the last"),
-    "preferred_cost": _Key("policy", _PLAN["preferred_cost"],
-                           "cost of not using the preferred collector"),
-    "balance": _Key("policy", opt.choice(("none", "hours")), "balance working hours"),
-    "balance_cost_per_hour": _Key("policy", _PLAN["balance_cost_per_hour"],
-                                  "cost per hour of spread"),
-    "weighting": _Key("weighting", opt.choice(("expected_recovery", "amount", "urgency", "count")),
-                      "what a visit is worth"),
-    "curve": _Key("weighting", opt.curve, "collectability curve 'dpd:share,...'"),
-    "broken_promise_factor": _Key("weighting", opt.number(0.0), "value factor for broken promises"),
-    "time_limit": _Key("solver", _PLAN["time_limit"], "solver seconds per variant"),
-    "seed": _Key("solver", _PLAN["seed"], "random seed"),
-    "max_solutions": _Key("solver", _PLAN["max_solutions"],
-                          "deterministic mode: stop after N solutions"),
-    "max_warm_iterations": _Key("solver", opt.whole(1, allow_none=True),
-                                "deterministic mode of the PyVRP warm start"),
-    "solver": _Key("solver", _solver, "further optimizer.routing.solve.SolveSettings options"),
-    "travel_cost_per_hour": _Key("setting", _PLAN["travel_cost_per_hour"],
-                                 "cost of an hour of travel"),
-    "mode": _Key("setting", opt.choice(("drive", "bike", "walk")), "travel mode"),
-    "speed_factor": _Key("setting", _PLAN["speed_factor"], "factor on all speeds"),
-    "geocoder": _Key("setting", opt.text, "offline or a geopy provider name"),
-    "user_agent": _Key("setting", opt.text, "user agent of online geocoders"),
-    "osm": _Key("setting", _path, "OSM extract, relative to the scenario file"),
-    "place": _Key("setting", opt.text, "download roads for a place name (online)"),
-    "cache_dir": _Key("setting", _path, "cache for networks and geocoding"),
-    "max_snap_m": _Key("setting", _PLAN["max_snap_m"], "farthest distance to a road, m"),
-    "maps": _Key("run", opt.boolean, "write the maps of each variant"),
-    "tiles": _Key("run", opt.choice(("osm", "amap")), "map tiles"),
-    "self_contained": _Key("run", opt.boolean, "inline map scripts into every page"),
+    **{o.name: _Key("input" if o.apply is None else "setting", o.parse, o.help)
+       for o in OPTIONS.values() if o.scenario},
     "description": _Key("run", opt.text, "one line shown in the report"),
     "start_from_base": _Key("run", opt.choice(("auto", "always", "never")),
                             "warm start from the base plan: auto = when only capacity is added"),
@@ -254,11 +193,8 @@ CAPACITY_KEYS = frozenset({"add_collectors", "shift_hours", "extend_shift_hours"
                            "max_work_hours", "time_limit", "seed", "max_solutions",
                            "max_warm_iterations", "solver", "maps", "tiles", "self_contained",
                            "description", "start_from_base"})
-DEFAULTS: dict[str, object] = {
-    "policy": "china", "weighting": "expected_recovery", "time_limit": 15.0, "seed": 0,
-    "travel_cost_per_hour": 30.0, "mode": "drive", "speed_factor": 1.0, "geocoder": "offline",
-    "maps": True, "tiles": "osm", "self_contained": False, "start_from_base": "auto",
-}
+#: how a variant is run when its keys do not say
+DEFAULT_START = "auto"
 
 
 @dataclass(frozen=True)
@@ -377,7 +313,7 @@ def load_scenario(path: str | Path) -> Scenario:
         raw_variants = {}
     if issues:
         raise InputError(issues)
-    merged_base = {**DEFAULTS, **base}
+    merged_base = dict(base)
     variants = [Variant(BASE, str(base.get("description", "")), (), merged_base, ())]
     for vname, section in raw_variants.items():
         vname = str(vname)
@@ -410,85 +346,37 @@ def load_scenario(path: str | Path) -> Scenario:
     return Scenario(name, path, str(data.get("description", "")), tuple(variants))
 
 
-def _check_settings(values: Mapping[str, object], file: str, where: str, root: Path
+def _check_settings(values: Mapping[str, Any], file: str, where: str, root: Path
                     ) -> list[Issue]:
-    """Problems found when turning the merged values into settings (cross-key rules)."""
-    try:
-        settings_for(values, root)
-    except _KeyProblem as exc:
-        return [Issue(file, 0, where, exc.key, _show(values.get(exc.key)), exc.message, exc.fix)]
+    """Problems found when turning the merged values into settings (cross-key rules), or else
+    of the files they name."""
+    _, problems = _settings(values, root)
+    if problems:
+        return [Issue(file, 0, where, p.option, _show(p.value), p.message, p.fix)
+                for p in problems]
     for key in ("cases", "collectors", "osm"):
         p = values.get(key)
-        if p is not None and not (root / p).is_file():  # type: ignore[operator]
-            return [Issue(file, 0, where, key, str(p),
-                          f"file {root / p} not found",  # type: ignore[operator]
+        if p is not None and not (root / p).is_file():
+            return [Issue(file, 0, where, key, str(p), f"file {root / p} not found",
                           "give a path relative to the scenario file")]
     return []
 
 
-class _KeyProblem(Exception):
-    def __init__(self, key: str, message: str, fix: str) -> None:
-        super().__init__(message)
-        self.key, self.message, self.fix = key, message, fix
+def scenario_defaults() -> PlanSettings:
+    """The settings of keys a scenario does not give: those of the command line, but 15 s of
+    search per variant in one process (the variants are the parallelism)."""
+    base = option_defaults()
+    return replace(base, solver=replace(base.solver, time_limit_s=15.0, num_workers=1))
 
 
-def settings_for(values: Mapping[str, object], root: Path):
-    """`PlanSettings` of merged scenario values; `_KeyProblem` names the key at fault."""
-    try:
-        w = {"preset": values["weighting"]}
-        if "curve" in values:
-            w["curve"] = values["curve"]
-        if "broken_promise_factor" in values:
-            w["broken_promise_factor"] = values["broken_promise_factor"]
-        weighting = Weighting(**w)  # type: ignore[arg-type]
-    except ConfigError as exc:
-        raise _KeyProblem("curve" if "curve" in values else "weighting", str(exc),
-                          "fix the weighting") from None
-    over: dict = {}
-    if "team_size" in values:
-        over["min_team_size"] = values["team_size"]
-    if "contact_hours" in values:
-        ch = values["contact_hours"]
-        over["contact_start_s"] = ch.start_s if ch else None  # type: ignore[attr-defined]
-        over["contact_end_s"] = ch.end_s if ch else None  # type: ignore[attr-defined]
-    if "lunch" in values:
-        over["lunch_window"] = values["lunch"]
-    if "lunch_minutes" in values:
-        over["lunch_s"] = int(values["lunch_minutes"]) * 60  # type: ignore[call-overload]
-    if "max_work_hours" in values:
-        mw = values["max_work_hours"]
-        over["max_work_s"] = None if mw is None else int(float(mw) * 3600)  # type: ignore
-    if "overtime_minutes" in values:
-        over["overtime_s"] = int(values["overtime_minutes"]) * 60  # type: ignore[call-overload]
-    for key, fld in (("overtime_cost_per_hour", "overtime_cost_per_h"),
-                     ("cooldown_days", "cooldown_days"), ("preferred_cost", "preferred_cost"),
-                     ("balance", "balance"), ("balance_cost_per_hour", "balance_cost_per_h")):
-        if key in values:
-            over[fld] = values[key]
-    try:
-        policy = rules.policy_preset(str(values["policy"]), **over)
-    except ConfigError as exc:
-        raise _KeyProblem("policy", str(exc), "fix the policy overrides") from None
-    solver = dict(values.get("solver") or {})  # type: ignore[call-overload]
-    solver.setdefault("num_workers", 1)  # the variants are the parallelism
-    for key in ("max_solutions", "max_warm_iterations"):
-        if values.get(key) is not None:
-            solver[key] = values[key]
+def _settings(values: Mapping[str, Any], root: Path) -> tuple[PlanSettings, list[OptionProblem]]:
+    return build_settings({k: v for k, v in values.items() if k in OPTIONS},
+                          base=scenario_defaults(), root=root)
 
-    def rel(key: str) -> Path | None:
-        p = values.get(key)
-        return None if p is None else root / p  # type: ignore[operator]
 
-    return PlanSettings(
-        plan_date=values.get("date") or next_working_day(),  # type: ignore[arg-type]
-        weighting=weighting, policy=policy, time_limit_s=float(values["time_limit"]),  # type: ignore
-        seed=int(values["seed"]), travel_cost_per_h=float(values["travel_cost_per_hour"]),  # type: ignore
-        geocoder=str(values["geocoder"]), user_agent=values.get("user_agent"),  # type: ignore
-        osm_path=rel("osm"), place=values.get("place"), mode=str(values["mode"]),  # type: ignore
-        speed_factor=float(values["speed_factor"]), cache_dir=rel("cache_dir"),  # type: ignore
-        max_snap_m=float(values.get("max_snap_m", 1000.0)),  # type: ignore[arg-type]
-        solver_options=solver,
-    )
+def settings_for(values: Mapping[str, Any], root: Path) -> PlanSettings:
+    """`PlanSettings` of merged scenario values (checked by `load_scenario`)."""
+    return _settings(values, root)[0]
 
 
 # =========================================================================== team edits
@@ -711,7 +599,7 @@ class _Job:
     name: str
     cases: tuple[Case, ...]
     collectors: tuple[Collector, ...]
-    settings: object  # PlanSettings
+    settings: PlanSettings
     out_dir: Path
     collectors_file: str
     maps: bool
@@ -784,8 +672,7 @@ def run_variant(job: _Job) -> Outcome:
                     progress=progress)
     built = pl.build_problem(job.cases, loc, st)  # type: ignore[arg-type]
     problem = built.problem
-    ss = sv.SolveSettings(time_limit_s=st.time_limit_s, seed=st.seed,  # type: ignore
-                          **st.solver_options)  # type: ignore[attr-defined]
+    ss = st.solver
     # the variant's own search, as `collector-routes plan` would run it; with a base plan to
     # start from, a second search from it, and the better of the two (ties: from the base)
     searches = [("scratch", sv.solve(problem, ss, progress=progress))]
@@ -909,13 +796,13 @@ def _prepare_jobs(scenario: Scenario, out: Path) -> tuple[list[_Job], list[dict]
         cap = not why
         if cap:
             collectors = _keep_base_crews(base_collectors, collectors, settings)
-        mode = vals.get("start_from_base", "auto")
+        mode = vals.get("start_from_base", DEFAULT_START)
         start = v.name != BASE and (mode == "always" or (mode == "auto" and cap))
         guard = cap and mode != "never"
         jobs.append(_Job(
             name=v.name, cases=cases, collectors=collectors, settings=settings,
-            out_dir=out / v.name, collectors_file=kpath.name, maps=bool(vals["maps"]),
-            tiles=str(vals["tiles"]), self_contained=bool(vals["self_contained"]),
+            out_dir=out / v.name, collectors_file=kpath.name, maps=settings.output.maps,
+            tiles=settings.output.tiles, self_contained=settings.output.self_contained,
             capacity_only=cap, why_not_capacity=why, start_from_base=start, guard=guard))
     return jobs, failed
 
@@ -931,16 +818,17 @@ def _prewarm(jobs: Sequence[_Job]) -> None:
     seen_geo: set[tuple] = set()
     for job in jobs:
         st = job.settings
-        nkey = (st.osm_path, st.place, st.bbox, st.mode, st.cache_dir)  # type: ignore
+        roads = st.roads
+        nkey = (roads.osm_path, roads.place, roads.bbox, roads.mode, st.cache_dir)
         if nkey not in seen_net:
             seen_net.add(nkey)
-            nw.load_network(st.osm_path, place=st.place, bbox=st.bbox, mode=st.mode,  # type: ignore
-                            cache_dir=st.cache_dir)  # type: ignore[attr-defined]
-        gkey = (st.geocoder, st.osm_path, st.cache_dir, id(job.cases))  # type: ignore
+            nw.load_network(roads.osm_path, place=roads.place, bbox=roads.bbox, mode=roads.mode,
+                            cache_dir=st.cache_dir)
+        gkey = (st.geocoding.geocoder, roads.osm_path, st.cache_dir, id(job.cases))
         if gkey not in seen_geo:
             seen_geo.add(gkey)
-            geo = gc.make_geocoder(st.geocoder, osm_path=st.osm_path,  # type: ignore
-                                   cache_dir=st.cache_dir, user_agent=st.user_agent)  # type: ignore
+            geo = gc.make_geocoder(st.geocoding.geocoder, osm_path=roads.osm_path,
+                                   cache_dir=st.cache_dir, user_agent=st.geocoding.user_agent)
             gc.geocode_cases(job.cases, geo)
             for c in job.collectors:
                 for p in (c.start, c.end):
