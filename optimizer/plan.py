@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from optimizer.geo import geocode as gc
 from optimizer.geo import matrix as mx
 from optimizer.geo import network as nw
 from optimizer.planning import explain, rules
+from optimizer.planning.build import Built, Located, build_problem
 from optimizer.errors import CollectorRoutesError, InputError, Issue
 from optimizer.model import (
     Case,
@@ -27,17 +28,13 @@ from optimizer.model import (
     Plan,
     PlannedRoute,
     PlannedStop,
-    Problem,
     Solution,
     TimeWindow,
-    Vehicle,
-    Visit,
     geocode_status,
     hhmm,
 )
 from optimizer.progress import Progress, ensure
 from optimizer.settings import PlanSettings
-from optimizer.planning.weigh import case_value
 from optimizer.routing import solve as sv
 from optimizer.routing import verify
 
@@ -45,27 +42,6 @@ log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- building blocks
-
-
-@dataclass(frozen=True)
-class Located:
-    """Where each case and crew place is, and the travel matrices between them."""
-
-    case_latlon: dict[str, tuple[float, float]]
-    unlocated: dict[str, tuple[str, str]]  # case_id -> (reason_code, reason)
-    crews: tuple[rules.Crew, ...]
-    # matrix index of each crew's start and end, and of each located case
-    crew_start: tuple[int, ...]
-    crew_end: tuple[int, ...]
-    case_index: dict[str, int]
-    duration_s: np.ndarray
-    distance_m: np.ndarray
-    node: np.ndarray  # network node of each matrix location
-    loc_latlon: tuple[tuple[float, float], ...]
-    network: object
-    timings_s: dict = field(default_factory=dict, compare=False)  # seconds per step
-    # case_id -> (what the address matched, match score 0..1, provider) of each located case
-    geocoded: dict = field(default_factory=dict, compare=False)
 
 
 def _geocode_places(crews: Sequence[rules.Crew], geocoder, collectors_file: str
@@ -179,104 +155,6 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
                    np.asarray(tm.duration_s, dtype=float), np.asarray(tm.distance_m, dtype=float),
                    np.asarray(snapped.node), tuple(pts), network, timings,
                    {cid: (r.matched, r.score, r.provider) for cid, r in found.items()})
-
-
-@dataclass(frozen=True)
-class Built:
-    """The solver problem for a day, and what was decided before solving."""
-
-    problem: Problem
-    visit_case: dict[str, Case]
-    values: dict[str, float]
-    windows: dict[str, tuple[TimeWindow, ...]]  # legal windows of each case today
-    eligible: dict[str, tuple[int, ...]]  # vehicle indices allowed for each case
-    excluded: dict[str, tuple[str, str]]  # case_id -> (reason_code, reason) before solving
-
-
-def build_problem(cases: Sequence[Case], loc: Located, settings: PlanSettings) -> Built:
-    """Apply the collection rules and turn the located cases into the solver's problem."""
-    pol = settings.policy
-    day = settings.plan_date
-    crews = loc.crews
-    vehicles = tuple(
-        Vehicle(
-            vehicle_id=crew.crew_id, start=loc.crew_start[k], end=loc.crew_end[k],
-            shift=crew.shift, max_visits=crew.max_visits, max_duration_s=crew.work_limit_s(pol),
-            overtime_s=pol.overtime_s, overtime_cost_per_s=pol.overtime_cost_per_h / 3600.0,
-            breaks=rules.crew_breaks(crew, pol),
-        )
-        for k, crew in enumerate(crews)
-    )
-    excluded: dict[str, tuple[str, str]] = dict(loc.unlocated)
-    values: dict[str, float] = {}
-    visits: list[Visit] = []
-    visit_case: dict[str, Case] = {}
-    windows: dict[str, tuple[TimeWindow, ...]] = {}
-    eligible_map: dict[str, tuple[int, ...]] = {}
-    for case in cases:
-        values[case.case_id] = case_value(case, settings.weighting)
-        if case.case_id in excluded:
-            continue
-        cd = rules.cooldown_reason(case, day, pol)
-        if cd:
-            excluded[case.case_id] = cd
-            continue
-        today = case.windows_on(day)
-        if not today:
-            excluded[case.case_id] = ("no_window_today",
-                                      (f"the customer cannot be found on {day:%A} (windows: "
-                                      f"{explain.describe_availability(case)})"))
-            continue
-        legal = rules.legal_windows(case, today, pol)
-        if not legal:
-            excluded[case.case_id] = (
-                "outside_legal_hours",
-                (f"its windows today ({', '.join(w.label() for w in today)}) fall outside the "
-                f"legal contact hours of policy '{pol.name}' "
-                f"({explain.hours_label(pol)}) and the customer has not consented"))
-            continue
-        reasons = {k: rules.ineligible_reason(case, crew) for k, crew in enumerate(crews)}
-        eligible = tuple(k for k, r in reasons.items() if r is None)
-        if not eligible:
-            excluded[case.case_id] = explain.no_eligible(case, crews, reasons)
-            continue
-        in_shift = tuple(k for k in eligible if any(
-            w.start_s <= crews[k].shift.end_s and w.end_s >= crews[k].shift.start_s
-            for w in legal))
-        if not in_shift:
-            excluded[case.case_id] = (
-                "outside_shifts",
-                (f"its windows today ({', '.join(w.label() for w in legal)}) fall outside every "
-                f"eligible shift "
-                f"({', '.join(sorted({crews[k].shift.label() for k in eligible}))})"))
-            continue
-        i = loc.case_index[case.case_id]
-        reach = tuple(k for k in in_shift
-                      if np.isfinite(loc.duration_s[loc.crew_start[k], i])
-                      and np.isfinite(loc.duration_s[i, loc.crew_end[k]]))
-        if not reach:
-            excluded[case.case_id] = ("unreachable",
-                                      ("no road path connects it with an eligible collector's "
-                                      "start and end place (one-way or disconnected roads)"))
-            continue
-        preferred = tuple(k for k in reach if rules.is_preferred(case, crews[k]))
-        visit = Visit(
-            visit_id=case.case_id, location=i, value=values[case.case_id],
-            service_s=case.service_s, windows=legal,
-            allowed_vehicles=None if len(reach) == len(crews) else reach,
-            preferred_vehicles=preferred if case.preferred_collector else (),
-            off_preference_cost=pol.preferred_cost if preferred else 0.0,
-        )
-        visits.append(visit)
-        visit_case[case.case_id] = case
-        windows[case.case_id] = legal
-        eligible_map[case.case_id] = reach
-    problem = Problem(
-        visits=tuple(visits), vehicles=vehicles, duration_s=loc.duration_s,
-        distance_m=loc.distance_m, cost_per_s=settings.travel_cost_per_h / 3600.0,
-        balance_cost_per_s=(pol.balance_cost_per_h / 3600.0 if pol.balance == "hours" else 0.0),
-    )
-    return Built(problem, visit_case, values, windows, eligible_map, excluded)
 
 
 def _window_of(start_s: float, windows: Sequence[TimeWindow]) -> TimeWindow:
@@ -407,7 +285,9 @@ def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *
     Returns the plan, the solver problem it was built from and the raw solution (for warm starts
     of what-if variants and for tests).
     """
-    built = build_problem(cases, loc, settings)
+    built = build_problem(cases, loc, plan_date=settings.plan_date, policy=settings.policy,
+                          weighting=settings.weighting,
+                          travel_cost_per_h=settings.travel_cost_per_h)
     t0 = time.perf_counter()
     solution = sv.solve(built.problem, settings.solver, progress=progress, initial=initial)
     t_solve = time.perf_counter() - t0

@@ -64,6 +64,7 @@ from optimizer.settings import (
     option_defaults,
 )
 from optimizer.planning import rules
+from optimizer.planning.build import build_problem
 from optimizer.routing import solve as sv
 from optimizer.routing import verify
 from optimizer.whatif import report
@@ -670,7 +671,8 @@ def run_variant(job: _Job) -> Outcome:
     crews = rules.form_crews(job.collectors, st.policy, plan_date=st.plan_date)  # type: ignore
     loc = pl.locate(job.cases, crews, st, collectors_file=job.collectors_file,  # type: ignore
                     progress=progress)
-    built = pl.build_problem(job.cases, loc, st)  # type: ignore[arg-type]
+    built = build_problem(job.cases, loc, plan_date=st.plan_date, policy=st.policy,
+                          weighting=st.weighting, travel_cost_per_h=st.travel_cost_per_h)
     problem = built.problem
     ss = st.solver
     # the variant's own search, as `collector-routes plan` would run it; with a base plan to
