@@ -23,6 +23,7 @@ from optimizer import atomic, interrupts
 from optimizer import options as opt
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
 from optimizer.io.inputs import DEMO_COLLECTORS, read_inputs
+from optimizer.model import Plan
 from optimizer.planning import rules
 from optimizer.progress import RichProgress
 from optimizer.settings import (
@@ -159,33 +160,34 @@ def check_plan_options(a: argparse.Namespace) -> None:
     _raise_option_problems(problems)
 
 
-def print_summary(plan, out: Path) -> None:
+def print_summary(plan: Plan, out: Path) -> None:
     s = plan.summary
+    if s is None:  # a plan of the pipeline always has one
+        return
     con = Console()
-    t = Table(title=f"Plan for {s['plan_date']} (policy {s['policy']}, weighting "
-                    f"{s['weighting']})")
+    t = Table(title=f"Plan for {s.plan_date.isoformat()} (policy {s.policy}, weighting "
+                    f"{s.weighting})")
     for col in ("route", "visits", "value", "travel h", "travel km", "leave", "return",
                 "utilisation"):
         t.add_column(col, justify="right" if col != "route" else "left")
-    for p in s["per_collector"]:
-        t.add_row(p["collector_id"], str(p["cases_visited"]), f"{p['value_visited']:,.0f}",
-                  f"{p['travel_s'] / 3600:.1f}", f"{p['travel_m'] / 1000:.1f}", p["leave"],
-                  p["return"], f"{p['utilisation']:.0%}")
+    for p in s.per_collector:
+        t.add_row(p.collector_id, str(p.cases_visited), f"{p.value_visited:,.0f}",
+                  f"{p.travel_s / 3600:.1f}", f"{p.travel_m / 1000:.1f}", p.leave,
+                  p.return_, f"{p.utilisation:.0%}")
     t.add_section()
-    t.add_row("total", str(s["cases_visited"]), f"{s['value_visited']:,.0f}",
-              f"{s['travel_s_total'] / 3600:.1f}", f"{s['travel_m_total'] / 1000:.1f}", "", "",
-              f"{s['utilisation_mean']:.0%}")
+    t.add_row("total", str(s.cases_visited), f"{s.value_visited:,.0f}",
+              f"{s.travel_s_total / 3600:.1f}", f"{s.travel_m_total / 1000:.1f}", "", "",
+              f"{s.utilisation_mean:.0%}")
     con.print(t)
-    con.print(f"Visited {s['cases_visited']} of {s['cases_total']} cases, value "
-              f"{s['value_visited']:,.0f} of {s['value_total']:,.0f} ({s['value_share']:.1%}).")
-    if s["unassigned_by_reason"]:
+    con.print(f"Visited {s.cases_visited} of {s.cases_total} cases, value "
+              f"{s.value_visited:,.0f} of {s.value_total:,.0f} ({s.value_share:.1%}).")
+    if s.unassigned_by_reason:
         con.print("Not visited: " + ", ".join(f"{k} {v}" for k, v in
-                                               s["unassigned_by_reason"].items()))
-    geo = s.get("geocoding", {})
-    if geo.get("uncertain"):
-        con.print(f"Check {geo['uncertain']} uncertain address match(es): geocode_score below 1 "
-                  "in routes.csv / unassigned.csv (a near spelling, or one of several same-name "
-                  "places; add the town or lat/lon).")
+                                               s.unassigned_by_reason.items()))
+    if s.geocoding.uncertain:
+        con.print(f"Check {s.geocoding.uncertain} uncertain address match(es): geocode_score "
+                  "below 1 in routes.csv / unassigned.csv (a near spelling, or one of several "
+                  "same-name places; add the town or lat/lon).")
     con.print(f"Written to {out}/ (index.html, one page per collector, routes.csv, "
               "routes.json, routes.xlsx, unassigned.csv, summary.json)")
 

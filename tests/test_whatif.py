@@ -31,6 +31,7 @@ from optimizer.model import (
     TimeWindow,
     Unassigned,
 )
+from optimizer.plan import summarize
 from plancheck import check_plan_outputs
 
 DATA = Path(__file__).parent / "data" / "whatif"
@@ -79,7 +80,10 @@ def hand_made_plan() -> Plan:
     rc = _route(c, [], 9 * H, 9 * H, 0, 0)
     un = (Unassigned(_case("c4", 70, 1000), "lower_value", "...", value=400.0),
           Unassigned(_case("c5", 0, 1000), "no_window_today", "...", value=50.0))
-    return Plan(plan_date=date(2026, 11, 30), routes=(ra, rb, rc), unassigned=un)
+    summary = summarize((ra, rb, rc), un, plan_date=date(2026, 11, 30), policy="none",
+                        weighting="amount")
+    return Plan(plan_date=date(2026, 11, 30), routes=(ra, rb, rc), unassigned=un,
+                summary=summary)
 
 
 def test_kpis_of_a_hand_made_plan():

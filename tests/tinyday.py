@@ -91,7 +91,8 @@ def run(cases, collectors, policy: rules.Policy | None = None, *, blocked=(), **
     """Plan a tiny day; returns (plan, built, solution)."""
     st = settings(policy, **kw)
     loc = locate_tiny(cases, collectors, st, blocked=blocked)
-    return solve_located(cases, loc, st)
+    day = solve_located(cases, loc, st)
+    return day.plan, day.built, day.solution
 
 
 def visited(plan) -> dict[str, str]:

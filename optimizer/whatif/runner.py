@@ -39,7 +39,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -54,7 +53,7 @@ from optimizer.executor import LocalProcesses
 from optimizer.geo import geocode as gc
 from optimizer.geo import network as nw
 from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_inputs
-from optimizer.model import Case, Collector, Place, Plan, Route, Solution, TimeWindow
+from optimizer.model import Case, Collector, Place, Plan, Solution, TimeWindow
 from optimizer.outputs.write import write_plan
 from optimizer.settings import (
     OPTIONS,
@@ -64,9 +63,6 @@ from optimizer.settings import (
     option_defaults,
 )
 from optimizer.planning import rules
-from optimizer.planning.build import build_problem
-from optimizer.routing import solve as sv
-from optimizer.routing import verify
 from optimizer.whatif import report
 
 log = logging.getLogger(__name__)
@@ -520,53 +516,46 @@ def _bucket(dpd: int) -> str:
 
 
 def plan_kpis(plan: Plan) -> dict:
-    """The comparison figures of one plan, computed from its routes and unassigned cases.
+    """The comparison figures of one plan: those of its summary (``summary.json``) and the
+    visits by days past due.
 
     ``value_total`` is the value of every input case (visited or not), ``utilisation`` of a route
-    is its working time (leave to return) over its shift (0 for an idle crew), as in
-    ``summary.json``.
+    its working time (leave to return) over its shift (0 for an idle crew). ``travel_h`` and
+    ``travel_km`` are the routes' travel, rounded once (not the summary's rounded seconds).
     """
+    s = plan.summary
+    if s is None:
+        raise ValueError("a plan without its summary: plan it with optimizer.plan")
     by_bucket = {label: 0 for label, _, _ in DPD_BUCKETS}
     value_bucket = {label: 0.0 for label, _, _ in DPD_BUCKETS}
-    util: dict[str, float] = {}
     for r in plan.routes:
-        for s in r.stops:
-            b = _bucket(s.case.days_past_due)
+        for stop in r.stops:
+            b = _bucket(stop.case.days_past_due)
             by_bucket[b] += 1
-            value_bucket[b] += s.value
-        shift_s = r.collector.shift.end_s - r.collector.shift.start_s
-        work_s = max(r.return_s - r.leave_s, 0.0) if r.stops else 0.0
-        util[r.collector.collector_id] = round(work_s / shift_s, 4) if shift_s else 0.0
-    reasons: dict[str, int] = {}
-    for u in plan.unassigned:
-        reasons[u.reason_code] = reasons.get(u.reason_code, 0) + 1
-    value_visited = sum(r.value for r in plan.routes)
-    value_total = value_visited + sum(u.value for u in plan.unassigned)
-    visited = sum(len(r.stops) for r in plan.routes)
-    travel_s = sum(r.travel_s for r in plan.routes)
-    travel_m = sum(r.travel_m for r in plan.routes)
+            value_bucket[b] += stop.value
+    util = {p.collector_id: p.utilisation for p in s.per_collector}
     u = list(util.values())
     return {
-        "collectors": sum(len(r.members) or 1 for r in plan.routes),
-        "routes": len(plan.routes),
-        "routes_used": sum(1 for r in plan.routes if r.stops),
-        "cases_total": visited + len(plan.unassigned),
-        "cases_visited": visited,
+        "collectors": s.collectors,
+        "routes": s.routes,
+        "routes_used": sum(1 for p in s.per_collector if p.cases_visited),
+        "cases_total": s.cases_total,
+        "cases_visited": s.cases_visited,
         "visited_by_dpd": by_bucket,
         "value_by_dpd": {k: round(v, 2) for k, v in value_bucket.items()},
-        "value_total": round(value_total, 2),
-        "value_visited": round(value_visited, 2),
-        "value_share": round(value_visited / value_total, 4) if value_total else 0.0,
-        "travel_s_total": round(travel_s, 1),
-        "travel_m_total": round(travel_m, 1),
-        "travel_h": round(travel_s / 3600, 2),
-        "travel_km": round(travel_m / 1000, 1),
+        "value_total": s.value_total,
+        "value_visited": s.value_visited,
+        "value_share": s.value_share,
+        "travel_s_total": s.travel_s_total,
+        "travel_m_total": s.travel_m_total,
+        "travel_h": round(sum(r.travel_s for r in plan.routes) / 3600, 2),
+        "travel_km": round(sum(r.travel_m for r in plan.routes) / 1000, 1),
         "utilisation": util,
-        "utilisation_mean": round(float(np.mean(u)), 4) if u else 0.0,
-        "utilisation_min": round(min(u), 4) if u else 0.0,
-        "utilisation_max": round(max(u), 4) if u else 0.0,
-        "utilisation_spread": round(max(u) - min(u), 4) if u else 0.0,
-        "unassigned_by_reason": dict(sorted(reasons.items())),
+        "utilisation_mean": s.utilisation_mean,
+        "utilisation_min": min(u) if u else 0.0,
+        "utilisation_max": max(u) if u else 0.0,
+        "utilisation_spread": s.utilisation_spread,
+        "unassigned_by_reason": dict(s.unassigned_by_reason),
     }
 
 
@@ -642,85 +631,50 @@ def _post(name: str, message: str) -> None:
     executor.emit((name, message))  # to the parent's ``on_event``; nothing when run here
 
 
-def _empty_route(problem, k: int) -> Route:
-    v = problem.vehicles[k]
-    return Route(v.vehicle_id, (), float(v.shift.start_s), float(v.shift.start_s), 0.0, 0.0)
-
-
-def base_routes_in(problem, base: Solution) -> Solution:
-    """The base plan's routes as a solution of a variant's `problem` (matched by crew id)."""
-    by_id = {r.vehicle_id: r for r in base.routes}
-    routes = tuple(by_id[v.vehicle_id] if v.vehicle_id in by_id else _empty_route(problem, k)
-                   for k, v in enumerate(problem.vehicles))
-    visited = {s.visit_id for r in routes for s in r.stops}
-    dropped = tuple(v.visit_id for v in problem.visits if v.visit_id not in visited)
-    return Solution(routes=routes, dropped=dropped, solver="base plan")
-
-
-def _visited_indices(problem, solution: Solution) -> list[int]:
-    index = {v.visit_id: i for i, v in enumerate(problem.visits)}
-    return [index[s.visit_id] for r in solution.routes for s in r.stops]
+def _guard_text(guard: pl.Guard | None) -> str:
+    if guard is None:
+        return ""
+    if not guard.kept:
+        return f"base routes infeasible in this variant: {guard.problem}"
+    return (f"the searches' best plan was worth {guard.found_value:,.2f}, less than the base "
+            f"{guard.initial_value:,.2f}; the base routes were re-verified and kept")
 
 
 def run_variant(job: _Job) -> Outcome:
-    """Plan, guard, write and measure one variant (runs in a worker process)."""
-    t0 = time.perf_counter()
-    st = job.settings
+    """Plan (through the daily pipeline, `optimizer.plan`), write and measure one variant (runs
+    in a worker process).
+
+    A variant that waited for the base starts a search from the base plan too
+    (``start_from_base``) and keeps the base routes if it finds less (``guard``).
+    """
+    initial = None
+    if job.initial is not None and (job.start_from_base or job.guard):
+        initial = pl.Initial(job.initial, label="base plan",
+                             search="also" if job.start_from_base else "none",
+                             guard_value=job.base_value if job.guard else None)
     progress = _QueueProgress(job.name)
-    initial = job.initial if job.start_from_base else None
-    crews = rules.form_crews(job.collectors, st.policy, plan_date=st.plan_date)  # type: ignore
-    loc = pl.locate(job.cases, crews, st, collectors_file=job.collectors_file,  # type: ignore
-                    progress=progress)
-    built = build_problem(job.cases, loc, plan_date=st.plan_date, policy=st.policy,
-                          weighting=st.weighting, travel_cost_per_h=st.travel_cost_per_h)
-    problem = built.problem
-    ss = st.solver
-    # the variant's own search, as `collector-routes plan` would run it; with a base plan to
-    # start from, a second search from it, and the better of the two (ties: from the base)
-    searches = [("scratch", sv.solve(problem, ss, progress=progress))]
-    if initial is not None:
-        searches.insert(0, ("base plan", sv.solve(problem, ss, initial=initial,
-                                                   progress=progress)))
-    started_from, solution = min(searches, key=lambda t: round(t[1].objective * ss.value_scale))
-    # with max_solutions a plan is reproducible only if that limit, not the clock, ended the search
-    timed_out = any(sol.wall_s >= ss.time_limit_s - 0.05 for _, sol in searches)
-    search_stop = "time limit" if timed_out or not ss.max_solutions else "solution limit"
-    errs = verify.check_solution(problem, solution)
-    if errs:
-        raise CollectorRoutesError("the solver's plan failed re-simulation: " + "; ".join(
-            errs[:5]))
-    routes_from = "solver"
-    guard = ""
-    value = sum(problem.visits[i].value for i in _visited_indices(problem, solution))
-    if job.guard and job.initial is not None and job.base_value is not None:
-        if value < job.base_value - 1e-9 * max(1.0, abs(job.base_value)):
-            fallback = base_routes_in(problem, job.initial)
-            errs = verify.check_solution(problem, fallback)
-            if errs:
-                guard = f"base routes infeasible in this variant: {errs[0]}"
-                log.warning("variant %s: value %.2f below the base %.2f and %s", job.name,
-                            value, job.base_value, guard)
-            else:
-                _post(job.name, "Base plan kept (the searches found less)")
-                guard = (f"the searches' best plan was worth {value:,.2f}, less than the base "
-                         f"{job.base_value:,.2f}; the base routes were re-verified and kept")
-                solution = fallback
-                routes_from = "base plan (guard)"
-    plan = pl.assemble(job.cases, loc, built, solution, st, progress=progress)  # type: ignore
-    value = sum(r.value for r in plan.routes)
-    plan.summary["wall_s"] = round(time.perf_counter() - t0, 2)
-    write_plan(plan, job.out_dir, tiles=job.tiles, self_contained=job.self_contained,
-               maps=job.maps, progress=progress)
+    day = pl.solve_day(job.cases, job.collectors, job.settings,
+                       collectors_file=job.collectors_file, initial=initial, progress=progress)
+    plan, found = day.plan, day.search
+    if found.guard is not None and not found.guard.kept:
+        log.warning("variant %s: value %.2f below the base %.2f and %s", job.name,
+                    found.guard.found_value, found.guard.initial_value, _guard_text(found.guard))
+    out = job.settings.output
+    write_plan(plan, job.out_dir, tiles=out.tiles, self_contained=out.self_contained,
+               maps=out.maps, progress=progress)
+    summary = plan.summary
+    assert summary is not None  # the pipeline's plans carry their summary
     row = {"variant": job.name, "status": "ok", "error": "",
-           "plan_date": plan.summary.get("plan_date", ""), "policy": plan.summary.get("policy"),
-           "weighting": plan.summary.get("weighting"), **plan_kpis(plan),
+           "plan_date": summary.plan_date.isoformat(), "policy": summary.policy,
+           "weighting": summary.weighting, **plan_kpis(plan),
            "capacity_only": job.capacity_only, "not_capacity_only": job.why_not_capacity,
-           "searches": len(searches), "started_from": started_from,
-           "routes_from": routes_from, "guard": guard, "solver": solution.solver,
-           "search_stop": search_stop,
-           "objective": round(solution.objective, 2) if routes_from == "solver" else None,
-           "wall_s": plan.summary["wall_s"], "plan_dir": job.out_dir.name}
-    return Outcome(job.name, row, solution, value)
+           "searches": found.searches, "started_from": found.started_from,
+           "routes_from": found.routes_from, "guard": _guard_text(found.guard),
+           "solver": found.solution.solver, "search_stop": found.search_stop,
+           "objective": (round(found.solution.objective, 2) if found.routes_from == "solver"
+                         else None),
+           "wall_s": summary.wall_s, "plan_dir": job.out_dir.name}
+    return Outcome(job.name, row, found.solution, sum(r.value for r in plan.routes))
 
 
 def _run_variant_safe(job: _Job) -> Outcome:
