@@ -15,8 +15,11 @@ import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bars
 from rich.table import Table
 
 from optimizer import atomic, interrupts
@@ -35,6 +38,9 @@ from optimizer.settings import (
     option_defaults,
     parse_options,
 )
+
+if TYPE_CHECKING:  # the what-if stages load when the command runs
+    from optimizer.whatif.kpis import WhatIfResult
 
 DEFAULT_MAPS = Path("maps")
 
@@ -316,10 +322,100 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
 
 def cmd_whatif(a: argparse.Namespace) -> int:
-    from optimizer.whatif import runner
+    """``collector-routes whatif FILE``: run, show progress and the comparison table.
 
-    return runner.run_cli(a.file, out=a.out, workers=a.workers, quiet=a.quiet,
-                          max_variants=a.max_variants)
+    A file with more than ``--max-variants`` variants asks for confirmation on a terminal and
+    stops elsewhere (each variant is a full plan: hundreds of them take hours). Exit code: 0 every
+    variant planned, 1 some variant failed (the others are in the report), 2 the scenario file or
+    its base is invalid, or too many variants (nothing run).
+    """
+    from optimizer.whatif import runner, scenario
+
+    err = Console(stderr=True)
+    try:
+        names = [v.name for v in scenario.load_scenario(a.file).variants]
+    except InputError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return exc.exit_code
+    n, most, file = len(names) - 1, a.max_variants, Path(a.file).name  # the base always runs
+    if n > most and not _confirm(err, f"{file} has {n} variants (more than --max-variants "
+                                      f"{most}); run them all?"):
+        err.print(f"error: {file} has {n} variants, more than --max-variants {most}; fix: pass "
+                  f"--max-variants {n} to run them all, or split the file", markup=False,
+                  highlight=False, soft_wrap=True)
+        return 2
+    with Bars(SpinnerColumn(), TextColumn("{task.fields[variant]:<16}"),
+              TextColumn("{task.description}"), BarColumn(bar_width=12), TimeElapsedColumn(),
+              console=err, disable=a.quiet) as bars:
+        tasks = {name: bars.add_task("queued", total=1, variant=name, start=False)
+                 for name in names}
+        overall = bars.add_task("", total=len(names), variant="all variants")
+
+        def on_event(name: str, msg: str) -> None:
+            if name not in tasks:
+                bars.update(overall, description=msg)
+                return
+            t = tasks[name]
+            if msg in ("done", "failed"):
+                bars.update(t, description=msg, completed=1)
+                bars.stop_task(t)
+                bars.advance(overall)
+            else:
+                bars.start_task(t)
+                bars.update(t, description=msg)
+
+        try:
+            result = runner.run_scenario(a.file, out=a.out, workers=a.workers,
+                                         on_event=on_event)
+        except InputError as exc:
+            bars.stop()
+            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            return exc.exit_code
+    _print_whatif(result)
+    return 1 if result.failed else 0
+
+
+def _confirm(err: Console, question: str) -> bool:
+    """Ask on a terminal; anywhere else (a script, a pipe, CI) the answer is no."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    err.print(question + " [y/N] ", end="", markup=False, highlight=False)
+    try:
+        answer = sys.stdin.readline()
+    except (OSError, EOFError):
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _print_whatif(result: WhatIfResult) -> None:
+    """The comparison table of a what-if run, and its failures."""
+    con = Console()
+    if not con.is_terminal:
+        con = Console(width=160)  # a log file or pipe: do not wrap the table at 80 columns
+    t = Table(title=f"What-if {result.scenario.name}: {len(result.rows)} variants, "
+                    f"{result.wall_s:.0f} s")
+    cols = ("variant", "collectors", "visited", "value visited", "share", "vs base",
+            "per extra collector", "travel h", "travel km", "util mean", "util spread", "from")
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("variant", "from") else "right")
+    for r in result.rows:
+        k, solved = r.kpis, r.solved
+        if not r.ok or k is None or solved is None:
+            t.add_row(r.variant, "", "", "[red]failed[/red]", *[""] * 8)
+            continue
+        vb, mv = r.value_vs_base, r.marginal_value_per_collector
+        t.add_row(
+            r.variant, str(k.collectors), str(k.cases_visited), f"{k.value_visited:,.0f}",
+            f"{k.value_share:.1%}", "" if vb is None else f"{vb:+,.0f}",
+            "" if mv is None else f"{mv:,.0f}", f"{k.travel_h:.1f}", f"{k.travel_km:.1f}",
+            f"{k.utilisation_mean:.0%}", f"{k.utilisation_spread:.0%}",
+            solved.started_from + (" (guard)" if solved.routes_from != "solver" else ""))
+    con.print(t)
+    for r in result.failed:
+        con.print(f"[red]variant {r.variant} failed:[/red]")
+        con.print(r.error, markup=False, highlight=False)
+    con.print(f"Report: {result.out_dir / 'report.html'} (kpis.csv, kpis.json, one folder per "
+              "variant)")
 
 
 def _check_validate_options(a: argparse.Namespace) -> None:

@@ -63,7 +63,8 @@ MAY_IMPORT = {
 LAZY = {
     "optimizer.cli": {  # each command loads its stages when it runs: --help and validate start
         "optimizer.plan", "optimizer.outputs.write",  # fast
-        "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner"},
+        "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner",
+        "optimizer.whatif.scenario"},
     "optimizer.routing.solve": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs
     "optimizer.geo.network": {"networkx", "osmnx"},  # only to build a network (cache miss)
