@@ -38,6 +38,7 @@ from optimizer.geo import network as nw
 from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_inputs
 from optimizer.model import Case, Collector, Solution
 from optimizer.outputs.write import write_plan
+from optimizer.progress import Advance, no_advance
 from optimizer.settings import PlanSettings
 from optimizer.whatif import report
 from optimizer.whatif.edits import capacity_check, edit_collectors, keep_base_crews
@@ -89,13 +90,9 @@ class _QueueProgress:
         self.name = name
 
     @contextmanager
-    def step(self, description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    def step(self, description: str, total: int | None = None) -> Iterator[Advance]:
         _post(self.name, description)
-        yield _no_advance
-
-
-def _no_advance(n: int = 1) -> None:
-    """A worker reports steps, not how far they are."""
+        yield no_advance  # a worker reports steps, not how far they are
 
 
 def _post(name: str, message: str) -> None:
