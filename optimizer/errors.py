@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Problem:
-    """One problem found in an input file.
+class Issue:
+    """One problem found in an input file (or a what-if scenario file).
 
     ``row`` is the spreadsheet row number (the header is row 1, the first record row 2);
     0 when the problem concerns the whole file (e.g. a missing column).
@@ -48,7 +48,7 @@ class InputError(CollectorRoutesError, ValueError):
 
     exit_code = 2
 
-    def __init__(self, problems: list[Problem] | tuple[Problem, ...]) -> None:
+    def __init__(self, problems: list[Issue] | tuple[Issue, ...]) -> None:
         self.problems = tuple(problems)
         n = len(self.problems)
         head = f"{n} input problem{'s' if n != 1 else ''}"

@@ -35,6 +35,7 @@ STAGES = {
     "optimizer.planning": "planning",
     "optimizer.plan": "plan",
     "optimizer.options": "plan",
+    "optimizer.settings": "plan",
     "optimizer.outputs": "outputs",
     "optimizer.whatif": "whatif",
     "optimizer.web": "web",
@@ -61,8 +62,9 @@ MAY_IMPORT = {
 #: imports a module makes inside functions, each with its reason; all others are at the top
 LAZY = {
     "optimizer.cli": {  # each command loads its stages when it runs: --help and validate start
-        "optimizer.plan", "optimizer.routing.solve", "optimizer.outputs.write",  # fast
-        "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner"},
+        "optimizer.plan", "optimizer.outputs.write",  # fast
+        "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner",
+        "optimizer.whatif.scenario"},
     "optimizer.routing.solve": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs
     "optimizer.geo.network": {"networkx", "osmnx"},  # only to build a network (cache miss)

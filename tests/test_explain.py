@@ -95,7 +95,9 @@ def test_cannot_fit_alone_with_a_break_uses_the_solver_proof():
 def test_geocoding_and_network_reasons_on_real_data(cache_dir):
     from optimizer.io.inputs import parse_time_window
     from optimizer.model import Case, Collector, Place
-    from optimizer.plan import PlanSettings, plan_day
+    from optimizer.plan import plan_day
+    from optimizer.routing.solve import SolveSettings
+    from optimizer.settings import PlanSettings
 
     cases = (
         Case("OK", 5000, 10, lat=30.6700, lon=104.0700),
@@ -104,8 +106,9 @@ def test_geocoding_and_network_reasons_on_real_data(cache_dir):
     )
     home = Place(lat=30.6650, lon=104.0750)
     ks = (Collector("K1", home, home, parse_time_window("09:00-17:00")),)
-    plan = plan_day(cases, ks, PlanSettings(plan_date=MONDAY, time_limit_s=2, cache_dir=cache_dir,
-                                            solver_options={"max_solutions": 50}))
+    plan = plan_day(cases, ks, PlanSettings(
+        plan_date=MONDAY, cache_dir=cache_dir,
+        solver=SolveSettings(time_limit_s=2, max_solutions=50)))
     assert visited(plan) == {"OK": "K1"}
     assert reasons(plan) == {"NOWHERE": "no_coordinates", "FARAWAY": "off_network"}
     text = {u.case.case_id: u.reason for u in plan.unassigned}

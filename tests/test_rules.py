@@ -241,7 +241,7 @@ def test_balance_spreads_the_work():
     plan, _, _ = run(cs, ks, Policy(balance="hours", balance_cost_per_h=1000.0),
                      travel_cost_per_h=60.0)
     assert sorted(len(r.stops) for r in plan.routes) == [2, 2]
-    assert plan.summary["utilisation_spread"] < 0.05
+    assert plan.summary.utilisation_spread < 0.05
 
 
 @pytest.mark.parametrize(("preset", "visited_late"), [("us_fdcpa", True), ("india_rbi", False)])

@@ -53,7 +53,7 @@ from datetime import datetime, time
 from decimal import Decimal
 from pathlib import Path
 
-from optimizer.errors import InputError, Problem
+from optimizer.errors import InputError, Issue
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class Table:
     encoding: str = "UTF-8"
     # problems of the file's structure (rows that would lose a field, overlong fields); those
     # rows are left out of `rows`, and the readers report these with their own problems
-    problems: tuple[Problem, ...] = ()
+    problems: tuple[Issue, ...] = ()
 
     def label(self, column: str) -> str:
         """How to name a column in a message: ours, and the file's when they differ."""
@@ -212,7 +212,7 @@ def decode_text(data: bytes, name: str) -> tuple[str, str]:
             try:
                 return data[len(bom):].decode(codec), label
             except UnicodeDecodeError as exc:
-                raise InputError([Problem(
+                raise InputError([Issue(
                     name, 0, "", "", "", f"the file starts with a {label} byte-order mark but "
                     f"is not valid {label} (byte {exc.start + len(bom)})", SAVE_AS_UTF8)]) from None
     try:
@@ -220,7 +220,7 @@ def decode_text(data: bytes, name: str) -> tuple[str, str]:
     except UnicodeDecodeError:
         pass
     if b"\x00" in data:
-        raise InputError([Problem(
+        raise InputError([Issue(
             name, 0, "", "", "", "the file holds NUL bytes: it is not a text (CSV) file, or it "
             "is UTF-16 without a byte-order mark", SAVE_AS_UTF8)])
     try:
@@ -235,7 +235,7 @@ def decode_text(data: bytes, name: str) -> tuple[str, str]:
             return text, "Windows-1252 (Latin-1)"
     except UnicodeDecodeError:
         pass
-    raise InputError([Problem(
+    raise InputError([Issue(
         name, 0, "", "", "", "the file is not UTF-8, and its encoding cannot be told for sure "
         "(neither Chinese GBK/GB18030 nor Western Windows-1252 text)", SAVE_AS_UTF8)])
 
@@ -282,7 +282,7 @@ def _csv_records(text: str, name: str, sep: str) -> list[tuple[int, list[str]]]:
             for key, m, f in _CSV_ERRORS:
                 if key in str(exc):
                     msg, fix = m.format(limit=csv.field_size_limit()), f
-            raise InputError([Problem(name, len(out) + 1, "", "", "",
+            raise InputError([Issue(name, len(out) + 1, "", "", "",
                                       f"{msg} (the record starts on line {start_line})",
                                       fix)]) from None
         out.append((len(out) + 1, cells))
@@ -330,10 +330,10 @@ def _xlsx_records(p: Path, name: str) -> list[tuple[int, list[str]]]:
     fix = ("open the file in Excel or WPS and save it again as .xlsx (Excel Workbook), or save "
            "the sheet as CSV UTF-8")
     if not head:
-        raise InputError([Problem(name, 0, "", "", "", "the file is empty (0 bytes)",
+        raise InputError([Issue(name, 0, "", "", "", "the file is empty (0 bytes)",
                                   "export the list again, as .xlsx or CSV UTF-8")])
     if head.startswith(_OLE2_MAGIC):
-        raise InputError([Problem(
+        raise InputError([Issue(
             name, 0, "", "", "", "this is an Excel 97-2003 workbook (.xls) or a "
             "password-protected workbook, not an .xlsx file",
             "save it in Excel as .xlsx (Excel Workbook) without a password, or as CSV UTF-8")])
@@ -344,19 +344,19 @@ def _xlsx_records(p: Path, name: str) -> list[tuple[int, list[str]]]:
             fix = f"rename it to {p.stem}.csv, or open it in Excel and save it as .xlsx"
         except InputError:
             what = "not an Excel workbook (an .xlsx file is a zip archive)"
-        raise InputError([Problem(name, 0, "", "", "", f"the file is {what}", fix)])
+        raise InputError([Issue(name, 0, "", "", "", f"the file is {what}", fix)])
     from openpyxl import load_workbook  # .xlsx input only (0.2 s to import)
 
     try:
         wb = load_workbook(p, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl/zipfile raise many types for bad files
-        raise InputError([Problem(
+        raise InputError([Issue(
             name, 0, "", "", "", f"the workbook is damaged or truncated and cannot be opened "
             f"({type(exc).__name__}: {exc})", fix)]) from None
     out: list[tuple[int, list[str]]] = []
     try:
         if not wb.worksheets:
-            raise InputError([Problem(name, 0, "", "", "", "the workbook has no worksheet", fix)])
+            raise InputError([Issue(name, 0, "", "", "", "the workbook has no worksheet", fix)])
         for i, row in enumerate(wb.worksheets[0].iter_rows(), start=1):
             cells = []
             for j, c in enumerate(row, start=1):
@@ -371,7 +371,7 @@ def _xlsx_records(p: Path, name: str) -> list[tuple[int, list[str]]]:
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - a damaged sheet inside a valid zip
-        raise InputError([Problem(
+        raise InputError([Issue(
             name, 0, "", "", "", f"the workbook is damaged and cannot be read "
             f"({type(exc).__name__}: {exc})", fix)]) from None
     finally:
@@ -400,10 +400,10 @@ def read_table(path: str | Path) -> Table:
     p = Path(path)
     name = p.name
     if not p.exists():
-        raise InputError([Problem(name, 0, "", "", str(p), "file not found",
+        raise InputError([Issue(name, 0, "", "", str(p), "file not found",
                                   "check the path (cases and collectors are CSV or .xlsx files)")])
     if p.is_dir():
-        raise InputError([Problem(name, 0, "", "", str(p), "this is a folder, not a file",
+        raise InputError([Issue(name, 0, "", "", str(p), "this is a folder, not a file",
                                   "give the path of the .csv or .xlsx file")])
     suffix = p.suffix.lower()
     decimal, encoding, sep = ".", "UTF-8", ","
@@ -418,17 +418,17 @@ def read_table(path: str | Path) -> Table:
         decimal = "." if sep == "," else ""
         raw = _csv_records(text, name, sep)
     elif suffix == ".xls":
-        raise InputError([Problem(name, 0, "", "", suffix, "Excel 97-2003 workbooks (.xls) are "
+        raise InputError([Issue(name, 0, "", "", suffix, "Excel 97-2003 workbooks (.xls) are "
                                   "not read", "save it in Excel as .xlsx or as CSV UTF-8")])
     else:
-        raise InputError([Problem(name, 0, "", "", suffix, "unsupported file type",
+        raise InputError([Issue(name, 0, "", "", suffix, "unsupported file type",
                                   "save the list as .csv (UTF-8) or .xlsx")])
     if not raw or not any(c.strip() for c in raw[0][1]):
-        raise InputError([Problem(name, 0, "", "", "", "the file is empty" if not raw else
+        raise InputError([Issue(name, 0, "", "", "", "the file is empty" if not raw else
                                   "the first row (the header) is empty",
                                   "put the column names in row 1 and one row per record below")])
     header = [h.strip().lower().replace(" ", "_") for h in raw[0][1]]
-    problems: list[Problem] = []
+    problems: list[Issue] = []
     rows: list[tuple[int, dict[str, str]]] = []
     for i, cells in raw[1:]:
         cells = [c.strip() for c in cells]
@@ -438,7 +438,7 @@ def read_table(path: str | Path) -> Table:
         rid = f"{header[0]}={cells[0]}" if header[0] and cells[0] else ""
         long = [k for k, c in enumerate(cells) if len(c) > MAX_FIELD_CHARS]
         for k in long:
-            problems.append(Problem(
+            problems.append(Issue(
                 name, i, rid, header[k] if k < len(header) else "", cells[k][:40] + "...",
                 f"the field has {len(cells[k]):,} characters, more than a spreadsheet cell "
                 f"holds ({MAX_FIELD_CHARS:,})", "shorten the text, or close a quote (\") "
@@ -462,7 +462,7 @@ def read_table(path: str | Path) -> Table:
             else:
                 what = f"column {k + 1} has a value but no header: it would be lost"
                 fix = f"give column {k + 1} a header in row 1 (a known column), or delete it"
-            problems.append(Problem(name, i, rid, f"column {k + 1}", c, what, fix))
+            problems.append(Issue(name, i, rid, f"column {k + 1}", c, what, fix))
             continue
         if len(cells) < len(header):
             missing = [h for h in header[len(cells):] if h]

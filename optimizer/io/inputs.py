@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from optimizer.bundled import data_path
-from optimizer.errors import InputError, Problem
+from optimizer.errors import InputError, Issue
 from optimizer.model import Case, Collector, Place, TimeWindow, WeeklyWindow
 from optimizer.io.files import Table, number_readings, read_table
 
@@ -249,7 +249,7 @@ def _header_key(text: str) -> str:
 
 
 def _canonical(table: Table, known: dict[str, str], aliases: dict[str, str],
-               problems: list[Problem]) -> Table:
+               problems: list[Issue]) -> Table:
     """Rename columns known by another name to ours; two columns for one field is a problem."""
     rename: dict[str, str] = {}
     for c in table.columns:
@@ -262,7 +262,7 @@ def _canonical(table: Table, known: dict[str, str], aliases: dict[str, str],
         targets.setdefault(rename.get(c, c), []).append(c)
     for target, sources in targets.items():
         if len(sources) > 1 and target in known:
-            problems.append(Problem(
+            problems.append(Issue(
                 table.name, 1, "", target, ", ".join(sources),
                 f"{len(sources)} columns mean {target}",
                 f"keep one of the columns {', '.join(repr(x) for x in sources)}"))
@@ -278,7 +278,7 @@ class _Row:
     """Field access for one record that records problems instead of raising."""
 
     def __init__(self, table: Table, row: int, rec: dict[str, str], id_field: str,
-                 problems: list[Problem]) -> None:
+                 problems: list[Issue]) -> None:
         self.t, self.row, self.rec, self.problems = table, row, rec, problems
         self.id_field = id_field
         self.id = rec.get(id_field, "").strip()
@@ -300,7 +300,7 @@ class _Row:
 
     def problem(self, f: str, value: str, message: str, fix: str) -> None:
         self.problems.append(
-            Problem(self.t.name, self.row, self.id_label, self.t.label(f), value, message, fix))
+            Issue(self.t.name, self.row, self.id_label, self.t.label(f), value, message, fix))
 
     def parse(self, f: str, fn: Callable[[str], object], fix: str, *, required: bool = False,
               default: object = None) -> object:
@@ -366,7 +366,7 @@ class _Ambiguous(ValueError):
         self.fix = fix
 
 
-def _raise(table: Table, problems: list[Problem]) -> None:
+def _raise(table: Table, problems: list[Issue]) -> None:
     """Raise every problem of the file, the table's own (rows that would lose a field) with the
     records', in row order; nothing if there is none."""
     if problems:
@@ -376,11 +376,11 @@ def _raise(table: Table, problems: list[Problem]) -> None:
 
 
 def _check_columns(table: Table, known: dict[str, str], required_any: list[tuple[str, ...]],
-                   problems: list[Problem]) -> None:
+                   problems: list[Issue]) -> None:
     cols = set(table.columns)
     for alts in required_any:
         if not any(all(c in cols for c in a.split("+")) for a in alts):
-            problems.append(Problem(
+            problems.append(Issue(
                 table.name, 1, "", " or ".join(alts), "", "required column is missing",
                 f"add a column {' or '.join(repr(a) for a in alts)} to the header row "
                 f"(columns: {', '.join(known)})"))
@@ -413,7 +413,7 @@ def _lat_lon(r: _Row, lat_f: str, lon_f: str) -> tuple[float | None, float | Non
 
 def read_cases(path: str | Path) -> tuple[Case, ...]:
     """Read and validate a case list; raises `InputError` with every problem found."""
-    problems: list[Problem] = []
+    problems: list[Issue] = []
     raw = read_table(path)
     table = _canonical(raw, CASE_COLUMNS, CASE_ALIASES, problems)
     _check_columns(table, CASE_COLUMNS,
@@ -469,7 +469,7 @@ def read_cases(path: str | Path) -> tuple[Case, ...]:
             row=row,
         ))
     if not table.rows and not table.problems:
-        problems.append(Problem(table.name, 0, "", "", "", "the file has no case rows",
+        problems.append(Issue(table.name, 0, "", "", "", "the file has no case rows",
                                 "add one row per overdue case below the header"))
     _raise(table, problems)
     return tuple(cases)
@@ -480,7 +480,7 @@ def read_cases(path: str | Path) -> tuple[Case, ...]:
 
 def read_collectors(path: str | Path) -> tuple[Collector, ...]:
     """Read and validate a collector list; raises `InputError` with every problem found."""
-    problems: list[Problem] = []
+    problems: list[Issue] = []
     raw = read_table(path)
     table = _canonical(raw, COLLECTOR_COLUMNS, COLLECTOR_ALIASES, problems)
     _check_columns(table, COLLECTOR_COLUMNS,
@@ -530,7 +530,7 @@ def read_collectors(path: str | Path) -> tuple[Collector, ...]:
             row=row,
         ))
     if not table.rows and not table.problems:
-        problems.append(Problem(table.name, 0, "", "", "", "the file has no collector rows",
+        problems.append(Issue(table.name, 0, "", "", "", "the file has no collector rows",
                                 "add one row per collector below the header"))
     _raise(table, problems)
     return tuple(out)
@@ -545,7 +545,7 @@ def check_references(cases: tuple[Case, ...], collectors: tuple[Collector, ...],
         for f in ("preferred_collector", "fixed_collector"):
             v = getattr(c, f)
             if v and v not in ids:
-                problems.append(Problem(cases_file, c.row, f"case_id={c.case_id}", f, v,
+                problems.append(Issue(cases_file, c.row, f"case_id={c.case_id}", f, v,
                                         "no collector with this id",
                                         f"use one of the collector ids "
                                         f"({', '.join(sorted(ids)[:8])}"
@@ -559,7 +559,7 @@ def read_inputs(cases_path: str | Path | None = None, collectors_path: str | Pat
     """Read both lists (default: the bundled demo); problems of both files reported together."""
     cases_path = Path(cases_path) if cases_path else DEMO_CASES
     collectors_path = Path(collectors_path) if collectors_path else DEMO_COLLECTORS
-    problems: list[Problem] = []
+    problems: list[Issue] = []
     cases: tuple[Case, ...] = ()
     collectors: tuple[Collector, ...] = ()
     try:

@@ -104,16 +104,15 @@ def write_route_workbook(plan: Plan, path: str | Path) -> Path:
 def _summary_sheet(ws, plan: Plan) -> None:
     s = plan.summary
     _put(ws, 1, 1, f"Plan for {plan.plan_date.isoformat()}").font = Font(bold=True, size=14)
-    if s:
+    if s is not None:
         _put(ws, 2, 1,
-            f"Visited {s.get('cases_visited', 0)} of {s.get('cases_total', 0)} cases, value "
-            f"{s.get('value_visited', 0):,.2f} of {s.get('value_total', 0):,.2f}; policy "
-            f"{s.get('policy', '')}, weighting {s.get('weighting', '')}")
+            f"Visited {s.cases_visited} of {s.cases_total} cases, value "
+            f"{s.value_visited:,.2f} of {s.value_total:,.2f}; policy "
+            f"{s.policy}, weighting {s.weighting}")
     header_row = ws.max_row + 2  # a blank row, then the table
-    per = {p["collector_id"]: p for p in s.get("per_collector", [])}
+    utilisation = {p.collector_id: p.utilisation for p in (s.per_collector if s else ())}
     rows = []
     for r in plan.routes:
-        p = per.get(r.collector.collector_id, {})
         rows.append([
             r.collector.collector_id,
             r.collector.name or "+".join(r.members),
@@ -124,7 +123,7 @@ def _summary_sheet(ws, plan: Plan) -> None:
             hhmm(r.return_s) if r.stops else "",
             round(r.travel_m / 1000, 1),
             round(r.travel_s / 3600, 2),
-            p.get("utilisation", ""),
+            utilisation.get(r.collector.collector_id, ""),
         ])
     _table(ws, SUMMARY_COLUMNS, rows, header_row, money_cols=(5,), percent_cols=(10,))
     total = ws.max_row + 1
@@ -152,8 +151,8 @@ def _route_sheet(ws, plan: Plan, route: PlannedRoute) -> None:
     for s in route.stops:
         case = s.case
         geo = plan.geocoded.get(case.case_id)
-        uncertain = geo is not None and geocode_status(geo[2], geo[1]) == "uncertain"
-        check = f"uncertain: pin at {geo[0]}" if uncertain else ""
+        check = (f"uncertain: pin at {geo[0]}" if geo is not None
+                 and geocode_status(geo[2], geo[1]) == "uncertain" else "")
         rows.append([
             s.stop, clock(s.arrive_s), clock(s.start_s), clock(s.depart_s), s.window.label(),
             case.case_id, case.customer_name, case.phone, case.address,

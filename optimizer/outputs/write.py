@@ -23,6 +23,7 @@ from optimizer.outputs.tables import (
     UNASSIGNED_FIELDS,
     route_rows,
     routes_json,
+    summary_json,
     unassigned_rows,
     write_csv,
 )
@@ -169,7 +170,8 @@ def _write_tables(plan: Plan, out: Path) -> dict[str, Path]:
                                     encoding="utf-8")
     write_route_workbook(plan, paths["routes.xlsx"])
     write_csv(paths["unassigned.csv"], UNASSIGNED_FIELDS, unassigned_rows(plan))
-    paths["summary.json"].write_text(json.dumps(plan.summary, ensure_ascii=False, indent=2),
+    paths["summary.json"].write_text(json.dumps(summary_json(plan.summary), ensure_ascii=False,
+                                                 indent=2),
                                      encoding="utf-8")
     return paths
 

@@ -2,14 +2,16 @@
 
 No scripts, no external style sheets, fonts or images: the page opens from a file, offline. Every
 number of the KPI table carries ``data-variant``, ``data-kpi`` and ``data-value`` attributes (the
-unrounded figure of ``kpis.json``), so tests and tools can read the page back.
-"""
+unrounded figure of ``kpis.json``), so tests and tools can read the page back. """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+from optimizer.whatif.kpis import BUCKET_LABELS, PlanKpis, Solved, VariantRow, WhatIfResult
+from optimizer.whatif.scenario import BASE
 
 PALETTE = ("#2b6cb0", "#38a169", "#d69e2e", "#c53030", "#805ad5", "#319795", "#dd6b20",
            "#718096", "#b83280", "#2c7a7b")
@@ -44,7 +46,8 @@ def _pct(v: float) -> str:
     return f"{v:.1%}"
 
 
-def hbars(rows: Sequence[tuple[str, Sequence[tuple[float, str, str]]]], *, fmt, width: int = 760,
+def hbars(rows: Sequence[tuple[str, Sequence[tuple[float, str, str]]]], *,
+          fmt: Callable[[float], str], width: int = 760,
           label_w: int = 150, bar_h: int = 20, totals: Sequence[str] | None = None,
           backgrounds: Sequence[float] | None = None) -> str:
     """Horizontal (stacked) bars as SVG: one row per label, segments ``(value, colour, tip)``.
@@ -89,7 +92,7 @@ def hbars(rows: Sequence[tuple[str, Sequence[tuple[float, str, str]]]], *, fmt, 
     return "".join(out)
 
 
-def strip(rows: Sequence[tuple[str, dict[str, float]]], *, width: int = 760, label_w: int = 150,
+def strip(rows: Sequence[tuple[str, Mapping[str, float]]], *, width: int = 760, label_w: int = 150,
           row_h: int = 26) -> str:
     """Utilisation of every route per variant: dots, the min-max range and the mean (a tick)."""
     hi = max([1.0, *(u for _, d in rows for u in d.values())])
@@ -134,38 +137,117 @@ def _cell(variant: str, kpi: str, value: object, text: str) -> str:
     return f'<td data-variant="{_e(variant)}" data-kpi="{_e(kpi)}"{dv}>{_e(text)}</td>'
 
 
-def _label(row: dict, base: dict) -> str:
+#: a planned variant: its row, figures and how it was solved
+_Ok = tuple[VariantRow, PlanKpis, Solved]
+
+
+def _label(row: VariantRow, base: VariantRow | None) -> str:
     """Variant name, with its weighting when it is not the base's (values in other units)."""
-    w = row.get("weighting")
-    return row["variant"] + (f" ({w})" if w and w != base.get("weighting") else "")
+    w = row.weighting
+    return row.variant + (f" ({w})" if w and w != (base.weighting if base else None) else "")
 
 
-def _variants_list(result) -> str:
-    rows = {r["variant"]: r for r in result.rows}
+def _variants_list(result: WhatIfResult) -> str:
+    by_name = {r.variant: r for r in result.rows}
     items = []
     for v in result.scenario.variants:
-        r = rows.get(v.name, {})
+        r = by_name.get(v.name)
         changed = [k for k in v.overrides if k != "description"]
-        what = ("the base" if not v.overrides and v.name == "base" else
+        what = ("the base" if not v.overrides and v.name == BASE else
                 "changes: " + (", ".join(changed) or "nothing"))
-        if r.get("status") == "ok" and v.name != "base":
-            why = r.get("not_capacity_only", "")
+        if r is not None and r.ok and r.solved is not None and v.name != BASE:
+            why = r.solved.not_capacity_only
             what += (" · only adds capacity: solved on its own and from the base plan, the "
-                     "better kept" if r.get("capacity_only") else " · solved on its own" + (
+                     "better kept" if r.solved.capacity_only else " · solved on its own" + (
                          f" ({why})" if why and not why.startswith("changes") else ""))
         items.append(f"<dt>{_e(v.name)}</dt><dd>{_e(v.description)}"
                      f"{'<br>' if v.description else ''}{_e(what)}</dd>")
     return "<h2>Variants</h2><dl>" + "".join(items) + "</dl>"
 
 
-def render(result, *, dpd_buckets: Sequence[str]) -> str:
-    """The report page of a `optimizer.whatif.runner.WhatIfResult`; `dpd_buckets`: the labels
-    of its days-past-due buckets, youngest first."""
-    rows = list(result.rows)
-    ok = [r for r in rows if r["status"] == "ok"]
-    buckets = list(dpd_buckets)
-    reasons = sorted({k for r in ok for k in r["unassigned_by_reason"]})
-    first = next((r for r in ok if r["variant"] == "base"), ok[0] if ok else {})
+def _figures_row(r: VariantRow, k: PlanKpis, solved: Solved) -> str:
+    """The variant's row of the key-figures table."""
+    name = r.variant
+    vb, mv = r.value_vs_base, r.marginal_value_per_collector
+    src = solved.started_from + (" → base kept (guard)" if solved.routes_from != "solver"
+                                 else "")
+    not_visited = k.cases_total - k.cases_visited
+    return (
+        f'<tr><td class="l"><a href="{_e(name)}/index.html">{_e(name)}</a></td>'
+        + _cell(name, "collectors", k.collectors, str(k.collectors))
+        + _cell(name, "routes", k.routes, str(k.routes))
+        + _cell(name, "cases_visited", k.cases_visited, str(k.cases_visited))
+        + "".join(_cell(name, f"visited_dpd_{b}", k.visited_by_dpd[b], str(k.visited_by_dpd[b]))
+                  for b in BUCKET_LABELS)
+        + _cell(name, "value_visited", k.value_visited, _money(k.value_visited))
+        + _cell(name, "value_total", k.value_total, _money(k.value_total))
+        + _cell(name, "value_share", k.value_share, _pct(k.value_share))
+        + _cell(name, "value_vs_base", vb, "" if vb is None else f"{vb:+,.0f}")
+        + _cell(name, "marginal_value_per_collector", mv, "" if mv is None else _money(mv))
+        + _cell(name, "travel_h", k.travel_h, f"{k.travel_h:.1f}")
+        + _cell(name, "travel_km", k.travel_km, f"{k.travel_km:.1f}")
+        + _cell(name, "utilisation_mean", k.utilisation_mean, f"{k.utilisation_mean:.0%}")
+        + _cell(name, "utilisation_spread", k.utilisation_spread, f"{k.utilisation_spread:.0%}")
+        + _cell(name, "cases_unassigned", not_visited, str(not_visited))
+        + f'<td class="l">{_e(src)}</td></tr>')
+
+
+def _charts(ok: Sequence[_Ok], first: VariantRow | None) -> list[str]:
+    """The charts of the planned variants."""
+    parts = ["<h2>Value visited (of the value available)</h2>"]
+    parts.append('<div class="chart">' + hbars(
+        [(_label(r, first), [(k.value_visited, PALETTE[i % len(PALETTE)],
+                              f"{r.variant}: {_money(k.value_visited)}")])
+         for i, (r, k, _) in enumerate(ok)],
+        fmt=_money, backgrounds=[k.value_total for _, k, _ in ok],
+        totals=[f"{_money(k.value_visited)} ({_pct(k.value_share)})" for _, k, _ in ok])
+        + "</div>")
+    parts.append("<h2>Cases visited by days past due</h2>")
+    parts.append(_legend([(f"DPD {b}", BUCKET_COLORS[i]) for i, b in enumerate(BUCKET_LABELS)]))
+    parts.append('<div class="chart">' + hbars(
+        [(r.variant, [(k.visited_by_dpd[b], BUCKET_COLORS[i],
+                       f"{r.variant}, DPD {b}: {k.visited_by_dpd[b]} visits")
+                      for i, b in enumerate(BUCKET_LABELS)]) for r, k, _ in ok],
+        fmt=lambda v: f"{v:.0f}") + "</div>")
+    parts.append("<h2>Utilisation per route (working time ÷ shift)</h2>")
+    parts.append('<p class="note">Dots: routes; grey line: spread (min to max); red tick: '
+                 "mean.</p>")
+    parts.append('<div class="chart">' + strip([(r.variant, k.utilisation) for r, k, _ in ok])
+                 + "</div>")
+    parts.append("<h2>Travel</h2>")
+    parts.append('<div class="chart">' + hbars(
+        [(r.variant, [(k.travel_h, "#718096",
+                       f"{r.variant}: {k.travel_h:.1f} h, {k.travel_km:.1f} km")])
+         for r, k, _ in ok], fmt=lambda v: f"{v:.1f} h",
+        totals=[f"{k.travel_h:.1f} h · {k.travel_km:.0f} km" for _, k, _ in ok]) + "</div>")
+    reasons = sorted({reason for _, k, _ in ok for reason in k.unassigned_by_reason})
+    if reasons:
+        parts.append("<h2>Cases not visited, by reason</h2>")
+        colors = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(reasons)}
+        parts.append(_legend([(c, colors[c]) for c in reasons]))
+        parts.append('<div class="chart">' + hbars(
+            [(r.variant, [(k.unassigned_by_reason.get(c, 0), colors[c],
+                           f"{r.variant}, {c}: {k.unassigned_by_reason.get(c, 0)}")
+                          for c in reasons]) for r, k, _ in ok],
+            fmt=lambda v: f"{v:.0f}") + "</div>")
+    heads = [(r, k, r.marginal_value_per_collector) for r, k, _ in ok
+             if r.marginal_value_per_collector is not None]
+    if heads and first is not None and first.kpis is not None:
+        base_collectors = first.kpis.collectors
+        parts.append("<h2>Value of one collector more (or less)</h2>")
+        parts.append('<div class="chart">' + hbars(
+            [(f"{r.variant} ({k.collectors - base_collectors:+d} collectors)",
+              [(mv, "#2b6cb0", f"{r.variant}: {_money(mv)} per collector")])
+             for r, k, mv in heads if mv is not None], fmt=_money) + "</div>")
+    return parts
+
+
+def render(result: WhatIfResult) -> str:
+    """The report page of a what-if comparison."""
+    rows = result.rows
+    ok: list[_Ok] = [(r, r.kpis, r.solved) for r in rows
+                     if r.ok and r.kpis is not None and r.solved is not None]
+    first = next((r for r, _, _ in ok if r.variant == BASE), ok[0][0] if ok else None)
     parts = [
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<title>What-if: {_e(result.scenario.name)}</title>",
@@ -176,51 +258,25 @@ def render(result, *, dpd_buckets: Sequence[str]) -> str:
         else "",
         f'<p class="meta">Scenario file {_e(result.scenario.path.name)} · {len(rows)} variants '
         f"({len(ok)} planned, {len(rows) - len(ok)} failed) · plan date "
-        f"{_e(first.get('plan_date', ''))} · run time {result.wall_s:.0f} s</p>",
+        f"{_e(first.plan_date if first else '')} · run time {result.wall_s:.0f} s</p>",
         _variants_list(result),
         "<h2>Key figures</h2>",
         '<div class="wide"><table><thead><tr>',
         '<th class="l">variant</th><th>collectors</th>'
         "<th>routes</th><th>cases visited</th>",
-        *(f"<th>DPD {b}</th>" for b in buckets),
+        *(f"<th>DPD {b}</th>" for b in BUCKET_LABELS),
         "<th>value visited</th><th>value available</th><th>share</th><th>vs base</th>"
         "<th>per extra collector</th><th>travel h</th><th>travel km</th><th>util. mean</th>"
         "<th>util. spread</th><th>not visited</th><th class=\"l\">routes from</th>",
         "</tr></thead><tbody>",
     ]
     for r in rows:
-        name = r["variant"]
-        link = f'<a href="{_e(name)}/index.html">{_e(name)}</a>' if r["status"] == "ok" else _e(
-            name)
-        if r["status"] != "ok":
-            parts.append(f'<tr class="failed"><td class="l">{link}</td>'
-                         f'<td colspan="{13 + len(buckets)}" class="l">failed: see below</td>'
-                         "</tr>")
-            continue
-        vb, mv = r["value_vs_base"], r["marginal_value_per_collector"]
-        src = r["started_from"] + (" → base kept (guard)" if r["routes_from"] != "solver"
-                                   else "")
-        parts.append(
-            f'<tr><td class="l">{link}</td>'
-            + _cell(name, "collectors", r["collectors"], str(r["collectors"]))
-            + _cell(name, "routes", r["routes"], str(r["routes"]))
-            + _cell(name, "cases_visited", r["cases_visited"], str(r["cases_visited"]))
-            + "".join(_cell(name, f"visited_dpd_{b}", r["visited_by_dpd"][b],
-                            str(r["visited_by_dpd"][b])) for b in buckets)
-            + _cell(name, "value_visited", r["value_visited"], _money(r["value_visited"]))
-            + _cell(name, "value_total", r["value_total"], _money(r["value_total"]))
-            + _cell(name, "value_share", r["value_share"], _pct(r["value_share"]))
-            + _cell(name, "value_vs_base", vb, "" if vb is None else f"{vb:+,.0f}")
-            + _cell(name, "marginal_value_per_collector", mv, "" if mv is None else _money(mv))
-            + _cell(name, "travel_h", r["travel_h"], f"{r['travel_h']:.1f}")
-            + _cell(name, "travel_km", r["travel_km"], f"{r['travel_km']:.1f}")
-            + _cell(name, "utilisation_mean", r["utilisation_mean"],
-                    f"{r['utilisation_mean']:.0%}")
-            + _cell(name, "utilisation_spread", r["utilisation_spread"],
-                    f"{r['utilisation_spread']:.0%}")
-            + _cell(name, "cases_unassigned", r["cases_total"] - r["cases_visited"],
-                    str(r["cases_total"] - r["cases_visited"]))
-            + f'<td class="l">{_e(src)}</td></tr>')
+        if r.ok and r.kpis is not None and r.solved is not None:
+            parts.append(_figures_row(r, r.kpis, r.solved))
+        else:
+            parts.append(f'<tr class="failed"><td class="l">{_e(r.variant)}</td>'
+                         f'<td colspan="{13 + len(BUCKET_LABELS)}" class="l">failed: see below'
+                         "</td></tr>")
     parts.append("</tbody></table></div>")
     parts.append(
         '<p class="note">Value: what the plan expects to gain from its visits under the variant\'s '
@@ -230,62 +286,20 @@ def render(result, *, dpd_buckets: Sequence[str]) -> str:
         "on its own and again from the base plan, and the better plan is kept; if even that is "
         "below the base, the base routes (re-checked in the variant) are kept (guard).</p>")
     if ok:
-        parts.append("<h2>Value visited (of the value available)</h2>")
-        parts.append('<div class="chart">' + hbars(
-            [(_label(r, first), [(r["value_visited"], PALETTE[i % len(PALETTE)],
-                              f"{r['variant']}: {_money(r['value_visited'])}")])
-             for i, r in enumerate(ok)],
-            fmt=_money, backgrounds=[r["value_total"] for r in ok],
-            totals=[f"{_money(r['value_visited'])} ({_pct(r['value_share'])})" for r in ok])
-            + "</div>")
-        parts.append("<h2>Cases visited by days past due</h2>")
-        parts.append(_legend([(f"DPD {b}", BUCKET_COLORS[i]) for i, b in enumerate(buckets)]))
-        parts.append('<div class="chart">' + hbars(
-            [(r["variant"], [(r["visited_by_dpd"][b], BUCKET_COLORS[i],
-                              f"{r['variant']}, DPD {b}: {r['visited_by_dpd'][b]} visits")
-                             for i, b in enumerate(buckets)]) for r in ok],
-            fmt=lambda v: f"{v:.0f}") + "</div>")
-        parts.append("<h2>Utilisation per route (working time ÷ shift)</h2>")
-        parts.append('<p class="note">Dots: routes; grey line: spread (min to max); red tick: '
-                     "mean.</p>")
-        parts.append('<div class="chart">' + strip([(r["variant"], r["utilisation"]) for r in ok])
-                     + "</div>")
-        parts.append("<h2>Travel</h2>")
-        parts.append('<div class="chart">' + hbars(
-            [(r["variant"], [(r["travel_h"], "#718096",
-                              f"{r['variant']}: {r['travel_h']:.1f} h, {r['travel_km']:.1f} km")])
-             for r in ok], fmt=lambda v: f"{v:.1f} h",
-            totals=[f"{r['travel_h']:.1f} h · {r['travel_km']:.0f} km" for r in ok]) + "</div>")
-        if reasons:
-            parts.append("<h2>Cases not visited, by reason</h2>")
-            colors = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(reasons)}
-            parts.append(_legend([(k, colors[k]) for k in reasons]))
-            parts.append('<div class="chart">' + hbars(
-                [(r["variant"], [(r["unassigned_by_reason"].get(k, 0), colors[k],
-                                  f"{r['variant']}, {k}: {r['unassigned_by_reason'].get(k, 0)}")
-                                 for k in reasons]) for r in ok],
-                fmt=lambda v: f"{v:.0f}") + "</div>")
-        heads = [r for r in ok if r["marginal_value_per_collector"] is not None]
-        if heads:
-            parts.append("<h2>Value of one collector more (or less)</h2>")
-            parts.append('<div class="chart">' + hbars(
-                [(f"{r['variant']} ({r['collectors'] - first['collectors']:+d} collectors)",
-                  [(r["marginal_value_per_collector"], "#2b6cb0",
-                    f"{r['variant']}: {_money(r['marginal_value_per_collector'])} per collector")])
-                 for r in heads], fmt=_money) + "</div>")
-    bad = [r for r in rows if r["status"] != "ok"]
+        parts += _charts(ok, first)
+    bad = [r for r in rows if not r.ok]
     if bad:
         parts.append("<h2>Failed variants</h2>")
         for r in bad:
-            parts.append(f"<h3>{_e(r['variant'])}</h3><pre>{_e(r['error'])}</pre>")
+            parts.append(f"<h3>{_e(r.variant)}</h3><pre>{_e(r.error)}</pre>")
     parts.append('<p class="note">Files: kpis.csv, kpis.json; each variant\'s plan in its own '
                  "folder (index.html, routes.csv, unassigned.csv, summary.json).</p>")
     parts.append("</body></html>")
     return "\n".join(p for p in parts if p)
 
 
-def write_report(result, path: str | Path, *, dpd_buckets: Sequence[str]) -> Path:
+def write_report(result: WhatIfResult, path: str | Path) -> Path:
     """Write `render` of `result` to `path`."""
     p = Path(path)
-    p.write_text(render(result, dpd_buckets=dpd_buckets), encoding="utf-8")
+    p.write_text(render(result), encoding="utf-8")
     return p
