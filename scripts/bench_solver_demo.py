@@ -30,7 +30,8 @@ from optimizer import plan as pl  # noqa: E402
 from optimizer.planning import rules  # noqa: E402
 from optimizer.routing import verify  # noqa: E402
 from optimizer.io.inputs import read_inputs  # noqa: E402
-from optimizer.routing.solve import SolveSettings, solve  # noqa: E402
+from optimizer.routing.params import SolveSettings  # noqa: E402
+from optimizer.routing.solve import solve  # noqa: E402
 
 CONFIGS = {
     "previous": {"num_workers": 1, "warm_start": "none"},

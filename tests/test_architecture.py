@@ -63,7 +63,7 @@ LAZY = {
     "optimizer.cli": {  # each command loads its stages when it runs: --help and validate start
         "optimizer.plan", "optimizer.routing.solve", "optimizer.outputs.write",  # fast
         "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner"},
-    "optimizer.routing.solve": {"ortools"},  # 0.3 s, when a model is built
+    "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs
     "optimizer.geo.network": {"networkx", "osmnx"},  # only to build a network (cache miss)
     "optimizer.geo.geocode": {"geopy"},  # online geocoding only

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from optimizer import model
-from optimizer.routing.solve import InfeasibleError, SolveSettings, solve
+from optimizer.errors import InfeasibleError
+from optimizer.routing.params import SolveSettings
+from optimizer.routing.solve import solve
 from optimizer.routing.verify import check_solution
 
 W = model.TimeWindow
