@@ -26,7 +26,7 @@ and tests/test_ortools_model.py shows each one changing the answer of a tiny pro
 - `add_preference_costs`: a vehicle that is not preferred by a visit pays on entering it;
 - `add_time_dimension`: the schedule, the shifts and the overtime past them;
 - `add_working_time_limits`: ``max_duration_s`` on the route's span;
-- `add_balance`: the spread of working times between routes;
+- `add_balance`: the day's span (latest return - earliest departure);
 - `add_windows`: several windows per visit;
 - `add_disjunctions`: every visit optional at the price of its value (required ones at any price);
 - `add_allowed_vehicles`: who may make a visit;
@@ -400,8 +400,13 @@ def add_working_time_limits(m: _Model) -> None:
 
 
 def add_balance(m: _Model) -> None:
-    """Workload balance: ``balance_cost_per_s`` per second of (longest span - shortest span)
-    over the routes (OR-Tools' global span cost of the time dimension); 0 = off."""
+    """Workload balance: ``balance_cost_per_s`` per second of the day's span, the latest return
+    minus the earliest departure over all routes (OR-Tools' global span cost of the time
+    dimension); 0 = off.
+
+    Not the longest minus the shortest route: one long route costs its whole length, so the
+    work goes to more routes that start together.
+    """
     if m.problem.balance_cost_per_s > 0:
         m.time.SetGlobalSpanCostCoefficient(
             _per_tick(m.problem.balance_cost_per_s, m.settings.value_scale,
@@ -760,7 +765,10 @@ def _extract(m: _Model, assignment: Any, *, wall_s: float) -> model.Solution:
     tps = m.settings.time_ticks_per_s
     routes = []
     for k, seq in enumerate(_sequences(m, assignment)):
-        leave_s = int(assignment.Value(m.time.CumulVar(routing.Start(k)))) / tps
+        if m.time_dimension is None:  # a model without time (tests): leave at the shift start
+            leave_s = float(problem.vehicles[k].shift.start_s)
+        else:
+            leave_s = int(assignment.Value(m.time.CumulVar(routing.Start(k)))) / tps
         legs = _break_legs(m, assignment, k) if seq else []
         routes.append(simulate_route(problem, k, seq, leave_s=leave_s, breaks=legs))
     visited = {s.visit_id for r in routes for s in r.stops}
