@@ -13,6 +13,11 @@ out, as `search` reports it (OR-Tools' integer objective / ``value_scale``, defa
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -326,3 +331,58 @@ def test_a_break_that_the_shift_cannot_hold_is_a_config_error():
     veh = vehicle("K04", shift=(500, 1000), breaks=(model.Break(0, 300, 100),))
     with pytest.raises(ConfigError, match="vehicle K04: break 1 .* cannot be taken"):
         om.check_breaks(problem(line(0, 1), [visit("a", 1)], [veh]), SolveSettings())
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+
+
+def _sigint_in(seconds: float) -> threading.Timer:
+    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+def test_ctrl_c_stops_the_search_within_a_moment():
+    # 60 visits on a 3 km square, no solution limit: the search would run its 60 s. The search
+    # holds the interpreter, yet the timer thread runs (the search polls a Python function) and
+    # its SIGINT stops the search: KeyboardInterrupt long before the time limit.
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 3000, size=(61, 2))
+    d = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))
+    p = problem(d, [visit(f"c{i}", i, service=300) for i in range(1, 61)],
+                [vehicle(f"v{k}", shift=(0, 28_800)) for k in range(3)], cost_per_s=0.001)
+    t0 = time.monotonic()
+    timer = _sigint_in(1.0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            om.search(p, SolveSettings(time_limit_s=60))
+    finally:
+        timer.cancel()
+    assert time.monotonic() - t0 < 20  # a behaviour (it stops), not a speed: 60 s otherwise
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler given back
+
+
+def test_ctrl_c_stops_is_armed_only_where_ctrl_c_is_ours():
+    from optimizer.interrupts import ctrl_c_stops
+
+    with ctrl_c_stops() as request:  # main thread, Python's handler: armed
+        assert request.armed and not request.is_set()
+        with ctrl_c_stops() as inner:  # nested: the same request
+            assert inner is request
+    seen = []
+
+    def in_a_thread() -> None:
+        with ctrl_c_stops() as request:
+            seen.append(request.armed)
+
+    worker = threading.Thread(target=in_a_thread)
+    worker.start()
+    worker.join()
+    assert seen == [False]  # another thread
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # like a pool worker
+    try:
+        with ctrl_c_stops() as request:
+            assert not request.armed
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -38,6 +38,12 @@ Search
 ------
 `search` loads the candidate starting routes (``ReadAssignmentFromRoutes``; a route the model
 rejects is repaired by dropping stops) and improves the best one, or searches from scratch.
+OR-Tools holds the interpreter for the whole search; a custom search limit polls
+`optimizer.interrupts.ctrl_c_stops`' request (a Python function, so the interpreter runs its
+signal handler meanwhile), so Ctrl-C stops the search within a moment and `KeyboardInterrupt`
+is raised once it has stopped. The poll is armed only where Ctrl-C is ours (the main thread of a
+process that has not set SIGINT aside); it costs a few per cent of the search's speed (on Solomon
+R101 about 270,000 polls a second, 3-4 % CPU time at the same number of solutions).
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from optimizer import model
+from optimizer import interrupts, model
 from optimizer.errors import ConfigError, InfeasibleError, ProblemError
 from optimizer.routing.params import SolveSettings
 from optimizer.routing.schedule import simulate_route
@@ -615,6 +621,8 @@ def search(problem: model.Problem, settings: SolveSettings, *, starts: Sequence[
     ------
     InfeasibleError
         No solution, or one that leaves a required visit out.
+    KeyboardInterrupt
+        Ctrl-C during the search (which then stops within a moment).
     """
     t0 = time.monotonic()
     m = build(problem, settings, families=families)
@@ -647,20 +655,24 @@ def _parameters(settings: SolveSettings, time_limit_s: float) -> Any:
 def _run(m: _Model, params: Any, starts: Sequence[Routes]) -> Any:
     """OR-Tools' search from the best of `starts` (or from scratch); its assignment."""
     routing = m.routing
-    assignment = None
-    if starts:
-        routing.CloseModelWithParameters(params)
-        init = None
-        for cand in starts:
-            a = _load_routes(m, cand)
-            if a is not None and (init is None or a.ObjectiveValue() < init.ObjectiveValue()):
-                init = a
-        if init is None:
-            log.warning("initial routes were rejected by the model; solving from scratch")
-        else:
-            assignment = routing.SolveFromAssignmentWithParameters(init, params)
-    if assignment is None:
-        assignment = routing.SolveWithParameters(params)
+    with interrupts.ctrl_c_stops() as stop:
+        if stop.armed:
+            # the limit polls a Python function, so a Ctrl-C is seen while the search runs
+            routing.AddSearchMonitor(routing.solver().CustomLimit(stop.is_set))
+        assignment = None
+        if starts:
+            routing.CloseModelWithParameters(params)
+            init = None
+            for cand in starts:
+                a = _load_routes(m, cand)
+                if a is not None and (init is None or a.ObjectiveValue() < init.ObjectiveValue()):
+                    init = a
+            if init is None:
+                log.warning("initial routes were rejected by the model; solving from scratch")
+            else:
+                assignment = routing.SolveFromAssignmentWithParameters(init, params)
+        if assignment is None and not stop.is_set():
+            assignment = routing.SolveWithParameters(params)
     if assignment is None:
         raise InfeasibleError(
             f"OR-Tools found no plan (status {routing.status()}); check that every required "

@@ -81,6 +81,9 @@ def solve(
         A vehicle's break cannot be taken inside its shift.
     ProblemError
         The problem is malformed (no vehicle, a location outside the matrices, ...).
+    KeyboardInterrupt
+        Ctrl-C: the search in this process stops within a moment (OR-Tools and PyVRP; VROOM
+        when it returns, after a few seconds at most on a day), the other workers are stopped.
     """
     settings = settings or SolveSettings()
     ortools_model.check_problem(problem)

@@ -27,13 +27,19 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
-from optimizer import model
+from optimizer import interrupts, model
 from optimizer.routing.schedule import simulate_route
+
+if TYPE_CHECKING:  # the engines load when a worker runs them
+    import pyvrp
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +60,11 @@ def pyvrp_misfit(problem: model.Problem) -> str | None:
     return None
 
 
-def _ticks_ceil(x: np.ndarray, tps: int) -> np.ndarray:
+#: visit indices (into ``problem.visits``) per vehicle, in visiting order
+Routes = Sequence[Sequence[int]]
+
+
+def _ticks_ceil(x: npt.ArrayLike, tps: int) -> npt.NDArray[np.int64]:
     return np.ceil(np.asarray(x, dtype=float) * tps - 1e-6).astype(np.int64)
 
 
@@ -64,9 +74,10 @@ def _horizon(problem: model.Problem) -> float:
 
 def _vehicle_groups(problem: model.Problem, allowed_sig: bool) -> list[list[int]]:
     """Vehicles that are interchangeable for the engine, in input order."""
-    groups: dict[tuple, list[int]] = {}
+    groups: dict[tuple[object, ...], list[int]] = {}
     for k, v in enumerate(problem.vehicles):
-        key = (v.start, v.end, v.shift, v.capacity, v.max_visits, v.max_duration_s, v.overtime_s)
+        key: tuple[object, ...] = (v.start, v.end, v.shift, v.capacity, v.max_visits,
+                                   v.max_duration_s, v.overtime_s)
         if allowed_sig:
             key = (*key, k)  # every vehicle has its own profile
         groups.setdefault(key, []).append(k)
@@ -81,7 +92,7 @@ def solve_pyvrp(
     time_ticks_per_s: int = 1,
     value_scale: float = 100.0,
     max_iterations: int | None = None,
-    initial_routes: list[list[int]] | None = None,
+    initial_routes: Routes | None = None,
 ) -> EngineRoutes:
     """Solve `problem` (relaxed as described in the module notes) with PyVRP.
 
@@ -96,6 +107,9 @@ def solve_pyvrp(
     initial_routes
         Visit indices per vehicle to start the search from (e.g. VROOM's routes); a visit with
         several windows is given the client of the first window it can start in.
+
+    Ctrl-C stops the search at its next iteration (`interrupts.ctrl_c_stops`) and raises
+    `KeyboardInterrupt`.
     """
     import pyvrp  # here, not at the top: a worker loads only the engine it runs
     from pyvrp import stop
@@ -134,18 +148,18 @@ def solve_pyvrp(
     use_count = any(v.max_visits is not None for v in vehicles)
     n_dims = int(use_load) + int(use_count)
 
-    locations = [pyvrp.Location(0, 0) for _ in loc_of] if hasattr(pyvrp, "Location") else None
+    locations = [pyvrp.Location(0, 0) for _ in loc_of]
     depot_index = {loc: i for i, loc in enumerate(depot_locs)}
     depots = [pyvrp.Depot(location=i) for i in range(len(depot_locs))]
-    clients = []
+    clients: list[pyvrp.Client] = []
     client_visit: list[int] = []
     client_of: list[list[tuple[int, int, int]]] = []  # per visit: (client, window start, end)
-    client_groups = []
+    client_groups: list[pyvrp.ClientGroup] = []
     for i, v in enumerate(visits):
         loc = len(depot_locs) + i
         amount = ([int(v.demand)] if use_load else []) + ([1] if use_count else [])
         wins = v.windows or (model.TimeWindow(0, int(_horizon(problem))),)
-        wins_t = [
+        wins_t: list[tuple[int, int]] = [
             (
                 max(0, math.ceil(w.start_s * tps - 1e-6)),
                 min(horizon, math.floor(w.end_s * tps + 1e-6)),
@@ -174,12 +188,12 @@ def solve_pyvrp(
             )
             client_visit.append(i)
 
-    vtypes = []
+    vtypes: list[pyvrp.VehicleType] = []
     dist_mats = [cost]
     dur_mats = [dur_t]
-    for _g_i, members in enumerate(groups):
+    for members in groups:
         v = vehicles[members[0]]
-        cap = []
+        cap: list[int] = []
         if use_load:
             cap.append(int(v.capacity) if v.capacity is not None else 10**9)
         if use_count:
@@ -202,7 +216,10 @@ def solve_pyvrp(
                 dur_mats.append(d2)
                 profile = len(dist_mats) - 1
         shift_end = int(math.floor((v.shift.end_s + v.overtime_s) * tps + 1e-6))
-        kw = dict(
+        shift_duration = _NO_LIMIT  # PyVRP's default: no limit
+        if v.max_duration_s is not None:
+            shift_duration = int(math.floor((v.max_duration_s + v.overtime_s) * tps + 1e-6))
+        vtypes.append(pyvrp.VehicleType(
             num_available=len(members),
             capacity=cap if n_dims else [],
             start_depot=depot_index[v.start],
@@ -210,22 +227,14 @@ def solve_pyvrp(
             fixed_cost=int(round(problem.fixed_cost * value_scale)),
             tw_early=int(math.ceil(v.shift.start_s * tps - 1e-6)),
             tw_late=shift_end,
+            shift_duration=shift_duration,
             unit_distance_cost=1,
             unit_duration_cost=0,
             profile=profile,
-        )
-        if v.max_duration_s is not None:
-            kw["shift_duration"] = int(math.floor((v.max_duration_s + v.overtime_s) * tps + 1e-6))
-        vtypes.append(pyvrp.VehicleType(**kw))
+        ))
 
-    args = [clients, depots, vtypes, dist_mats, dur_mats, client_groups]
-    if locations is not None:
-        args = [locations, *args]
-    data = pyvrp.ProblemData(*args)
-    criteria = [stop.MaxRuntime(max(0.05, time_limit_s))]
-    if max_iterations is not None:
-        criteria.append(stop.MaxIterations(int(max_iterations)))
-    stopper = criteria[0] if len(criteria) == 1 else stop.MultipleCriteria(criteria)
+    data = pyvrp.ProblemData(locations, clients, depots, vtypes, dist_mats, dur_mats,
+                             client_groups)
     # PyVRP's penalties for excess load and time warp must be able to outweigh any prize, or the
     # search settles on infeasible routes that collect more prizes
     max_prize = max((c.prize for c in clients), default=0)
@@ -233,20 +242,26 @@ def solve_pyvrp(
         penalty=pyvrp.PenaltyParams(max_penalty=float(max(100_000, 10 * max_prize)))
     )
     t_build = time.monotonic() - t0
-    criteria[0] = stop.MaxRuntime(max(0.05, time_limit_s - t_build))
-    stopper = criteria[0] if len(criteria) == 1 else stop.MultipleCriteria(criteria)
     init = None
     if initial_routes is not None:
         init = _pyvrp_initial(problem, data, groups, client_of, initial_routes, tps)
-    result = pyvrp.solve(
-        data,
-        stopper,
-        seed=seed,
-        display=False,
-        collect_stats=False,
-        params=params,
-        initial_solution=init,
-    )
+    with interrupts.ctrl_c_stops() as ctrl_c:
+        criteria: list[pyvrp.stop.StoppingCriterion] = [
+            stop.MaxRuntime(max(0.05, time_limit_s - t_build))]
+        if max_iterations is not None:
+            criteria.append(stop.MaxIterations(int(max_iterations)))
+        if ctrl_c.armed:
+            criteria.append(_CtrlC(ctrl_c))  # last: the others count their calls
+        stopper = criteria[0] if len(criteria) == 1 else stop.MultipleCriteria(criteria)
+        result = pyvrp.solve(
+            data,
+            stopper,
+            seed=seed,
+            display=False,
+            collect_stats=False,
+            params=params,
+            initial_solution=init,
+        )
     best = result.best
     if not best.is_feasible():
         log.info("PyVRP found no feasible solution in %.1f s", time_limit_s)
@@ -260,6 +275,20 @@ def solve_pyvrp(
     return EngineRoutes("pyvrp", tuple(tuple(r) for r in routes), time.monotonic() - t0)
 
 
+class _CtrlC:
+    """PyVRP stopping criterion: Ctrl-C was pressed (`interrupts.ctrl_c_stops`)."""
+
+    def __init__(self, request: interrupts.StopRequest) -> None:
+        self._request = request
+
+    def __call__(self, best_cost: int) -> bool:
+        return self._request.is_set()
+
+
+#: PyVRP's "no limit" of a shift duration (its default)
+_NO_LIMIT = np.iinfo(np.int64).max
+
+
 def solve_vroom(
     problem: model.Problem,
     *,
@@ -269,7 +298,24 @@ def solve_vroom(
     threads: int = 1,
     time_limit_s: float | None = None,
 ) -> EngineRoutes:
-    """Solve `problem` (relaxed as described in the module notes) with VROOM."""
+    """Solve `problem` (relaxed as described in the module notes) with VROOM.
+
+    Parameters
+    ----------
+    time_ticks_per_s
+        Integer time units per second, as in the OR-Tools model.
+    value_scale
+        Money units per value unit, as in the OR-Tools model.
+    exploration_level
+        VROOM's search depth, 0-5.
+    threads
+        VROOM's threads.
+    time_limit_s
+        VROOM's timeout, seconds (``None``: it stops by itself).
+
+    VROOM holds the interpreter until it returns: a Ctrl-C meanwhile takes effect then
+    (`interrupts.ctrl_c_stops` keeps it, where VROOM would lose it) as `KeyboardInterrupt`.
+    """
     import vroom  # here, not at the top: a worker loads only the engine it runs
 
     t0 = time.monotonic()
@@ -322,7 +368,7 @@ def solve_vroom(
             )
             for b_i, b in enumerate(v.breaks)
         ]
-        kw = dict(
+        kw: dict[str, Any] = dict(
             start=vroom.LocationIndex(where[v.start]),
             end=vroom.LocationIndex(where[v.end]),
             time_window=vroom.TimeWindow(
@@ -364,10 +410,11 @@ def solve_vroom(
         elif vmax > 0:
             kw["priority"] = int(round(100 * max(v.value, 0.0) / vmax))
         inp.add_job(vroom.Job(i + 1, **kw))
-    solve_kw = dict(exploration_level=exploration_level, nb_threads=threads)
+    solve_kw: dict[str, Any] = dict(exploration_level=exploration_level, nb_threads=threads)
     if time_limit_s is not None:
         solve_kw["timeout"] = timedelta(seconds=time_limit_s)
-    sol = inp.solve(**solve_kw)
+    with interrupts.ctrl_c_stops():
+        sol = inp.solve(**solve_kw)
     routes: list[list[int]] = [[] for _ in vehicles]
     df = sol.routes
     for row in df.itertuples(index=False):
@@ -376,13 +423,15 @@ def solve_vroom(
     return EngineRoutes("vroom", tuple(tuple(r) for r in routes), time.monotonic() - t0)
 
 
-def _pyvrp_initial(problem, data, groups, client_of, routes, tps):
+def _pyvrp_initial(problem: model.Problem, data: pyvrp.ProblemData, groups: list[list[int]],
+                   client_of: list[list[tuple[int, int, int]]], routes: Routes, tps: int
+                   ) -> pyvrp.Solution:
     """A PyVRP solution for `routes`; each visit gets the client of the window it starts in."""
     import pyvrp
 
     type_of = {k: g for g, members in enumerate(groups) for k in members}
     out = []
-    tps_routes = []
+    tps_routes: list[tuple[list[int], int]] = []
     for k, seq in enumerate(routes):
         if not seq:
             continue
