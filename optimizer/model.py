@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import numpy as np
 
@@ -296,6 +297,6 @@ class Plan:
     plan_date: date
     routes: tuple[PlannedRoute, ...]
     unassigned: tuple[Unassigned, ...]
-    summary: dict = field(default_factory=dict, compare=False)
+    summary: dict[str, Any] = field(default_factory=dict, compare=False)
     # case_id -> (what the address matched, match score 0..1, provider), for located cases
-    geocoded: dict = field(default_factory=dict, compare=False)
+    geocoded: dict[str, tuple[str, float, str]] = field(default_factory=dict, compare=False)

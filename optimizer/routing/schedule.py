@@ -143,12 +143,12 @@ def _forward(
             ret = arrive
             break
         vis = visits[seq[p]]
-        start = _earliest_start(vis.windows, t)
-        if start is None:  # no window left: report the arrival itself (verify flags it)
+        begin = _earliest_start(vis.windows, t)
+        if begin is None:  # no window left: report the arrival itself (verify flags it)
             on_time = False
-            start = t
-        depart = start + vis.service_s
-        stops.append(model.Stop(vis.visit_id, arrive, start, depart, travel, float(dist[a, b_loc])))
+            begin = t
+        depart = begin + vis.service_s
+        stops.append(model.Stop(vis.visit_id, arrive, begin, depart, travel, float(dist[a, b_loc])))
         t = depart
     for brk in legs.get(len(seq) + 1, []):
         b = max(float(brk.earliest_s), t)

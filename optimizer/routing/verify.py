@@ -12,6 +12,7 @@ import math
 from collections import Counter
 
 import numpy as np
+import numpy.typing as npt
 
 from optimizer import model
 
@@ -86,7 +87,9 @@ def check_solution(problem: model.Problem, solution: model.Solution) -> list[str
     return errors
 
 
-def _check_route(problem, k, route, visits, dur, dist) -> list[str]:
+def _check_route(problem: model.Problem, k: int, route: model.Route,
+                 visits: dict[str, model.Visit], dur: npt.NDArray[np.float64],
+                 dist: npt.NDArray[np.float64]) -> list[str]:
     veh = problem.vehicles[k]
     name = f"vehicle {veh.vehicle_id}"
     errs: list[str] = []
@@ -155,13 +158,14 @@ def _check_route(problem, k, route, visits, dur, dist) -> list[str]:
     prev_t = route.leave_s
     total_s = total_m = 0.0
     for p in range(len(stops) + 1):
+        stop: model.Stop | None
         if p < len(stops):
-            s = stops[p]
-            vis = visits[s.visit_id]
+            stop = stops[p]
+            vis = visits[stop.visit_id]
             loc = vis.location
-            what = f"{name} stop {p + 1} ({s.visit_id})"
+            what = f"{name} stop {p + 1} ({stop.visit_id})"
         else:
-            s = None
+            stop = None
             loc = veh.end
             what = f"{name} return to end"
         t_ij = float(dur[prev_loc, loc])
@@ -171,27 +175,30 @@ def _check_route(problem, k, route, visits, dur, dist) -> list[str]:
             return errs
         total_s += t_ij
         total_m += d_ij
-        arrive = s.arrive_s if s is not None else route.return_s
-        ready = s.start_s if s is not None else route.return_s
+        arrive = stop.arrive_s if stop is not None else route.return_s
+        ready = stop.start_s if stop is not None else route.return_s
         in_gap = sum(be - bs for bs, be in breaks if bs >= prev_t - EPS and be <= ready + EPS)
-        if s is not None:
-            if abs(s.travel_s - t_ij) > EPS * max(1.0, t_ij):
-                errs.append(f"{what}: travel_s {s.travel_s:.3f} differs from the matrix {t_ij:.3f}")
-            if abs(s.travel_m - d_ij) > EPS * max(1.0, d_ij):
-                errs.append(f"{what}: travel_m {s.travel_m:.3f} differs from the matrix {d_ij:.3f}")
-            if s.start_s < s.arrive_s - EPS:
-                errs.append(f"{what}: starts at {s.start_s:.1f} before arriving {s.arrive_s:.1f}")
-            if abs(s.depart_s - s.start_s - vis.service_s) > EPS:
+        if stop is not None:
+            if abs(stop.travel_s - t_ij) > EPS * max(1.0, t_ij):
                 errs.append(
-                    f"{what}: depart {s.depart_s:.1f} != start + service "
-                    f"({s.start_s:.1f} + {vis.service_s})"
+                    f"{what}: travel_s {stop.travel_s:.3f} differs from the matrix {t_ij:.3f}")
+            if abs(stop.travel_m - d_ij) > EPS * max(1.0, d_ij):
+                errs.append(
+                    f"{what}: travel_m {stop.travel_m:.3f} differs from the matrix {d_ij:.3f}")
+            if stop.start_s < stop.arrive_s - EPS:
+                errs.append(
+                    f"{what}: starts at {stop.start_s:.1f} before arriving {stop.arrive_s:.1f}")
+            if abs(stop.depart_s - stop.start_s - vis.service_s) > EPS:
+                errs.append(
+                    f"{what}: depart {stop.depart_s:.1f} != start + service "
+                    f"({stop.start_s:.1f} + {vis.service_s})"
                 )
             if vis.windows and not any(
-                w.start_s - EPS <= s.start_s <= w.end_s + EPS for w in vis.windows
+                w.start_s - EPS <= stop.start_s <= w.end_s + EPS for w in vis.windows
             ):
                 wins = ", ".join(w.label() for w in vis.windows)
                 errs.append(
-                    f"{what}: starts at {model.hhmm(s.start_s)} ({s.start_s:.1f}) "
+                    f"{what}: starts at {model.hhmm(stop.start_s)} ({stop.start_s:.1f}) "
                     f"outside its windows {wins}"
                 )
             if vis.allowed_vehicles is not None and k not in vis.allowed_vehicles:
@@ -208,8 +215,8 @@ def _check_route(problem, k, route, visits, dur, dist) -> list[str]:
                 f"{what}: {ready - prev_t:.1f} s between services, less than travel "
                 f"{t_ij:.1f} s plus breaks {in_gap:.1f} s"
             )
-        if s is not None:
-            prev_t = s.depart_s
+        if stop is not None:
+            prev_t = stop.depart_s
             prev_loc = loc
     if abs(route.travel_s - total_s) > EPS * max(1.0, total_s):
         errs.append(f"{name}: travel_s total {route.travel_s:.3f} != sum of legs {total_s:.3f}")

@@ -189,15 +189,16 @@ def solve_pyvrp(
             client_visit.append(i)
 
     vtypes: list[pyvrp.VehicleType] = []
-    dist_mats = [cost]
-    dur_mats = [dur_t]
+    # Any: PyVRP's stubs type a matrix as ndarray[int], a shape type numpy does not use
+    dist_mats: list[Any] = [cost]
+    dur_mats: list[Any] = [dur_t]
     for members in groups:
-        v = vehicles[members[0]]
+        veh = vehicles[members[0]]
         cap: list[int] = []
         if use_load:
-            cap.append(int(v.capacity) if v.capacity is not None else 10**9)
+            cap.append(int(veh.capacity) if veh.capacity is not None else 10**9)
         if use_count:
-            cap.append(int(v.max_visits) if v.max_visits is not None else len(visits))
+            cap.append(int(veh.max_visits) if veh.max_visits is not None else len(visits))
         profile = 0
         if has_allowed:
             k = members[0]
@@ -215,17 +216,17 @@ def solve_pyvrp(
                 dist_mats.append(c2)
                 dur_mats.append(d2)
                 profile = len(dist_mats) - 1
-        shift_end = int(math.floor((v.shift.end_s + v.overtime_s) * tps + 1e-6))
+        shift_end = int(math.floor((veh.shift.end_s + veh.overtime_s) * tps + 1e-6))
         shift_duration = _NO_LIMIT  # PyVRP's default: no limit
-        if v.max_duration_s is not None:
-            shift_duration = int(math.floor((v.max_duration_s + v.overtime_s) * tps + 1e-6))
+        if veh.max_duration_s is not None:
+            shift_duration = int(math.floor((veh.max_duration_s + veh.overtime_s) * tps + 1e-6))
         vtypes.append(pyvrp.VehicleType(
             num_available=len(members),
             capacity=cap if n_dims else [],
-            start_depot=depot_index[v.start],
-            end_depot=depot_index[v.end],
+            start_depot=depot_index[veh.start],
+            end_depot=depot_index[veh.end],
             fixed_cost=int(round(problem.fixed_cost * value_scale)),
-            tw_early=int(math.ceil(v.shift.start_s * tps - 1e-6)),
+            tw_early=int(math.ceil(veh.shift.start_s * tps - 1e-6)),
             tw_late=shift_end,
             shift_duration=shift_duration,
             unit_distance_cost=1,
@@ -354,7 +355,7 @@ def solve_vroom(
         if v.allowed_vehicles is not None:
             skill_of.setdefault(tuple(sorted(v.allowed_vehicles)), len(skill_of) + 1)
     vmax = max((v.value for v in visits if not v.required), default=0.0)
-    for k, v in enumerate(vehicles):
+    for k, veh in enumerate(vehicles):
         skills = {s for allowed, s in skill_of.items() if k in allowed}
         brks = [
             vroom.Break(
@@ -366,23 +367,23 @@ def solve_vroom(
                 ],
                 service=math.ceil(b.duration_s * tps - 1e-6),
             )
-            for b_i, b in enumerate(v.breaks)
+            for b_i, b in enumerate(veh.breaks)
         ]
         kw: dict[str, Any] = dict(
-            start=vroom.LocationIndex(where[v.start]),
-            end=vroom.LocationIndex(where[v.end]),
+            start=vroom.LocationIndex(where[veh.start]),
+            end=vroom.LocationIndex(where[veh.end]),
             time_window=vroom.TimeWindow(
-                math.ceil(v.shift.start_s * tps - 1e-6),
-                math.floor((v.shift.end_s + v.overtime_s) * tps + 1e-6),
+                math.ceil(veh.shift.start_s * tps - 1e-6),
+                math.floor((veh.shift.end_s + veh.overtime_s) * tps + 1e-6),
             ),
             breaks=brks,
         )
         if use_load:
-            kw["capacity"] = [int(v.capacity) if v.capacity is not None else 10**9]
+            kw["capacity"] = [int(veh.capacity) if veh.capacity is not None else 10**9]
         if skills:
             kw["skills"] = skills
-        if v.max_visits is not None:
-            kw["max_tasks"] = int(v.max_visits)
+        if veh.max_visits is not None:
+            kw["max_tasks"] = int(veh.max_visits)
         inp.add_vehicle(vroom.Vehicle(k + 1, **kw))
     for i, v in enumerate(visits):
         wins = [
