@@ -167,9 +167,13 @@ def test_capacity_and_required_visits():
 
 
 def test_required_visit_that_cannot_fit_raises():
+    from optimizer.errors import CollectorRoutesError
+
     p = problem([0, 500], [visit("a", 1, required=True, windows=[W(0, 100)])], [vehicle()])
-    with pytest.raises(InfeasibleError):
+    with pytest.raises(InfeasibleError, match=r"1 required visit\(s\) could not be served") as err:
         solve(p, FAST)
+    # one of the project's errors, with its own exit code (the CLI prints it on one line)
+    assert isinstance(err.value, CollectorRoutesError) and err.value.exit_code == 3
 
 
 def test_unreachable_arcs_are_never_used():
