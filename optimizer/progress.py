@@ -7,22 +7,34 @@ spinner for steps whose size is unknown.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 
+class Advance(Protocol):
+    """What a step yields: ``advance()`` or ``advance(n)`` after `n` more units of work."""
+
+    def __call__(self, n: int = 1, /) -> None: ...  # pragma: no cover - protocol
+
+
 class Progress(Protocol):
-    def step(self, description: str, total: int | None = None):  # pragma: no cover - protocol
+    def step(self, description: str, total: int | None = None
+             ) -> AbstractContextManager[Advance]:  # pragma: no cover - protocol
         """Context manager yielding ``advance(n=1)``."""
+        ...
+
+
+def _nothing(n: int = 1, /) -> None:
+    pass
 
 
 class SilentProgress:
     """A progress reporter that reports nothing."""
 
     @contextmanager
-    def step(self, description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
-        yield lambda n=1: None
+    def step(self, description: str, total: int | None = None) -> Iterator[Advance]:
+        yield _nothing
 
 
 def ensure(progress: Progress | None) -> Progress:
@@ -40,7 +52,7 @@ class RichProgress:
         self._disable = disable
 
     @contextmanager
-    def step(self, description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    def step(self, description: str, total: int | None = None) -> Iterator[Advance]:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -56,6 +68,10 @@ class RichProgress:
         cols.append(TimeElapsedColumn())
         with _P(*cols, console=self._console, transient=False, disable=self._disable) as p:
             task = p.add_task(description, total=total)
-            yield lambda n=1: p.advance(task, n)
+
+            def advance(n: int = 1, /) -> None:
+                p.advance(task, n)
+
+            yield advance
             if total is not None:
                 p.update(task, completed=total)

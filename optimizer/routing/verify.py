@@ -90,12 +90,20 @@ def check_solution(problem: model.Problem, solution: model.Solution) -> list[str
 def _check_route(problem: model.Problem, k: int, route: model.Route,
                  visits: dict[str, model.Visit], dur: npt.NDArray[np.float64],
                  dist: npt.NDArray[np.float64]) -> list[str]:
+    """Every rule on the route of vehicle `k`: its limits, its breaks, then leg by leg."""
     veh = problem.vehicles[k]
     name = f"vehicle {veh.vehicle_id}"
-    errs: list[str] = []
     stops = [s for s in route.stops if s.visit_id in visits]
     if not stops:
-        return errs
+        return []
+    return (_check_limits(veh, name, route, stops, visits) + _check_breaks(veh, name, route, stops)
+            + _check_legs(veh, k, name, route, stops, visits, dur, dist))
+
+
+def _check_limits(veh: model.Vehicle, name: str, route: model.Route,
+                  stops: list[model.Stop], visits: dict[str, model.Visit]) -> list[str]:
+    """Shift (plus overtime), working time, max visits and capacity of one route."""
+    errs: list[str] = []
     shift_end = veh.shift.end_s + veh.overtime_s
     if route.leave_s < veh.shift.start_s - EPS:
         errs.append(
@@ -118,8 +126,15 @@ def _check_route(problem: model.Problem, k: int, route: model.Route,
         load = sum(visits[s.visit_id].demand for s in stops)
         if load > veh.capacity:
             errs.append(f"{name} carries {load}, above capacity {veh.capacity}")
+    return errs
 
-    # ---- breaks: placement
+
+def _check_breaks(veh: model.Vehicle, name: str, route: model.Route, stops: list[model.Stop]
+                  ) -> list[str]:
+    """Every break taken once, inside its window, with its duration, inside the shift, never
+    during a service, before leaving, after returning or between two services."""
+    errs: list[str] = []
+    shift_end = veh.shift.end_s + veh.overtime_s
     breaks = sorted(route.breaks)
     required = sorted(veh.breaks, key=lambda b: (b.earliest_s, b.latest_s))
     if len(breaks) != len(required):
@@ -152,8 +167,16 @@ def _check_route(problem: model.Problem, k: int, route: model.Route,
     for a, b in zip(breaks, breaks[1:], strict=False):
         if b[0] < a[1] - EPS:
             errs.append(f"{name} breaks {a} and {b} overlap")
+    return errs
 
-    # ---- legs
+
+def _check_legs(veh: model.Vehicle, k: int, name: str, route: model.Route,
+                stops: list[model.Stop], visits: dict[str, model.Visit],
+                dur: npt.NDArray[np.float64], dist: npt.NDArray[np.float64]) -> list[str]:
+    """Leg by leg: a road, travel as in the matrices, arrival, service, window, allowed vehicle,
+    the time between services enough for travel and breaks; the route's totals."""
+    errs: list[str] = []
+    breaks = sorted(route.breaks)
     prev_loc = veh.start
     prev_t = route.leave_s
     total_s = total_m = 0.0

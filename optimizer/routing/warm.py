@@ -84,6 +84,161 @@ def _vehicle_groups(problem: model.Problem, allowed_sig: bool) -> list[list[int]
     return list(groups.values())
 
 
+def _integer_matrices(problem: model.Problem, locs: Sequence[int], tps: int, value_scale: float
+                      ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int, int]:
+    """Travel in ticks (rounded up) and arc costs in ``value_scale`` units between `locs`.
+
+    Returns ``(duration, cost, big_duration, big_cost)``: a pair with no road gets the big
+    values (above any horizon, above any route's cost), the diagonal 0.
+    """
+    horizon = int(math.floor(_horizon(problem) * tps))
+    big_t = 10 * horizon + 10**6
+    idx = np.asarray(locs)
+    dur = np.asarray(problem.duration_s, dtype=float)[np.ix_(idx, idx)]
+    dist = np.asarray(problem.distance_m, dtype=float)[np.ix_(idx, idx)]
+    bad = ~np.isfinite(dur) | ~np.isfinite(dist)
+    dur_t = _ticks_ceil(np.where(bad, 0.0, dur), tps)
+    cost = np.rint(
+        (
+            problem.cost_per_s * np.where(bad, 0.0, dur)
+            + problem.cost_per_m * np.where(bad, 0.0, dist)
+        )
+        * value_scale
+    ).astype(np.int64)
+    big_c = int(cost.max(initial=0)) * len(locs) + 10**9
+    dur_t[bad] = big_t
+    cost[bad] = big_c
+    np.fill_diagonal(dur_t, 0)
+    np.fill_diagonal(cost, 0)
+    return dur_t, cost, big_t, big_c
+
+
+def _uses_load(problem: model.Problem) -> bool:
+    return (any(v.capacity is not None for v in problem.vehicles)
+            or any(v.demand for v in problem.visits))
+
+
+@dataclass(frozen=True)
+class _PyvrpClients:
+    """PyVRP's clients of a problem: one per window of each visit (a group when several)."""
+
+    clients: list[pyvrp.Client]
+    groups: list[pyvrp.ClientGroup]
+    visit: list[int]  # client -> index into problem.visits
+    of_visit: list[list[tuple[int, int, int]]]  # visit -> (client, window start, end in ticks)
+
+
+def _pyvrp_clients(problem: model.Problem, first_location: int, tps: int, value_scale: float
+                   ) -> _PyvrpClients:
+    """The clients of `problem`'s visits; visit ``i`` is at location ``first_location + i``."""
+    import pyvrp
+
+    horizon = int(math.floor(_horizon(problem) * tps))
+    use_load = _uses_load(problem)
+    use_count = any(v.max_visits is not None for v in problem.vehicles)
+    clients: list[pyvrp.Client] = []
+    groups: list[pyvrp.ClientGroup] = []
+    visit: list[int] = []
+    of_visit: list[list[tuple[int, int, int]]] = []
+    for i, v in enumerate(problem.visits):
+        amount = ([int(v.demand)] if use_load else []) + ([1] if use_count else [])
+        wins = v.windows or (model.TimeWindow(0, int(_horizon(problem))),)
+        wins_t: list[tuple[int, int]] = [
+            (
+                max(0, math.ceil(w.start_s * tps - 1e-6)),
+                min(horizon, math.floor(w.end_s * tps + 1e-6)),
+            )
+            for w in wins
+        ]
+        wins_t = [w for w in wins_t if w[0] <= w[1]] or [(horizon, horizon)]
+        group = None
+        if len(wins_t) > 1:
+            group = len(groups)
+            members = list(range(len(clients), len(clients) + len(wins_t)))
+            groups.append(pyvrp.ClientGroup(members, required=v.required))
+        of_visit.append([(len(clients) + j, a, b) for j, (a, b) in enumerate(wins_t)])
+        for a, b in wins_t:
+            clients.append(
+                pyvrp.Client(
+                    location=first_location + i,
+                    delivery=amount,
+                    service_duration=int(math.ceil(v.service_s * tps - 1e-6)),
+                    tw_early=int(a),
+                    tw_late=int(b),
+                    prize=0 if v.required else int(round(max(v.value, 0.0) * value_scale)),
+                    required=v.required and group is None,
+                    group=group,
+                )
+            )
+            visit.append(i)
+    return _PyvrpClients(clients, groups, visit, of_visit)
+
+
+def _pyvrp_vehicle_types(problem: model.Problem, groups: list[list[int]],
+                         depot_index: dict[int, int], matrices: tuple[Any, Any, int, int],
+                         tps: int, value_scale: float
+                         ) -> tuple[list[pyvrp.VehicleType], list[Any], list[Any]]:
+    """One vehicle type per group of interchangeable vehicles, and the matrices of their
+    profiles: a vehicle with forbidden visits (``allowed_vehicles``) gets a profile where they
+    cannot be reached.
+
+    Returns ``(vehicle_types, cost_matrices, duration_matrices)`` (Any: PyVRP's stubs type a
+    matrix as ndarray[int], a shape type numpy does not use).
+    """
+    import pyvrp
+
+    dur_t, cost, big_t, big_c = matrices
+    visits = problem.visits
+    has_allowed = any(v.allowed_vehicles is not None for v in visits)
+    use_load = _uses_load(problem)
+    use_count = any(v.max_visits is not None for v in problem.vehicles)
+    n_depots = len(depot_index)
+    vtypes: list[pyvrp.VehicleType] = []
+    dist_mats: list[Any] = [cost]
+    dur_mats: list[Any] = [dur_t]
+    for members in groups:
+        veh = problem.vehicles[members[0]]
+        cap: list[int] = []
+        if use_load:
+            cap.append(int(veh.capacity) if veh.capacity is not None else 10**9)
+        if use_count:
+            cap.append(int(veh.max_visits) if veh.max_visits is not None else len(visits))
+        profile = 0
+        if has_allowed:
+            k = members[0]
+            forbid = [
+                n_depots + i
+                for i, vis in enumerate(visits)
+                if vis.allowed_vehicles is not None and k not in vis.allowed_vehicles
+            ]
+            if forbid:
+                c2, d2 = cost.copy(), dur_t.copy()
+                c2[:, forbid] = big_c
+                d2[:, forbid] = big_t
+                np.fill_diagonal(c2, 0)
+                np.fill_diagonal(d2, 0)
+                dist_mats.append(c2)
+                dur_mats.append(d2)
+                profile = len(dist_mats) - 1
+        shift_duration = _NO_LIMIT  # PyVRP's default: no limit
+        if veh.max_duration_s is not None:
+            shift_duration = int(math.floor((veh.max_duration_s + veh.overtime_s) * tps + 1e-6))
+        vtypes.append(pyvrp.VehicleType(
+            num_available=len(members),
+            capacity=cap,
+            start_depot=depot_index[veh.start],
+            end_depot=depot_index[veh.end],
+            fixed_cost=int(round(problem.fixed_cost * value_scale)),
+            tw_early=int(math.ceil(veh.shift.start_s * tps - 1e-6)),
+            tw_late=int(math.floor((veh.shift.end_s + veh.overtime_s) * tps + 1e-6)),
+            shift_duration=shift_duration,
+            unit_distance_cost=1,
+            unit_duration_cost=0,
+            profile=profile,
+        ))
+    return vtypes, dist_mats, dur_mats
+
+
 def solve_pyvrp(
     problem: model.Problem,
     *,
@@ -99,9 +254,13 @@ def solve_pyvrp(
     Parameters
     ----------
     time_limit_s
-        Run time of PyVRP's iterated local search.
+        Run time of PyVRP's iterated local search, seconds (building its data included).
     seed
         PyVRP's seed.
+    time_ticks_per_s
+        Integer time units per second, as in the OR-Tools model.
+    value_scale
+        Money units per value unit, as in the OR-Tools model.
     max_iterations
         Also stop after this many iterations (deterministic when reached first).
     initial_routes
@@ -116,136 +275,29 @@ def solve_pyvrp(
 
     t0 = time.monotonic()
     tps = time_ticks_per_s
-    visits = problem.visits
     vehicles = problem.vehicles
-    has_allowed = any(v.allowed_vehicles is not None for v in visits)
-    groups = _vehicle_groups(problem, has_allowed)
-    horizon = int(math.floor(_horizon(problem) * tps))
-    big_t = 10 * horizon + 10**6
-
+    groups = _vehicle_groups(problem, any(v.allowed_vehicles is not None for v in problem.visits))
     # locations: one per depot place, then one per visit (clients of one visit share it)
     depot_locs = sorted({v.start for v in vehicles} | {v.end for v in vehicles})
-    loc_of = list(depot_locs) + [v.location for v in visits]
-    idx = np.asarray(loc_of)
-    dur = np.asarray(problem.duration_s, dtype=float)[np.ix_(idx, idx)]
-    dist = np.asarray(problem.distance_m, dtype=float)[np.ix_(idx, idx)]
-    bad = ~np.isfinite(dur) | ~np.isfinite(dist)
-    dur_t = _ticks_ceil(np.where(bad, 0.0, dur), tps)
-    cost = np.rint(
-        (
-            problem.cost_per_s * np.where(bad, 0.0, dur)
-            + problem.cost_per_m * np.where(bad, 0.0, dist)
-        )
-        * value_scale
-    ).astype(np.int64)
-    big_c = int(cost.max(initial=0)) * len(loc_of) + 10**9
-    dur_t[bad] = big_t
-    cost[bad] = big_c
-    np.fill_diagonal(dur_t, 0)
-    np.fill_diagonal(cost, 0)
-
-    use_load = any(v.capacity is not None for v in vehicles) or any(v.demand for v in visits)
-    use_count = any(v.max_visits is not None for v in vehicles)
-    n_dims = int(use_load) + int(use_count)
-
-    locations = [pyvrp.Location(0, 0) for _ in loc_of]
+    loc_of = list(depot_locs) + [v.location for v in problem.visits]
+    matrices = _integer_matrices(problem, loc_of, tps, value_scale)
+    clients = _pyvrp_clients(problem, len(depot_locs), tps, value_scale)
     depot_index = {loc: i for i, loc in enumerate(depot_locs)}
-    depots = [pyvrp.Depot(location=i) for i in range(len(depot_locs))]
-    clients: list[pyvrp.Client] = []
-    client_visit: list[int] = []
-    client_of: list[list[tuple[int, int, int]]] = []  # per visit: (client, window start, end)
-    client_groups: list[pyvrp.ClientGroup] = []
-    for i, v in enumerate(visits):
-        loc = len(depot_locs) + i
-        amount = ([int(v.demand)] if use_load else []) + ([1] if use_count else [])
-        wins = v.windows or (model.TimeWindow(0, int(_horizon(problem))),)
-        wins_t: list[tuple[int, int]] = [
-            (
-                max(0, math.ceil(w.start_s * tps - 1e-6)),
-                min(horizon, math.floor(w.end_s * tps + 1e-6)),
-            )
-            for w in wins
-        ]
-        wins_t = [w for w in wins_t if w[0] <= w[1]] or [(horizon, horizon)]
-        group = None
-        if len(wins_t) > 1:
-            group = len(client_groups)
-            members = list(range(len(clients), len(clients) + len(wins_t)))
-            client_groups.append(pyvrp.ClientGroup(members, required=v.required))
-        client_of.append([(len(clients) + j, a, b) for j, (a, b) in enumerate(wins_t)])
-        for a, b in wins_t:
-            clients.append(
-                pyvrp.Client(
-                    location=loc,
-                    delivery=amount,
-                    service_duration=int(math.ceil(v.service_s * tps - 1e-6)),
-                    tw_early=int(a),
-                    tw_late=int(b),
-                    prize=0 if v.required else int(round(max(v.value, 0.0) * value_scale)),
-                    required=v.required and group is None,
-                    group=group,
-                )
-            )
-            client_visit.append(i)
-
-    vtypes: list[pyvrp.VehicleType] = []
-    # Any: PyVRP's stubs type a matrix as ndarray[int], a shape type numpy does not use
-    dist_mats: list[Any] = [cost]
-    dur_mats: list[Any] = [dur_t]
-    for members in groups:
-        veh = vehicles[members[0]]
-        cap: list[int] = []
-        if use_load:
-            cap.append(int(veh.capacity) if veh.capacity is not None else 10**9)
-        if use_count:
-            cap.append(int(veh.max_visits) if veh.max_visits is not None else len(visits))
-        profile = 0
-        if has_allowed:
-            k = members[0]
-            forbid = [
-                len(depot_locs) + i
-                for i, vis in enumerate(visits)
-                if vis.allowed_vehicles is not None and k not in vis.allowed_vehicles
-            ]
-            if forbid:
-                c2, d2 = cost.copy(), dur_t.copy()
-                c2[:, forbid] = big_c
-                d2[:, forbid] = big_t
-                np.fill_diagonal(c2, 0)
-                np.fill_diagonal(d2, 0)
-                dist_mats.append(c2)
-                dur_mats.append(d2)
-                profile = len(dist_mats) - 1
-        shift_end = int(math.floor((veh.shift.end_s + veh.overtime_s) * tps + 1e-6))
-        shift_duration = _NO_LIMIT  # PyVRP's default: no limit
-        if veh.max_duration_s is not None:
-            shift_duration = int(math.floor((veh.max_duration_s + veh.overtime_s) * tps + 1e-6))
-        vtypes.append(pyvrp.VehicleType(
-            num_available=len(members),
-            capacity=cap if n_dims else [],
-            start_depot=depot_index[veh.start],
-            end_depot=depot_index[veh.end],
-            fixed_cost=int(round(problem.fixed_cost * value_scale)),
-            tw_early=int(math.ceil(veh.shift.start_s * tps - 1e-6)),
-            tw_late=shift_end,
-            shift_duration=shift_duration,
-            unit_distance_cost=1,
-            unit_duration_cost=0,
-            profile=profile,
-        ))
-
-    data = pyvrp.ProblemData(locations, clients, depots, vtypes, dist_mats, dur_mats,
-                             client_groups)
+    vtypes, dist_mats, dur_mats = _pyvrp_vehicle_types(problem, groups, depot_index, matrices,
+                                                       tps, value_scale)
+    data = pyvrp.ProblemData([pyvrp.Location(0, 0) for _ in loc_of], clients.clients,
+                             [pyvrp.Depot(location=i) for i in range(len(depot_locs))], vtypes,
+                             dist_mats, dur_mats, clients.groups)
     # PyVRP's penalties for excess load and time warp must be able to outweigh any prize, or the
     # search settles on infeasible routes that collect more prizes
-    max_prize = max((c.prize for c in clients), default=0)
+    max_prize = max((c.prize for c in clients.clients), default=0)
     params = pyvrp.SolveParams(
         penalty=pyvrp.PenaltyParams(max_penalty=float(max(100_000, 10 * max_prize)))
     )
     t_build = time.monotonic() - t0
     init = None
     if initial_routes is not None:
-        init = _pyvrp_initial(problem, data, groups, client_of, initial_routes, tps)
+        init = _pyvrp_initial(problem, data, groups, clients.of_visit, initial_routes, tps)
     with interrupts.ctrl_c_stops() as ctrl_c:
         criteria: list[pyvrp.stop.StoppingCriterion] = [
             stop.MaxRuntime(max(0.05, time_limit_s - t_build))]
@@ -254,15 +306,8 @@ def solve_pyvrp(
         if ctrl_c.armed:
             criteria.append(_CtrlC(ctrl_c))  # last: the others count their calls
         stopper = criteria[0] if len(criteria) == 1 else stop.MultipleCriteria(criteria)
-        result = pyvrp.solve(
-            data,
-            stopper,
-            seed=seed,
-            display=False,
-            collect_stats=False,
-            params=params,
-            initial_solution=init,
-        )
+        result = pyvrp.solve(data, stopper, seed=seed, display=False, collect_stats=False,
+                             params=params, initial_solution=init)
     best = result.best
     if not best.is_feasible():
         log.info("PyVRP found no feasible solution in %.1f s", time_limit_s)
@@ -272,7 +317,7 @@ def solve_pyvrp(
         t = r.vehicle_type()
         k = groups[t][next_member[t]]
         next_member[t] += 1
-        routes[k] = [client_visit[a.idx] for a in r.schedule() if a.is_client()]
+        routes[k] = [clients.visit[a.idx] for a in r.schedule() if a.is_client()]
     return EngineRoutes("pyvrp", tuple(tuple(r) for r in routes), time.monotonic() - t0)
 
 
@@ -320,42 +365,44 @@ def solve_vroom(
     import vroom  # here, not at the top: a worker loads only the engine it runs
 
     t0 = time.monotonic()
-    tps = time_ticks_per_s
-    visits = problem.visits
-    vehicles = problem.vehicles
-    horizon = int(math.floor(_horizon(problem) * tps))
-    big_t = 10 * horizon + 10**6
+    vehicles, visits = problem.vehicles, problem.visits
     locs = [v.start for v in vehicles] + [v.end for v in vehicles] + [v.location for v in visits]
     uniq = sorted(set(locs))
     where = {loc: i for i, loc in enumerate(uniq)}
-    idx = np.asarray(uniq)
-    dur = np.asarray(problem.duration_s, dtype=float)[np.ix_(idx, idx)]
-    dist = np.asarray(problem.distance_m, dtype=float)[np.ix_(idx, idx)]
-    bad = ~np.isfinite(dur) | ~np.isfinite(dist)
-    dur_t = _ticks_ceil(np.where(bad, 0.0, dur), tps)
-    dur_t[bad] = big_t
-    np.fill_diagonal(dur_t, 0)
-    cost = np.rint(
-        (
-            problem.cost_per_s * np.where(bad, 0.0, dur)
-            + problem.cost_per_m * np.where(bad, 0.0, dist)
-        )
-        * value_scale
-    ).astype(np.int64)
-    cost[bad] = int(cost.max(initial=0)) * len(uniq) + 10**9
-    np.fill_diagonal(cost, 0)
+    dur_t, cost, _, _ = _integer_matrices(problem, uniq, time_ticks_per_s, value_scale)
     inp = vroom.Input()
     inp.set_durations_matrix("car", dur_t.astype(np.uint32) if dur_t.max() < 2**31 else dur_t)
     if cost.any():
         inp.set_costs_matrix("car", cost)
-    use_load = any(v.capacity is not None for v in vehicles) or any(v.demand for v in visits)
     # allowed vehicles -> skills: one skill per distinct allowed set
     skill_of: dict[tuple[int, ...], int] = {}
     for v in visits:
         if v.allowed_vehicles is not None:
             skill_of.setdefault(tuple(sorted(v.allowed_vehicles)), len(skill_of) + 1)
-    vmax = max((v.value for v in visits if not v.required), default=0.0)
-    for k, veh in enumerate(vehicles):
+    for vehicle in _vroom_vehicles(problem, where, skill_of, time_ticks_per_s):
+        inp.add_vehicle(vehicle)
+    for job in _vroom_jobs(problem, where, skill_of, time_ticks_per_s):
+        inp.add_job(job)
+    solve_kw: dict[str, Any] = dict(exploration_level=exploration_level, nb_threads=threads)
+    if time_limit_s is not None:
+        solve_kw["timeout"] = timedelta(seconds=time_limit_s)
+    with interrupts.ctrl_c_stops():
+        sol = inp.solve(**solve_kw)
+    routes: list[list[int]] = [[] for _ in vehicles]
+    for row in sol.routes.itertuples(index=False):
+        if str(row.type) == "job":
+            routes[int(row.vehicle_id) - 1].append(int(row.id) - 1)
+    return EngineRoutes("vroom", tuple(tuple(r) for r in routes), time.monotonic() - t0)
+
+
+def _vroom_vehicles(problem: model.Problem, where: dict[int, int],
+                    skill_of: dict[tuple[int, ...], int], tps: int) -> list[Any]:
+    """VROOM's vehicles (ids from 1): shift, breaks, skills, capacity, max visits."""
+    import vroom
+
+    use_load = _uses_load(problem)
+    out = []
+    for k, veh in enumerate(problem.vehicles):
         skills = {s for allowed, s in skill_of.items() if k in allowed}
         brks = [
             vroom.Break(
@@ -384,8 +431,21 @@ def solve_vroom(
             kw["skills"] = skills
         if veh.max_visits is not None:
             kw["max_tasks"] = int(veh.max_visits)
-        inp.add_vehicle(vroom.Vehicle(k + 1, **kw))
-    for i, v in enumerate(visits):
+        out.append(vroom.Vehicle(k + 1, **kw))
+    return out
+
+
+def _vroom_jobs(problem: model.Problem, where: dict[int, int],
+                skill_of: dict[tuple[int, ...], int], tps: int) -> list[Any]:
+    """VROOM's jobs (ids from 1): windows, service, skills, and the value as a priority 0..100
+    (required visits 100); a visit with no window inside the horizon is left out."""
+    import vroom
+
+    use_load = _uses_load(problem)
+    horizon = int(math.floor(_horizon(problem) * tps))
+    vmax = max((v.value for v in problem.visits if not v.required), default=0.0)
+    out = []
+    for i, v in enumerate(problem.visits):
         wins = [
             vroom.TimeWindow(
                 max(0, math.ceil(w.start_s * tps - 1e-6)),
@@ -396,7 +456,7 @@ def solve_vroom(
         ]
         if v.windows and not wins:
             continue  # cannot be visited at all
-        kw = dict(
+        kw: dict[str, Any] = dict(
             location=vroom.LocationIndex(where[v.location]),
             default_service=math.ceil(v.service_s * tps - 1e-6),
         )
@@ -410,18 +470,8 @@ def solve_vroom(
             kw["priority"] = 100
         elif vmax > 0:
             kw["priority"] = int(round(100 * max(v.value, 0.0) / vmax))
-        inp.add_job(vroom.Job(i + 1, **kw))
-    solve_kw: dict[str, Any] = dict(exploration_level=exploration_level, nb_threads=threads)
-    if time_limit_s is not None:
-        solve_kw["timeout"] = timedelta(seconds=time_limit_s)
-    with interrupts.ctrl_c_stops():
-        sol = inp.solve(**solve_kw)
-    routes: list[list[int]] = [[] for _ in vehicles]
-    df = sol.routes
-    for row in df.itertuples(index=False):
-        if str(row.type) == "job":
-            routes[int(row.vehicle_id) - 1].append(int(row.id) - 1)
-    return EngineRoutes("vroom", tuple(tuple(r) for r in routes), time.monotonic() - t0)
+        out.append(vroom.Job(i + 1, **kw))
+    return out
 
 
 def _pyvrp_initial(problem: model.Problem, data: pyvrp.ProblemData, groups: list[list[int]],
