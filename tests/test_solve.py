@@ -319,3 +319,24 @@ def test_initial_plan_that_breaks_a_rule_is_cut():
     p2 = dataclasses.replace(p, vehicles=(v0, *p.vehicles[1:]))
     sol = run(p2, SolveSettings(num_workers=1, **DET), initial=first)
     assert sol.routes[0].return_s <= 15_000
+
+
+def test_an_executor_handed_in_runs_the_other_workers():
+    # solve(executor=...): worker 0 here, worker 1 through the executor handed in, which stays
+    # open for the next call; the plan is the one the default local processes give
+    from optimizer.executor import LocalProcesses
+
+    class Counting(LocalProcesses):
+        calls = 0
+
+        def map(self, fn, items, **kw):
+            Counting.calls += 1
+            return super().map(fn, items, **kw)
+
+    p = random_problem(breaks=False)
+    s = SolveSettings(num_workers=2, seed=1, **DET)
+    with Counting(1) as executor:
+        first = run(p, s, executor=executor)
+        again = run(p, s, executor=executor)
+    assert Counting.calls == 2
+    assert first.routes == again.routes == run(p, s).routes
