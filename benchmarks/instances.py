@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from optimizer import model
-from optimizer.routing.solve import SolveSettings
+from optimizer.routing.params import SolveSettings
 
 
 class InstanceError(ValueError):

@@ -2,6 +2,12 @@
 
 Every input problem names the file, the row, the record id, the field, the bad value and the fix.
 Readers collect all problems of a file and raise one `InputError` holding them all.
+
+Every error a user can cause is a `CollectorRoutesError`; the command line prints its message on
+one line (no traceback) and exits with its ``exit_code``: 1 for the root class, 2 for bad input
+files, options or problems (`InputError`, `ConfigError`, `ProblemError`), 3 when no plan can serve
+every required visit (`InfeasibleError`). Each class also inherits the built-in error it refines
+(an `InputError` is a `ValueError`), so callers that catch those keep working.
 """
 
 from __future__ import annotations
@@ -59,3 +65,16 @@ class ConfigError(CollectorRoutesError, ValueError):
     """A setting or option is invalid; the message says which and how to fix it."""
 
     exit_code = 2
+
+
+class ProblemError(CollectorRoutesError, ValueError):
+    """A routing problem handed to the solver is malformed (no vehicle, a location outside the
+    travel matrices, a visit id used twice); the message names each problem."""
+
+    exit_code = 2
+
+
+class InfeasibleError(CollectorRoutesError, RuntimeError):
+    """No plan serves every required visit; the message names them and what to change."""
+
+    exit_code = 3

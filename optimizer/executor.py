@@ -1,6 +1,6 @@
 """One seam for parallel work: a plain function over plain data, results in order.
 
-The solver portfolio (`optimizer.routing.solve`) and the what-if variants
+The solver portfolio (`optimizer.routing.portfolio`) and the what-if variants
 (`optimizer.whatif.runner`) hand their work to an `Executor`. `LocalProcesses`, fresh
 interpreters on this machine, is the default; a distributed engine (e.g. Dask) implements the same
 protocol. What every implementation keeps:

@@ -196,8 +196,8 @@ class Problem:
     cost_per_m: float = 0.0
     # cost of using a vehicle at all (benchmarks with fleet-size terms); 0 in the product
     fixed_cost: float = 0.0
-    # workload balance: cost per second of (longest route working time - shortest)
-    # (OR-Tools global span cost on the time dimension); 0 = off
+    # workload balance: cost per second of the day's span, the latest return minus the earliest
+    # departure over all routes (OR-Tools' global span cost of the time dimension); 0 = off
     balance_cost_per_s: float = 0.0
 
 

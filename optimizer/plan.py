@@ -51,7 +51,7 @@ from optimizer.planning.build import Built, Located, Reason, build_problem
 from optimizer.progress import Progress, ensure
 from optimizer.routing import solve as sv
 from optimizer.routing import verify
-from optimizer.routing.solve import SolveSettings
+from optimizer.routing.params import SolveSettings
 from optimizer.settings import PlanSettings
 
 log = logging.getLogger(__name__)

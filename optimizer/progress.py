@@ -21,6 +21,7 @@ class Progress(Protocol):
     def step(self, description: str, total: int | None = None
              ) -> AbstractContextManager[Advance]:  # pragma: no cover - protocol
         """Context manager yielding ``advance(n=1)``."""
+        ...
 
 
 def no_advance(n: int = 1) -> None:
@@ -66,6 +67,7 @@ class RichProgress:
         cols.append(TimeElapsedColumn())
         with _P(*cols, console=self._console, transient=False, disable=self._disable) as p:
             task = p.add_task(description, total=total)
+
             def advance(n: int = 1) -> None:
                 p.advance(task, n)
 

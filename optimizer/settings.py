@@ -29,7 +29,7 @@ from optimizer.errors import ConfigError
 from optimizer.planning import rules, weigh
 from optimizer.planning.rules import Policy
 from optimizer.planning.weigh import Weighting
-from optimizer.routing.solve import SolveSettings
+from optimizer.routing.params import SolveSettings
 
 __all__ = ["OPTIONS", "GeocodingSettings", "Option", "OptionProblem", "OutputSettings",
            "PlanSettings", "RoadSettings", "SettingsError", "build_settings", "load_settings",

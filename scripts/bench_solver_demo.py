@@ -31,7 +31,8 @@ from optimizer.planning import rules  # noqa: E402
 from optimizer.planning.build import build_problem  # noqa: E402
 from optimizer.routing import verify  # noqa: E402
 from optimizer.io.inputs import read_inputs  # noqa: E402
-from optimizer.routing.solve import SolveSettings, solve  # noqa: E402
+from optimizer.routing.params import SolveSettings  # noqa: E402
+from optimizer.routing.solve import solve  # noqa: E402
 from optimizer.settings import PlanSettings  # noqa: E402
 
 CONFIGS = {

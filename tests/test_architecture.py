@@ -62,10 +62,10 @@ MAY_IMPORT = {
 #: imports a module makes inside functions, each with its reason; all others are at the top
 LAZY = {
     "optimizer.cli": {  # each command loads its stages when it runs: --help and validate start
-        "optimizer.plan", "optimizer.outputs.write",  # fast
+        "optimizer.plan", "optimizer.routing.solve", "optimizer.outputs.write",  # fast
         "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner",
         "optimizer.whatif.scenario"},
-    "optimizer.routing.solve": {"ortools"},  # 0.3 s, when a model is built
+    "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs
     "optimizer.geo.network": {"networkx", "osmnx"},  # only to build a network (cache miss)
     "optimizer.geo.geocode.online": {"geopy"},  # online geocoding only: 0.1 s to import
@@ -88,6 +88,18 @@ GEOCODE_MAY_IMPORT = {
     f"{GEOCODE}.cache": {"base"},
     GEOCODE: {"base", "cache", "gazetteer", "index", "online"},
 }
+
+
+#: the solvers and who may import them: their untyped objects stay behind these seams
+ENGINES = {
+    "ortools": {"optimizer.routing.ortools_model"},  # the OR-Tools model, one family a function
+    "pyvrp": {"optimizer.routing.warm"},  # starting routes
+    "vroom": {"optimizer.routing.warm"},
+}
+#: modules kept apart from their own stage on purpose, and the only modules of the package they
+#: may import: verify is the check of the solver, so it shares neither the solver nor its
+#: simulator (optimizer.routing.schedule)
+INDEPENDENT = {"optimizer.routing.verify": {"optimizer.model"}}
 
 
 def _modules() -> dict[str, Path]:
@@ -215,6 +227,20 @@ def test_imports_inside_functions_are_the_documented_ones():
     stale = [f"{module}: {name}" for module, names in LAZY.items() for name in names
              if not any(n == name and lazy for n, _, lazy in _imports(module))]
     assert stale == []
+
+
+def test_solvers_are_imported_behind_their_seams():
+    wrong = [f"{module} line {line} imports {name}" for module in MODULES
+             for name, line, _ in _imports(module)
+             if name in ENGINES and module not in ENGINES[name]]
+    assert wrong == []
+
+
+def test_the_check_imports_neither_the_solver_nor_its_simulator():
+    for module, allowed in INDEPENDENT.items():
+        imported = {name for name, _, _ in _imports(module)}
+        assert {n for n in imported if n in MODULES} <= allowed, module
+        assert not imported & set(ENGINES), module
 
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if _is_package(m)

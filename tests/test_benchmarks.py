@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from benchmarks import instances as bm
-from optimizer.routing.solve import SolveSettings, solve
+from optimizer.routing.params import SolveSettings
+from optimizer.routing.solve import solve
 from optimizer.routing.verify import check_solution
 
 DATA = Path(__file__).parent / "data" / "bench"

@@ -96,7 +96,7 @@ def test_geocoding_and_network_reasons_on_real_data(cache_dir):
     from optimizer.io.inputs import parse_time_window
     from optimizer.model import Case, Collector, Place
     from optimizer.plan import plan_day
-    from optimizer.routing.solve import SolveSettings
+    from optimizer.routing.params import SolveSettings
     from optimizer.settings import PlanSettings
 
     cases = (
@@ -114,3 +114,23 @@ def test_geocoding_and_network_reasons_on_real_data(cache_dir):
     text = {u.case.case_id: u.reason for u in plan.unassigned}
     assert "Baker Street" in text["NOWHERE"] and "lat/lon" in text["NOWHERE"]
     assert "m from the nearest road" in text["FARAWAY"]
+
+
+def test_one_visit_proof_takes_the_earliest_open_window_not_the_first_listed():
+    # Depot at 0, the visit 100 s away, shift 0-1000 s, 60 s of service; its windows are listed
+    # late one first: 5000-6000, then 200-300. On arrival (100 s) the earliest open window is
+    # 200-300: start at 200, back at 200 + 60 + 100 = 360 <= 1000, so it fits the empty day.
+    # Taking the first-listed window instead (as explain's own copy of the route simulation
+    # did) starts at 5000, after the shift, and would have called it 'cannot_fit_alone'.
+    from optimizer.model import Problem, TimeWindow, Vehicle, Visit
+    from optimizer.routing.schedule import feasible_route
+
+    d = np.array([[0.0, 100.0], [100.0, 0.0]])
+    vis = Visit("V", 1, 10.0, 60, (TimeWindow(5000, 6000), TimeWindow(200, 300)))
+    p = Problem((vis,), (Vehicle("K1", 0, 0, TimeWindow(0, 1000)),), d, d.copy())
+    route = feasible_route(p, 0, [0])
+    assert route is not None and route.stops[0].start_s == 200 and route.return_s == 360
+    assert explain.fits_alone(p, 0, 0)
+    # and a shift ending at 300 is too short for either window: proven without the solver
+    short = Problem((vis,), (Vehicle("K1", 0, 0, TimeWindow(0, 300)),), d, d.copy())
+    assert feasible_route(short, 0, [0]) is None and not explain.fits_alone(short, 0, 0)

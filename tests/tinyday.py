@@ -17,7 +17,7 @@ from optimizer.io.inputs import parse_time_window, parse_windows
 from optimizer.model import Case, Collector, Place
 from optimizer.plan import solve_located
 from optimizer.planning.build import Located
-from optimizer.routing.solve import SolveSettings
+from optimizer.routing.params import SolveSettings
 from optimizer.settings import PlanSettings
 
 MONDAY = date(2026, 11, 30)

@@ -62,9 +62,10 @@ class Policy:
     preferred_cost
         Cost (value units) of giving a case to another collector than its ``preferred_collector``.
     balance
-        ``"none"`` or ``"hours"`` (penalise the spread of working hours between routes).
+        ``"none"`` or ``"hours"`` (penalise the day's span: the latest return minus the earliest
+        departure over all routes, which evens working hours out when crews start together).
     balance_cost_per_h
-        Cost per hour of spread between the longest and the shortest route (``balance="hours"``).
+        Cost per hour of that span (``balance="hours"``).
     """
 
     name: str = "none"

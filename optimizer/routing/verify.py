@@ -12,6 +12,7 @@ import math
 from collections import Counter
 
 import numpy as np
+import numpy.typing as npt
 
 from optimizer import model
 
@@ -86,13 +87,23 @@ def check_solution(problem: model.Problem, solution: model.Solution) -> list[str
     return errors
 
 
-def _check_route(problem, k, route, visits, dur, dist) -> list[str]:
+def _check_route(problem: model.Problem, k: int, route: model.Route,
+                 visits: dict[str, model.Visit], dur: npt.NDArray[np.float64],
+                 dist: npt.NDArray[np.float64]) -> list[str]:
+    """Every rule on the route of vehicle `k`: its limits, its breaks, then leg by leg."""
     veh = problem.vehicles[k]
     name = f"vehicle {veh.vehicle_id}"
-    errs: list[str] = []
     stops = [s for s in route.stops if s.visit_id in visits]
     if not stops:
-        return errs
+        return []
+    return (_check_limits(veh, name, route, stops, visits) + _check_breaks(veh, name, route, stops)
+            + _check_legs(veh, k, name, route, stops, visits, dur, dist))
+
+
+def _check_limits(veh: model.Vehicle, name: str, route: model.Route,
+                  stops: list[model.Stop], visits: dict[str, model.Visit]) -> list[str]:
+    """Shift (plus overtime), working time, max visits and capacity of one route."""
+    errs: list[str] = []
     shift_end = veh.shift.end_s + veh.overtime_s
     if route.leave_s < veh.shift.start_s - EPS:
         errs.append(
@@ -115,8 +126,15 @@ def _check_route(problem, k, route, visits, dur, dist) -> list[str]:
         load = sum(visits[s.visit_id].demand for s in stops)
         if load > veh.capacity:
             errs.append(f"{name} carries {load}, above capacity {veh.capacity}")
+    return errs
 
-    # ---- breaks: placement
+
+def _check_breaks(veh: model.Vehicle, name: str, route: model.Route, stops: list[model.Stop]
+                  ) -> list[str]:
+    """Every break taken once, inside its window, with its duration, inside the shift, never
+    during a service, before leaving, after returning or between two services."""
+    errs: list[str] = []
+    shift_end = veh.shift.end_s + veh.overtime_s
     breaks = sorted(route.breaks)
     required = sorted(veh.breaks, key=lambda b: (b.earliest_s, b.latest_s))
     if len(breaks) != len(required):
@@ -149,19 +167,28 @@ def _check_route(problem, k, route, visits, dur, dist) -> list[str]:
     for a, b in zip(breaks, breaks[1:], strict=False):
         if b[0] < a[1] - EPS:
             errs.append(f"{name} breaks {a} and {b} overlap")
+    return errs
 
-    # ---- legs
+
+def _check_legs(veh: model.Vehicle, k: int, name: str, route: model.Route,
+                stops: list[model.Stop], visits: dict[str, model.Visit],
+                dur: npt.NDArray[np.float64], dist: npt.NDArray[np.float64]) -> list[str]:
+    """Leg by leg: a road, travel as in the matrices, arrival, service, window, allowed vehicle,
+    the time between services enough for travel and breaks; the route's totals."""
+    errs: list[str] = []
+    breaks = sorted(route.breaks)
     prev_loc = veh.start
     prev_t = route.leave_s
     total_s = total_m = 0.0
     for p in range(len(stops) + 1):
+        stop: model.Stop | None
         if p < len(stops):
-            s = stops[p]
-            vis = visits[s.visit_id]
+            stop = stops[p]
+            vis = visits[stop.visit_id]
             loc = vis.location
-            what = f"{name} stop {p + 1} ({s.visit_id})"
+            what = f"{name} stop {p + 1} ({stop.visit_id})"
         else:
-            s = None
+            stop = None
             loc = veh.end
             what = f"{name} return to end"
         t_ij = float(dur[prev_loc, loc])
@@ -171,27 +198,30 @@ def _check_route(problem, k, route, visits, dur, dist) -> list[str]:
             return errs
         total_s += t_ij
         total_m += d_ij
-        arrive = s.arrive_s if s is not None else route.return_s
-        ready = s.start_s if s is not None else route.return_s
+        arrive = stop.arrive_s if stop is not None else route.return_s
+        ready = stop.start_s if stop is not None else route.return_s
         in_gap = sum(be - bs for bs, be in breaks if bs >= prev_t - EPS and be <= ready + EPS)
-        if s is not None:
-            if abs(s.travel_s - t_ij) > EPS * max(1.0, t_ij):
-                errs.append(f"{what}: travel_s {s.travel_s:.3f} differs from the matrix {t_ij:.3f}")
-            if abs(s.travel_m - d_ij) > EPS * max(1.0, d_ij):
-                errs.append(f"{what}: travel_m {s.travel_m:.3f} differs from the matrix {d_ij:.3f}")
-            if s.start_s < s.arrive_s - EPS:
-                errs.append(f"{what}: starts at {s.start_s:.1f} before arriving {s.arrive_s:.1f}")
-            if abs(s.depart_s - s.start_s - vis.service_s) > EPS:
+        if stop is not None:
+            if abs(stop.travel_s - t_ij) > EPS * max(1.0, t_ij):
                 errs.append(
-                    f"{what}: depart {s.depart_s:.1f} != start + service "
-                    f"({s.start_s:.1f} + {vis.service_s})"
+                    f"{what}: travel_s {stop.travel_s:.3f} differs from the matrix {t_ij:.3f}")
+            if abs(stop.travel_m - d_ij) > EPS * max(1.0, d_ij):
+                errs.append(
+                    f"{what}: travel_m {stop.travel_m:.3f} differs from the matrix {d_ij:.3f}")
+            if stop.start_s < stop.arrive_s - EPS:
+                errs.append(
+                    f"{what}: starts at {stop.start_s:.1f} before arriving {stop.arrive_s:.1f}")
+            if abs(stop.depart_s - stop.start_s - vis.service_s) > EPS:
+                errs.append(
+                    f"{what}: depart {stop.depart_s:.1f} != start + service "
+                    f"({stop.start_s:.1f} + {vis.service_s})"
                 )
             if vis.windows and not any(
-                w.start_s - EPS <= s.start_s <= w.end_s + EPS for w in vis.windows
+                w.start_s - EPS <= stop.start_s <= w.end_s + EPS for w in vis.windows
             ):
                 wins = ", ".join(w.label() for w in vis.windows)
                 errs.append(
-                    f"{what}: starts at {model.hhmm(s.start_s)} ({s.start_s:.1f}) "
+                    f"{what}: starts at {model.hhmm(stop.start_s)} ({stop.start_s:.1f}) "
                     f"outside its windows {wins}"
                 )
             if vis.allowed_vehicles is not None and k not in vis.allowed_vehicles:
@@ -208,8 +238,8 @@ def _check_route(problem, k, route, visits, dur, dist) -> list[str]:
                 f"{what}: {ready - prev_t:.1f} s between services, less than travel "
                 f"{t_ij:.1f} s plus breaks {in_gap:.1f} s"
             )
-        if s is not None:
-            prev_t = s.depart_s
+        if stop is not None:
+            prev_t = stop.depart_s
             prev_loc = loc
     if abs(route.travel_s - total_s) > EPS * max(1.0, total_s):
         errs.append(f"{name}: travel_s total {route.travel_s:.3f} != sum of legs {total_s:.3f}")
