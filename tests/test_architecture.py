@@ -62,7 +62,7 @@ MAY_IMPORT = {
 #: imports a module makes inside functions, each with its reason; all others are at the top
 LAZY = {
     "optimizer.cli": {  # each command loads its stages when it runs: --help and validate start
-        "optimizer.plan", "optimizer.routing.solve", "optimizer.outputs.write",  # fast
+        "optimizer.plan", "optimizer.outputs.write",  # fast
         "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner",
         "optimizer.whatif.scenario"},
     "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
