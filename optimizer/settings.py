@@ -213,7 +213,8 @@ def _check_solver(fields: Mapping[str, Any]) -> dict[str, Any]:
     try:
         SolveSettings(**fields)
     except (TypeError, ValueError) as exc:
-        raise opt.Bad(str(exc), "fix the solver option") from None
+        raise opt.Bad(str(exc), "give a value inside the range named (fields of SolveSettings "
+                      "in optimizer/routing/params.py)") from None
     return dict(fields)
 
 

@@ -61,6 +61,6 @@ def test_solver_option_with_a_bad_value_is_one_line(tmp_path, option, words):
     # the command line's list of option problems, this one on one line of its own
     head, *problems = run.stderr.strip().splitlines()
     assert head == "error: 1 option problem:" and len(problems) == 1, run.stderr
-    assert problems[0].startswith("  - --solver-option: ") and "fix: " in problems[0]
+    assert problems[0].startswith(f"  - --solver-option {option!r}: ") and "fix: " in problems[0]
     assert all(w in problems[0] for w in words)
     assert list(tmp_path.iterdir()) == []  # nothing read, nothing written
