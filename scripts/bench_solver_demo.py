@@ -27,10 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from optimizer import plan as pl  # noqa: E402
+from optimizer.io.inputs import read_inputs  # noqa: E402
 from optimizer.planning import rules  # noqa: E402
 from optimizer.planning.build import build_problem  # noqa: E402
 from optimizer.routing import verify  # noqa: E402
-from optimizer.io.inputs import read_inputs  # noqa: E402
 from optimizer.routing.params import SolveSettings  # noqa: E402
 from optimizer.routing.solve import solve  # noqa: E402
 from optimizer.settings import PlanSettings  # noqa: E402

@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optimizer.planning import rules  # noqa: E402
 from optimizer.io.inputs import read_inputs  # noqa: E402
 from optimizer.outputs.tables import summary_json  # noqa: E402
 from optimizer.plan import Initial, locate, solve_located  # noqa: E402
+from optimizer.planning import rules  # noqa: E402
 from optimizer.routing.params import SolveSettings  # noqa: E402
 from optimizer.settings import PlanSettings  # noqa: E402
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.io.inputs import read_cases
 from optimizer.io.files import number_readings
+from optimizer.io.inputs import read_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD_DIR = Path(__file__).parent / "data" / "bad"

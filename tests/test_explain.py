@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
+from tinyday import MONDAY, case, collector, reasons, run, visited
 
-from optimizer.planning import explain
 from optimizer.model import Route, Solution, Stop
+from optimizer.planning import explain
 from optimizer.planning.rules import Policy
 from optimizer.routing.verify import check_solution
-from tinyday import MONDAY, case, collector, reasons, run, visited
 
 NONE = Policy()
 

@@ -11,7 +11,7 @@ import pytest
 from geopy.exc import GeocoderServiceError, GeocoderTimedOut
 from geopy.location import Location
 
-from optimizer.geo.geocode import GeocodeResult, GeocoderConfigError, geocode_cases, make_geocoder
+from optimizer.geo.geocode import GeocoderConfigError, GeocodeResult, geocode_cases, make_geocoder
 from optimizer.geo.geocode.cache import CachedGeocoder
 from optimizer.geo.geocode.gazetteer import Gazetteer
 from optimizer.geo.geocode.index import DEFAULT_OSM_PATH, dist_m

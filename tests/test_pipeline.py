@@ -7,9 +7,10 @@ service). The summary is made with the plan, once.
 
 from __future__ import annotations
 
+from tinyday import case, collector, locate_tiny, settings
+
 from optimizer.outputs.tables import summary_json
 from optimizer.plan import Initial, solve_located
-from tinyday import case, collector, locate_tiny, settings
 
 CASES = [case("A", 10), case("B", 20), case("C", -10)]
 

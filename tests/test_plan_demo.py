@@ -7,14 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-
-from optimizer.cli import main
-from optimizer.planning.explain import BY_CHOICE, IMPOSSIBLE
-from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_cases, read_collectors
-from optimizer.planning.rules import PRESETS
+from demoplan import ARGS, PLAN_DATE
 from plancheck import check_plan_outputs
 
-from demoplan import ARGS, PLAN_DATE
+from optimizer.cli import main
+from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_cases, read_collectors
+from optimizer.planning.explain import BY_CHOICE, IMPOSSIBLE
+from optimizer.planning.rules import PRESETS
 
 
 def _rows(path: Path) -> list[dict]:

@@ -10,11 +10,11 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-
-from optimizer.planning import rules
-from optimizer.errors import ConfigError
-from optimizer.planning.rules import Policy
 from tinyday import MONDAY, case, collector, reasons, run, visited
+
+from optimizer.errors import ConfigError
+from optimizer.planning import rules
+from optimizer.planning.rules import Policy
 
 H = 3600
 NONE = Policy()

@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 from plancheck import check_plan_outputs
 
-from optimizer.outputs.write import check_plan_folder, read_manifest
 from optimizer.io.inputs import read_cases, read_collectors
+from optimizer.outputs.write import check_plan_folder, read_manifest
 from optimizer.planning.rules import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,10 +31,10 @@ from injection_plan import (
 from maps_plan import make_plan
 from plancheck import check_plan_outputs
 
-from optimizer.outputs import maps
-from optimizer.whatif import edits, scenario
 from optimizer.io.inputs import read_cases, read_collectors
+from optimizer.outputs import maps
 from optimizer.planning.rules import PRESETS
+from optimizer.whatif import edits, scenario
 
 TAG = "ZQX"  # starts every input text of the in-process test: findable in template sources
 

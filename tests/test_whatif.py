@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from plancheck import check_plan_outputs
 
-from optimizer.whatif import edits, kpis, runner, scenario
 from optimizer.cli import main
 from optimizer.errors import InputError
 from optimizer.io.inputs import read_cases, read_collectors
@@ -33,7 +33,7 @@ from optimizer.model import (
     Unassigned,
 )
 from optimizer.plan import summarize
-from plancheck import check_plan_outputs
+from optimizer.whatif import edits, kpis, runner, scenario
 
 DATA = Path(__file__).parent / "data" / "whatif"
 H = 3600

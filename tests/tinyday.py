@@ -12,10 +12,10 @@ from datetime import date
 
 import numpy as np
 
-from optimizer.planning import rules
 from optimizer.io.inputs import parse_time_window, parse_windows
 from optimizer.model import Case, Collector, Place
 from optimizer.plan import solve_located
+from optimizer.planning import rules
 from optimizer.planning.build import Located
 from optimizer.routing.params import SolveSettings
 from optimizer.settings import PlanSettings

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from optimizer.bundled import data_path
 from optimizer.errors import InputError, Issue
-from optimizer.model import Case, Collector, Place, TimeWindow, WeeklyWindow
 from optimizer.io.files import Table, number_readings, read_table
+from optimizer.model import Case, Collector, Place, TimeWindow, WeeklyWindow
 
 log = logging.getLogger(__name__)
 

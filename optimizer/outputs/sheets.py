@@ -21,8 +21,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from optimizer.outputs.tables import clock
 from optimizer.model import Plan, PlannedRoute, geocode_status, hhmm
+from optimizer.outputs.tables import clock
 
 #: Columns of a route sheet: (heading, width in characters).
 STOP_COLUMNS = (

@@ -11,13 +11,14 @@ import logging
 import shutil
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from optimizer import atomic
 from optimizer.errors import CollectorRoutesError
 from optimizer.model import Plan
 from optimizer.outputs import maps as mp
+from optimizer.outputs.sheets import write_route_workbook
 from optimizer.outputs.tables import (
     ROUTE_FIELDS,
     UNASSIGNED_FIELDS,
@@ -27,7 +28,6 @@ from optimizer.outputs.tables import (
     unassigned_rows,
     write_csv,
 )
-from optimizer.outputs.sheets import write_route_workbook
 from optimizer.progress import Progress, ensure
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def write_manifest(plan: Plan, folder: str | Path, *, overview: str | None,
         "format": MANIFEST_FORMAT,
         "plan_id": uuid.uuid4().hex,
         "plan_date": plan.plan_date.isoformat() if plan.plan_date else None,
-        "written_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "written_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "overview": overview,
         "pages": dict(pages),
         "routes": [r.collector.collector_id for r in plan.routes],

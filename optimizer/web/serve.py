@@ -48,8 +48,8 @@ from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
 from optimizer import atomic
-from optimizer.outputs import maps
 from optimizer.errors import ConfigError
+from optimizer.outputs import maps
 from optimizer.outputs.write import (
     LINKS_FILE,
     MANIFEST,

@@ -10,8 +10,8 @@ import re
 import urllib.request
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError
 from maps_plan import INJECTION_NAME
+from playwright.sync_api import Error as PlaywrightError
 
 from optimizer.outputs import maps
 

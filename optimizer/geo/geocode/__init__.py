@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from optimizer.cache import default_cache_dir
-from optimizer.geo.geocode.base import GeocodeResult, Geocoder, GeocoderConfigError
+from optimizer.geo.geocode.base import Geocoder, GeocoderConfigError, GeocodeResult
 from optimizer.geo.geocode.cache import CachedGeocoder
 from optimizer.geo.geocode.gazetteer import DEFAULT_MIN_SCORE, Gazetteer
 from optimizer.geo.geocode.index import DEFAULT_OSM_PATH

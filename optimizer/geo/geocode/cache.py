@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from optimizer.cache import CACHE_ENV, set_aside
-from optimizer.geo.geocode.base import Geocoder, GeocodeResult, GeocoderConfigError
+from optimizer.geo.geocode.base import Geocoder, GeocoderConfigError, GeocodeResult
 
 logger = logging.getLogger(__name__)
 

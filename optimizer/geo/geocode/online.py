@@ -13,7 +13,7 @@ import re
 import time
 from typing import Any
 
-from optimizer.geo.geocode.base import GeocodeResult, GeocoderConfigError
+from optimizer.geo.geocode.base import GeocoderConfigError, GeocodeResult
 
 logger = logging.getLogger(__name__)
 
