@@ -26,6 +26,7 @@ STAGES = {
     "optimizer.atomic": "core",
     "optimizer.bundled": "core",
     "optimizer.cache": "core",
+    "optimizer.cells": "core",
     "optimizer.executor": "core",
     "optimizer.interrupts": "core",
     "optimizer.progress": "core",
