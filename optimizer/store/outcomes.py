@@ -272,12 +272,13 @@ class _Checker:
     """Field access that records every problem instead of raising (like `inputs._Row`)."""
 
     def __init__(self, data: Mapping[str, object], where: str, row: int,
-                 labels: Mapping[str, str] | None) -> None:
+                 labels: Mapping[str, str] | None, record_id: str | None = None) -> None:
         self.data, self.where, self.row = data, where, row
         self.labels = labels or {}
         self.problems: list[Problem] = []
         cid = data.get("case_id")
-        self.record_id = f"case_id={cid}" if isinstance(cid, str) and cid.strip() else ""
+        self.record_id = record_id if record_id is not None else (
+            f"case_id={cid}" if isinstance(cid, str) and cid.strip() else "")
 
     def problem(self, f: str, value: object, message: str, fix: str | None = None) -> None:
         shown = "" if value is None else (value if isinstance(value, str) else repr(value))
@@ -441,17 +442,17 @@ def _check_result(c: _Checker, event_day: date | None) -> OutcomeResult | None:
 
 
 def parse_result(data: Mapping[str, object], *, where: str = "outcome", row: int = 0,
-                 labels: Mapping[str, str] | None = None, event_day: date | None = None
-                 ) -> OutcomeResult:
+                 labels: Mapping[str, str] | None = None, event_day: date | None = None,
+                 record_id: str | None = None) -> OutcomeResult:
     """Validate the code and its fields (``outcome`` and `RESULT_FIELDS` of `data`).
 
     Parameters
     ----------
     data
         Field name -> value (text as a sheet gives it, or JSON values).
-    where, row, labels
-        For messages: the file (or "request body"), its row, and the names the source gives
-        the fields (a sheet's "Amount paid" for ``amount``).
+    where, row, labels, record_id
+        For messages: the file (or "request body"), its row, the names the source gives the
+        fields (a sheet's "Amount paid" for ``amount``), the record (``case_id=...``).
     event_day
         The day of the visit: promised dates must not be earlier.
 
@@ -460,7 +461,7 @@ def parse_result(data: Mapping[str, object], *, where: str = "outcome", row: int
     InputError
         Every problem at once.
     """
-    c = _Checker(data, where, row, labels)
+    c = _Checker(data, where, row, labels, record_id)
     result = _check_result(c, event_day)
     if c.problems or result is None:
         raise InputError(c.problems)
