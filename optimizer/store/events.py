@@ -14,6 +14,7 @@ winner's record.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -38,6 +39,8 @@ from optimizer.store.tables import (
     PromiseRecord,
     StoredCase,
 )
+
+log = logging.getLogger(__name__)
 
 #: a device farther than this from the case's pin is flagged (metres)
 FAR_FROM_PIN_M = 500.0
@@ -214,6 +217,7 @@ def record_outcome(session: Session, outcome: OutcomeInput, *, actor: str,
         # another transaction recorded the key (or corrected the same outcome) first
         winner = session.scalar(select(OutcomeRecord).where(
             OutcomeRecord.idempotency_key == outcome.key))
+        log.info("outcome key %r: recorded by another request first", outcome.key)
         if winner is None:
             raise _problem(outcome, "supersedes", outcome.supersedes,
                            "the outcome was corrected by another request just now",
