@@ -34,7 +34,7 @@ from typing import Any
 
 from openpyxl import load_workbook
 
-from optimizer.errors import InputError, Problem
+from optimizer.errors import InputError, Issue
 from optimizer.io.files import Table, number_readings, read_table
 from optimizer.io.inputs import parse_date
 from optimizer.store.outcomes import (
@@ -206,7 +206,7 @@ def read_outcome_file(path: str | Path, *, visit_date: date | None = None) -> Ou
         try:
             wb = load_workbook(p, read_only=True, data_only=True)
         except Exception as exc:  # noqa: BLE001 - openpyxl/zipfile raise many types
-            raise InputError([Problem(p.name, 0, "", "", "", f"the workbook cannot be opened "
+            raise InputError([Issue(p.name, 0, "", "", "", f"the workbook cannot be opened "
                                       f"({type(exc).__name__}: {exc})",
                                       "save it again as .xlsx in Excel or WPS")]) from None
         try:
@@ -229,7 +229,7 @@ def _header(ws: Sheet) -> tuple[int, dict[str, int]] | None:
 
 
 def _route_sheets(name: str, sheets: Sequence[Sheet]) -> OutcomeFile:
-    problems: list[Problem] = []
+    problems: list[Issue] = []
     rows: list[OutcomeRow] = []
     blank: list[tuple[str, int, str]] = []
     seen: dict[str, str] = {}
@@ -238,7 +238,7 @@ def _route_sheets(name: str, sheets: Sequence[Sheet]) -> OutcomeFile:
         head = _header(ws)
         title = str(ws.cell(1, 1).value or "")
         if head is None:
-            problems.append(Problem(where, 0, "", "", "", "not a route sheet (no table with "
+            problems.append(Issue(where, 0, "", "", "", "not a route sheet (no table with "
                                     "the columns Case and Outcome)",
                                     "import the routes.xlsx that plan wrote, filled in, "
                                     "without renaming its columns"))
@@ -250,14 +250,14 @@ def _route_sheets(name: str, sheets: Sequence[Sheet]) -> OutcomeFile:
         except ValueError:
             day = None
         if not route_id or day is None:
-            problems.append(Problem(where, 1, "", "title", title, "the title line does not "
+            problems.append(Issue(where, 1, "", "title", title, "the title line does not "
                                     "name the route and the date ('C01 · name · 2026-12-01')",
                                     "keep the title line plan wrote in cell A1"))
             continue
         header_row, cols = head
         missing = [c for c in SHEET_COLUMNS if c not in cols]
         if missing:
-            problems.append(Problem(where, header_row, "", ", ".join(missing), "",
+            problems.append(Issue(where, header_row, "", ", ".join(missing), "",
                                     "column missing from the route sheet",
                                     "keep the columns plan wrote"))
             continue
@@ -276,18 +276,18 @@ def _route_sheets(name: str, sheets: Sequence[Sheet]) -> OutcomeFile:
             rid = f"case_id={case_id}" if case_id else ""
             if not outcome:
                 if promise not in (None, "") or amount not in (None, ""):
-                    problems.append(Problem(where, i, rid, "Outcome", "", "a promise date or "
+                    problems.append(Issue(where, i, rid, "Outcome", "", "a promise date or "
                                             "an amount without an outcome",
                                             "write the outcome (e.g. 承诺还款) or clear the row"))
                 else:
                     blank.append((ws.title, i, case_id))
                 continue
             if not case_id:
-                problems.append(Problem(where, i, "", "Case", "", "an outcome without a case",
+                problems.append(Issue(where, i, "", "Case", "", "an outcome without a case",
                                         "keep the case id plan wrote in the row"))
                 continue
             if case_id in seen:
-                problems.append(Problem(where, i, rid, "Case", case_id,
+                problems.append(Issue(where, i, rid, "Case", case_id,
                                         f"the case is reported twice (also {seen[case_id]})",
                                         "keep one outcome per case and visit"))
                 continue
@@ -306,15 +306,15 @@ def _route_sheets(name: str, sheets: Sequence[Sheet]) -> OutcomeFile:
 
 
 def _table(table: Table, visit_date: date | None) -> OutcomeFile:
-    problems: list[Problem] = list(table.problems)
+    problems: list[Issue] = list(table.problems)
     missing = [c for c in CSV_COLUMNS[:2] if c not in table.columns]
     if missing:
-        raise InputError([*problems, Problem(
+        raise InputError([*problems, Issue(
             table.name, 1, "", ", ".join(missing), "", "required column is missing",
             f"give the columns {', '.join(CSV_COLUMNS)} (optional: {', '.join(CSV_OPTIONAL)}), "
             "or import the routes.xlsx that plan wrote")])
     if "visit_date" not in table.columns and visit_date is None:
-        raise InputError([*problems, Problem(
+        raise InputError([*problems, Issue(
             table.name, 1, "", "visit_date", "", "the file does not say the day of the visits",
             "add a column visit_date (YYYY-MM-DD), or give the date of the visits")])
     rows: list[OutcomeRow] = []
@@ -326,14 +326,14 @@ def _table(table: Table, visit_date: date | None) -> OutcomeFile:
         outcome = rec.get("outcome", "").strip()
         if not outcome:
             if rec.get("promise_date") or rec.get("amount_paid"):
-                problems.append(Problem(table.name, i, rid, "outcome", "", "a promise date or "
+                problems.append(Issue(table.name, i, rid, "outcome", "", "a promise date or "
                                         "an amount without an outcome",
                                         "write the outcome (e.g. promise_to_pay) or clear the row"))
             else:
                 blank.append(("", i, case_id))
             continue
         if not case_id:
-            problems.append(Problem(table.name, i, "", "case_id", "", "required value is missing",
+            problems.append(Issue(table.name, i, "", "case_id", "", "required value is missing",
                                     "give the case id of the visited case"))
             continue
         day = visit_date
@@ -341,15 +341,15 @@ def _table(table: Table, visit_date: date | None) -> OutcomeFile:
             try:
                 day = parse_date(rec["visit_date"])
             except ValueError as exc:
-                problems.append(Problem(table.name, i, rid, "visit_date", rec["visit_date"],
+                problems.append(Issue(table.name, i, rid, "visit_date", rec["visit_date"],
                                         str(exc), "write the date as YYYY-MM-DD"))
                 continue
         if day is None:
-            problems.append(Problem(table.name, i, rid, "visit_date", "", "required value is "
+            problems.append(Issue(table.name, i, rid, "visit_date", "", "required value is "
                                     "missing", "give the day of the visit as YYYY-MM-DD"))
             continue
         if (case_id, day) in seen:
-            problems.append(Problem(table.name, i, rid, "case_id", case_id, "the case is "
+            problems.append(Issue(table.name, i, rid, "case_id", case_id, "the case is "
                                     f"reported twice for {day.isoformat()} (also row "
                                     f"{seen[(case_id, day)]})",
                                     "keep one outcome per case and visit"))

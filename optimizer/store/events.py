@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from optimizer.errors import InputError, Problem
+from optimizer.errors import InputError, Issue
 from optimizer.store.audit import log_action, utcnow
 from optimizer.store.cases import add_version
 from optimizer.store.errors import OutcomeConflict
@@ -115,7 +115,7 @@ def _same_or_conflict(session: Session, row: OutcomeRecord, outcome: OutcomeInpu
 
 
 def _problem(outcome: OutcomeInput, f: str, value: object, message: str, fix: str) -> InputError:
-    return InputError([Problem("outcome", 0, f"case_id={outcome.case_id}", f, str(value),
+    return InputError([Issue("outcome", 0, f"case_id={outcome.case_id}", f, str(value),
                                message, fix)])
 
 
@@ -272,14 +272,14 @@ def correct_address(session: Session, case_id: str, address: str, *, actor: str,
     case = session.get(StoredCase, case_id)
     problems = []
     if case is None:
-        problems.append(Problem("address correction", 0, f"case_id={case_id}", "case_id",
+        problems.append(Issue("address correction", 0, f"case_id={case_id}", "case_id",
                                 case_id, "no case with this id in the store",
                                 "check the id, or import the case list first"))
     if not address.strip():
-        problems.append(Problem("address correction", 0, f"case_id={case_id}", "address", "",
+        problems.append(Issue("address correction", 0, f"case_id={case_id}", "address", "",
                                 "the corrected address is empty", "give the new address"))
     if (lat is None) != (lon is None):
-        problems.append(Problem("address correction", 0, f"case_id={case_id}", "lat/lon",
+        problems.append(Issue("address correction", 0, f"case_id={case_id}", "lat/lon",
                                 f"{lat}/{lon}", "give both lat and lon, or neither",
                                 "leave both out to geocode the new address"))
     if problems or case is None:

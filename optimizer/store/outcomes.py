@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from optimizer.errors import InputError, Problem
+from optimizer.errors import InputError, Issue
 
 #: where an outcome comes from: the collector's phone page, a filled route sheet or outcome CSV,
 #: the HTTP API of the lender's systems, a dispatcher at the console
@@ -275,14 +275,14 @@ class _Checker:
                  labels: Mapping[str, str] | None, record_id: str | None = None) -> None:
         self.data, self.where, self.row = data, where, row
         self.labels = labels or {}
-        self.problems: list[Problem] = []
+        self.problems: list[Issue] = []
         cid = data.get("case_id")
         self.record_id = record_id if record_id is not None else (
             f"case_id={cid}" if isinstance(cid, str) and cid.strip() else "")
 
     def problem(self, f: str, value: object, message: str, fix: str | None = None) -> None:
         shown = "" if value is None else (value if isinstance(value, str) else repr(value))
-        self.problems.append(Problem(self.where, self.row, self.record_id,
+        self.problems.append(Issue(self.where, self.row, self.record_id,
                                      self.labels.get(f, f), shown[:80], message,
                                      fix or FIELD_FIXES[f]))
 

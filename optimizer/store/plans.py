@@ -11,14 +11,14 @@ case today? Only for a stop of their own published route.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from optimizer.errors import InputError, Problem
+from optimizer.errors import InputError, Issue
 from optimizer.model import Plan
 from optimizer.store.audit import log_action, utcnow
 from optimizer.store.errors import NotOnRoute
@@ -95,14 +95,14 @@ def record_plan(session: Session, plan: Plan, *, actor: str, publish: bool = Tru
     known = set(session.scalars(select(StoredCase.case_id).where(StoredCase.case_id.in_(ids))))
     missing = [i for i in ids if i not in known]
     if missing:
-        raise InputError([Problem("plan", 0, f"case_id={i}", "case_id", i,
+        raise InputError([Issue("plan", 0, f"case_id={i}", "case_id", i,
                                   "the case is not in the store",
                                   "merge the case list into the store before recording the plan")
                           for i in missing])
     last = session.scalar(select(func.max(PlanRecord.version)).where(
         PlanRecord.plan_date == plan.plan_date))
     rec = PlanRecord(plan_date=plan.plan_date, version=(last or 0) + 1, created_at=now,
-                     actor=actor, published_at=None, settings=_json(dict(plan.summary)),
+                     actor=actor, published_at=None, settings=_json(asdict(plan.summary) if plan.summary else {}),
                      cases_total=len(ids),
                      cases_visited=sum(len(r.stops) for r in plan.routes))
     session.add(rec)
@@ -141,7 +141,7 @@ def publish_plan(session: Session, plan_id: int, *, actor: str, at: datetime | N
     now = at or utcnow()
     rec = session.get(PlanRecord, plan_id)
     if rec is None:
-        raise InputError([Problem("plan", 0, "", "plan_id", str(plan_id), "no plan with this id",
+        raise InputError([Issue("plan", 0, "", "plan_id", str(plan_id), "no plan with this id",
                                   "give the id of a recorded plan")])
     if rec.published_at is not None and rec.superseded_by_id is None:
         return

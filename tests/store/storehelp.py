@@ -14,6 +14,7 @@ from optimizer.model import (
     TimeWindow,
     Unassigned,
 )
+from optimizer.plan import summarize
 from optimizer.store.outcomes import OutcomeInput, parse_outcome
 
 CST = timezone(timedelta(hours=8))  # Chengdu's clock, the demo's city
@@ -58,6 +59,7 @@ def tiny_plan(plan_date: date, routes: dict[str, tuple[tuple[str, ...], list[Cas
                                 end_lat=30.65, end_lon=104.06, leave_s=8.5 * 3600,
                                 return_s=17 * 3600, travel_s=3600, travel_m=20000,
                                 value=sum(s.value for s in stops), members=members))
-    return Plan(plan_date=plan_date, routes=tuple(out),
-                unassigned=tuple(Unassigned(c, code, why) for c, code, why in unassigned),
-                summary={"policy": "china", "weighting": "expected_recovery"})
+    left = tuple(Unassigned(c, code, why) for c, code, why in unassigned)
+    return Plan(plan_date=plan_date, routes=tuple(out), unassigned=left,
+                summary=summarize(out, left, plan_date=plan_date, policy="china",
+                                  weighting="expected_recovery"))
