@@ -102,7 +102,8 @@ def record_plan(session: Session, plan: Plan, *, actor: str, publish: bool = Tru
     last = session.scalar(select(func.max(PlanRecord.version)).where(
         PlanRecord.plan_date == plan.plan_date))
     rec = PlanRecord(plan_date=plan.plan_date, version=(last or 0) + 1, created_at=now,
-                     actor=actor, published_at=None, settings=_json(asdict(plan.summary) if plan.summary else {}),
+                     actor=actor, published_at=None,
+                     settings=_json(asdict(plan.summary) if plan.summary else {}),
                      cases_total=len(ids),
                      cases_visited=sum(len(r.stops) for r in plan.routes))
     session.add(rec)
