@@ -588,7 +588,7 @@ def network_to_networkx(network: RoadNetwork) -> Any:
     """
     import networkx as nx  # networkx and osmnx only when a network is built, not read from cache
 
-    graph = nx.DiGraph()
+    graph: nx.DiGraph[int] = nx.DiGraph()
     for i in range(network.n_nodes):
         graph.add_node(i, y=float(network.node_lat[i]), x=float(network.node_lon[i]))
     u = network.edge_source
@@ -674,7 +674,7 @@ def _is_oneway(tags: Mapping[str, str], mode: str) -> tuple[bool, bool]:
 def _build_arrays(raw: _RawOsm, *, mode: str, speeds: Mapping[str, float]) -> dict[str, Any]:
     import networkx as nx
 
-    graph = nx.MultiDiGraph(crs="epsg:4326")
+    graph: nx.MultiDiGraph[int] = nx.MultiDiGraph(crs="epsg:4326")
     n_split = 0
     used: set[int] = set()
     edges_u: list[int] = []
@@ -685,7 +685,7 @@ def _build_arrays(raw: _RawOsm, *, mode: str, speeds: Mapping[str, float]) -> di
         if len(runs) != 1 or len(runs[0]) != len(refs):
             n_split += 1
         oneway, rev = _is_oneway(tags, mode)
-        attrs = {k: tags[k] for k in _EDGE_TAGS if k in tags}
+        attrs: dict[str, Any] = {k: tags[k] for k in _EDGE_TAGS if k in tags}
         attrs["osmid"] = way_id
         attrs["oneway"] = oneway
         for run in runs:
@@ -737,6 +737,7 @@ def _download_graph(
                 simplify=False,
                 retain_all=True,
             )
+        assert place is not None  # load_network passes a place when it passes no bbox
         return ox.graph_from_place(place, network_type=mode, simplify=False, retain_all=True)
     except Exception as exc:  # network errors, unknown place, empty result
         what = f"bbox {bbox}" if bbox is not None else f"place {place!r}"

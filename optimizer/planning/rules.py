@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Any
 
 from optimizer.errors import ConfigError
 from optimizer.model import Break, Case, Collector, Place, TimeWindow
@@ -106,11 +107,11 @@ PRESETS: dict[str, Policy] = {
 }
 
 
-def policy_preset(name: str, **overrides: object) -> Policy:
-    """A preset policy with some fields replaced."""
+def policy_preset(name: str, **overrides: Any) -> Policy:
+    """A preset policy with some fields replaced (`Policy` checks them)."""
     if name not in PRESETS:
         raise ConfigError(f"policy {name!r} is unknown; use one of {', '.join(PRESETS)}")
-    return replace(PRESETS[name], **overrides)  # type: ignore[arg-type]
+    return replace(PRESETS[name], **overrides)
 
 
 # --------------------------------------------------------------------------- rule 1: legal hours
@@ -123,10 +124,11 @@ def legal_windows(case: Case, windows: Sequence[TimeWindow], policy: Policy
     The whole visit (start + service) must end by ``contact_end_s``. A case with consent keeps its
     own windows.
     """
-    if policy.contact_start_s is None or case.consent_outside_hours:
+    if policy.contact_start_s is None or policy.contact_end_s is None \
+            or case.consent_outside_hours:  # (a Policy has both contact hours or neither)
         return tuple(windows)
     lo = policy.contact_start_s
-    hi = policy.contact_end_s - case.service_s  # type: ignore[operator]
+    hi = policy.contact_end_s - case.service_s
     out = []
     for w in windows:
         s, e = max(w.start_s, lo), min(w.end_s, hi)
