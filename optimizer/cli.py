@@ -304,12 +304,17 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
             con.print(f"... and {len(rows) - a.show} more" + ("" if a.out else "; --out FILE "
                                                               "lists them all"))
     if a.out:
-        with atomic.replaced_file(a.out) as tmp, open(tmp, "w", encoding="utf-8-sig",
-                                                      newline="") as f:
-            fields = [fl.name for fl in dataclasses.fields(gc.AddressCheck)]
-            w = csv.DictWriter(f, fieldnames=fields)
-            w.writeheader()
-            w.writerows(dataclasses.asdict(c) for c in checks)
+        try:
+            with atomic.replaced_file(a.out) as tmp, open(tmp, "w", encoding="utf-8-sig",
+                                                          newline="") as f:
+                fields = [fl.name for fl in dataclasses.fields(gc.AddressCheck)]
+                w = csv.DictWriter(f, fieldnames=fields)
+                w.writeheader()
+                w.writerows(dataclasses.asdict(c) for c in checks)
+        except OSError as exc:
+            raise ConfigError(_option_problem("out", a.out, f"cannot be written "
+                                              f"({exc.strerror or exc})", "give a file in a "
+                                              "folder you can write to")) from exc
         con.print(f"Every address with its result: {a.out}")
     return 1 if counts["not_found"] or counts["uncertain"] else 0
 
@@ -522,15 +527,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return interrupts.EXIT_INTERRUPTED
-    except InputError as exc:
+    except CollectorRoutesError as exc:  # every error a user can cause (optimizer.errors)
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except (ConfigError, CollectorRoutesError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

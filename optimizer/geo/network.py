@@ -49,7 +49,7 @@ from scipy.spatial import cKDTree
 
 from optimizer import bundled
 from optimizer.cache import default_cache_dir, file_sha256, set_aside
-from optimizer.errors import ConfigError
+from optimizer.errors import ConfigError, MissingFileError
 from optimizer.geo.osmfile import FORMATS, OsmFileError, iter_osm
 from optimizer.progress import Progress, ensure
 
@@ -411,8 +411,8 @@ def load_network(
 
     Raises
     ------
-    FileNotFoundError
-        ``source`` does not exist.
+    MissingFileError
+        ``source`` does not exist (a `FileNotFoundError` too).
     NetworkError
         Bad arguments, unreadable file, or no road of the mode in the data.
     """
@@ -432,7 +432,7 @@ def load_network(
     if place is None and bbox is None:
         path = Path(source) if source is not None else default_osm_path()
         if not path.is_file():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"OSM file {path} not found; give an existing {FORMATS} file "
                 "(default: the bundled data/osm/chengdu_ring2.osm.bz2)"
             )

@@ -137,6 +137,10 @@ _NO = {"no", "n", "false", "0", "否", ""}
 
 # --------------------------------------------------------------------------- parsing helpers
 
+# The parsers raise ValueError saying what is wrong with the text; their callers (`_Row.parse`
+# and `options.time_range`) turn it into a problem naming file, row, field and fix, so a user
+# never sees the bare ValueError.
+
 
 def parse_time_s(text: str) -> int:
     """Parse ``HH:MM`` (24 h; ``24:00`` allowed) into seconds since midnight."""

@@ -52,6 +52,7 @@ import folium
 import segno
 from branca.element import Element, Figure, MacroElement
 
+from optimizer.errors import ConfigError
 from optimizer.geo import coords
 from optimizer.model import Plan, PlannedRoute, PlannedStop, Unassigned, geocode_status, hhmm
 
@@ -160,7 +161,7 @@ def _tile_provider(tiles: str | TileProvider) -> TileProvider:
     key = _TILE_ALIASES.get(tiles.lower(), tiles.lower())
     if key not in TILES:
         choices = ", ".join(sorted([*TILES, *_TILE_ALIASES]))
-        raise ValueError(f"unknown tile provider {tiles!r}; choose one of: {choices}")
+        raise ConfigError(f"unknown tile provider {tiles!r}; choose one of: {choices}")
     return TILES[key]
 
 
@@ -471,7 +472,7 @@ class _Script(MacroElement):
 
 def _figure(element: Element) -> Figure:
     root = element.get_root()
-    if not isinstance(root, Figure):
+    if not isinstance(root, Figure):  # never: our elements are added to the page's map
         raise TypeError(f"{element.get_name()} is not in a branca Figure")
     return root
 
@@ -494,7 +495,7 @@ def _fill_slots(text: str, slots: Mapping[str, str]) -> str:
     it contains (it is escaped HTML and JSON) cannot create or fill another slot.
     """
     found = _SLOT_RE.findall(text)
-    if sorted(found) != sorted(slots):
+    if sorted(found) != sorted(slots):  # a bug of this module's page template, not of the input
         raise RuntimeError(f"page slots {sorted(found)} do not match {sorted(slots)}")
     return _SLOT_RE.sub(lambda m: slots[m.group(1)], text)
 
@@ -585,7 +586,9 @@ def _render(
     )
     # the data block comes before the page script (folium puts it after </body>)
     text = _fill_slots(text, {"head": head, "body": body + _data_block(data)})
-    if _EXTERNAL_ASSET.search(text):  # a folium default crept back in: refuse to write it
+    # a folium default crept back in (a bug of this module or a new folium, not of the input):
+    # refuse to write it
+    if _EXTERNAL_ASSET.search(text):
         raise RuntimeError(f"{path}: page references an external script or stylesheet")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
