@@ -100,7 +100,7 @@ class PlanSettings:
         Collection rules (`optimizer.planning.rules`); default none (the command line's default
         is the China preset, see `option_defaults`).
     solver
-        Search budget, seed and strategy (`optimizer.routing.solve.SolveSettings`); the same
+        Search budget, seed and strategy (`optimizer.routing.params.SolveSettings`); the same
         inputs and seed give the same plan when ``max_solutions`` ends the search.
     travel_cost_per_h
         Cost of one hour of travel in value units (currency): the plan visits a case only if it
@@ -316,7 +316,8 @@ _OPTIONS: tuple[Option, ...] = (
            metavar="{none,hours}"),
     Option("balance_cost_per_hour", _COST,
            _part("policy", balance_cost_per_h=_same),
-           "cost per hour of spread between longest and shortest route", _G_RULES),
+           "cost per hour of the day's span (latest return minus earliest departure over "
+           "all routes) with --balance hours", _G_RULES),
     Option("osm", opt.path, _part("roads", osm_path=_same),
            "OSM extract: .osm, .osm.bz2, .osm.gz or .osm.pbf (default: bundled central Chengdu)",
            _G_ROADS, path=True),

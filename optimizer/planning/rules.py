@@ -19,8 +19,9 @@ The lunch break applies per crew: a crew whose shift does not meet the lunch win
 cannot be taken inside the shift, e.g. an evening shift 14:00-22:00 and the window 11:30-13:30)
 takes no lunch break; every other crew takes it (`lunch_applies`, `crew_breaks`).
 
-The rule functions are pure: `plan.py` calls them to turn cases and collectors into the solver's
-`Problem`, and `tests/plancheck.py` re-checks every rule on the finished plan.
+The rule functions are pure: `optimizer.plan` forms the day's crews with them and
+`optimizer.planning.build` applies them to turn cases and crews into the solver's `Problem`;
+`tests/plancheck.py` re-checks every rule on the finished plan.
 """
 
 from __future__ import annotations
