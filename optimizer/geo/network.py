@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -55,7 +55,6 @@ from optimizer.progress import Progress, ensure
 
 logger = logging.getLogger(__name__)
 
-Mode = Literal["drive", "bike", "walk"]
 MODES: tuple[str, ...] = ("drive", "bike", "walk")
 
 #: Version of the cache layout and of the processing; bump when either changes.
@@ -609,7 +608,6 @@ class _RawOsm:
     node_lon: dict[int, float]
     ways: list[tuple[int, list[int], dict[str, str]]]  # (way id, node refs, tags)
     bounds: Bounds | None
-    n_missing_refs: int = 0
 
 
 def _way_allowed(tags: Mapping[str, str], mode: str) -> bool:

@@ -704,8 +704,3 @@ def serve_forever(
         public_url=public_url,
         on_ready=announce,
     )
-
-
-def links_by_collector(links: Links) -> Mapping[str, str]:
-    """``collector_id -> URL`` (what `optimizer.outputs.maps.write_overview` takes as ``links``)."""
-    return dict(links.collectors)
