@@ -55,6 +55,7 @@ from branca.element import Element, Figure, MacroElement
 from optimizer.errors import ConfigError
 from optimizer.geo import coords
 from optimizer.model import Plan, PlannedRoute, PlannedStop, Unassigned, geocode_status, hhmm
+from optimizer.plan import summarize
 
 logger = logging.getLogger(__name__)
 
@@ -735,29 +736,6 @@ def _stop_data(
 # --------------------------------------------------------------------------- overview
 
 
-@dataclass(frozen=True)
-class _Totals:
-    cases_total: int
-    cases_visited: int
-    value_total: float
-    value_visited: float
-    travel_s: float
-    travel_m: float
-
-
-def _totals(plan: Plan) -> _Totals:
-    visited = sum(len(r.stops) for r in plan.routes)
-    value_visited = sum(s.value for r in plan.routes for s in r.stops)
-    return _Totals(
-        cases_total=visited + len(plan.unassigned),
-        cases_visited=visited,
-        value_total=value_visited + sum(u.value for u in plan.unassigned),
-        value_visited=value_visited,
-        travel_s=sum(r.travel_s for r in plan.routes),
-        travel_m=sum(r.travel_m for r in plan.routes),
-    )
-
-
 def collector_links_html(links: Mapping[str, str] | None, *, qr: bool = True) -> str:
     """The overview's section of per-collector links (with a QR code each when `qr`).
 
@@ -784,7 +762,10 @@ def collector_links_html(links: Mapping[str, str] | None, *, qr: bool = True) ->
 
 
 def _summary_html(plan: Plan, colors: Mapping[str, str], links_html: str) -> str:
-    t = _totals(plan)
+    # the plan's own totals, as summary.json and the command line report them; a plan put
+    # together by hand (tests) has none, and gets the same totals made from its routes
+    t = plan.summary if plan.summary is not None else summarize(
+        plan.routes, plan.unassigned, plan_date=plan.plan_date, policy="", weighting="")
     share = (t.value_visited / t.value_total * 100) if t.value_total else 0.0
     rows = []
     for route in plan.routes:
@@ -810,8 +791,9 @@ def _summary_html(plan: Plan, colors: Mapping[str, str], links_html: str) -> str
         f"{_esc(_money(t.value_visited))}</td>"
         f'<td>of <span data-k="value_total">{_esc(_money(t.value_total))}</span>'
         f" ({share:.0f}%)</td></tr>"
-        f'<tr><th>Travel</th><td class="cr-num" data-k="travel_h">{t.travel_s / 3600:.1f} h</td>'
-        f'<td data-k="travel_km">{t.travel_m / 1000:.1f} km</td></tr>'
+        f'<tr><th>Travel</th><td class="cr-num" data-k="travel_h">'
+        f"{t.travel_s_total / 3600:.1f} h</td>"
+        f'<td data-k="travel_km">{t.travel_m_total / 1000:.1f} km</td></tr>'
         f'<tr><th>Not visited</th><td class="cr-num">{len(plan.unassigned)}</td>'
         f"<td>{f'({not_on_map} without coordinates)' if not_on_map else ''}</td></tr>"
         "</table>"
