@@ -345,7 +345,7 @@ _OPTIONS: tuple[Option, ...] = (
     Option("seed", opt.whole(0, hi=2**31 - 1), _part("solver", seed=_same),
            "random seed, >= 0 (default 0)", _G_SOLVER),
     Option("solver", solver_mapping, _solver_fields,
-           "further optimizer.routing.solve.SolveSettings fields", _G_SOLVER, cli=None),
+           "further optimizer.routing.params.SolveSettings fields", _G_SOLVER, cli=None),
     Option("max_solutions", opt.whole(1, allow_none=True),
            _unless_none(_part("solver", max_solutions=_same)),
            "stop after this many improving solutions: the plan then depends only on inputs and "
@@ -355,7 +355,7 @@ _OPTIONS: tuple[Option, ...] = (
            "deterministic mode of the PyVRP warm start: stop after N iterations", _G_SOLVER,
            cli=None),
     Option("solver_option", solver_items, _solver_fields,
-           "advanced: set a field of optimizer.routing.solve.SolveSettings, e.g. "
+           "advanced: set a field of optimizer.routing.params.SolveSettings, e.g. "
            "warm_start=none (repeatable)", _G_SOLVER, cli="append", scenario=False,
            metavar="KEY=VALUE"),
     Option("travel_cost_per_hour", _COST, _top("travel_cost_per_h"),

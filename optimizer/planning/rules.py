@@ -27,9 +27,8 @@ The rule functions are pure: `optimizer.plan` forms the day's crews with them an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from optimizer.errors import ConfigError
 from optimizer.model import Break, Case, Collector, Place, TimeWindow
@@ -108,11 +107,12 @@ PRESETS: dict[str, Policy] = {
 }
 
 
-def policy_preset(name: str, **overrides: Any) -> Policy:
-    """A preset policy with some fields replaced (`Policy` checks them)."""
+def policy_preset(name: str) -> Policy:
+    """The preset policy of that name (`PRESETS`; the options that override its fields are
+    applied by `optimizer.settings`)."""
     if name not in PRESETS:
         raise ConfigError(f"policy {name!r} is unknown; use one of {', '.join(PRESETS)}")
-    return replace(PRESETS[name], **overrides)
+    return PRESETS[name]
 
 
 # --------------------------------------------------------------------------- rule 1: legal hours
