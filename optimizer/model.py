@@ -236,6 +236,7 @@ class Solution:
     solver: str = "ortools"
     wall_s: float = 0.0
     status: str = ""
+    budget_s: float | None = None  # the search's time budget, seconds (None: not known)
 
     def visited_ids(self) -> list[str]:
         return [s.visit_id for r in self.routes for s in r.stops]

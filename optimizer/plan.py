@@ -248,7 +248,7 @@ class Searched:
     searches: int  # 1, or 2 with a search from the initial plan beside the one from scratch
     started_from: str  # "scratch" or the initial plan's label
     routes_from: str  # "solver", or "<label> (guard)" when the guard kept the initial routes
-    search_stop: str  # "solution limit" (reproducible) or "time limit"
+    search_stop: str  # "solution limit" (reproducible), "stalled" (no improvement) or "time limit"
     guard: Guard | None = None  # the guard was triggered
 
 
@@ -301,8 +301,10 @@ def search(problem: Problem, solver: SolveSettings, *, initial: Initial | None =
     started_from, solution = min(searches,
                                  key=lambda t: round(t[1].objective * solver.value_scale))
     # with max_solutions a plan is reproducible only if that limit, not the clock, ended the search
-    timed_out = any(sol.wall_s >= solver.time_limit_s - 0.05 for _, sol in searches)
-    search_stop = "time limit" if timed_out or not solver.max_solutions else "solution limit"
+    timed_out = any(sol.budget_s is None or sol.wall_s >= sol.budget_s - 0.05
+                    for _, sol in searches)
+    search_stop = ("time limit" if timed_out else
+                   "solution limit" if solver.max_solutions else "stalled")
     found = Searched(_verified(problem, solution), len(searches), started_from, "solver",
                    search_stop)
     if initial is None or initial.guard_value is None:

@@ -205,7 +205,7 @@ def _solver_fields(s: PlanSettings, fields: Mapping[str, Any]) -> PlanSettings:
 
 
 _SOLVER_FIELDS = tuple(f.name for f in dataclasses.fields(SolveSettings)
-                       if f.name not in ("time_limit_s", "seed"))
+                       if f.name not in ("time_limit_s", "seed", "stall_share"))
 
 
 def _check_solver(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -341,7 +341,13 @@ _OPTIONS: tuple[Option, ...] = (
            "$COLLECTOR_ROUTES_CACHE)", _G_ROADS, path=True),
     Option("time_limit", opt.number(0.0, strict=True, hi=24 * 3600.0),
            _part("solver", time_limit_s=float),
-           "solver time in seconds, above 0 (default 30)", _G_SOLVER),
+           "solver time cap in seconds, above 0 (default: sized by the day, 10 s + 2 ms per "
+           "case x collector route, 10-300 s; the search ends sooner when it stalls)", _G_SOLVER),
+    Option("stall_share", opt.number(0.0, strict=True, hi=1.0, allow_none=True),
+           _part("solver", stall_share=_same),
+           "stop the search when it has not improved for this share of its time (at least "
+           "2 s), below 1, or none = run to the time limit (default 0.5; off with "
+           "--max-solutions)", _G_SOLVER),
     Option("seed", opt.whole(0, hi=2**31 - 1), _part("solver", seed=_same),
            "random seed, >= 0 (default 0)", _G_SOLVER),
     Option("solver", solver_mapping, _solver_fields,

@@ -89,7 +89,8 @@ def solve(
     ortools_model.check_problem(problem)
     ortools_model.check_breaks(problem, settings)
     t0 = time.monotonic()
-    deadline = time.time() + settings.time_limit_s
+    budget_s = settings.time_budget_s(len(problem.visits), len(problem.vehicles))
+    deadline = time.time() + budget_s
     init = portfolio.initial_routes(problem, initial) if initial is not None else None
     workers = portfolio.portfolio(problem, settings, has_initial=init is not None)
     with ensure(progress).step(f"Solving routes ({len(workers)} search(es))", total=None):
@@ -102,7 +103,7 @@ def solve(
     best, _ = min(ok, key=lambda t: (round(t[0].objective * settings.value_scale), t[1]))
     for r, i in ok:
         log.info("worker %d (%s): objective %.4f", i, r.solver, r.objective)
-    best = dataclasses.replace(best, wall_s=time.monotonic() - t0)
+    best = dataclasses.replace(best, wall_s=time.monotonic() - t0, budget_s=budget_s)
     # the float re-simulation should always agree with OR-Tools' integer model; if it does not,
     # that is a bug in the model, reported loudly rather than hidden
     errors = check_solution(problem, best)
