@@ -13,7 +13,8 @@ import csv
 import dataclasses
 import logging
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,9 @@ from rich.table import Table
 
 from optimizer import atomic, interrupts
 from optimizer import options as opt
+from optimizer.cluster import make_executor
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
+from optimizer.executor import Executor
 from optimizer.io.inputs import DEMO_COLLECTORS, read_inputs
 from optimizer.model import Collector, Plan
 from optimizer.planning import rules
@@ -43,6 +46,8 @@ if TYPE_CHECKING:  # the what-if stages load when the command runs
     from optimizer.whatif.kpis import WhatIfResult
 
 DEFAULT_MAPS = Path("maps")
+#: the plan options `whatif` takes (where its variants run; the rest are the scenario's keys)
+WHATIF_OPTIONS = ("executor", "scheduler")
 
 log = logging.getLogger("optimizer.cli")
 
@@ -224,8 +229,10 @@ def cmd_plan(a: argparse.Namespace) -> int:
     geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
                          progress)
     try:
-        plan = plan_day(cases, collectors, settings, geocoder=geocoder, progress=progress,
-                        collectors_file=(a.collectors or DEMO_COLLECTORS).name)
+        with _executor(settings) as executor:
+            plan = plan_day(cases, collectors, settings, geocoder=geocoder, progress=progress,
+                            collectors_file=(a.collectors or DEMO_COLLECTORS).name,
+                            executor=executor)
     finally:
         _report_unavailable(geocoder)
     out = plan_out_dir(a)
@@ -235,6 +242,17 @@ def cmd_plan(a: argparse.Namespace) -> int:
     if not a.quiet:
         print_summary(plan, out)
     return 0
+
+
+@contextmanager
+def _executor(settings: PlanSettings) -> Iterator[Executor | None]:
+    """The executor of ``--executor``: None for local processes (the solver starts its own),
+    else connected before any work (an unreachable scheduler stops here, exit code 2)."""
+    if settings.executor.kind == "local":
+        yield None
+        return
+    with make_executor(settings.executor, max_workers=settings.solver.num_workers) as ex:
+        yield ex
 
 
 def _geocoder(geo: GeocodingSettings, osm_path: Path | None, cache_dir: Path | None, progress):
@@ -382,7 +400,7 @@ def cmd_whatif(a: argparse.Namespace) -> int:
 
         try:
             result = runner.run_scenario(a.file, out=a.out, workers=a.workers,
-                                         on_event=on_event)
+                                         on_event=on_event, executor=a.executor)
         except InputError as exc:
             bars.stop()
             err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
@@ -455,6 +473,10 @@ def _check_whatif_options(a: argparse.Namespace) -> None:
     problems = check_options(a, {"workers": opt.whole(1, hi=64),
                                  "max_variants": opt.whole(1)})
     problems += _folder_problems(a, ("out",))
+    values, bad = parse_options(_given(a))  # --executor and --scheduler, as plan reads them
+    settings, across = build_settings(values, base=option_defaults())
+    a.executor = settings.executor
+    problems += [_settings_problem(p) for p in [*bad, *across]]
     _raise_option_problems(problems)
 
 
@@ -511,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="most variants run without asking (default %(default)s); a larger "
                          "file asks for confirmation on a terminal, or needs this option")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_plan_options(sp, names=WHATIF_OPTIONS)
     sp.set_defaults(func=cmd_whatif, check=_check_whatif_options)
     return p
 

@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 
 from optimizer.errors import CollectorRoutesError, InputError, Issue
+from optimizer.executor import Executor
 from optimizer.geo import geocode as gc
 from optimizer.geo import matrix as mx
 from optimizer.geo import network as nw
@@ -283,21 +284,23 @@ def _verified(problem: Problem, solution: Solution) -> Solution:
 
 
 def search(problem: Problem, solver: SolveSettings, *, initial: Initial | None = None,
-           progress: Progress | None = None) -> Searched:
+           progress: Progress | None = None, executor: Executor | None = None) -> Searched:
     """Solve, verify and guard: the routes of the day's plan.
 
     Without `initial`, one search from scratch, as `collector-routes plan` runs it. With it, see
     `Initial`. The plan kept is re-simulated independently of the solver
     (`verify.check_solution`); one that fails raises `CollectorRoutesError` (a bug, never
-    expected).
+    expected). `executor`: runs the portfolio's other searches (`routing.solve.solve`; None:
+    local processes).
     """
     start = initial if initial is not None and initial.search != "none" else None
     searches: list[tuple[str, Solution]] = []
     if start is None or start.search == "also":
-        searches.append(("scratch", sv.solve(problem, solver, progress=progress)))
+        searches.append(("scratch", sv.solve(problem, solver, progress=progress,
+                                             executor=executor)))
     if start is not None:  # listed first: a tie goes to the search from the initial plan
         searches.insert(0, (start.label, sv.solve(problem, solver, initial=start.solution,
-                                                  progress=progress)))
+                                                  progress=progress, executor=executor)))
     started_from, solution = min(searches,
                                  key=lambda t: round(t[1].objective * solver.value_scale))
     # with max_solutions a plan is reproducible only if that limit, not the clock, ended the search
@@ -470,7 +473,7 @@ class Planned:
 
 def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *,
                   initial: Initial | None = None, progress: Progress | None = None,
-                  started: float | None = None) -> Planned:
+                  started: float | None = None, executor: Executor | None = None) -> Planned:
     """Build, search, verify and explain a day whose places are already located.
 
     ``started``: `time.perf_counter` when planning the day began, for the summary's
@@ -480,7 +483,8 @@ def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *
                           weighting=settings.weighting,
                           travel_cost_per_h=settings.travel_cost_per_h)
     t0 = time.perf_counter()
-    found = search(built.problem, settings.solver, initial=initial, progress=progress)
+    found = search(built.problem, settings.solver, initial=initial, progress=progress,
+                   executor=executor)
     t_solve = time.perf_counter() - t0
     t0 = time.perf_counter()
     routes, unassigned = assemble(cases, loc, built, found.solution, progress=progress)
@@ -497,11 +501,12 @@ def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *
 def solve_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,
               geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
               collectors_file: str = "collectors.csv", initial: Initial | None = None,
-              progress: Progress | None = None) -> Planned:
+              progress: Progress | None = None, executor: Executor | None = None) -> Planned:
     """Plan the day (as `plan_day`) and keep what it was made from (`Planned`).
 
     `initial`: a plan to start from and to guard against (`Initial`); `geocoder` and `network`:
-    given ones instead of those `settings` name.
+    given ones instead of those `settings` name; `executor`: runs the solver's parallel
+    searches (None: local processes).
     """
     started = time.perf_counter()
     crews = rules.form_crews(collectors, settings.policy, plan_date=settings.plan_date)
@@ -512,13 +517,13 @@ def solve_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: 
     loc = locate(cases, crews, settings, geocoder=geocoder, network=network,
                  collectors_file=collectors_file, progress=progress)
     return solve_located(cases, loc, settings, initial=initial, progress=progress,
-                         started=started)
+                         started=started, executor=executor)
 
 
 def plan_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,
              geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
              collectors_file: str = "collectors.csv", initial: Initial | None = None,
-             progress: Progress | None = None) -> Plan:
+             progress: Progress | None = None, executor: Executor | None = None) -> Plan:
     """Plan the day: every case ends in exactly one route stop or in ``plan.unassigned``.
 
     Raises `InputError` for problems in the input that prevent planning (e.g. a collector's
@@ -526,4 +531,5 @@ def plan_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: P
     that fails the independent re-simulation (a bug, never expected).
     """
     return solve_day(cases, collectors, settings, geocoder=geocoder, network=network,
-                     collectors_file=collectors_file, initial=initial, progress=progress).plan
+                     collectors_file=collectors_file, initial=initial, progress=progress,
+                     executor=executor).plan

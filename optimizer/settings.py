@@ -25,14 +25,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from optimizer import options as opt
+from optimizer.cluster import EXECUTORS, SCHEDULER_ADDRESS, ExecutorSettings
 from optimizer.errors import ConfigError
 from optimizer.planning import rules, weigh
 from optimizer.planning.rules import Policy
 from optimizer.planning.weigh import Weighting
 from optimizer.routing.params import SolveSettings
 
-__all__ = ["OPTIONS", "GeocodingSettings", "Option", "OptionProblem", "OutputSettings",
-           "PlanSettings", "RoadSettings", "SettingsError", "build_settings", "load_settings",
+__all__ = ["OPTIONS", "ExecutorSettings", "GeocodingSettings", "Option", "OptionProblem",
+           "OutputSettings", "PlanSettings", "RoadSettings", "SettingsError", "build_settings",
+           "load_settings",
            "next_working_day", "option_defaults", "parse_options"]
 
 MODES = ("drive", "bike", "walk")
@@ -112,6 +114,9 @@ class PlanSettings:
     output
         Maps, tiles and inlined scripts of the written plan (`OutputSettings`); planning itself
         writes nothing.
+    executor
+        Where the parallel work runs (`optimizer.cluster.ExecutorSettings`): this machine's
+        processes (default) or a Dask cluster. It does not change the plan.
     """
 
     plan_date: date
@@ -123,6 +128,7 @@ class PlanSettings:
     roads: RoadSettings = RoadSettings()
     cache_dir: Path | None = None
     output: OutputSettings = OutputSettings()
+    executor: ExecutorSettings = ExecutorSettings()
 
 
 def next_working_day(today: date | None = None) -> date:
@@ -260,6 +266,15 @@ def solver_items(v: object) -> dict[str, Any]:
 
 _G_IN, _G_RULES, _G_ROADS, _G_SOLVER, _G_OUT = (
     "inputs", "value and rules", "roads and geocoding", "solver", "output")
+
+
+def scheduler_address(v: object) -> str:
+    """A Dask scheduler's address, ``tcp://HOST:PORT``."""
+    text = opt.text(v)
+    if not SCHEDULER_ADDRESS.match(text):
+        raise opt.Bad("is not a scheduler address", "give tcp://HOST:PORT, e.g. "
+                      "tcp://127.0.0.1:8786 (where `dask scheduler` listens)")
+    return text
 _COST = opt.number(0.0, hi=opt.MAX_COST)  # value units (per hour)
 
 
@@ -364,6 +379,14 @@ _OPTIONS: tuple[Option, ...] = (
            "advanced: set a field of optimizer.routing.params.SolveSettings, e.g. "
            "warm_start=none (repeatable)", _G_SOLVER, cli="append", scenario=False,
            metavar="KEY=VALUE"),
+    Option("executor", opt.choice(EXECUTORS), _part("executor", kind=_same),
+           "where parallel work runs (the solver's searches, what-if variants): local "
+           "processes (default) or a Dask cluster (needs --scheduler)", _G_SOLVER,
+           scenario=False, metavar=_choices(EXECUTORS)),
+    Option("scheduler", scheduler_address, _part("executor", scheduler=_same),
+           "the Dask scheduler of --executor dask, tcp://HOST:PORT (e.g. tcp://127.0.0.1:8786); "
+           "its workers need the package and the --cache-dir (or --osm) path", _G_SOLVER,
+           scenario=False, metavar="tcp://HOST:PORT"),
     Option("travel_cost_per_hour", _COST, _top("travel_cost_per_h"),
            "cost of an hour of travel in value units (default 30)", _G_SOLVER),
     Option("tiles", opt.choice(TILES), _part("output", tiles=_same),
@@ -437,6 +460,14 @@ def build_settings(values: Mapping[str, Any], *, base: PlanSettings, root: Path 
         except (ConfigError, TypeError, ValueError) as exc:
             problems.append(OptionProblem(option.name, values[option.name], str(exc),
                                           "give consistent values"))
+    executor, scheduler = values.get("executor"), values.get("scheduler")
+    if executor == "dask" and scheduler is None:
+        problems.append(OptionProblem("executor", executor, "the dask executor needs a "
+                                      "scheduler", "give --scheduler tcp://HOST:8786 (started "
+                                      "with `dask scheduler`)"))
+    if scheduler is not None and executor != "dask":
+        problems.append(OptionProblem("scheduler", scheduler, "only the dask executor uses a "
+                                      "scheduler", "add --executor dask, or leave it out"))
     if values.get("osm") is not None and values.get("place") is not None:
         problems.append(OptionProblem("place", values["place"], "osm and place both name the "
                                       "roads", "give only one of them"))

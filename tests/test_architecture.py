@@ -28,6 +28,7 @@ STAGES = {
     "optimizer.cache": "core",
     "optimizer.cells": "core",
     "optimizer.executor": "core",
+    "optimizer.cluster": "core",
     "optimizer.interrupts": "core",
     "optimizer.progress": "core",
     "optimizer.io": "io",
@@ -82,6 +83,7 @@ LAZY = {
     "optimizer.io.files": {"openpyxl"},  # .xlsx input only
     "optimizer.progress": {"rich"},  # only when bars are drawn; the library never needs it
     "optimizer.atomic": {"fcntl"},  # POSIX only: the module must import everywhere
+    "optimizer.cluster": {"distributed"},  # the dask extra, only with --executor dask
 }
 
 #: inside geo/geocode, the modules a module may import (besides other stages): text -> index ->
