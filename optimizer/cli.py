@@ -48,6 +48,8 @@ if TYPE_CHECKING:  # the what-if stages load when the command runs
 DEFAULT_MAPS = Path("maps")
 #: the plan options `whatif` takes (where its variants run; the rest are the scenario's keys)
 WHATIF_OPTIONS = ("executor", "scheduler")
+#: local processes planning the parts of a large day at once (the machine's two cores)
+PART_WORKERS = 2
 
 log = logging.getLogger("optimizer.cli")
 
@@ -221,6 +223,7 @@ def plan_out_dir(a: argparse.Namespace) -> Path:
 
 def cmd_plan(a: argparse.Namespace) -> int:
     from optimizer.outputs.write import write_plan
+    from optimizer.partitioned import needs_parts, plan_partitioned
     from optimizer.plan import plan_day
 
     settings: PlanSettings = a.settings  # read and checked by `check_plan_options`
@@ -228,11 +231,18 @@ def cmd_plan(a: argparse.Namespace) -> int:
     progress = RichProgress(disable=a.quiet)
     geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
                          progress)
+    collectors_file = (a.collectors or DEMO_COLLECTORS).name
     try:
-        with _executor(settings) as executor:
-            plan = plan_day(cases, collectors, settings, geocoder=geocoder, progress=progress,
-                            collectors_file=(a.collectors or DEMO_COLLECTORS).name,
-                            executor=executor)
+        if needs_parts(cases, settings):
+            with make_executor(settings.executor, max_workers=PART_WORKERS) as executor:
+                plan = plan_partitioned(cases, collectors, settings, executor=executor,
+                                        geocoder=geocoder, collectors_file=collectors_file,
+                                        progress=progress)
+        else:
+            with _executor(settings) as one:
+                plan = plan_day(cases, collectors, settings, geocoder=geocoder,
+                                progress=progress, collectors_file=collectors_file,
+                                executor=one)
     finally:
         _report_unavailable(geocoder)
     out = plan_out_dir(a)

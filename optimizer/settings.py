@@ -38,6 +38,8 @@ __all__ = ["OPTIONS", "ExecutorSettings", "GeocodingSettings", "Option", "Option
            "next_working_day", "option_defaults", "parse_options"]
 
 MODES = ("drive", "bike", "walk")
+#: default ``max_part_cases``: larger days are planned in parts of about this many cases
+MAX_PART_CASES = 1000
 TILES = ("osm", "amap")
 
 
@@ -114,6 +116,10 @@ class PlanSettings:
     output
         Maps, tiles and inlined scripts of the written plan (`OutputSettings`); planning itself
         writes nothing.
+    max_part_cases
+        A day with more cases than this is planned in parts (`optimizer.partitioned`: split by
+        collector territories, each part its own problem); ``None``: always one problem.
+        Default `MAX_PART_CASES`.
     executor
         Where the parallel work runs (`optimizer.cluster.ExecutorSettings`): this machine's
         processes (default) or a Dask cluster. It does not change the plan.
@@ -128,6 +134,7 @@ class PlanSettings:
     roads: RoadSettings = RoadSettings()
     cache_dir: Path | None = None
     output: OutputSettings = OutputSettings()
+    max_part_cases: int | None = MAX_PART_CASES
     executor: ExecutorSettings = ExecutorSettings()
 
 
@@ -379,6 +386,10 @@ _OPTIONS: tuple[Option, ...] = (
            "advanced: set a field of optimizer.routing.params.SolveSettings, e.g. "
            "warm_start=none (repeatable)", _G_SOLVER, cli="append", scenario=False,
            metavar="KEY=VALUE"),
+    Option("max_part_cases", opt.whole(1, allow_none=True), _top("max_part_cases"),
+           "plan a day of more cases than this in parts, split by collector territories "
+           "(team column, else start places), or none = always one problem (default "
+           f"{MAX_PART_CASES})", _G_SOLVER, scenario=False),
     Option("executor", opt.choice(EXECUTORS), _part("executor", kind=_same),
            "where parallel work runs (the solver's searches, what-if variants): local "
            "processes (default) or a Dask cluster (needs --scheduler)", _G_SOLVER,
