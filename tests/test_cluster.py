@@ -186,6 +186,20 @@ def test_a_plan_through_the_cluster_is_the_local_plan(scheduler, tmp_path, cache
         assert sum(1 for _ in csv.DictReader(f)) > 0  # something was planned
 
 
+def test_a_day_in_parts_through_the_cluster_is_the_local_plan(scheduler, tmp_path, cache_dir):
+    # at most 12 cases a part: the 25 cases in two parts, planned on the two workers
+    common = [*DAY, "--cache-dir", str(cache_dir), "--max-part-cases", "12"]
+    local = _cli("-v", "plan", *common, "--out", str(tmp_path / "local"), cwd=tmp_path)
+    assert local.returncode == 0, local.stderr
+    assert "25 cases in 2 parts" in local.stderr
+    remote = _cli("-v", "plan", *common, "--executor", "dask", "--scheduler", scheduler,
+                  "--out", str(tmp_path / "dask"), cwd=tmp_path)
+    assert remote.returncode == 0, remote.stderr
+    assert "25 cases in 2 parts" in remote.stderr
+    for name in ("routes.csv", "unassigned.csv", "routes.json"):
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+
+
 def test_a_whatif_run_through_the_cluster_has_the_local_numbers(scheduler, tmp_path,
                                                                 cache_dir):
     import yaml
