@@ -47,7 +47,7 @@ from optimizer.model import (
     hhmm,
 )
 from optimizer.planning import explain, rules
-from optimizer.planning.build import Built, Located, Reason, build_problem
+from optimizer.planning.build import Built, Located, Reason, Steering, build_problem
 from optimizer.progress import Progress, ensure
 from optimizer.routing import solve as sv
 from optimizer.routing import verify
@@ -467,16 +467,17 @@ class Planned:
 
 
 def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *,
-                  initial: Initial | None = None, progress: Progress | None = None,
-                  started: float | None = None) -> Planned:
+                  initial: Initial | None = None, steering: Steering | None = None,
+                  progress: Progress | None = None, started: float | None = None) -> Planned:
     """Build, search, verify and explain a day whose places are already located.
 
-    ``started``: `time.perf_counter` when planning the day began, for the summary's
+    ``steering``: what the case store's history says (`Steering`: cases held back, window
+    parts); ``started``: `time.perf_counter` when planning the day began, for the summary's
     ``wall_s`` (None: no wall time reported).
     """
     built = build_problem(cases, loc, plan_date=settings.plan_date, policy=settings.policy,
                           weighting=settings.weighting,
-                          travel_cost_per_h=settings.travel_cost_per_h)
+                          travel_cost_per_h=settings.travel_cost_per_h, steering=steering)
     t0 = time.perf_counter()
     found = search(built.problem, settings.solver, initial=initial, progress=progress)
     t_solve = time.perf_counter() - t0
@@ -495,11 +496,12 @@ def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *
 def solve_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,
               geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
               collectors_file: str = "collectors.csv", initial: Initial | None = None,
-              progress: Progress | None = None) -> Planned:
+              steering: Steering | None = None, progress: Progress | None = None) -> Planned:
     """Plan the day (as `plan_day`) and keep what it was made from (`Planned`).
 
-    `initial`: a plan to start from and to guard against (`Initial`); `geocoder` and `network`:
-    given ones instead of those `settings` name.
+    `initial`: a plan to start from and to guard against (`Initial`); `steering`: what the
+    case store's history says (`Steering`); `geocoder` and `network`: given ones instead of
+    those `settings` name.
     """
     started = time.perf_counter()
     crews = rules.form_crews(collectors, settings.policy, plan_date=settings.plan_date)
@@ -509,14 +511,14 @@ def solve_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: 
                      crew.crew_id, crew.shift.label(), settings.policy.lunch_window.label())
     loc = locate(cases, crews, settings, geocoder=geocoder, network=network,
                  collectors_file=collectors_file, progress=progress)
-    return solve_located(cases, loc, settings, initial=initial, progress=progress,
-                         started=started)
+    return solve_located(cases, loc, settings, initial=initial, steering=steering,
+                         progress=progress, started=started)
 
 
 def plan_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,
              geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
              collectors_file: str = "collectors.csv", initial: Initial | None = None,
-             progress: Progress | None = None) -> Plan:
+             steering: Steering | None = None, progress: Progress | None = None) -> Plan:
     """Plan the day: every case ends in exactly one route stop or in ``plan.unassigned``.
 
     Raises `InputError` for problems in the input that prevent planning (e.g. a collector's
@@ -524,4 +526,5 @@ def plan_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: P
     that fails the independent re-simulation (a bug, never expected).
     """
     return solve_day(cases, collectors, settings, geocoder=geocoder, network=network,
-                     collectors_file=collectors_file, initial=initial, progress=progress).plan
+                     collectors_file=collectors_file, initial=initial, steering=steering,
+                     progress=progress).plan

@@ -6,6 +6,8 @@
 vehicles that may make it, or records why it cannot be visited today: each reason comes from one
 named check below, in this order (the first that applies is the one reported):
 
+0. held back by the case store's history (`Steering.held`: paid, promise open, address to
+   verify...; the reason is the store's, `optimizer.loop` gives it);
 1. not located (no coordinates, off the road network: from `Located`);
 2. cooldown or an open promise to pay (`rules.cooldown_reason`);
 3. no availability window on the plan's weekday (`no_window_today`);
@@ -13,12 +15,17 @@ named check below, in this order (the first that applies is the one reported):
 5. no eligible crew: skill, fixed collector, territory (`rules.ineligible_reason`);
 6. no window inside an eligible crew's shift (`outside_shifts`);
 7. no road from an eligible crew's start and back to its end (`unreachable`).
+
+A case admitted with window parts from the store (`Steering.windows`: after visits nobody was
+home, the parts of the week tried are worth less) is then steered (`steer`): it keeps the
+windows of its best-valued part that an eligible crew's shift meets, and its value is
+multiplied by that part's factor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
@@ -55,6 +62,21 @@ class Located:
 
 
 @dataclass(frozen=True)
+class Steering:
+    """What a plan takes from the case store's history besides the cases themselves (made by
+    `optimizer.loop` from `optimizer.store.history`; plain data, no store).
+
+    ``held``: cases not planned today, with the store's reason. ``windows``: per case, today's
+    windows cut into parts of the day, each with its value factor (1 = untried, 0.5 after one
+    visit nobody was home in that part); the visit keeps the best part it can be made in
+    (`steer`).
+    """
+
+    held: Mapping[str, Reason] = field(default_factory=dict)
+    windows: Mapping[str, tuple[tuple[TimeWindow, float], ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Built:
     """The solver problem for a day, and what was decided before solving."""
 
@@ -64,6 +86,8 @@ class Built:
     windows: dict[str, tuple[TimeWindow, ...]]  # legal windows of each case today
     eligible: dict[str, tuple[int, ...]]  # vehicle indices allowed for each case
     excluded: dict[str, Reason]  # case_id -> why it was left out before solving
+    # case_id -> value factor of the part of the day it was steered to (cases steered only)
+    factors: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -75,7 +99,8 @@ class _Admitted:
 
 
 def build_problem(cases: Sequence[Case], loc: Located, *, plan_date: date, policy: Policy,
-                  weighting: Weighting, travel_cost_per_h: float) -> Built:
+                  weighting: Weighting, travel_cost_per_h: float,
+                  steering: Steering | None = None) -> Built:
     """Apply the collection rules and turn the located cases into the solver's problem.
 
     Parameters
@@ -88,10 +113,16 @@ def build_problem(cases: Sequence[Case], loc: Located, *, plan_date: date, polic
         The day, its collection rules and how visits are valued.
     travel_cost_per_h
         Cost of an hour of travel, value units.
+    steering
+        What the case store's history says (`Steering`); None: nothing.
     """
     crews = loc.crews
+    steering = steering or Steering()
     vehicles = tuple(_vehicle(crew, k, loc, policy) for k, crew in enumerate(crews))
-    excluded: dict[str, Reason] = dict(loc.unlocated)
+    excluded: dict[str, Reason] = {**{cid: r for cid, r in steering.held.items()},
+                                   **{cid: r for cid, r in loc.unlocated.items()
+                                      if cid not in steering.held}}
+    factors: dict[str, float] = {}
     values: dict[str, float] = {}
     visits: list[Visit] = []
     visit_case: dict[str, Case] = {}
@@ -105,6 +136,11 @@ def build_problem(cases: Sequence[Case], loc: Located, *, plan_date: date, polic
         if not isinstance(admitted, _Admitted):
             excluded[case.case_id] = admitted
             continue
+        parts = steering.windows.get(case.case_id)
+        if parts:
+            admitted, factor = steer(admitted, parts, [crews[k] for k in admitted.vehicles])
+            factors[case.case_id] = factor
+            values[case.case_id] *= factor
         reach = admitted.vehicles
         preferred = tuple(k for k in reach if rules.is_preferred(case, crews[k]))
         visits.append(Visit(
@@ -123,7 +159,34 @@ def build_problem(cases: Sequence[Case], loc: Located, *, plan_date: date, polic
         balance_cost_per_s=(policy.balance_cost_per_h / 3600.0 if policy.balance == "hours"
                             else 0.0),
     )
-    return Built(problem, visit_case, values, windows, eligible, excluded)
+    return Built(problem, visit_case, values, windows, eligible, excluded, factors)
+
+
+def steer(admitted: _Admitted, parts: Sequence[tuple[TimeWindow, float]],
+          crews: Sequence[Crew]) -> tuple[_Admitted, float]:
+    """Steer a visit to its best-valued part of the day (`Steering.windows`).
+
+    Rule: cut the admitted windows by the parts; among the pieces some admitted crew's shift
+    meets, take the highest factor; the visit keeps the pieces of that factor (and the crews
+    whose shift meets one of them) and is worth that factor times its value. After a daytime
+    miss (daytime 0.5, evening 1) a case available in the evening is visited in the evening if
+    a shift reaches into it, else in the daytime at half its value. Parts that cover none of
+    the windows leave them as they are (factor 1).
+    """
+    pieces: list[tuple[TimeWindow, float]] = []
+    for w in admitted.windows:
+        for p, f in parts:
+            a, b = max(w.start_s, p.start_s), min(w.end_s, p.end_s)
+            if a <= b:
+                pieces.append((TimeWindow(a, b), f))
+    fitting = [(p, f) for p, f in pieces if any(_meets_shift((p,), c) for c in crews)]
+    if not fitting:
+        return admitted, 1.0
+    best = max(f for _, f in fitting)
+    kept = tuple(sorted({p for p, f in fitting if f == best}, key=lambda w: w.start_s))
+    vehicles = tuple(k for k, c in zip(admitted.vehicles, crews, strict=True)
+                     if _meets_shift(kept, c))
+    return replace(admitted, windows=kept, vehicles=vehicles), best
 
 
 def _vehicle(crew: Crew, k: int, loc: Located, policy: Policy) -> Vehicle:
