@@ -1,4 +1,4 @@
-"""Command line: ``collector-routes plan | validate | serve | whatif``.
+"""Command line: ``collector-routes plan | validate | serve | whatif | import | outcomes | store``.
 
 Thin: parse options, read, plan, write, print. Only this module prints, sets up logging and exits.
 Nothing imports it. Each command imports the stages it runs when it runs (the only imports of
@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import getpass
 import logging
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -39,10 +41,16 @@ from optimizer.settings import (
     parse_options,
 )
 
-if TYPE_CHECKING:  # the what-if stages load when the command runs
+if TYPE_CHECKING:  # the what-if stages and the store load when the command runs
+    from optimizer.loop import StoreDay
+    from optimizer.store.cases import MergeReport
+    from optimizer.store.db import Store
     from optimizer.whatif.kpis import WhatIfResult
 
 DEFAULT_MAPS = Path("maps")
+#: the store's environment variable (`optimizer.store.db.ENV_VAR`; here so that building the
+#: command line does not load SQLAlchemy)
+STORE_ENV = "COLLECTOR_ROUTES_STORE"
 
 log = logging.getLogger("optimizer.cli")
 
@@ -170,6 +178,7 @@ def check_plan_options(a: argparse.Namespace) -> None:
     from optimizer.outputs.write import out_dir_problem
 
     problems, across, bad = read_plan_options(a)
+    a.store = _store_url(a.store)
     if "date" not in bad:
         why = out_dir_problem(plan_out_dir(a))
         if why:
@@ -219,21 +228,214 @@ def cmd_plan(a: argparse.Namespace) -> int:
     from optimizer.plan import plan_day
 
     settings: PlanSettings = a.settings  # read and checked by `check_plan_options`
-    cases, collectors = read_inputs(a.cases, a.collectors)
     progress = RichProgress(disable=a.quiet)
-    geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
-                         progress)
+    store = _open_store(a.store) if a.store else None
     try:
-        plan = plan_day(cases, collectors, settings, geocoder=geocoder, progress=progress,
-                        collectors_file=(a.collectors or DEMO_COLLECTORS).name)
+        if store is None:
+            cases, collectors = read_inputs(a.cases, a.collectors)
+            day = None
+        else:
+            cases, collectors, day = _store_day(a, store, settings, progress)
+        geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
+                             progress)
+        try:
+            plan = plan_day(cases, collectors, settings, geocoder=geocoder, progress=progress,
+                            collectors_file=(a.collectors or DEMO_COLLECTORS).name,
+                            steering=day.steering if day is not None else None)
+        finally:
+            _report_unavailable(geocoder)
+        out = plan_out_dir(a)
+        output = settings.output
+        write_plan(plan, out, tiles=output.tiles, self_contained=output.self_contained,
+                   maps=output.maps, progress=progress)
+        recorded = None
+        if store is not None:
+            from optimizer import loop
+
+            recorded = loop.record(store, plan, actor=_actor("plan"))
     finally:
-        _report_unavailable(geocoder)
-    out = plan_out_dir(a)
-    output = settings.output
-    write_plan(plan, out, tiles=output.tiles, self_contained=output.self_contained,
-               maps=output.maps, progress=progress)
+        if store is not None:
+            store.close()
     if not a.quiet:
         print_summary(plan, out)
+        if recorded is not None and store is not None:
+            print(f"Recorded in the store {store.url} as plan #{recorded.plan_id} (version "
+                  f"{recorded.version} of {recorded.plan_date.isoformat()}, published).")
+    return 0
+
+
+def _actor(command: str) -> str:
+    """Who does it, for the store's audit log: the command and the user running it."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no user name in the environment or the password database
+        user = "unknown"
+    return f"cli:{command}:{user}"
+
+
+def _store_url(given: str | None) -> str | None:
+    """``--store``, else ``$COLLECTOR_ROUTES_STORE``, else None."""
+    return given or os.environ.get(STORE_ENV) or None
+
+
+def _open_store(url: str | None) -> Store:
+    """Open the store (`optimizer.store.db.resolve_url`: the default SQLite file when `url` is
+    None), its schema brought to the newest migration."""
+    from optimizer.store.db import Store
+
+    return Store.open(url)
+
+
+def _store_day(a: argparse.Namespace, store: Store, settings: PlanSettings,
+               progress: RichProgress) -> tuple[tuple, tuple, StoreDay]:
+    """``plan --store``: the case list merged into the store (or the store's latest one), the
+    collectors, and what the store's history says about the cases."""
+    from optimizer import loop
+    from optimizer.io.inputs import DEMO_CASES, check_references, read_collectors
+
+    if a.cases is None and loop.latest_import(store) is not None:
+        cases = loop.stored_case_list(store)
+        collectors = read_collectors(a.collectors or DEMO_COLLECTORS)
+        check_references(cases, collectors, cases_file="the store's cases")
+        report = None
+    else:
+        cases, collectors = read_inputs(a.cases, a.collectors)
+        report = loop.merge_file(store, a.cases or DEMO_CASES, cases, actor=_actor("plan"),
+                                 progress=progress)
+    day = loop.prepare(store, cases, settings.plan_date, progress=progress)
+    if not a.quiet:
+        if report is not None:
+            print_merge(report)
+        else:
+            last = loop.latest_import(store)
+            assert last is not None
+            print(f"Cases: the {len(cases)} of the store's latest import ({last.file_name}, "
+                  f"{last.imported_at:%Y-%m-%d %H:%M} UTC).")
+        held = day.held_by_reason()
+        print(f"From the store's history: {len(day.steering.held)} case(s) held back"
+              + (" (" + ", ".join(f"{k} {v}" for k, v in held.items()) + ")" if held else "")
+              + f", {len(day.steering.windows)} steered away from the windows nobody was "
+              f"home in, {len(day.changed)} planned with a change (amount, promise, skill).")
+    return day.cases, collectors, day
+
+
+def print_merge(report: MergeReport) -> None:
+    """The merge of a case list, in one table."""
+    con = Console()
+    if report.repeat_of is not None:
+        con.print(f"{report.file_name}: imported before (import #{report.repeat_of}, same "
+                  f"SHA-256); nothing changed ({len(report.unchanged)} cases).", markup=False)
+        return
+    t = Table(title=f"{report.file_name} merged into the store (import #{report.import_id})")
+    for col in ("added", "updated", "closed", "reopened", "unchanged", "kept closed (paid)"):
+        t.add_column(col, justify="right")
+    c = report.counts()
+    t.add_row(*(str(c[k]) for k in ("added", "updated", "closed", "reopened", "unchanged",
+                                    "stale")))
+    con.print(t)
+    if report.closed:
+        con.print("Closed (not in this export; kept in the store): "
+                  + _ids(report.closed), markup=False)
+    if report.reopened:
+        con.print("Reopened: " + _ids(report.reopened), markup=False)
+    if report.stale:
+        con.print("Kept closed as paid (the export still shows the debt the payment settled): "
+                  + _ids(report.stale), markup=False)
+
+
+def _ids(ids: Sequence[str], most: int = 12) -> str:
+    return ", ".join(ids[:most]) + (f" and {len(ids) - most} more" if len(ids) > most else "")
+
+
+def cmd_import(a: argparse.Namespace) -> int:
+    """``collector-routes import CASES``: merge a case list into the store."""
+    from optimizer import loop
+    from optimizer.io.inputs import read_cases
+
+    cases = read_cases(a.file)
+    with _open_store(a.store) as store:
+        report = loop.merge_file(store, a.file, cases, actor=_actor("import"),
+                                 close_missing=not a.partial,
+                                 progress=RichProgress(disable=a.quiet))
+        print_merge(report)
+        print(f"Store: {store.url}")
+    return 0
+
+
+def cmd_outcomes_import(a: argparse.Namespace) -> int:
+    """``collector-routes outcomes import FILE``: record a filled route workbook or CSV."""
+    from optimizer.io.outcomes import read_outcome_file
+    from optimizer.store.imports import record_outcome_file
+
+    progress = RichProgress(disable=a.quiet)
+    with progress.step(f"Reading {a.file.name}"):
+        outcomes = read_outcome_file(a.file, visit_date=a.date)
+    with _open_store(a.store) as store:
+        with progress.step("Recording the outcomes"), store.session() as s:
+            done = record_outcome_file(s, outcomes, tz=a.timezone,
+                                       actor=f"sheet:{a.file.name}:{_actor('outcomes')}")
+        url = store.url
+    c = done.counts()
+    codes = ", ".join(f"{k} {v}" for k, v in done.by_code().items())
+    print(f"{a.file.name}: {c['recorded']} outcome(s) recorded"
+          + (f" ({codes})" if codes else "")
+          + f", {c['corrected']} correction(s) of outcomes imported before, {c['repeated']} "
+          f"already recorded (nothing changed), {c['blank']} stop(s) without an outcome.")
+    if done.blank and not a.quiet:
+        shown = [f"{sheet or done.file_name} row {row} ({cid})" for sheet, row, cid in done.blank]
+        print("Not reported: " + _ids(shown, 8))
+    print(f"Store: {url}")
+    return 0
+
+
+def cmd_outcomes_export(a: argparse.Namespace) -> int:
+    """``collector-routes outcomes export --out FILE``: the compliance file."""
+    from optimizer.store.export import export_compliance
+
+    with _open_store(a.store) as store, store.reading() as s:
+        try:
+            written = export_compliance(s, a.out)
+        except OSError as exc:
+            raise ConfigError(_option_problem("out", a.out, f"cannot be written "
+                                              f"({exc.strerror or exc})", "give a file in a "
+                                              "folder you can write to")) from exc
+    print("Written: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def cmd_store_migrate(a: argparse.Namespace) -> int:
+    """``collector-routes store migrate``: create the store or bring it to the newest schema."""
+    from optimizer.store import migrate
+    from optimizer.store.db import Store
+
+    with Store.open(a.store, migrate=False) as store:
+        before = migrate.current(store.engine)
+        migrate.upgrade(store.engine)
+        after = migrate.current(store.engine)
+        print(f"Store {store.url}: schema {before or 'empty'} -> {after}"
+              + (" (already the newest)" if before == after else ""))
+    return 0
+
+
+def cmd_store_status(a: argparse.Namespace) -> int:
+    """``collector-routes store status``: what the store holds."""
+    from optimizer import loop
+    from optimizer.store import migrate
+    from optimizer.store.db import Store
+
+    with Store.open(a.store, migrate=False) as store:
+        rev = migrate.current(store.engine)
+        print(f"Store {store.url}: schema {rev or 'empty'} (newest {migrate.head()})")
+        if rev is None:
+            print("Empty: `collector-routes store migrate` creates it (any command that uses "
+                  "the store does too).")
+            return 0
+        if rev != migrate.head():
+            print("Older schema: `collector-routes store migrate` brings it to the newest.")
+            return 0
+        c = loop.store_counts(store)
+    print(f"Cases: {c['open']} open, {c['closed']} closed; case imports {c['imports']}; plans "
+          f"{c['plans']}; outcomes {c['outcomes']}.")
     return 0
 
 
@@ -447,6 +649,45 @@ def _check_validate_options(a: argparse.Namespace) -> None:
     _raise_option_problems(problems)
 
 
+def _check_import_options(a: argparse.Namespace) -> None:
+    a.store = _store_url(a.store)
+    _raise_option_problems(_file_problems(a, ("file",)))
+
+
+def _check_outcomes_import_options(a: argparse.Namespace) -> None:
+    a.store = _store_url(a.store)
+    problems = _file_problems(a, ("file",))
+    problems += check_options(a, {"date": opt.day, "timezone": opt.time_zone})
+    _raise_option_problems(problems)
+
+
+def _check_outcomes_export_options(a: argparse.Namespace) -> None:
+    a.store = _store_url(a.store)
+    problems = []
+    if a.out.suffix.lower() not in (".csv", ".xlsx"):
+        problems.append(_option_problem("out", a.out, "is neither a .csv nor an .xlsx file",
+                                        "give a file name ending in .csv or .xlsx"))
+    if a.out.is_dir():
+        problems.append(_option_problem("out", a.out, "is a folder", "give a file name, e.g. "
+                                        "outcomes.csv"))
+    elif not a.out.absolute().parent.is_dir():
+        problems.append(_option_problem("out", a.out, "its folder does not exist",
+                                        "create the folder, or give a file in an existing one"))
+    _raise_option_problems(problems)
+
+
+def _check_store_options(a: argparse.Namespace) -> None:
+    a.store = _store_url(a.store)
+
+
+def _add_store(p: argparse.ArgumentParser | argparse._ArgumentGroup, *,
+               default_note: str) -> None:
+    p.add_argument("--store", default=None, metavar="URL",
+                   help="the case store: a SQLAlchemy URL (sqlite:////path/store.sqlite, "
+                        "postgresql+psycopg://user:password@host:5432/db) or a SQLite file "
+                        f"path (default: ${STORE_ENV}, else {default_note})")
+
+
 def _check_serve_options(a: argparse.Namespace) -> None:
     _raise_option_problems(check_options(a, {"port": opt.whole(0, hi=65535)}))
 
@@ -473,6 +714,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="output folder (default maps/<date>/)")})
     groups["output"].add_argument("-q", "--quiet", action="store_true",
                                   help="no progress bars or summary")
+    _add_store(groups["inputs"], default_note="no store: the plan uses the case list only. "
+               "With a store, --cases (or, without it, the store's latest import) is merged "
+               "into it, the store's history of outcomes decides what is planned, and the plan "
+               "written is recorded and published")
     sp.set_defaults(func=cmd_plan, check=check_plan_options)
 
     sp = sub.add_parser(
@@ -512,6 +757,67 @@ def build_parser() -> argparse.ArgumentParser:
                          "file asks for confirmation on a terminal, or needs this option")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sp.set_defaults(func=cmd_whatif, check=_check_whatif_options)
+
+    default_store = ("the SQLite file in the user's data folder, "
+                     "~/.local/share/collector-routes/store.sqlite")
+    sp = sub.add_parser(
+        "import", help="merge a case list into the case store",
+        description="Merge a case list (.csv or .xlsx, the columns of `plan --cases`) into the "
+                    "case store: new cases added, changed ones updated, open cases the list no "
+                    "longer has closed (kept, never deleted), a case paid in full kept closed "
+                    "unless the list shows a new default. The same file again changes nothing. "
+                    "Exit code 2 if the file has problems (all listed, nothing merged).")
+    sp.add_argument("file", type=Path, help="case list, .csv or .xlsx")
+    _add_store(sp, default_note=default_store)
+    sp.add_argument("--partial", action="store_true",
+                    help="a partial export: do not close the open cases it does not list")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sp.set_defaults(func=cmd_import, check=_check_import_options)
+
+    sp = sub.add_parser("outcomes", help="record visit outcomes, export the compliance file")
+    osub = sp.add_subparsers(dest="outcomes_command", required=True)
+    op = osub.add_parser(
+        "import", help="record the outcomes of a filled routes.xlsx or an outcome CSV",
+        description="Record visit outcomes: a routes.xlsx as plan wrote it (every route sheet's "
+                    "Outcome, Promise date YYYY-MM-DD and Amount paid columns filled in; the "
+                    "outcome as its English code or Chinese label), or a CSV with the columns "
+                    "case_id, outcome, promise_date, amount_paid, note (optional visit_date, "
+                    "new_address, instalments). The visits must be stops of the plan the "
+                    "store published for their day (plan --store). All of the file or "
+                    "nothing: exit code 2 with every problem (file, sheet, row, case, field, "
+                    "value, fix). Importing the same file again records nothing new; a row "
+                    "changed since is recorded as a correction.")
+    op.add_argument("file", type=Path, help="routes.xlsx, or an outcome .csv/.xlsx table")
+    _add_store(op, default_note=default_store)
+    op.add_argument("--date", default=None, metavar="YYYY-MM-DD",
+                    help="day of the visits of a CSV without a visit_date column")
+    op.add_argument("--timezone", default="local", metavar="ZONE",
+                    help="the city's time zone, e.g. Asia/Shanghai or +08:00 (default: this "
+                         "computer's); a visit is recorded at its planned start on that clock")
+    op.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    op.set_defaults(func=cmd_outcomes_import, check=_check_outcomes_import_options)
+    op = osub.add_parser(
+        "export", help="write every recorded outcome and the audit log (compliance file)",
+        description="Write the compliance file: one row per recorded outcome (who visited "
+                    "whom, when, with which colleague, where, what was said, corrections both "
+                    "ways), and the audit log: FILE.csv with FILE.audit.csv beside it, or one "
+                    "FILE.xlsx with both sheets.")
+    _add_store(op, default_note=default_store)
+    op.add_argument("--out", type=Path, required=True, metavar="FILE",
+                    help="FILE.csv or FILE.xlsx")
+    op.set_defaults(func=cmd_outcomes_export, check=_check_outcomes_export_options)
+
+    sp = sub.add_parser("store", help="create or upgrade the case store, show what it holds")
+    ssub = sp.add_subparsers(dest="store_command", required=True)
+    op = ssub.add_parser("migrate", help="create the store or bring its schema to the newest",
+                         description="Create the case store, or upgrade its schema to the "
+                                     "newest migration (every command that uses the store "
+                                     "does this too when it opens it).")
+    _add_store(op, default_note=default_store)
+    op.set_defaults(func=cmd_store_migrate, check=_check_store_options)
+    op = ssub.add_parser("status", help="the store's schema and what it holds")
+    _add_store(op, default_note=default_store)
+    op.set_defaults(func=cmd_store_status, check=_check_store_options)
     return p
 
 

@@ -12,8 +12,9 @@ the command line and the what-if files alike.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from optimizer.io.inputs import parse_time_window
 from optimizer.planning.weigh import Weighting, parse_curve
 
 __all__ = ["MAX_COST", "MAX_VARIANTS", "Bad", "boolean", "choice", "curve", "day", "number",
-           "path", "text", "time_range", "whole"]
+           "path", "text", "time_range", "time_zone", "whole"]
 
 Parser = Callable[[object], Any]  # the checked value (its type depends on the parser)
 
@@ -177,3 +178,30 @@ def curve(v: object):
 
 # a cost above this many value units per hour is a typo (and would overflow the solver's integers)
 MAX_COST = 1e6
+
+
+_OFFSET = re.compile(r"^(?:UTC)?([+-])(\d{1,2}):?(\d{2})?$", re.I)
+
+
+def time_zone(v: object) -> tzinfo:
+    """A time zone: an IANA name (``Asia/Shanghai``), a UTC offset (``+08:00``), or ``local``
+    (this computer's zone)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    t = str(v).strip()
+    if t.lower() == "local":
+        local = datetime.now().astimezone().tzinfo
+        assert local is not None  # astimezone() always gives an aware time
+        return local
+    m = _OFFSET.match(t)
+    if m:
+        h, mins = int(m.group(2)), int(m.group(3) or 0)
+        if h > 14 or mins > 59:
+            raise Bad("is not a UTC offset", "give an offset between -14:00 and +14:00")
+        sign = 1 if m.group(1) == "+" else -1
+        return timezone(sign * timedelta(hours=h, minutes=mins))
+    try:
+        return ZoneInfo(t)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Bad("is not a time zone", "give an IANA name such as Asia/Shanghai, an offset "
+                  "such as +08:00, or local") from None

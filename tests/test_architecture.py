@@ -42,6 +42,7 @@ STAGES = {
     "optimizer.web": "web",
     "optimizer.store": "store",
     "optimizer.store.outcomes": "codes",
+    "optimizer.loop": "loop",
 }
 
 _BELOW_PLAN = {"model", "core", "io", "geo", "routing", "planning"}
@@ -58,7 +59,8 @@ MAY_IMPORT = {
     "outputs": _BELOW_PLAN | {"plan", "outputs"},
     "whatif": _BELOW_PLAN | {"plan", "outputs", "whatif"},
     "web": _BELOW_PLAN | {"plan", "outputs", "web"},
-    "cli": _BELOW_PLAN | {"plan", "outputs", "whatif", "web", "cli"},  # nothing imports it
+    "cli": _BELOW_PLAN | {"plan", "outputs", "whatif", "web", "codes", "store", "loop",
+                          "cli"},  # nothing imports it
     "main": {"cli"},
     # the case store's outcome codes and their validation: plain data, shared by the store,
     # the sheet reader (io) and the web app
@@ -66,6 +68,8 @@ MAY_IMPORT = {
     # the case store: database rows, merges, outcomes, what the next plan learns; it reads
     # cases as io gives them and may use the planning rules, never a stage after planning
     "store": {"model", "core", "io", "planning", "codes", "store"},
+    # the collection loop: the store before and after the day's pipeline (plan --store)
+    "loop": _BELOW_PLAN | {"codes", "store", "loop"},
 }
 
 #: imports a module makes inside functions, each with its reason; all others are at the top
@@ -73,7 +77,11 @@ LAZY = {
     "optimizer.cli": {  # each command loads its stages when it runs: --help and validate start
         "optimizer.plan", "optimizer.outputs.write",  # fast
         "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner",
-        "optimizer.whatif.scenario"},
+        "optimizer.whatif.scenario",
+        # SQLAlchemy and Alembic (0.3 s) only for the commands that use the store
+        "optimizer.loop", "optimizer.store.db", "optimizer.store.cases",
+        "optimizer.store.imports", "optimizer.store.export", "optimizer.io.outcomes",
+        "optimizer.store.events", "optimizer.store.migrate"},
     "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs
     "optimizer.geo.network": {"networkx", "osmnx"},  # only to build a network (cache miss)
