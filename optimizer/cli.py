@@ -369,7 +369,7 @@ def cmd_outcomes_import(a: argparse.Namespace) -> int:
 
     progress = RichProgress(disable=a.quiet)
     with progress.step(f"Reading {a.file.name}"):
-        outcomes = read_outcome_file(a.file, visit_date=a.date)
+        outcomes = read_outcome_file(a.file, visit_date=a.date, keep_problems=True)
     with _open_store(a.store) as store:
         with progress.step("Recording the outcomes"), store.session() as s:
             done = record_outcome_file(s, outcomes, tz=a.timezone,

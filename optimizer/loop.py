@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -74,11 +74,21 @@ def merge_file(store: Store, path: str | Path, cases: Sequence[Case], *, actor: 
                            close_missing=close_missing)
 
 
-def latest_import(store: Store) -> ImportRecord | None:
+@dataclass(frozen=True)
+class CaseImport:
+    """A case list merged into the store."""
+
+    import_id: int
+    file_name: str
+    imported_at: datetime
+
+
+def latest_import(store: Store) -> CaseImport | None:
     """The store's latest case import, None before the first."""
     with store.reading() as s:
-        last = s.scalar(select(func.max(ImportRecord.id)).where(ImportRecord.kind == "cases"))
-        return s.get(ImportRecord, last) if last is not None else None
+        rec = s.scalar(select(ImportRecord).where(ImportRecord.kind == "cases")
+                       .order_by(ImportRecord.id.desc()).limit(1))
+        return CaseImport(rec.id, rec.file_name, rec.imported_at) if rec is not None else None
 
 
 def stored_case_list(store: Store) -> tuple[Case, ...]:
@@ -87,7 +97,7 @@ def stored_case_list(store: Store) -> tuple[Case, ...]:
     if last is None:
         return ()
     with store.reading() as s:
-        rows = s.scalars(select(StoredCase).where(StoredCase.last_import_id == last.id)
+        rows = s.scalars(select(StoredCase).where(StoredCase.last_import_id == last.import_id)
                          .order_by(StoredCase.case_id))
         return tuple(case_of(r) for r in rows)
 
@@ -129,8 +139,8 @@ def record(store: Store, plan: Plan, *, actor: str) -> RecordedPlan:
 def store_counts(store: Store) -> dict[str, int]:
     """What the store holds: open and closed cases, case imports, plans, outcomes."""
     with store.reading() as s:
-        status = dict(s.execute(select(StoredCase.status, func.count())
-                                .group_by(StoredCase.status)).tuples().all())
+        status = {st: n for st, n in s.execute(select(StoredCase.status, func.count())
+                                               .group_by(StoredCase.status))}
         return {"open": status.get("open", 0), "closed": status.get("closed", 0),
                 "imports": s.scalar(select(func.count()).select_from(ImportRecord).where(
                     ImportRecord.kind == "cases")) or 0,

@@ -156,9 +156,10 @@ def record_outcome_file(session: Session, outcomes: OutcomeFile, *, tz: tzinfo, 
     Raises
     ------
     InputError
-        Every row the store cannot place, at once; nothing is recorded then.
+        Every row the store cannot place, at once, after the problems of the rows the file
+        reader could not read (`OutcomeFile.problems`); nothing is recorded then.
     """
-    problems: list[Issue] = []
+    problems: list[Issue] = list(outcomes.problems)
     known = set(session.scalars(select(StoredCase.case_id).where(
         StoredCase.case_id.in_([r.case_id for r in outcomes.rows]))))
     plans: dict[date, PlanRecord | None] = {}
@@ -176,7 +177,8 @@ def record_outcome_file(session: Session, outcomes: OutcomeFile, *, tz: tzinfo, 
             continue
         ready.append(row.to_input(collectors=visit.collectors, tz=tz, plan_id=visit.plan_id))
     if problems:
-        raise InputError(problems)
+        # in the order of the file: sheet by sheet, row by row
+        raise InputError(sorted(problems, key=lambda p: (p.file, p.row)))
     recorded: list[RecordedOutcome] = []
     corrected: list[RecordedOutcome] = []
     repeated: list[RecordedOutcome] = []
