@@ -27,7 +27,14 @@ from rich.table import Table
 from optimizer import atomic, interrupts
 from optimizer import options as opt
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
-from optimizer.io.inputs import DEMO_COLLECTORS, read_inputs
+from optimizer.io.inputs import (
+    DEMO_CASES,
+    DEMO_COLLECTORS,
+    check_references,
+    read_cases,
+    read_collectors,
+    read_inputs,
+)
 from optimizer.model import Collector, Plan
 from optimizer.planning import rules
 from optimizer.progress import RichProgress
@@ -291,7 +298,6 @@ def _store_day(a: argparse.Namespace, store: Store, settings: PlanSettings,
     """``plan --store``: the case list merged into the store (or the store's latest one), the
     collectors, and what the store's history says about the cases."""
     from optimizer import loop
-    from optimizer.io.inputs import DEMO_CASES, check_references, read_collectors
 
     if a.cases is None and loop.latest_import(store) is not None:
         cases = loop.stored_case_list(store)
@@ -350,7 +356,6 @@ def _ids(ids: Sequence[str], most: int = 12) -> str:
 def cmd_import(a: argparse.Namespace) -> int:
     """``collector-routes import CASES``: merge a case list into the store."""
     from optimizer import loop
-    from optimizer.io.inputs import read_cases
 
     cases = read_cases(a.file)
     with _open_store(a.store) as store:

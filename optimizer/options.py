@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from optimizer.errors import ConfigError
 from optimizer.io.inputs import parse_time_window
@@ -186,8 +187,6 @@ _OFFSET = re.compile(r"^(?:UTC)?([+-])(\d{1,2}):?(\d{2})?$", re.I)
 def time_zone(v: object) -> tzinfo:
     """A time zone: an IANA name (``Asia/Shanghai``), a UTC offset (``+08:00``), or ``local``
     (this computer's zone)."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     t = str(v).strip()
     if t.lower() == "local":
         local = datetime.now().astimezone().tzinfo

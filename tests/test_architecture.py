@@ -79,9 +79,8 @@ LAZY = {
         "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner",
         "optimizer.whatif.scenario",
         # SQLAlchemy and Alembic (0.3 s) only for the commands that use the store
-        "optimizer.loop", "optimizer.store.db", "optimizer.store.cases",
-        "optimizer.store.imports", "optimizer.store.export", "optimizer.io.outcomes",
-        "optimizer.store.events", "optimizer.store.migrate"},
+        "optimizer.loop", "optimizer.store.db", "optimizer.store.imports",
+        "optimizer.store.export", "optimizer.io.outcomes", "optimizer.store.migrate"},
     "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs
     "optimizer.geo.network": {"networkx", "osmnx"},  # only to build a network (cache miss)
