@@ -408,6 +408,20 @@ def cmd_outcomes_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_correct_address(a: argparse.Namespace) -> int:
+    """``collector-routes correct-address CASE ADDRESS``: the dispatcher's correction."""
+    from optimizer.store.events import correct_address
+
+    with _open_store(a.store) as store, store.session() as s:
+        corr = correct_address(s, a.case_id, a.address, actor=_actor("correct-address"),
+                               lat=a.lat, lon=a.lon, note=a.note)
+        print(f"Case {a.case_id}: address corrected to {corr.address!r} (correction "
+              f"#{corr.id}; it replaces {corr.replaces_address!r}"
+              + (f", pin {a.lat}, {a.lon}" if a.lat is not None else ", geocoded when planned")
+              + "); the next plan may visit it.")
+    return 0
+
+
 def cmd_store_migrate(a: argparse.Namespace) -> int:
     """``collector-routes store migrate``: create the store or bring it to the newest schema."""
     from optimizer.store import migrate
@@ -685,6 +699,17 @@ def _check_store_options(a: argparse.Namespace) -> None:
     a.store = _store_url(a.store)
 
 
+def _check_correct_address_options(a: argparse.Namespace) -> None:
+    a.store = _store_url(a.store)
+    problems = check_options(a, {"lat": opt.number(-90.0, hi=90.0),
+                                 "lon": opt.number(-180.0, hi=180.0)})
+    if (getattr(a, "lat", None) is None) != (getattr(a, "lon", None) is None) and not problems:
+        problems.append(_option_problem("lat" if a.lat is None else "lon", "", "given without "
+                                        "the other", "give both --lat and --lon, or neither "
+                                        "(the new address is then geocoded)"))
+    _raise_option_problems(problems)
+
+
 def _add_store(p: argparse.ArgumentParser | argparse._ArgumentGroup, *,
                default_note: str) -> None:
     p.add_argument("--store", default=None, metavar="URL",
@@ -811,6 +836,21 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--out", type=Path, required=True, metavar="FILE",
                     help="FILE.csv or FILE.xlsx")
     op.set_defaults(func=cmd_outcomes_export, check=_check_outcomes_export_options)
+
+    sp = sub.add_parser(
+        "correct-address", help="correct a case's address in the store (after a wrong "
+                                "address or moved report)",
+        description="Correct a case's address in the case store: the case is planned again "
+                    "(a wrong_address or moved report holds it back until then), and later "
+                    "case exports that still show the old address keep the correction.")
+    sp.add_argument("case_id", help="the case's id")
+    sp.add_argument("address", help="the new address")
+    sp.add_argument("--lat", default=None, help="the new pin's latitude (with --lon; default: "
+                                                 "geocode the new address)")
+    sp.add_argument("--lon", default=None, help="the new pin's longitude")
+    sp.add_argument("--note", default="", help="why, for the audit log")
+    _add_store(sp, default_note=default_store)
+    sp.set_defaults(func=cmd_correct_address, check=_check_correct_address_options)
 
     sp = sub.add_parser("store", help="create or upgrade the case store, show what it holds")
     ssub = sp.add_subparsers(dest="store_command", required=True)
