@@ -186,6 +186,11 @@ def check_plan_options(a: argparse.Namespace) -> None:
 
     problems, across, bad = read_plan_options(a)
     a.store = _store_url(a.store)
+    problems += _file_problems(a, ("pack_template", "lender"))
+    if (a.pack_template or a.lender) and not a.visit_pack:
+        problems.append(_option_problem("pack_template" if a.pack_template else "lender",
+                                        a.pack_template or a.lender, "is used only with "
+                                        "--visit-pack", "add --visit-pack, or leave it out"))
     if "date" not in bad:
         why = out_dir_problem(plan_out_dir(a))
         if why:
@@ -253,8 +258,9 @@ def cmd_plan(a: argparse.Namespace) -> int:
             _report_unavailable(geocoder)
         out = plan_out_dir(a)
         output = settings.output
+        packs = _visit_packs(a, plan, store, progress) if a.visit_pack else None
         write_plan(plan, out, tiles=output.tiles, self_contained=output.self_contained,
-                   maps=output.maps, progress=progress)
+                   maps=output.maps, extra=packs, progress=progress)
         recorded = None
         if store is not None:
             from optimizer import loop
@@ -269,6 +275,23 @@ def cmd_plan(a: argparse.Namespace) -> int:
             print(f"Recorded in the store {store.url} as plan #{recorded.plan_id} (version "
                   f"{recorded.version} of {recorded.plan_date.isoformat()}, published).")
     return 0
+
+
+def _visit_packs(a: argparse.Namespace, plan: Plan, store: Store | None,
+                 progress: RichProgress) -> dict[str, str]:
+    """``plan --visit-pack``: one printable pack per route (the records from the store)."""
+    from optimizer.outputs import pack
+
+    settings = pack.PackSettings(*pack.load_template(a.pack_template),
+                                 lender=pack.load_lender(a.lender))
+    records = None
+    if store is not None:
+        from optimizer import loop
+
+        records = loop.pack_records(store, [s.case.case_id for r in plan.routes
+                                            for s in r.stops])
+    with progress.step("Writing the visit packs", total=len(plan.routes)):
+        return pack.render_packs(plan, settings, records=records)
 
 
 def _actor(command: str) -> str:
@@ -744,6 +767,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="output folder (default maps/<date>/)")})
     groups["output"].add_argument("-q", "--quiet", action="store_true",
                                   help="no progress bars or summary")
+    groups["output"].add_argument(
+        "--visit-pack", action="store_true",
+        help="also write a printable visit pack per route (pack-<route>.html: one page per "
+             "visit, the overdue notice, the repayment record from the store, the options "
+             "offered; print it or save it as PDF from the browser)")
+    groups["output"].add_argument(
+        "--pack-template", type=Path, default=None, metavar="FILE",
+        help="the lender's visit pack template (Jinja HTML, sandboxed; default: the shipped "
+             "Chinese/English one, optimizer/outputs/assets/visit_pack.html)")
+    groups["output"].add_argument(
+        "--lender", type=Path, default=None, metavar="FILE",
+        help="the lender's details for the visit pack, TOML: name, phone, how_to_pay, "
+             "legal_statement, options (a list)")
     _add_store(groups["inputs"], default_note="no store: the plan uses the case list only. "
                "With a store, --cases (or, without it, the store's latest import) is merged "
                "into it, the store's history of outcomes decides what is planned, and the plan "

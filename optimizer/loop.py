@@ -28,11 +28,20 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from optimizer.model import Case, Plan
+from optimizer.outputs.pack import RecordLine
 from optimizer.planning.build import Reason, Steering
 from optimizer.progress import Progress, ensure
 from optimizer.store.cases import MergeReport, case_of, file_sha256, merge_cases
 from optimizer.store.db import Store
-from optimizer.store.history import Learned, OutcomePolicy, learn_all, load_history, steer_windows
+from optimizer.store.history import (
+    Learned,
+    OutcomePolicy,
+    learn_all,
+    load_history,
+    money,
+    steer_windows,
+)
+from optimizer.store.outcomes import CODES
 from optimizer.store.plans import RecordedPlan, record_plan
 from optimizer.store.tables import ImportRecord, OutcomeRecord, PlanRecord, StoredCase
 
@@ -146,3 +155,26 @@ def store_counts(store: Store) -> dict[str, int]:
                     ImportRecord.kind == "cases")) or 0,
                 "plans": s.scalar(select(func.count()).select_from(PlanRecord)) or 0,
                 "outcomes": s.scalar(select(func.count()).select_from(OutcomeRecord)) or 0}
+
+
+def pack_records(store: Store, case_ids: Sequence[str]) -> dict[str, tuple[RecordLine, ...]]:
+    """Each case's repayment record for its visit pack: its outcomes (corrections applied),
+    the promises they made and the payments, oldest first."""
+    with store.reading() as s:
+        histories = load_history(s, list(case_ids))
+    out: dict[str, tuple[RecordLine, ...]] = {}
+    for cid, h in histories.items():
+        lines: list[tuple[datetime, RecordLine]] = []
+        for o in h.outcomes:
+            code = CODES[o.code]
+            who = f" ({'+'.join(o.collectors)})" if o.collectors else ""
+            what = f"{code.label_zh} / {code.label_en}{who}"
+            amount = o.amount if code.kind in ("payment", "promise") else None
+            lines.append((o.time, RecordLine(o.time.date(), what, amount)))
+        for p in h.promises:
+            if p.of_count > 1:
+                lines.append((p.made_at, RecordLine(
+                    p.due_date, f"分期 {p.seq}/{p.of_count} 到期 / instalment {p.seq} of "
+                    f"{p.of_count} due ({money(p.amount)})", p.amount)))
+        out[cid] = tuple(line for _, line in sorted(lines, key=lambda t: (t[1].day, t[0])))
+    return out

@@ -69,7 +69,7 @@ MAY_IMPORT = {
     # cases as io gives them and may use the planning rules, never a stage after planning
     "store": {"model", "core", "io", "planning", "codes", "store"},
     # the collection loop: the store before and after the day's pipeline (plan --store)
-    "loop": _BELOW_PLAN | {"codes", "store", "loop"},
+    "loop": _BELOW_PLAN | {"outputs", "codes", "store", "loop"},
 }
 
 #: imports a module makes inside functions, each with its reason; all others are at the top
@@ -80,7 +80,9 @@ LAZY = {
         "optimizer.whatif.scenario",
         # SQLAlchemy and Alembic (0.3 s) only for the commands that use the store
         "optimizer.loop", "optimizer.store.db", "optimizer.store.imports",
-        "optimizer.store.export", "optimizer.io.outcomes", "optimizer.store.migrate"},
+        "optimizer.store.export", "optimizer.io.outcomes", "optimizer.store.migrate",
+        "optimizer.store.events",
+        "optimizer.outputs.pack"},  # Jinja, for plan --visit-pack only
     "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs
     "optimizer.geo.network": {"networkx", "osmnx"},  # only to build a network (cache miss)

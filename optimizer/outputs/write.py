@@ -213,8 +213,12 @@ def write_tables(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
 
 def write_plan(plan: Plan, out_dir: str | Path, *, tiles: str = "osm",
                self_contained: bool = False, maps: bool = True,
+               extra: Mapping[str, str] | None = None,
                progress: Progress | None = None) -> Path:
     """Write everything for a plan: route sheets, overview map and one page per collector.
+
+    `extra`: further HTML pages written with the plan, file name -> text (the visit packs,
+    `optimizer.outputs.pack`); names ending in ``.html``, in the folder itself.
 
     The folder is written whole or not at all (`optimizer.atomic.replaced_folder`): into a
     temporary folder beside `out_dir`, ``manifest.json`` last, then swapped into place under a
@@ -237,6 +241,10 @@ def write_plan(plan: Plan, out_dir: str | Path, *, tiles: str = "osm",
             if maps:
                 overview, pages = _write_pages(plan, tmp, tiles=tiles,
                                                self_contained=self_contained, progress=progress)
+            for name, text in (extra or {}).items():
+                # .html in the folder itself: what out_dir_problem takes for a plan's file
+                assert name.endswith(".html") and "/" not in name, name
+                atomic.write_file(tmp / name, text.encode("utf-8"))
             # under the lock: `serve` saves new tokens under it too
             if (out / LINKS_FILE).is_file():
                 shutil.copy2(out / LINKS_FILE, tmp / LINKS_FILE)

@@ -21,6 +21,7 @@ before it records it, so the played days lie ahead of the import.
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from dataclasses import replace
 from datetime import date, timedelta
@@ -37,7 +38,7 @@ from optimizer.store.db import Store
 
 pytestmark = pytest.mark.slow
 
-SOLVE = ["--time-limit", "10", "--max-solutions", "20", "--no-maps", "-q"]
+SOLVE = ["--time-limit", "60", "--max-solutions", "20", "--no-maps", "-q"]
 EVENING_S = 17 * 3600  # OutcomePolicy.evening_from_s
 #: what the collectors write on the first stops of every route of day 1, in stop order
 DAY1 = ("paid", "承诺还款", "not_home", "未拜访", "拒绝", "已搬走 成华区建设路88号")
@@ -149,7 +150,7 @@ def test_three_days_of_outcomes_steer_the_plans(store_url, tmp_path, capsys, net
 
     # ---- day 2, cooldown off: the history alone holds cases back
     rc, out, err = _cli(capsys, "plan", *store, "--date", d2.isoformat(), "--out",
-                        str(tmp_path / "d2"), "--cooldown-days", "0", *SOLVE)
+                        str(tmp_path / "d2"), "--cooldown-days", "0", "--visit-pack", *SOLVE)
     assert (rc, err) == (0, "")
     _check(tmp_path / "d2", expected({c: d1 for c in real_visit}), collectors, d2, 0, network)
     routes2 = {r["case_id"]: r for r in _rows(tmp_path / "d2" / "routes.csv")}
@@ -182,6 +183,16 @@ def test_three_days_of_outcomes_steer_the_plans(store_url, tmp_path, capsys, net
         assert ratio == pytest.approx(1.0 if before != after else 0.5, abs=1e-3), cid
         steered += before != after
     assert steered <= len(by_code["not_home"])
+    # the visit packs: a page per stop, in route order; a case seen on day 1 shows that visit
+    pages = {}
+    for f in (tmp_path / "d2").glob("pack-*.html"):
+        for page in f.read_text(encoding="utf-8").split('<section class="visit">')[1:]:
+            (cid,) = set(re.findall(r"C-\d{5}", page))  # its own case only
+            pages[cid] = page
+    assert set(pages) == set(routes2)
+    for cid in set(routes2) & (by_code["not_home"] | by_code["no_attempt"]):
+        label = "不在家" if cid in by_code["not_home"] else "未拜访"
+        assert d1.isoformat() in pages[cid] and label in pages[cid], cid
 
     # ---- day 2's sheets: a partial payment and nobody at home on every route
     w2 = _fill(tmp_path / "d2" / "routes.xlsx", ("部分还款", "不在家"), promised, each=7)
