@@ -62,6 +62,22 @@ STORE_ENV = "COLLECTOR_ROUTES_STORE"
 log = logging.getLogger("optimizer.cli")
 
 
+#: `plan --store`'s options of the outcome policy (`optimizer.store.history.OutcomePolicy`):
+#: flag -> help; the destinations are its fields
+OUTCOME_POLICY_OPTIONS = {
+    "--promise-grace-days": "days after a promised date before an unpaid promise is broken and "
+                            "the case due for a visit, 0-3650 (default 2)",
+    "--not-home-limit": "visits in a row nobody was home before the contact is verified "
+                        "instead, 1-100 (default 3)",
+    "--refused-cooldown-days": "days without a visit after a refusal, 0-3650, 0 = none "
+                               "(default 7)",
+    "--hardship-pause-days": "days without a visit after a hardship report, 0-3650, 0 = none "
+                             "(default 30)",
+    "--dispute-skill": "skill a visitor of a disputed case needs (default legal); none = no "
+                       "visits while the dispute is open",
+}
+
+
 #: the plan options `validate` takes too (the shifts against the policy's lunch window, and the
 #: geocoding of ``--geocode``): the same definitions, checks and settings as for `plan`
 VALIDATE_OPTIONS = ("cases", "collectors", "policy", "lunch", "osm", "geocoder", "user_agent",
@@ -186,6 +202,7 @@ def check_plan_options(a: argparse.Namespace) -> None:
 
     problems, across, bad = read_plan_options(a)
     a.store = _store_url(a.store)
+    problems += _outcome_policy(a)
     problems += _file_problems(a, ("pack_template", "lender"))
     if (a.pack_template or a.lender) and not a.visit_pack:
         problems.append(_option_problem("pack_template" if a.pack_template else "lender",
@@ -196,6 +213,30 @@ def check_plan_options(a: argparse.Namespace) -> None:
         if why:
             problems.append(_option_problem("out", plan_out_dir(a), *why))
     _raise_option_problems(problems + across)
+
+
+def _outcome_policy(a: argparse.Namespace) -> list[str]:
+    """``a.outcome_policy`` from `OUTCOME_POLICY_OPTIONS` (None without a store); the problems."""
+    dests = [f[2:].replace("-", "_") for f in OUTCOME_POLICY_OPTIONS]
+    given = [d for d in dests if getattr(a, d) is not None]
+    a.outcome_policy = None
+    if not a.store:
+        return [_option_problem(d, getattr(a, d), "is used only with a case store",
+                                "give --store URL (or set $" + STORE_ENV + "), or leave it out")
+                for d in given]
+    problems = check_options(a, {"promise_grace_days": opt.whole(0, hi=3650),
+                                 "not_home_limit": opt.whole(1, hi=100),
+                                 "refused_cooldown_days": opt.whole(0, hi=3650),
+                                 "hardship_pause_days": opt.whole(0, hi=3650)})
+    if problems:
+        return problems
+    from optimizer.store.history import OutcomePolicy  # SQLAlchemy: only with a store
+
+    values = {d: getattr(a, d) for d in given}
+    if "dispute_skill" in values and opt.is_none(values["dispute_skill"]):
+        values["dispute_skill"] = ""
+    a.outcome_policy = OutcomePolicy(**values)
+    return []
 
 
 def print_summary(plan: Plan, out: Path) -> None:
@@ -331,7 +372,8 @@ def _store_day(a: argparse.Namespace, store: Store, settings: PlanSettings,
         cases, collectors = read_inputs(a.cases, a.collectors)
         report = loop.merge_file(store, a.cases or DEMO_CASES, cases, actor=_actor("plan"),
                                  progress=progress)
-    day = loop.prepare(store, cases, settings.plan_date, progress=progress)
+    day = loop.prepare(store, cases, settings.plan_date, progress=progress,
+                       **({"policy": a.outcome_policy} if a.outcome_policy else {}))
     if not a.quiet:
         if report is not None:
             print_merge(report)
@@ -780,10 +822,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--lender", type=Path, default=None, metavar="FILE",
         help="the lender's details for the visit pack, TOML: name, phone, how_to_pay, "
              "legal_statement, options (a list)")
-    _add_store(groups["inputs"], default_note="no store: the plan uses the case list only. "
-               "With a store, --cases (or, without it, the store's latest import) is merged "
-               "into it, the store's history of outcomes decides what is planned, and the plan "
-               "written is recorded and published")
+    g = sp.add_argument_group("case store")
+    _add_store(g, default_note="no store: the plan uses the case list only. With a store, "
+               "--cases (or, without it, the store's latest import) is merged into it, the "
+               "store's history of outcomes decides what is planned, and the plan written is "
+               "recorded and published")
+    for flag, what in OUTCOME_POLICY_OPTIONS.items():
+        g.add_argument(flag, default=None, help=what,
+                       metavar="SKILL" if flag == "--dispute-skill" else "N")
     sp.set_defaults(func=cmd_plan, check=check_plan_options)
 
     sp = sub.add_parser(

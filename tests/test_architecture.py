@@ -81,7 +81,7 @@ LAZY = {
         # SQLAlchemy and Alembic (0.3 s) only for the commands that use the store
         "optimizer.loop", "optimizer.store.db", "optimizer.store.imports",
         "optimizer.store.export", "optimizer.io.outcomes", "optimizer.store.migrate",
-        "optimizer.store.events",
+        "optimizer.store.events", "optimizer.store.history",
         "optimizer.outputs.pack"},  # Jinja, for plan --visit-pack only
     "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs

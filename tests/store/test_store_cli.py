@@ -181,3 +181,17 @@ def test_bad_store_urls_and_options_exit_without_a_traceback(tmp_path, capsys):
                       "--timezone", "Mars/Olympus", "--store", str(tmp_path / "s.sqlite"))
     assert rc == 2 and "2 option problems" in err and "no such file" in err
     assert "--timezone value 'Mars/Olympus': is not a time zone" in err
+
+
+def test_the_outcome_policy_options_of_plan(tmp_path, capsys):
+    from optimizer.cli import build_parser, check_plan_options
+    from optimizer.store.history import OutcomePolicy
+
+    a = build_parser().parse_args(["plan", "--store", str(tmp_path / "s.sqlite"),
+                                   "--refused-cooldown-days", "0", "--dispute-skill", "none",
+                                   "--promise-grace-days", "5", "--out", str(tmp_path / "o")])
+    check_plan_options(a)
+    assert a.outcome_policy == OutcomePolicy(refused_cooldown_days=0, dispute_skill="",
+                                             promise_grace_days=5)
+    rc, _, err = _cli(capsys, "plan", "--not-home-limit", "2", "--out", str(tmp_path / "o"))
+    assert rc == 2 and "--not-home-limit value '2': is used only with a case store" in err
