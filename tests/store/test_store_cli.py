@@ -173,7 +173,7 @@ def test_bad_store_urls_and_options_exit_without_a_traceback(tmp_path, capsys):
     assert rc == 2 and ("no database driver" in err or "is not a database URL" in err)
     rc, _, err = _cli(capsys, "store", "status", "--store",
                       "postgresql+psycopg://cr:wrong@127.0.0.1:1/none")
-    assert rc == 3 and "cannot be opened" in err and "Traceback" not in err
+    assert rc == 1 and "cannot be opened" in err and "Traceback" not in err
     rc, _, err = _cli(capsys, "outcomes", "export", "--store", str(tmp_path / "s.sqlite"),
                       "--out", str(tmp_path / "c.txt"))
     assert rc == 2 and "--out value" in err and ".csv or .xlsx" in err
