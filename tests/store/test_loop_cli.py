@@ -252,4 +252,15 @@ def test_three_days_of_outcomes_steer_the_plans(store_url, tmp_path, capsys, net
     assert {r["outcome"] for r in rows} == set(w1.values()) | set(w2.values())
     assert all(r["collectors"] and r["plan_date"] for r in rows)
     assert (tmp_path / "outcomes.audit.csv").is_file()
-    print(f"not-home cases re-steered on day 2: {steered}")
+    revisited = len(by_code["not_home"] & set(routes2))
+    reasons3: dict[str, int] = {}
+    for r in left3.values():
+        reasons3[r["reason_code"]] = reasons3.get(r["reason_code"], 0) + 1
+    with capsys.disabled():  # the counts the closing note reports
+        print(f"\nthree-day loop on {store_url.split(':')[0]}: day 3 closed_paid "
+              f"{reasons3.get('closed_paid', 0)}, promise_open {reasons3.get('promise_open', 0)}, "
+              f"cooldown {reasons3.get('cooldown', 0)}, address_unverified "
+              f"{reasons3.get('address_unverified', 0)}, refused_cooldown "
+              f"{reasons3.get('refused_cooldown', 0)}; not-home cases of day 1 visited on day 2: "
+              f"{revisited} of {len(by_code['not_home'])}, {steered} of them in another part "
+              "of the day")
