@@ -7,10 +7,11 @@ until 16:59:59, its evening from 17:00 (the policy's default).
 
 from __future__ import annotations
 
+from tinyday import MONDAY, case, collector, locate_tiny, settings, visited
+
 from optimizer.model import TimeWindow
 from optimizer.plan import solve_located
 from optimizer.planning.build import Steering
-from tinyday import MONDAY, case, collector, locate_tiny, settings, visited
 
 H = 3600
 DAYTIME = TimeWindow(0, 17 * H - 1)

@@ -53,7 +53,8 @@ def test_import_merges_a_case_list_once(store_url, tmp_path, capsys):
     assert (rc, err) == (0, "")
     assert "cases.csv merged into the store (import #1)" in out
     rc, out, _ = _cli(capsys, "import", str(cases), "--store", store_url, "-q")
-    assert rc == 0 and "imported before (import #1, same SHA-256); nothing changed (2 cases)" in out
+    assert rc == 0
+    assert "imported before (import #1, same SHA-256); nothing changed (2 cases)" in out
     smaller = _write_csv(tmp_path / "smaller.csv", [
         ["case_id", "amount_overdue", "days_past_due", "address", "lat", "lon"],
         ["K-1", "4000", "31", "成华区建设路1号", "30.66", "104.10"]])
@@ -80,8 +81,9 @@ def test_outcomes_of_a_csv_are_recorded_once_and_a_changed_row_corrects(store_ur
                                                                          capsys):
     _published(store_url)
     head = ["case_id", "outcome", "promise_date", "amount_paid", "note"]
-    first = _write_csv(tmp_path / "day.csv", [head, ["A-1", "承诺还款", LATER.isoformat(), "2000", ""],
-                                              ["B-2", "not_home", "", "", "gate locked"]])
+    first = _write_csv(tmp_path / "day.csv", [
+        head, ["A-1", "承诺还款", LATER.isoformat(), "2000", ""],
+        ["B-2", "not_home", "", "", "gate locked"]])
     args = ["outcomes", "import", str(first), "--store", store_url, "--date", DAY.isoformat(),
             "--timezone", "+08:00", "-q"]
     rc, out, err = _cli(capsys, *args)
