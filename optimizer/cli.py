@@ -312,6 +312,9 @@ def cmd_plan(a: argparse.Namespace) -> int:
             store.close()
     if not a.quiet:
         print_summary(plan, out)
+        if packs:
+            print(f"Visit packs (print, or save as PDF from the browser): {len(packs)} in "
+                  f"{out}/ ({', '.join(sorted(packs)[:3])}{', ...' if len(packs) > 3 else ''})")
         if recorded is not None and store is not None:
             print(f"Recorded in the store {store.url} as plan #{recorded.plan_id} (version "
                   f"{recorded.version} of {recorded.plan_date.isoformat()}, published).")
