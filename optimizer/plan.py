@@ -47,7 +47,7 @@ from optimizer.model import (
     hhmm,
 )
 from optimizer.planning import explain, rules
-from optimizer.planning.build import Built, Located, Reason, build_problem
+from optimizer.planning.build import Built, DayContext, Located, Reason, build_problem
 from optimizer.progress import Progress, ensure
 from optimizer.routing import solve as sv
 from optimizer.routing import verify
@@ -468,15 +468,16 @@ class Planned:
 
 def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *,
                   initial: Initial | None = None, progress: Progress | None = None,
-                  started: float | None = None) -> Planned:
+                  started: float | None = None, context: DayContext | None = None) -> Planned:
     """Build, search, verify and explain a day whose places are already located.
 
     ``started``: `time.perf_counter` when planning the day began, for the summary's
-    ``wall_s`` (None: no wall time reported).
+    ``wall_s`` (None: no wall time reported). ``context``: the earlier days of a multi-day
+    plan and the solver's priorities (`DayContext`; None: a day alone).
     """
     built = build_problem(cases, loc, plan_date=settings.plan_date, policy=settings.policy,
                           weighting=settings.weighting,
-                          travel_cost_per_h=settings.travel_cost_per_h)
+                          travel_cost_per_h=settings.travel_cost_per_h, context=context)
     t0 = time.perf_counter()
     found = search(built.problem, settings.solver, initial=initial, progress=progress)
     t_solve = time.perf_counter() - t0
@@ -495,11 +496,12 @@ def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *
 def solve_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,
               geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
               collectors_file: str = "collectors.csv", initial: Initial | None = None,
-              progress: Progress | None = None) -> Planned:
+              progress: Progress | None = None, context: DayContext | None = None) -> Planned:
     """Plan the day (as `plan_day`) and keep what it was made from (`Planned`).
 
     `initial`: a plan to start from and to guard against (`Initial`); `geocoder` and `network`:
-    given ones instead of those `settings` name.
+    given ones instead of those `settings` name; `context`: a day of a multi-day plan
+    (`DayContext`).
     """
     started = time.perf_counter()
     crews = rules.form_crews(collectors, settings.policy, plan_date=settings.plan_date)
@@ -510,7 +512,7 @@ def solve_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: 
     loc = locate(cases, crews, settings, geocoder=geocoder, network=network,
                  collectors_file=collectors_file, progress=progress)
     return solve_located(cases, loc, settings, initial=initial, progress=progress,
-                         started=started)
+                         started=started, context=context)
 
 
 def plan_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,
