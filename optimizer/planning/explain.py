@@ -5,9 +5,9 @@ Two kinds, both computed, never guessed:
 *cannot be visited today* (proven): no coordinates, off the road network, unreachable, no window
 today, outside legal hours, outside every eligible shift, no eligible collector (skill, fixed
 collector, territory), cooldown or open promise, planned on an earlier day of a multi-day plan
-(decided before solving, see `optimizer.planning.build`); and ``cannot_fit_alone``: even as the only visit of an eligible
-crew's empty day it cannot be reached, served within a window and the crew returned within the
-shift. That is shown by simulating the one-visit route for every eligible crew with the
+(decided before solving, see `optimizer.planning.build`); and ``cannot_fit_alone``: even as
+the only visit of an eligible crew's empty day it cannot be reached, served within a window and
+the crew returned within the shift. That is shown by simulating the one-visit route for every eligible crew with the
 solver's own route simulator (`optimizer.routing.schedule`), and, where breaks or working-time
 limits apply, by the solver on that one-visit problem.
 
