@@ -7,9 +7,9 @@ today, outside legal hours, outside every eligible shift, no eligible collector 
 collector, territory), cooldown or open promise, planned on an earlier day of a multi-day plan
 (decided before solving, see `optimizer.planning.build`); and ``cannot_fit_alone``: even as
 the only visit of an eligible crew's empty day it cannot be reached, served within a window and
-the crew returned within the shift. That is shown by simulating the one-visit route for every eligible crew with the
-solver's own route simulator (`optimizer.routing.schedule`), and, where breaks or working-time
-limits apply, by the solver on that one-visit problem.
+the crew returned within the shift. That is shown by simulating the one-visit route for every
+eligible crew with the solver's own route simulator (`optimizer.routing.schedule`), and, where
+breaks or working-time limits apply, by the solver on that one-visit problem.
 
 *left out by choice* (``lower_value``): it fits at least one eligible crew's empty day (that
 one-visit route is built and passes `verify.check_solution`), but the plan kept visits worth more.
