@@ -167,11 +167,12 @@ def read_plan_options(a: argparse.Namespace) -> tuple[list[str], list[str], set[
 
 def check_plan_options(a: argparse.Namespace) -> None:
     """Every problem of `plan`'s options at once (`ConfigError`), before any work is done."""
-    from optimizer.outputs.write import out_dir_problem
+    from optimizer.outputs.write import horizon_out_dir_problem, out_dir_problem
 
     problems, across, bad = read_plan_options(a)
-    if "date" not in bad:
-        why = out_dir_problem(plan_out_dir(a))
+    if not {"date", "days"} & bad:
+        days = a.settings.horizon.days
+        why = (horizon_out_dir_problem if days > 1 else out_dir_problem)(plan_out_dir(a))
         if why:
             problems.append(_option_problem("out", plan_out_dir(a), *why))
     _raise_option_problems(problems + across)
@@ -210,8 +211,12 @@ def print_summary(plan: Plan, out: Path) -> None:
 
 
 def plan_out_dir(a: argparse.Namespace) -> Path:
-    """``--out``, or ``maps/<date>`` of the day planned."""
-    return a.out or DEFAULT_MAPS / a.settings.plan_date.isoformat()
+    """``--out``, or ``maps/<date>`` of the day planned (``maps/<date>+<N>d`` of N days)."""
+    if a.out:
+        return Path(a.out)
+    first = a.settings.plan_date.isoformat()
+    days = a.settings.horizon.days
+    return DEFAULT_MAPS / (first if days == 1 else f"{first}+{days}d")
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
@@ -223,6 +228,8 @@ def cmd_plan(a: argparse.Namespace) -> int:
     progress = RichProgress(disable=a.quiet)
     geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
                          progress)
+    if settings.horizon.days > 1:
+        return _plan_horizon(a, cases, collectors, geocoder, progress)
     try:
         plan = plan_day(cases, collectors, settings, geocoder=geocoder, progress=progress,
                         collectors_file=(a.collectors or DEMO_COLLECTORS).name)
@@ -234,6 +241,44 @@ def cmd_plan(a: argparse.Namespace) -> int:
                maps=output.maps, progress=progress)
     if not a.quiet:
         print_summary(plan, out)
+    return 0
+
+
+def _plan_horizon(a: argparse.Namespace, cases, collectors, geocoder, progress) -> int:
+    """``plan --days N``: the days in order, one folder each, and the week overview."""
+    from optimizer.horizon import plan_horizon
+    from optimizer.outputs.write import write_horizon
+
+    settings: PlanSettings = a.settings
+    try:
+        week = plan_horizon(cases, collectors, settings, geocoder=geocoder, progress=progress,
+                            collectors_file=(a.collectors or DEMO_COLLECTORS).name)
+    finally:
+        _report_unavailable(geocoder)
+    out = plan_out_dir(a)
+    output = settings.output
+    write_horizon(week, out, tiles=output.tiles, self_contained=output.self_contained,
+                  maps=output.maps, progress=progress)
+    if a.quiet:
+        return 0
+    s = week.summary
+    con = Console()
+    t = Table(title=f"Plan for {s.days} days, {s.first_date.isoformat()} to "
+                    f"{s.last_date.isoformat()} (policy {s.policy})")
+    for col in ("day", "visits", "value", "travel h", "routes", "collectors"):
+        t.add_column(col, justify="right" if col != "day" else "left")
+    for d in s.per_day:
+        t.add_row(f"{d.plan_date:%a} {d.plan_date.isoformat()}", str(d.cases_visited),
+                  f"{d.value_visited:,.0f}", f"{d.travel_s / 3600:.1f}", str(d.routes_used),
+                  str(d.collectors_working))
+    t.add_section()
+    t.add_row("total", str(s.visits), f"{s.value_visited:,.0f}",
+              f"{s.travel_s_total / 3600:.1f}", "", "")
+    con.print(t)
+    con.print(f"Visited {s.cases_visited} of {s.cases_total} cases, value "
+              f"{s.value_visited:,.0f} of {s.value_total:,.0f} ({s.value_share:.1%}).")
+    con.print(f"Written to {out}/ (one plan folder per day, index.html: the week, week.csv, "
+              "summary.json)")
     return 0
 
 

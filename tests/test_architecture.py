@@ -35,6 +35,8 @@ STAGES = {
     "optimizer.routing": "routing",
     "optimizer.planning": "planning",
     "optimizer.plan": "plan",
+    "optimizer.horizon": "plan",
+    "optimizer.replan": "plan",
     "optimizer.options": "plan",
     "optimizer.settings": "plan",
     "optimizer.outputs": "outputs",
@@ -71,7 +73,7 @@ MAY_IMPORT = {
 #: imports a module makes inside functions, each with its reason; all others are at the top
 LAZY = {
     "optimizer.cli": {  # each command loads its stages when it runs: --help and validate start
-        "optimizer.plan", "optimizer.outputs.write",  # fast
+        "optimizer.plan", "optimizer.outputs.write", "optimizer.horizon",  # fast
         "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner",
         "optimizer.whatif.scenario"},
     "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
