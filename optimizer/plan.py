@@ -366,14 +366,21 @@ def assemble(cases: Sequence[Case], loc: Located, built: Built, solution: Soluti
              progress: Progress | None = None
              ) -> tuple[tuple[PlannedRoute, ...], tuple[Unassigned, ...]]:
     """The solution's routes on the roads, and a reason for every case left out."""
+    routes = trace_routes(loc, built, solution, progress=progress)
+    unassigned = explain.explain_unassigned(cases, loc, built, solution, progress=progress)
+    return routes, unassigned
+
+
+def trace_routes(loc: Located, built: Built, solution: Solution, *,
+                 progress: Progress | None = None) -> tuple[PlannedRoute, ...]:
+    """The solution's routes with their cases, windows and road paths."""
     vehicle_index = {v.vehicle_id: k for k, v in enumerate(built.problem.vehicles)}
     routes: list[PlannedRoute] = []
     with ensure(progress).step("Tracing routes on the roads", total=len(solution.routes)) as adv:
         for r in solution.routes:
             routes.append(_planned_route(r, vehicle_index[r.vehicle_id], loc, built))
             adv()
-    unassigned = explain.explain_unassigned(cases, loc, built, solution, progress=progress)
-    return tuple(routes), unassigned
+    return tuple(routes)
 
 
 def _crew_as_collector(crew: rules.Crew) -> Collector:

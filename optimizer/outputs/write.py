@@ -42,7 +42,9 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 LINKS_FILE = "links.json"  # the served link tokens (`optimizer.web.serve`), kept across re-plans
 TABLES = ("routes.csv", "routes.json", "routes.xlsx", "unassigned.csv", "summary.json")
-_PLAN_ENTRIES = frozenset({*TABLES, MANIFEST, LINKS_FILE, "assets"})
+#: what a re-planned day adds (`optimizer.replan`): the stops that moved
+CHANGES = ("changes.csv", "changes.json")
+_PLAN_ENTRIES = frozenset({*TABLES, *CHANGES, MANIFEST, LINKS_FILE, "assets"})
 
 
 class OutputError(CollectorRoutesError):
@@ -216,8 +218,11 @@ def write_tables(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
 
 def write_plan(plan: Plan, out_dir: str | Path, *, tiles: str = "osm",
                self_contained: bool = False, maps: bool = True,
-               progress: Progress | None = None) -> Path:
+               progress: Progress | None = None,
+               extra: Mapping[str, bytes] | None = None) -> Path:
     """Write everything for a plan: route sheets, overview map and one page per collector.
+
+    `extra`: more files of the plan by name (one of `CHANGES`), written with it.
 
     The folder is written whole or not at all (`optimizer.atomic.replaced_folder`): into a
     temporary folder beside `out_dir`, ``manifest.json`` last, then swapped into place under a
@@ -235,6 +240,10 @@ def write_plan(plan: Plan, out_dir: str | Path, *, tiles: str = "osm",
     try:
         with atomic.replaced_folder(out) as tmp:
             _write_tables(plan, tmp)
+            for name, data in (extra or {}).items():
+                if name not in CHANGES:
+                    raise ValueError(f"{name} is not a file of a plan folder")
+                (tmp / name).write_bytes(data)
             overview: str | None = None
             pages: dict[str, str] = {}
             if maps:
