@@ -241,8 +241,7 @@ def write_plan(plan: Plan, out_dir: str | Path, *, tiles: str = "osm",
         with atomic.replaced_folder(out) as tmp:
             _write_tables(plan, tmp)
             for name, data in (extra or {}).items():
-                if name not in CHANGES:
-                    raise ValueError(f"{name} is not a file of a plan folder")
+                assert name in CHANGES, f"{name} is not a file of a plan folder"
                 (tmp / name).write_bytes(data)
             overview: str | None = None
             pages: dict[str, str] = {}
