@@ -16,6 +16,7 @@ day, so the same total solver time):
 Value = the sum of each visit's expected recovery on its own day (days past due grown).
 
     python scripts/bench_horizon.py --date 2026-11-30 --days 5 --time-limit 10
+    python scripts/bench_horizon.py --date 2026-12-02 --days 5 --time-limit 120 --max-solutions 60
 """
 
 from __future__ import annotations
@@ -77,6 +78,10 @@ def main() -> int:
     p.add_argument("--date", default="2026-11-30", help="first day (default 2026-11-30, Mon)")
     p.add_argument("--days", type=int, default=5)
     p.add_argument("--time-limit", type=float, default=10.0, help="solver seconds per day")
+    p.add_argument("--max-solutions", type=int, default=None,
+                   help="stop each day's search after this many improving solutions (the "
+                        "same budget for every variant on a loaded machine; the time limit "
+                        "stays a cap)")
     p.add_argument("--urgency", type=float, default=1.0, help="urgency weight of `week`")
     p.add_argument("--cache-dir", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -85,7 +90,8 @@ def main() -> int:
     cases, collectors = read_inputs(None, None)
     base = option_defaults()
     base = replace(base, plan_date=date.fromisoformat(args.date), cache_dir=args.cache_dir,
-                   solver=replace(base.solver, time_limit_s=args.time_limit))
+                   solver=replace(base.solver, time_limit_s=args.time_limit,
+                                  max_solutions=args.max_solutions))
     geocoder = gc.make_geocoder("offline", cache_dir=args.cache_dir)
     network = nw.load_network(cache_dir=args.cache_dir)
 
