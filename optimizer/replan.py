@@ -104,13 +104,16 @@ def _done_route(problem: Problem, k: int, route: PublishedRoute, done: Sequence[
                 index: Mapping[str, int], at_s: int) -> Route:
     """The done stops of a published route, re-timed on the matrix: each as published or the
     least later that the exact travel and service times allow; the breaks that began before
-    `at_s` are taken (before leaving, between the done stops, or after the last one). The
+    `at_s` or before a done stop are taken (before leaving, between the done stops, or after
+    the last one). The
     route's return is the end of the done part (the rest of the day is appended by `_merge`)."""
     veh = problem.vehicles[k]
     visits = {v.visit_id: v for v in problem.visits}
     dur, dist = problem.duration_s, problem.distance_m
     leave = float(route.leave_s if route.leave_s is not None else veh.shift.start_s)
-    taken = [(float(a), float(b)) for a, b in route.breaks if a < at_s]
+    # taken: begun before `at_s`, or planned before a stop that is done (reported early)
+    until = max([at_s, *(s.start_s for s in done)])
+    taken = [(float(a), float(b)) for a, b in route.breaks if a < until]
     kept: list[tuple[float, float]] = [b for b in taken if b[1] <= leave]
     pending = [b for b in taken if b[1] > leave]
     stops: list[Stop] = []
