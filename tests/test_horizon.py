@@ -51,7 +51,7 @@ def week(tmp_path_factory, cache_dir):
         w.writerows(rows)
     out = tmp / "week"
     assert main(["plan", "--days", str(DAYS), "--date", FIRST.isoformat(), "--collectors",
-                 str(team), "--time-limit", "4", "--no-maps", "-q", "--out", str(out),
+                 str(team), "--time-limit", "30", "--max-solutions", "20", "-q", "--out", str(out),
                  "--cache-dir", str(cache_dir)]) == 0
     return out, read_collectors(team)
 
@@ -109,7 +109,14 @@ def test_the_horizon_summary_adds_up_the_days(week):
             len(r["members"].split("+")) for r in routes)
     k01 = next(r for r in week_rows if r["collector_id"] == "K01")
     assert k01["2026-12-05"] == k01["2026-12-06"] == ""  # off at the weekend
-    assert "K01" in (out / "index.html").read_text(encoding="utf-8")
+    page = (out / "index.html").read_text(encoding="utf-8")
+    # the week map: a layer per day, the table linking each day's overview and pages
+    for d in s["per_day"]:
+        assert f'{d["plan_date"]} ({d["cases_visited"]})' in page
+        assert f'href="{d["folder"]}/index.html"' in page
+    assert 'href="2026-12-04/K01.html"' in page and 'href="2026-12-05/K01.html"' not in page
+    assert (out / "2026-12-04" / "K01.html").is_file()
+    assert not (out / "2026-12-05" / "K01.html").exists()
 
 
 def test_bad_days_date_and_folder_are_all_reported_at_once(tmp_path, capsys):

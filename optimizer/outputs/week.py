@@ -1,5 +1,6 @@
 """The week overview of a multi-day plan: its ``summary.json``, ``week.csv`` (collector x day)
-and ``index.html`` (the totals, the collector x day table linking every day's pages).
+and ``index.html`` (a map with a layer per day; the totals and the collector x day table
+linking every day's pages).
 
 Input text (collector ids) is HTML-escaped on the page and formula-safe in the CSV
 (`optimizer.outputs.tables.write_csv`).
@@ -67,16 +68,16 @@ def write_week_csv(plan: HorizonPlan, path: Path) -> None:
     write_csv(path, fields, rows)
 
 
-def write_week_overview(plan: HorizonPlan, path: Path, *, maps: bool = True) -> None:
-    """``index.html``: totals per day and the collector x day table, each day and cell linked
-    to the day's overview and the collector's page (when the days have maps)."""
+def week_panel_html(plan: HorizonPlan, *, maps: bool = True) -> str:
+    """The totals and the collector x day table as escaped HTML, each day and cell linked to
+    the day's overview and the collector's page (when the days have maps)."""
     s = plan.summary
     e = html.escape
     days = [d.plan.plan_date for d in plan.days]
     labels = [f"{d:%a} {d.isoformat()}" for d in days]
     head = "".join(f'<th><a href="{d.isoformat()}/index.html">{label}</a></th>' if maps
                    else f"<th>{label}</th>" for d, label in zip(days, labels, strict=True))
-    totals = "".join(f"<td>{t.cases_visited} visits<br>{t.value_visited:,.0f}</td>"
+    totals = "".join(f'<td class="cr-num">{t.cases_visited}<br>{t.value_visited:,.0f}</td>'
                      for t in s.per_day)
     _, rows = week_rows(plan)
     body = []
@@ -86,28 +87,40 @@ def write_week_overview(plan: HorizonPlan, path: Path, *, maps: bool = True) -> 
         for d in days:
             n = row[d.isoformat()]
             if n == "":
-                cells.append("<td class=off>off</td>")
+                cells.append('<td class="cr-off">off</td>')
             elif maps:
                 page = f"{d.isoformat()}/{mp.collector_page_filename(cid)}"
-                cells.append(f'<td><a href="{e(page)}">{n}</a></td>')
+                cells.append(f'<td class="cr-num"><a href="{e(page)}">{n}</a></td>')
             else:
-                cells.append(f"<td>{n}</td>")
-        body.append(f"<tr><th>{e(cid)}</th>{''.join(cells)}<td>{row['total']}</td></tr>")
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Plan {s.first_date.isoformat()} to {s.last_date.isoformat()}</title>
-<style>body{{font-family:sans-serif;margin:1em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:right}}td.off{{color:#999}}</style>
-</head><body>
-<h1>Plan {s.first_date.isoformat()} to {s.last_date.isoformat()} ({s.days} days, policy
-{e(s.policy)})</h1>
-<p>{s.cases_visited} of {s.cases_total} cases visited ({s.visits} visits), value
-{s.value_visited:,.0f} of {s.value_total:,.0f} ({s.value_share:.1%}); travel
-{s.travel_s_total / 3600:.1f} h, {s.travel_m_total / 1000:.1f} km.</p>
-<table><thead><tr><th>collector</th>{head}<th>total</th></tr></thead>
-<tbody><tr><th>day</th>{totals}<td>{s.value_visited:,.0f}</td></tr>
-{chr(10).join(body)}</tbody></table>
-</body></html>
-"""
-    path.write_text(page, encoding="utf-8")
+                cells.append(f'<td class="cr-num">{n}</td>')
+        body.append(f"<tr><th>{e(cid)}</th>{''.join(cells)}"
+                    f'<td class="cr-num">{row["total"]}</td></tr>')
+    return (
+        f"<p>{s.days} days, policy {e(s.policy)}: {s.cases_visited} of {s.cases_total} cases "
+        f"visited ({s.visits} visits), value {s.value_visited:,.0f} of {s.value_total:,.0f} "
+        f"({s.value_share:.1%}); travel {s.travel_s_total / 3600:.1f} h, "
+        f"{s.travel_m_total / 1000:.1f} km.</p>"
+        f'<table class="cr-week"><thead><tr><th>collector</th>{head}<th>total</th></tr>'
+        f'</thead><tbody><tr><th>visits, value</th>{totals}'
+        f'<td class="cr-num">{s.value_visited:,.0f}</td></tr>{"".join(body)}</tbody></table>'
+    )
+
+
+def write_week_overview(plan: HorizonPlan, path: Path, *, maps: bool = True,
+                        tiles: str = "osm", self_contained: bool = False) -> None:
+    """``index.html``: with maps, a map with a layer per day (`maps.write_week_map`) and the
+    totals and collector x day table in its panel; without, the panel alone as a page."""
+    panel = week_panel_html(plan, maps=maps)
+    if maps:
+        mp.write_week_map([d.plan for d in plan.days], path, panel_html=panel, tiles=tiles,
+                          self_contained=self_contained)
+        return
+    s = plan.summary
+    title = f"Plan {s.first_date.isoformat()} to {s.last_date.isoformat()}"
+    path.write_text(
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{title}</title>\n<style>body{{font-family:sans-serif;margin:1em}}"
+        f"table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;"
+        f"text-align:right}}td.cr-off{{color:#999}}</style>\n</head><body>\n"
+        f"<h1>{title}</h1>\n{panel}\n</body></html>\n", encoding="utf-8")

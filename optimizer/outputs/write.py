@@ -262,7 +262,7 @@ def write_plan(plan: Plan, out_dir: str | Path, *, tiles: str = "osm",
 # --------------------------------------------------------------------------- multi-day plans
 
 #: the files of a multi-day plan's folder besides the day folders (``YYYY-MM-DD/``)
-HORIZON_FILES = ("summary.json", "week.csv", "index.html")
+HORIZON_FILES = ("summary.json", "week.csv", "index.html", "assets")
 
 
 def _is_day_folder(p: Path) -> bool:
@@ -330,7 +330,8 @@ def write_horizon(plan: HorizonPlan, out_dir: str | Path, *, tiles: str = "osm",
                 week.horizon_summary_json(plan.summary), ensure_ascii=False, indent=2),
                 encoding="utf-8")
             week.write_week_csv(plan, tmp / "week.csv")
-            week.write_week_overview(plan, tmp / "index.html", maps=maps)
+            week.write_week_overview(plan, tmp / "index.html", maps=maps, tiles=tiles,
+                                     self_contained=self_contained)
     except OSError as exc:
         raise OutputError(f"cannot write the plan into {out}: {exc.strerror or exc}; give a "
                           "folder you can write to (--out)") from exc
