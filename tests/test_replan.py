@@ -76,7 +76,7 @@ def test_done_stops_are_kept_and_nothing_new_starts_before_the_time(demo_plan, r
     at = _secs(AT + ":00")
     old, new = _routes(demo_plan), _routes(replanned)
     assert set(old) == set(new)  # the same crews, the same route ids (pages and links)
-    kept = 0
+    kept: list[str] = []
     for rid, route in old.items():
         done = [s for s in route["stops"] if _secs(s["start"]) < at]
         now = new[rid]["stops"]
@@ -87,9 +87,10 @@ def test_done_stops_are_kept_and_nothing_new_starts_before_the_time(demo_plan, r
             assert _secs(s["start"]) >= at, (rid, s)
         if done:
             assert new[rid]["leave"] == route["leave"]
-        kept += len(done)
+        kept += [s["case_id"] for s in done]
     changes = json.loads((replanned / "changes.json").read_text(encoding="utf-8"))
-    assert len(changes["done"]) == kept > 0
+    assert kept
+    assert sorted(changes["done"]) == sorted(kept)
     assert changes["at"] == AT
 
 
