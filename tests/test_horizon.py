@@ -51,7 +51,7 @@ def week(tmp_path_factory, cache_dir):
         w.writerows(rows)
     out = tmp / "week"
     assert main(["plan", "--days", str(DAYS), "--date", FIRST.isoformat(), "--collectors",
-                 str(team), "--time-limit", "30", "--max-solutions", "20", "-q", "--out", str(out),
+                 str(team), "--time-limit", "300", "--max-solutions", "20", "-q", "--out", str(out),
                  "--cache-dir", str(cache_dir)]) == 0
     return out, read_collectors(team)
 

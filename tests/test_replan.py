@@ -56,7 +56,7 @@ def urgent_file(tmp_path_factory) -> Path:
 def replanned(demo_plan, urgent_file, tmp_path_factory, cache_dir) -> Path:
     out = tmp_path_factory.mktemp("replan") / "new"
     assert main(["replan", "--plan", str(demo_plan), "--at", AT, "--absent", ABSENT,
-                 "--urgent", str(urgent_file), "--out", str(out), "--time-limit", "40",
+                 "--urgent", str(urgent_file), "--out", str(out), "--time-limit", "300",
                  "--max-solutions", "30",
                  "--no-maps", "-q", "--cache-dir", str(cache_dir)]) == 0
     return out
@@ -156,7 +156,7 @@ def test_with_a_store_the_done_visits_are_those_with_an_outcome(demo_plan, tmp_p
                 record_outcome(s, parse_outcome(body), actor="test")
     out = tmp_path / "new"
     assert main(["replan", "--plan", str(demo_plan), "--at", AT, "--store", url, "--out",
-                 str(out), "--time-limit", "30", "--max-solutions", "20", "--no-maps", "-q",
+                 str(out), "--time-limit", "300", "--max-solutions", "20", "--no-maps", "-q",
                  "--cache-dir",
                  str(cache_dir)]) == 0
     changes = json.loads((out / "changes.json").read_text(encoding="utf-8"))
