@@ -35,6 +35,8 @@ STAGES = {
     "optimizer.routing": "routing",
     "optimizer.planning": "planning",
     "optimizer.plan": "plan",
+    "optimizer.horizon": "plan",
+    "optimizer.replan": "plan",
     "optimizer.options": "plan",
     "optimizer.settings": "plan",
     "optimizer.outputs": "outputs",
@@ -59,8 +61,9 @@ MAY_IMPORT = {
     "outputs": _BELOW_PLAN | {"plan", "outputs"},
     "whatif": _BELOW_PLAN | {"plan", "outputs", "whatif"},
     "web": _BELOW_PLAN | {"plan", "outputs", "web"},
+    # nothing imports it; the store for plan --store and its commands, replan --store
     "cli": _BELOW_PLAN | {"plan", "outputs", "whatif", "web", "codes", "store", "loop",
-                          "cli"},  # nothing imports it
+                          "cli"},
     "main": {"cli"},
     # the case store's outcome codes and their validation: plain data, shared by the store,
     # the sheet reader (io) and the web app
@@ -75,14 +78,16 @@ MAY_IMPORT = {
 #: imports a module makes inside functions, each with its reason; all others are at the top
 LAZY = {
     "optimizer.cli": {  # each command loads its stages when it runs: --help and validate start
-        "optimizer.plan", "optimizer.outputs.write",  # fast
+        "optimizer.plan", "optimizer.outputs.write", "optimizer.horizon",  # fast
+        "optimizer.replan", "optimizer.io.published", "optimizer.outputs.tables",
+        # replan --store: the outcomes recorded, through the store's reading function
+        "optimizer.store.db", "optimizer.store.history",
         "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner",
         "optimizer.whatif.scenario",
         # SQLAlchemy and Alembic (0.3 s) only for the commands that use the store
-        "optimizer.loop", "optimizer.store.db", "optimizer.store.imports",
+        "optimizer.loop", "optimizer.store.imports",
         "optimizer.store.export", "optimizer.io.outcomes", "optimizer.store.migrate",
-        "optimizer.store.events", "optimizer.store.history",
-        "optimizer.outputs.pack"},  # Jinja, for plan --visit-pack only
+        "optimizer.store.events", "optimizer.outputs.pack"},  # Jinja, for plan --visit-pack only
     "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs
     "optimizer.geo.network": {"networkx", "osmnx"},  # only to build a network (cache miss)
