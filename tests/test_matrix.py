@@ -220,3 +220,23 @@ def test_access_speed_follows_mode(tmp_path):
     assert tm.duration_s[0, 1] == pytest.approx(expected_s)
     faster = travel_matrices(walk, res, access_speed_kmh=9.0)
     assert faster.duration_s[0, 1] == pytest.approx(expected_s - res.distance_m[0] / 2.5)
+
+
+def test_edge_times_of_a_call_replace_the_networks(chengdu, points, matrices):
+    """Twice the edge times: twice the road part of every trip, the same paths and access legs."""
+    slow = travel_matrices(chengdu, points, edge_duration_s=2 * chengdu.travel_time_s.data)
+    access = matrices.access_s[:, None] + matrices.access_s[None, :]
+    off = ~np.eye(matrices.n, dtype=bool)
+    assert np.allclose(slow.duration_s[off] - access[off],
+                       2 * (matrices.duration_s[off] - access[off]))
+    assert np.allclose(slow.distance_m, matrices.distance_m)
+    # the network itself is unchanged
+    assert np.array_equal(travel_matrices(chengdu, points).duration_s, matrices.duration_s)
+
+
+@pytest.mark.parametrize("bad", [np.ones(3), "zeros", "nan"])
+def test_edge_times_must_fit_the_network(chengdu, points, bad):
+    if isinstance(bad, str):
+        bad = np.full(chengdu.n_edges, 0.0 if bad == "zeros" else np.nan)
+    with pytest.raises(NetworkError, match="edge_duration_s must hold"):
+        travel_matrices(chengdu, points, edge_duration_s=bad)

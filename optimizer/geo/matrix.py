@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra, reconstruct_path
 
 from optimizer.geo.network import NetworkError, RoadNetwork, SnapResult
@@ -107,6 +108,7 @@ def travel_matrices(
     *,
     access_m: Any = None,
     access_speed_kmh: float | None = None,
+    edge_duration_s: Any = None,
     progress: Progress | None = None,
 ) -> TravelMatrices:
     """Travel times and distances between all pairs of locations on the road network.
@@ -123,6 +125,10 @@ def travel_matrices(
     access_speed_kmh : float, optional
         Speed of the access legs; default ``ACCESS_SPEED_KMH[network.mode]`` (drive 15,
         bike 10, walk 4.5).
+    edge_duration_s : array_like of float, optional
+        Travel time of each edge of `network` in seconds (CSR order, ``network.n_edges``
+        values, each positive), used instead of the network's own for this call: the edge
+        times of a time band (`optimizer.geo.traffic`). Access legs are not affected.
     progress : Progress, optional
         Reports one step per source node.
 
@@ -154,6 +160,7 @@ def travel_matrices(
     if not access_speed_kmh > 0:
         raise NetworkError(f"access_speed_kmh {access_speed_kmh!r} must be positive")
     acc_s = acc_m / (access_speed_kmh / 3.6)
+    weights = _edge_weights(network, edge_duration_s)
 
     sources, inverse = np.unique(node, return_inverse=True)
     dur_u = np.empty((sources.size, sources.size))
@@ -162,7 +169,7 @@ def travel_matrices(
         for start in range(0, sources.size, _CHUNK):
             chunk = sources[start : start + _CHUNK]
             time_all, pred = dijkstra(
-                network.travel_time_s, directed=True, indices=chunk, return_predecessors=True
+                weights, directed=True, indices=chunk, return_predecessors=True
             )
             length_all = _path_lengths(network, pred, chunk)
             dur_u[start : start + chunk.size] = time_all[:, sources]
@@ -270,6 +277,20 @@ def _check_nodes(network: RoadNetwork, node: np.ndarray) -> np.ndarray:
             f"{', '.join(map(str, bad[:20].tolist()))}; snap points with optimizer.geo.network.snap"
         )
     return node
+
+
+def _edge_weights(network: RoadNetwork, edge_duration_s: Any) -> Any:
+    """The network's travel times, or `edge_duration_s` on the same edges."""
+    if edge_duration_s is None:
+        return network.travel_time_s
+    w = np.asarray(edge_duration_s, dtype=float).reshape(-1)
+    if w.shape[0] != network.n_edges or not np.all(np.isfinite(w) & (w > 0)):
+        raise NetworkError(
+            f"edge_duration_s must hold {network.n_edges} finite travel times > 0 (one per edge "
+            f"of the network), got shape {w.shape}"
+        )
+    tt = network.travel_time_s
+    return csr_matrix((w, tt.indices, tt.indptr), shape=tt.shape)
 
 
 def _path_lengths(network: RoadNetwork, pred: np.ndarray, sources: np.ndarray) -> np.ndarray:

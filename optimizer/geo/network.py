@@ -59,7 +59,8 @@ Mode = Literal["drive", "bike", "walk"]
 MODES: tuple[str, ...] = ("drive", "bike", "walk")
 
 #: Version of the cache layout and of the processing; bump when either changes.
-FORMAT_VERSION = 2
+#: 3: the road class of each edge (``edge_highway``, ``highway_names``) for traffic profiles.
+FORMAT_VERSION = 3
 
 EARTH_RADIUS_M = 6_371_009.0  # mean Earth radius, as used by OSMnx
 
@@ -217,6 +218,11 @@ class RoadNetwork:
         True for nodes of the largest strongly connected component.
     node_street : np.ndarray
         True for nodes on at least one road that is not an expressway (`FAST_HIGHWAYS`).
+    edge_highway : np.ndarray
+        Road class of each edge (CSR order), int16 index into ``highway_names``. An edge that
+        OSMnx's simplification merged from roads of several classes has the first of them.
+    highway_names : tuple of str
+        The OSM ``highway`` values of the network, sorted.
     bounds : Bounds
         Area the data covers completely: the extract's ``<bounds>`` if given (ways crossing it
         are kept whole, so some nodes lie outside), else the node extent.
@@ -240,6 +246,8 @@ class RoadNetwork:
     geom_lon: np.ndarray
     main_component: np.ndarray
     node_street: np.ndarray
+    edge_highway: np.ndarray
+    highway_names: tuple[str, ...]
     bounds: Bounds
     source: str
     mode: str = "drive"
@@ -754,6 +762,14 @@ def _speed_for(highway: Any, maxspeed: Any, speeds: Mapping[str, float]) -> floa
     return min(speed, limit) if limit is not None else speed
 
 
+def _first_class(highway: Any) -> str:
+    """The road class of an edge: its ``highway`` value, the first one if simplification merged
+    several (as `_speed_for` reads it)."""
+    if isinstance(highway, list):
+        highway = highway[0] if highway else None
+    return str(highway) if highway is not None else ""
+
+
 def _parse_maxspeed(value: Any) -> float | None:
     """Lowest numeric limit in km/h from an OSM ``maxspeed`` value, if any ("30 mph" works)."""
     if value is None:
@@ -793,15 +809,16 @@ def _arrays_from_graph(
     node_lat = np.array([graph.nodes[n]["y"] for n in osmids.tolist()], dtype=float)
     node_lon = np.array([graph.nodes[n]["x"] for n in osmids.tolist()], dtype=float)
 
-    # the fastest of parallel edges wins; keep its geometry
-    best: dict[tuple[int, int], tuple[float, float, Any]] = {}
+    # the fastest of parallel edges wins; keep its geometry and road class
+    best: dict[tuple[int, int], tuple[float, float, Any, str]] = {}
     for u, v, data in graph.edges(data=True):
         if u == v:
             continue
         key = (index[u], index[v])
         tt = float(data["travel_time"])
         if key not in best or tt < best[key][0]:
-            best[key] = (tt, float(data["length"]), data.get("geometry"))
+            best[key] = (tt, float(data["length"]), data.get("geometry"),
+                         _first_class(data.get("highway")))
     keys = sorted(best)
     n = len(osmids)
     indptr = np.zeros(n + 1, dtype=np.int64)
@@ -820,6 +837,9 @@ def _arrays_from_graph(
             glon.extend(c[0] for c in coords)
             glat.extend(c[1] for c in coords)
         geom_ptr[k + 1] = len(glat)
+    names = sorted({best[k][3] for k in keys})
+    code = {name: i for i, name in enumerate(names)}
+    edge_highway = np.array([code[best[k][3]] for k in keys], dtype=np.int16)
     if bounds is None:
         bounds = Bounds(
             float(node_lat.min()),
@@ -840,6 +860,8 @@ def _arrays_from_graph(
         "geom_ptr": geom_ptr,
         "geom_lat": np.array(glat, dtype=float),
         "geom_lon": np.array(glon, dtype=float),
+        "edge_highway": edge_highway,
+        "highway_names": np.array(names, dtype=str),
         "bounds": np.array([bounds.min_lat, bounds.min_lon, bounds.max_lat, bounds.max_lon]),
     }
 
@@ -901,6 +923,8 @@ def _network_from_arrays(
         geom_lon=arrays["geom_lon"],
         main_component=main,
         node_street=arrays["node_street"],
+        edge_highway=arrays["edge_highway"],
+        highway_names=tuple(str(n) for n in arrays["highway_names"]),
         bounds=Bounds(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
         source=str(arrays["source"]),
         mode=str(arrays["mode"]),
