@@ -24,7 +24,7 @@ from datetime import date
 import numpy as np
 
 from optimizer.geo.network import RoadNetwork
-from optimizer.model import Case, Problem, TimeWindow, Vehicle, Visit
+from optimizer.model import Case, Problem, TimeBands, TimeWindow, Vehicle, Visit
 from optimizer.planning import explain, rules
 from optimizer.planning.rules import Crew, Policy
 from optimizer.planning.weigh import Weighting, case_value
@@ -35,7 +35,8 @@ Reason = tuple[str, str]
 
 @dataclass(frozen=True)
 class Located:
-    """Where each case and crew place is, and the travel matrices between them."""
+    """Where each case and crew place is, and the travel matrices between them (``traffic``:
+    by time of day, the matrices of each band; None: the same at any time)."""
 
     case_latlon: dict[str, tuple[float, float]]
     unlocated: dict[str, Reason]  # case_id -> why it has no place on the network
@@ -52,6 +53,7 @@ class Located:
     timings_s: Mapping[str, float] = field(default_factory=dict, compare=False)  # per step
     # case_id -> (what the address matched, match score 0..1, provider) of each located case
     geocoded: Mapping[str, tuple[str, float, str]] = field(default_factory=dict, compare=False)
+    traffic: TimeBands | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ def build_problem(cases: Sequence[Case], loc: Located, *, plan_date: date, polic
         distance_m=loc.distance_m, cost_per_s=travel_cost_per_h / 3600.0,
         balance_cost_per_s=(policy.balance_cost_per_h / 3600.0 if policy.balance == "hours"
                             else 0.0),
+        traffic=loc.traffic,
     )
     return Built(problem, visit_case, values, windows, eligible, excluded)
 
