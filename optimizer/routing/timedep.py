@@ -19,11 +19,12 @@ are planned by iterated band assignment:
    problem's `model.drive`), and each node a route leaves gets the row of the band it is left
    in, its used arc the exact time-dependent time (`refined`); OR-Tools searches again from
    those routes (greedy descent, which stops by itself).
-3. Repeated until a route set comes back (stable, or a cycle) or after `ROUNDS` rounds. The
-   plan kept is the best route set (`objective`, on the real travel) that passes the check on
-   the real problem (`optimizer.routing.verify`); if none does, the last is cut until it does
-   (`repair`: a route that breaks a rule loses the stop whose removal mends it, the least
-   valuable first).
+3. Repeated until a route set comes back (stable, or a cycle), a round finds nothing in its
+   time (OR-Tools refused its starting routes and found none from scratch), or after `ROUNDS`
+   rounds. The plan kept is the best route set (`objective`, on the real travel) that passes
+   the check on the real problem (`optimizer.routing.verify`); if none does, the last is cut
+   until it does (`repair`: a route that breaks a rule loses the stop whose removal mends it,
+   the least valuable first).
 
 Every time reported is the time-dependent one: the routes of each round are simulated on the
 real problem (`ortools_model.search`'s ``timing``).
@@ -41,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from optimizer import model
+from optimizer.errors import InfeasibleError
 from optimizer.routing import ortools_model
 from optimizer.routing.ortools_model import Routes
 from optimizer.routing.params import SolveSettings
@@ -240,8 +242,14 @@ def search(problem: model.Problem, settings: SolveSettings, *, planning: model.P
         weights, exact = refined(problem, sol, weights)
         nxt = stand_in(problem, weights, exact)
         round_deadline = time.time() + max(MIN_ROUND_S, left_s / (ROUNDS - rounds + 1))
-        sol = ortools_model.search(nxt, descent, starts=[sequences(problem, sol)],
-                                   deadline=round_deadline, timing=problem)
+        try:
+            sol = ortools_model.search(nxt, descent, starts=[sequences(problem, sol)],
+                                       deadline=round_deadline, timing=problem)
+        except InfeasibleError:
+            # the model refused the routes as a start and its search from scratch found
+            # nothing in the round's time: keep what the rounds before found
+            log.info("time-dependent round %d: no routes in its time; stopping", rounds)
+            break
         log.info("time-dependent round %d: %.1f s, objective %.2f, %s", rounds, sol.wall_s,
                  objective(problem, sol), "passes" if not check_solution(problem, sol)
                  else "fails the check")
