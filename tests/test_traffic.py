@@ -130,3 +130,20 @@ def test_a_missing_or_binary_file(tmp_path):
     (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00road")
     with pytest.raises(InputError, match="is not UTF-8 text"):
         tr.load_profile(tmp_path / "bin.csv")
+
+
+def test_the_traffic_setting_names_none_the_default_or_a_file(tmp_path):
+    from optimizer.settings import SettingsError, load_settings
+
+    assert load_settings({}).roads.traffic is None  # the default: see the README, "Traffic"
+    assert load_settings({"traffic": "none"}).roads.traffic is None
+    assert load_settings({"traffic": "default"}).roads.traffic == tr.default_profile()
+    # a what-if file's path is relative to the file's folder
+    (tmp_path / "peak.csv").write_text("road_class,day_type,start,end,factor\n"
+                                       "*,*,17:00,19:00,1.5\n", encoding="utf-8")
+    st = load_settings({"traffic": "peak.csv"}, root=tmp_path)
+    assert st.roads.traffic is not None and st.roads.traffic.rows[0].factor == 1.5
+    with pytest.raises(SettingsError) as exc:
+        load_settings({"traffic": str(DATA / "traffic" / "bad_rows.csv")})
+    assert len(exc.value.problems) == 9
+    assert all(p.option == "traffic" for p in exc.value.problems)
