@@ -215,7 +215,9 @@ def search(problem: model.Problem, settings: SolveSettings, *, planning: model.P
         Candidate starting routes for the first search.
     deadline
         ``time.time()`` by which every round has ended; the first search leaves
-        `REFINE_SHARE` of the time to the others.
+        `REFINE_SHARE` of the time to the others, shared out between them (with
+        ``settings.max_solutions``, each round may use all that is left: it ends on the limit or
+        its local optimum, not on the clock, so a plan can be repeated).
 
     Returns
     -------
@@ -241,7 +243,10 @@ def search(problem: model.Problem, settings: SolveSettings, *, planning: model.P
             break
         weights, exact = refined(problem, sol, weights)
         nxt = stand_in(problem, weights, exact)
-        round_deadline = time.time() + max(MIN_ROUND_S, left_s / (ROUNDS - rounds + 1))
+        # with a solution limit the rounds end by themselves (greedy descent, the limit), so
+        # the same inputs give the same plan: the clock is only the cap of the whole search
+        round_deadline = deadline if settings.max_solutions is not None else (
+            time.time() + max(MIN_ROUND_S, left_s / (ROUNDS - rounds + 1)))
         try:
             sol = ortools_model.search(nxt, descent, starts=[sequences(problem, sol)],
                                        deadline=round_deadline, timing=problem)
