@@ -196,7 +196,8 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
                    case_index, np.asarray(tm.duration_s, dtype=float),
                    np.asarray(tm.distance_m, dtype=float), np.asarray(snapped.node),
                    points.latlon, network, timings,
-                   {cid: (r.matched, r.score, r.provider) for cid, r in found.items()})
+                   {cid: (r.matched, r.score, r.provider) for cid, r in found.items()},
+                   places=snapped)
 
 
 # --------------------------------------------------------------------------- search
@@ -350,7 +351,8 @@ def _planned_route(route: Route, k: int, loc: Located, built: Built) -> PlannedR
     seq = [loc.crew_start[k], *(loc.case_index[s.visit_id] for s in route.stops),
            loc.crew_end[k]]
     if loc.network is not None:
-        path = tuple(mx.route_path(loc.network, [int(loc.node[i]) for i in seq]))
+        stops = loc.places.take(seq) if loc.places is not None else loc.node[seq]
+        path = tuple(mx.route_path(loc.network, stops))
     else:  # synthetic matrices (tests): straight lines between the places
         path = tuple(loc.loc_latlon[i] for i in seq)
     slat, slon = loc.loc_latlon[loc.crew_start[k]]

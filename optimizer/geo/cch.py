@@ -1,0 +1,212 @@
+"""Customizable contraction hierarchies (CCH): the fast engine of the travel matrices.
+
+A CCH answers shortest-path queries on a road graph in three phases (Dibbelt, Strasser and
+Wagner, "Customizable Contraction Hierarchies", 2016): a **node order** that depends only on the
+graph's shape (computed once per network and cached with it, `node_order`), a **customisation**
+that puts one set of edge weights on the hierarchy (milliseconds: a time band, a speed factor, the
+day's travel times), and the **queries**. One row of a matrix is one query from a source to all
+pinned targets. The implementation is RoutingKit's, through the ``routingkit-cch`` wheel
+(`routingkit_cch`), which this module alone imports.
+
+Why RoutingKit's CCH (candidates that install from the package index here, on greater Porto,
+50,842 junctions): ``routingkit-cch`` has one-to-many queries with pinned targets and cheap
+re-customisation (1.3 s node order, 14 ms customisation, 0.5 ms a row of 2,000 targets);
+``ch-router`` (RoutingKit's plain CH) and ``pandana`` (a CH) answer one pair per query and
+re-contract the whole graph for new weights; ``osrm-bindings`` ships only as source that needs
+OSRM's C++ toolchain, and OSRM and Valhalla (``pyvalhalla``) bring their own road model instead
+of answering on ours; ``fast-paths`` does not build here. Scipy's compiled Dijkstra
+(`optimizer.geo.matrix`) stays the fallback when the wheel is missing, and the reference in the
+tests.
+
+Weights are unsigned 32-bit integers below ``2**31 - 1`` (RoutingKit's ``inf_weight``; a path as
+long reads as unreachable). `matrices` uses two metrics on the same order:
+
+- **time** in whole milliseconds per arc: the time of the fastest path, exact to the rounding of
+  its arcs (half a millisecond each);
+- **time and length packed**, ``K * time_ms + length_dm``: its shortest path is the fastest path
+  with ties broken by length, so ``packed - K * time`` is the length of a fastest path in
+  decimetres. ``K`` is chosen per call so that no path of the day's locations overflows (from an
+  upper bound of their travel times through one of them); it is in the hundreds on a city, so a
+  path one millisecond slower would have to be hundreds of metres shorter to win. Pairs that
+  overflow anyway come back as unreachable from that metric and get their lengths from Dijkstra.
+
+A second metric of lengths alone would give the *shortest* path, a different path from the
+fastest; one integer cannot hold both a time in milliseconds and a length in 31 bits; and
+unpacking every one of n² paths is far slower than one more sweep. The measured difference to
+Dijkstra's lengths is in the README ("Measured").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+#: RoutingKit's ``inf_weight``: a weight or a path this long (or longer) is unreachable
+INF_WEIGHT = 2**31 - 1
+#: length unit of the packed metric, metres
+LENGTH_UNIT_M = 0.1
+#: time unit of both metrics, seconds
+TIME_UNIT_S = 1e-3
+
+
+def _routingkit() -> Any:
+    # optional at run time: without the wheel the matrices come from scipy's Dijkstra
+    import routingkit_cch
+
+    return routingkit_cch
+
+
+def available() -> bool:
+    """True if the ``routingkit-cch`` wheel can be imported."""
+    try:
+        _routingkit()
+    except ImportError:
+        return False
+    return True
+
+
+def node_order(n_nodes: int, tail: np.ndarray, head: np.ndarray, lat: np.ndarray,
+               lon: np.ndarray) -> np.ndarray:
+    """The CCH node order of a graph (RoutingKit's inertial-flow nested dissection).
+
+    Parameters
+    ----------
+    n_nodes : int
+    tail, head : np.ndarray
+        From- and to-node of every arc.
+    lat, lon : np.ndarray
+        Node coordinates, WGS-84 degrees (the separators are cut geometrically).
+
+    Returns
+    -------
+    np.ndarray
+        int32 permutation of the nodes, least important first; empty if ``routingkit-cch`` is
+        not installed (then the matrices use Dijkstra).
+    """
+    if not available():
+        logger.info("routingkit-cch is not installed: no CCH node order, matrices by Dijkstra")
+        return np.zeros(0, dtype=np.int32)
+    if n_nodes == 0:
+        return np.zeros(0, dtype=np.int32)
+    rk = _routingkit()
+    order = rk.compute_order_inertial(
+        int(n_nodes), np.asarray(tail, dtype=np.int64), np.asarray(head, dtype=np.int64),
+        np.asarray(lat, dtype=float), np.asarray(lon, dtype=float))
+    return np.asarray(order, dtype=np.int32)
+
+
+def is_order(order: np.ndarray, n_nodes: int) -> bool:
+    """True if `order` is a permutation of ``0 .. n_nodes - 1``."""
+    if order.ndim != 1 or order.shape[0] != n_nodes:
+        return False
+    if n_nodes == 0:
+        return True
+    if order.min() < 0 or order.max() >= n_nodes:
+        return False
+    return bool(np.all(np.bincount(order, minlength=n_nodes) == 1))
+
+
+@dataclass(frozen=True, eq=False)
+class Rows:
+    """One chunk of matrix rows from `matrices`.
+
+    Attributes
+    ----------
+    start : int
+        Position of the first row among the sources.
+    duration_s, distance_m : np.ndarray
+        Shape (rows, targets), float64; ``np.inf`` where unreachable. ``distance_m`` is NaN
+        where the packed metric overflowed (the caller measures those pairs another way).
+    """
+
+    start: int
+    duration_s: np.ndarray
+    distance_m: np.ndarray
+
+
+def matrices(n_nodes: int, tail: np.ndarray, head: np.ndarray, time_s: np.ndarray,
+             length_m: np.ndarray, order: np.ndarray, nodes: np.ndarray, *,
+             chunk: int = 64) -> Iterator[Rows]:
+    """Times and lengths of the fastest paths between all pairs of `nodes`, row chunk by chunk.
+
+    Parameters
+    ----------
+    n_nodes : int
+        Nodes of the graph.
+    tail, head : np.ndarray
+        From- and to-node of every arc (parallel arcs are fine: the cheaper counts).
+    time_s, length_m : np.ndarray
+        Travel time (seconds) and length (metres) of every arc, finite and >= 0.
+    order : np.ndarray
+        Node order of this graph (`node_order`, or one extended with nodes ranked first).
+    nodes : np.ndarray
+        The sources, also the targets, in this order.
+    chunk : int, default 64
+        Rows per yielded `Rows`.
+
+    Yields
+    ------
+    Rows
+        Consecutive chunks of rows, in the order of `nodes`.
+    """
+    rk = _routingkit()
+    nodes = np.asarray(nodes, dtype=np.int64)
+    time_w = np.rint(np.asarray(time_s, dtype=float) / TIME_UNIT_S).astype(np.int64)
+    length_w = np.rint(np.asarray(length_m, dtype=float) / LENGTH_UNIT_M).astype(np.int64)
+    if time_w.size and time_w.max() >= INF_WEIGHT:
+        raise ValueError("an arc takes longer than 24 days: not a road network's travel time")
+    cch = rk.CCH(np.asarray(order, dtype=np.int64), np.asarray(tail, dtype=np.int64),
+                 np.asarray(head, dtype=np.int64), False)
+    time_metric = rk.CCHMetric(cch, time_w)
+    k = _packing_factor(rk, time_metric, nodes, time_w, length_w)
+    packed_metric = rk.CCHMetric(cch, k * time_w + length_w) if k else None
+    times = rk.CCHOneToMany(time_metric, nodes)
+    packed = rk.CCHOneToMany(packed_metric, nodes) if packed_metric is not None else None
+    for start in range(0, nodes.shape[0], chunk):
+        sources = nodes[start : start + chunk].tolist()
+        t_ms = np.array([times.distances_from(s) for s in sources], dtype=float)
+        t_ms = t_ms.reshape(len(sources), nodes.shape[0])
+        if packed is not None:
+            w = np.array([packed.distances_from(s) for s in sources], dtype=float)
+            w = w.reshape(t_ms.shape)
+            length_dm = w - k * t_ms  # NaN where unreachable or overflowed
+        else:
+            length_dm = np.full(t_ms.shape, np.nan)
+        reached = np.isfinite(t_ms)
+        duration = np.where(reached, t_ms * TIME_UNIT_S, np.inf)
+        distance = np.where(reached, length_dm * LENGTH_UNIT_M, np.inf)
+        yield Rows(start, duration, distance)
+
+
+def _packing_factor(rk: Any, metric: Any, nodes: np.ndarray, time_w: np.ndarray,
+                    length_w: np.ndarray) -> int:
+    """The largest K for which ``K * time + length`` of the fastest path between any two of
+    `nodes` stays below ``INF_WEIGHT`` (halved for safety); 0 if even K = 1 overflows.
+
+    Upper bound of any time between them: through the first node, ``max time to it + max time
+    from it``. Lengths are bounded by the fastest arc speed (the largest length per unit of
+    time) times that bound, plus every zero-time arc's length once.
+    """
+    if nodes.size == 0:
+        return 1
+    hub = int(nodes[0])
+    out = np.array(rk.CCHOneToMany(metric, nodes).distances_from(hub), dtype=float)
+    back = np.array(rk.CCHManyToOne(metric, nodes).distances_to(hub), dtype=float)
+    bound_ms = float(np.nanmax(out, initial=0.0) + np.nanmax(back, initial=0.0))
+    moving = time_w > 0
+    speed = float((length_w[moving] / time_w[moving]).max()) if moving.any() else 0.0
+    standing = float(length_w[~moving].sum())
+    per_k = bound_ms  # K * bound_ms + speed * bound_ms + standing < INF_WEIGHT / 2
+    if per_k <= 0:
+        return 1
+    k = int((INF_WEIGHT / 2 - speed * bound_ms - standing) // per_k)
+    if k < 1:
+        logger.warning("travel times too long to pack with lengths; lengths by Dijkstra")
+        return 0
+    return k
