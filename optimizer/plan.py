@@ -195,9 +195,8 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
     return Located(case_latlon, unlocated, tuple(crews), points.crew_start, points.crew_end,
                    case_index, np.asarray(tm.duration_s, dtype=float),
                    np.asarray(tm.distance_m, dtype=float), np.asarray(snapped.node),
-                   points.latlon, network, timings,
-                   {cid: (r.matched, r.score, r.provider) for cid, r in found.items()},
-                   places=snapped)
+                   points.latlon, network, places=snapped, timings_s=timings,
+                   geocoded={cid: (r.matched, r.score, r.provider) for cid, r in found.items()})
 
 
 # --------------------------------------------------------------------------- search
@@ -351,8 +350,8 @@ def _planned_route(route: Route, k: int, loc: Located, built: Built) -> PlannedR
     seq = [loc.crew_start[k], *(loc.case_index[s.visit_id] for s in route.stops),
            loc.crew_end[k]]
     if loc.network is not None:
-        stops = loc.places.take(seq) if loc.places is not None else loc.node[seq]
-        path = tuple(mx.route_path(loc.network, stops))
+        ends = loc.places.take(seq) if loc.places is not None else loc.node[seq]
+        path = tuple(mx.route_path(loc.network, ends))
     else:  # synthetic matrices (tests): straight lines between the places
         path = tuple(loc.loc_latlon[i] for i in seq)
     slat, slon = loc.loc_latlon[loc.crew_start[k]]
@@ -364,8 +363,8 @@ def _planned_route(route: Route, k: int, loc: Located, built: Built) -> PlannedR
         path=path, breaks=route.breaks, members=crew.member_ids)
 
 
-def assemble(cases: Sequence[Case], loc: Located, built: Built, solution: Solution,
-             settings: PlanSettings, *, progress: Progress | None = None
+def assemble(cases: Sequence[Case], loc: Located, built: Built, solution: Solution, *,
+             progress: Progress | None = None
              ) -> tuple[tuple[PlannedRoute, ...], tuple[Unassigned, ...]]:
     """The solution's routes on the roads, and a reason for every case left out."""
     vehicle_index = {v.vehicle_id: k for k, v in enumerate(built.problem.vehicles)}
@@ -374,8 +373,7 @@ def assemble(cases: Sequence[Case], loc: Located, built: Built, solution: Soluti
         for r in solution.routes:
             routes.append(_planned_route(r, vehicle_index[r.vehicle_id], loc, built))
             adv()
-    unassigned = explain.explain_unassigned(cases, loc, built, solution, settings,
-                                            progress=progress)
+    unassigned = explain.explain_unassigned(cases, loc, built, solution, progress=progress)
     return tuple(routes), unassigned
 
 
@@ -484,8 +482,7 @@ def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *
     found = search(built.problem, settings.solver, initial=initial, progress=progress)
     t_solve = time.perf_counter() - t0
     t0 = time.perf_counter()
-    routes, unassigned = assemble(cases, loc, built, found.solution, settings,
-                                  progress=progress)
+    routes, unassigned = assemble(cases, loc, built, found.solution, progress=progress)
     timings = {**loc.timings_s, "solve": t_solve, "explain": time.perf_counter() - t0}
     summary = summarize(routes, unassigned, plan_date=settings.plan_date,
                         policy=settings.policy.name, weighting=settings.weighting.preset,

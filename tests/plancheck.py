@@ -29,7 +29,7 @@ def _secs(clock: str) -> float:
 
 
 def _read_csv(path: Path) -> list[dict]:
-    # a text cell that would start a formula was written with a leading "'" (tables.csv_cell)
+    # a text cell that would start a formula was written with a leading "'" (cells.csv_cell)
     def cell(v: str) -> str:
         return v[1:] if v[:1] == "'" and v[1:2] in ("=", "+", "-", "@", "\t", "\r") else v
 

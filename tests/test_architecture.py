@@ -26,6 +26,7 @@ STAGES = {
     "optimizer.atomic": "core",
     "optimizer.bundled": "core",
     "optimizer.cache": "core",
+    "optimizer.cells": "core",
     "optimizer.executor": "core",
     "optimizer.interrupts": "core",
     "optimizer.progress": "core",
@@ -39,6 +40,8 @@ STAGES = {
     "optimizer.outputs": "outputs",
     "optimizer.whatif": "whatif",
     "optimizer.web": "web",
+    "optimizer.store": "store",
+    "optimizer.store.outcomes": "codes",
 }
 
 _BELOW_PLAN = {"model", "core", "io", "geo", "routing", "planning"}
@@ -47,7 +50,7 @@ MAY_IMPORT = {
     "package": set(),
     "model": {"model"},  # model and errors: plain data, nothing else of the project
     "core": {"model", "core"},  # files, caches, progress, processes: no stage at all
-    "io": {"model", "core", "io"},
+    "io": {"model", "core", "codes", "io"},  # codes: a filled route sheet's outcomes
     "geo": {"model", "core", "geo"},
     "routing": {"model", "core", "routing"},  # plain Problem -> Solution, no places or rules
     "planning": {"model", "core", "geo", "routing", "planning"},
@@ -57,6 +60,12 @@ MAY_IMPORT = {
     "web": _BELOW_PLAN | {"plan", "outputs", "web"},
     "cli": _BELOW_PLAN | {"plan", "outputs", "whatif", "web", "cli"},  # nothing imports it
     "main": {"cli"},
+    # the case store's outcome codes and their validation: plain data, shared by the store,
+    # the sheet reader (io) and the web app
+    "codes": {"model", "codes"},
+    # the case store: database rows, merges, outcomes, what the next plan learns; it reads
+    # cases as io gives them and may use the planning rules, never a stage after planning
+    "store": {"model", "core", "io", "planning", "codes", "store"},
 }
 
 #: imports a module makes inside functions, each with its reason; all others are at the top

@@ -302,14 +302,14 @@ def route_paths(network: RoadNetwork, sequences: Sequence[SnapResult | Any], *,
             row = pred[row_of[a]]
             back = [b]
             while back[-1] != a:
-                p = int(row[back[-1]])
-                if p < 0:
+                prev = int(row[back[-1]])
+                if prev < 0:
                     raise UnreachableError(
                         f"no {network.mode} path from node {a} to node {b} "
                         f"({_describe(network, graph, a)} -> {_describe(network, graph, b)}); "
                         "snap with main_component_only=True or drop the unreachable stop"
                     )
-                back.append(p)
+                back.append(prev)
             path_nodes.extend(reversed(back[:-1]))
         out.append(_geometry(network, graph, arc_of, path_nodes))
     return out

@@ -3,7 +3,8 @@
 Times in the files are local clock times ``HH:MM:SS`` of the plan date; ``*_s`` columns are
 seconds, ``*_m`` metres. Route ids are the crew id: the collector id, or the team members' ids
 joined by ``+`` when visits are made by teams. The CSV files are written for Excel: a text cell
-that would start a formula gets a leading ``'`` (`csv_cell`); routes.json keeps the exact text.
+that would start a formula gets a leading ``'`` (`optimizer.cells.csv_cell`); routes.json keeps
+the exact text.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import csv
 from collections.abc import Mapping
 from pathlib import Path
 
+from optimizer.cells import csv_cell
 from optimizer.model import Plan, PlannedRoute, PlanSummary, RouteSummary, geocode_status
 
 ROUTE_FIELDS = (
@@ -84,23 +86,6 @@ def unassigned_rows(plan: Plan) -> list[dict]:
         "lon": "" if u.lon is None else round(u.lon, 6),
         **_geocode_cells(plan.geocoded, u.case.case_id),
     } for u in plan.unassigned]
-
-
-#: A spreadsheet reads a cell that starts with one of these as a formula (OWASP, CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> object:
-    """A cell for a CSV that Excel opens: text that would start a formula gets a leading ``'``.
-
-    Only text is guarded (OWASP's rule for CSV injection: a cell starting with ``=`` ``+`` ``-``
-    ``@``, tab or carriage return); numbers are written as numbers, so a negative number stays
-    a number (-12.5), while the text ``-12.5`` of a case id becomes ``'-12.5``. ``routes.json``
-    is data, not for spreadsheets, and keeps every text exactly.
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def write_csv(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:
