@@ -205,6 +205,20 @@ def test_cch_equals_dijkstra_on_random_node_pairs(chengdu):
            travel_matrices(chengdu, nodes, engine="dijkstra"))
 
 
+def test_a_second_process_gives_the_same_matrices(chengdu, places, reference):
+    """workers=2: the second half of the rows comes from another process, in its place."""
+    one = travel_matrices(chengdu, places, engine="cch", workers=1)
+    two = travel_matrices(chengdu, places, engine="cch", workers=2)
+    assert np.array_equal(one.duration_s, two.duration_s)
+    assert np.array_equal(one.distance_m, two.distance_m)
+    _agree(two, reference)
+
+
+def test_workers_out_of_range_are_named(chengdu, points):
+    with pytest.raises(NetworkError, match=r"workers=3: the CCH matrix uses 1 or 2 processes"):
+        travel_matrices(chengdu, points, workers=3)
+
+
 def test_edge_duration_s_reweights_both_engines(chengdu, places):
     """One call with other edge times equals both engines on a network carrying those times."""
     rng = np.random.default_rng(9)

@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from optimizer.executor import Executor
+
 logger = logging.getLogger(__name__)
 
 #: RoutingKit's ``inf_weight``: a weight or a path this long (or longer) is unreachable
@@ -132,7 +134,7 @@ class Rows:
 
 def matrices(n_nodes: int, tail: np.ndarray, head: np.ndarray, time_s: np.ndarray,
              length_m: np.ndarray, order: np.ndarray, nodes: np.ndarray, *,
-             chunk: int = 64) -> Iterator[Rows]:
+             chunk: int = 64, executor: Executor | None = None) -> Iterator[Rows]:
     """Times and lengths of the fastest paths between all pairs of `nodes`, row chunk by chunk.
 
     Parameters
@@ -149,42 +151,139 @@ def matrices(n_nodes: int, tail: np.ndarray, head: np.ndarray, time_s: np.ndarra
         The sources, also the targets, in this order.
     chunk : int, default 64
         Rows per yielded `Rows`.
+    executor : Executor, optional
+        With one, the second half of the rows is computed by a worker of `executor` (its own
+        hierarchy, the same weights) while this process computes the first half; its rows are
+        yielded after them, still in the order of `nodes`. Without, all rows here.
 
     Yields
     ------
     Rows
         Consecutive chunks of rows, in the order of `nodes`.
     """
-    rk = _routingkit()
     nodes = np.asarray(nodes, dtype=np.int64)
     time_w = np.rint(np.asarray(time_s, dtype=float) / TIME_UNIT_S).astype(np.int64)
     length_w = np.rint(np.asarray(length_m, dtype=float) / LENGTH_UNIT_M).astype(np.int64)
     if time_w.size and time_w.max() >= INF_WEIGHT:
         raise ValueError("an arc takes longer than 24 days: not a road network's travel time")
-    cch = rk.CCH(np.asarray(order, dtype=np.int64), np.asarray(tail, dtype=np.int64),
-                 np.asarray(head, dtype=np.int64), False)
-    time_metric = rk.CCHMetric(cch, time_w)
-    k = _packing_factor(rk, time_metric, nodes, time_w, length_w)
-    packed_metric = rk.CCHMetric(cch, k * time_w + length_w) if k else None
-    times = rk.CCHOneToMany(time_metric, nodes)
-    packed = rk.CCHOneToMany(packed_metric, nodes) if packed_metric is not None else None
-    for start in range(0, nodes.shape[0], chunk):
-        sources = nodes[start : start + chunk].tolist()
-        t_ms = np.array([times.distances_from(s) for s in sources], dtype=float)
-        t_ms = t_ms.reshape(len(sources), nodes.shape[0])
-        if packed is not None:
-            w = np.array([packed.distances_from(s) for s in sources], dtype=float)
-            w = w.reshape(t_ms.shape)
-            length_dm = w - k * t_ms  # NaN where unreachable or overflowed
-        else:
-            length_dm = np.full(t_ms.shape, np.nan)
-        reached = np.isfinite(t_ms)
-        duration = np.where(reached, t_ms * TIME_UNIT_S, np.inf)
-        distance = np.where(reached, length_dm * LENGTH_UNIT_M, np.inf)
-        yield Rows(start, duration, distance)
+    here = _Queries(np.asarray(order, dtype=np.int64), np.asarray(tail, dtype=np.int64),
+                    np.asarray(head, dtype=np.int64), time_w, nodes)
+    k = _packing_factor(here, nodes, time_w, length_w)
+    packed_w = k * time_w + length_w if k else None
+    split = nodes.shape[0]
+    pending = None
+    if executor is not None and nodes.shape[0] >= 2:
+        split = (nodes.shape[0] + 1) // 2
+        job = _Job(here.order, here.tail, here.head, time_w, packed_w, nodes, split,
+                   nodes.shape[0])
+        pending = executor.map(raw_rows, [job])  # starts now; collected after our half
+    if packed_w is not None:
+        here.pack(packed_w)
+    for start in range(0, split, chunk):
+        t_ms, w = here.rows(nodes[start : min(start + chunk, split)])
+        yield _decode(start, t_ms, w, k)
+    if pending is not None:
+        got = next(pending)
+        if isinstance(got, Exception):
+            raise got
+        t_raw, w_raw = got
+        for start in range(split, nodes.shape[0], chunk):
+            sl = slice(start - split, min(start + chunk, nodes.shape[0]) - split)
+            t_ms = _from_raw(t_raw[sl])
+            w = _from_raw(w_raw[sl]) if w_raw is not None else None
+            yield _decode(start, t_ms, w, k)
 
 
-def _packing_factor(rk: Any, metric: Any, nodes: np.ndarray, time_w: np.ndarray,
+class _Queries:
+    """One process's hierarchy on a graph: the time metric, optionally the packed one, and
+    their one-to-many queries to all pinned targets."""
+
+    def __init__(self, order: np.ndarray, tail: np.ndarray, head: np.ndarray,
+                 time_w: np.ndarray, targets: np.ndarray) -> None:
+        self.rk = _routingkit()
+        self.order, self.tail, self.head = order, tail, head
+        self.targets = targets
+        self.cch = self.rk.CCH(order, tail, head, False)
+        self.time_metric = self.rk.CCHMetric(self.cch, time_w)
+        self.times = self.rk.CCHOneToMany(self.time_metric, targets)
+        self.packed: Any = None
+        self._keep: Any = None
+
+    def pack(self, packed_w: np.ndarray) -> None:
+        self._keep = self.rk.CCHMetric(self.cch, packed_w)
+        self.packed = self.rk.CCHOneToMany(self._keep, self.targets)
+
+    def rows(self, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Time (ms) and packed weight of the rows of `sources`, float64, NaN = unreachable."""
+        src = sources.tolist()
+        # the wheel answers a Python list per row (None: unreachable); numpy converts the
+        # whole chunk at once, None becoming NaN
+        t_ms = np.array([self.times.distances_from(s) for s in src], dtype=float)
+        t_ms = t_ms.reshape(len(src), self.targets.shape[0])
+        if self.packed is None:
+            return t_ms, None
+        w = np.array([self.packed.distances_from(s) for s in src], dtype=float)
+        return t_ms, w.reshape(t_ms.shape)
+
+
+@dataclass(frozen=True, eq=False)
+class _Job:
+    """Plain data for a worker of `matrices`: the graph, both metrics' weights, its rows."""
+
+    order: np.ndarray
+    tail: np.ndarray
+    head: np.ndarray
+    time_w: np.ndarray
+    packed_w: np.ndarray | None
+    nodes: np.ndarray
+    start: int
+    stop: int
+
+
+def raw_rows(job: _Job) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rows ``job.start .. job.stop - 1`` of `matrices`, undecoded (a worker's part).
+
+    Returns
+    -------
+    tuple of np.ndarray
+        Time in ms and packed weight (None without a packed metric), int32, `INF_WEIGHT`
+        where unreachable: half the bytes of float64 on their way back.
+    """
+    q = _Queries(job.order, job.tail, job.head, job.time_w, job.nodes)
+    if job.packed_w is not None:
+        q.pack(job.packed_w)
+    n = job.stop - job.start
+    t_raw = np.empty((n, job.nodes.shape[0]), dtype=np.int32)
+    w_raw = np.empty_like(t_raw) if job.packed_w is not None else None
+    for start in range(job.start, job.stop, 64):
+        stop = min(start + 64, job.stop)
+        t_ms, w = q.rows(job.nodes[start:stop])
+        t_raw[start - job.start : stop - job.start] = _to_raw(t_ms)
+        if w_raw is not None and w is not None:
+            w_raw[start - job.start : stop - job.start] = _to_raw(w)
+    return t_raw, w_raw
+
+
+def _to_raw(x: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(x), INF_WEIGHT, x).astype(np.int32)
+
+
+def _from_raw(x: np.ndarray) -> np.ndarray:
+    out = x.astype(float)
+    out[x == INF_WEIGHT] = np.nan
+    return out
+
+
+def _decode(start: int, t_ms: np.ndarray, w: np.ndarray | None, k: int) -> Rows:
+    # NaN where unreachable, or (lengths) where the packed metric overflowed
+    length_dm = w - k * t_ms if w is not None else np.full(t_ms.shape, np.nan)
+    reached = np.isfinite(t_ms)
+    duration = np.where(reached, t_ms * TIME_UNIT_S, np.inf)
+    distance = np.where(reached, length_dm * LENGTH_UNIT_M, np.inf)
+    return Rows(start, duration, distance)
+
+
+def _packing_factor(q: _Queries, nodes: np.ndarray, time_w: np.ndarray,
                     length_w: np.ndarray) -> int:
     """The largest K for which ``K * time + length`` of the fastest path between any two of
     `nodes` stays below ``INF_WEIGHT`` (halved for safety); 0 if even K = 1 overflows.
@@ -196,8 +295,8 @@ def _packing_factor(rk: Any, metric: Any, nodes: np.ndarray, time_w: np.ndarray,
     if nodes.size == 0:
         return 1
     hub = int(nodes[0])
-    out = np.array(rk.CCHOneToMany(metric, nodes).distances_from(hub), dtype=float)
-    back = np.array(rk.CCHManyToOne(metric, nodes).distances_to(hub), dtype=float)
+    out = np.array(q.times.distances_from(hub), dtype=float)
+    back = np.array(q.rk.CCHManyToOne(q.time_metric, nodes).distances_to(hub), dtype=float)
     bound_ms = float(np.nanmax(out, initial=0.0) + np.nanmax(back, initial=0.0))
     moving = time_w > 0
     speed = float((length_w[moving] / time_w[moving]).max()) if moving.any() else 0.0

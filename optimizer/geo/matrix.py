@@ -42,8 +42,10 @@ for maps: it starts and ends at the places on the road and follows the fastest p
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -53,6 +55,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra, reconstruct_path
 
+from optimizer.executor import Executor, LocalProcesses
 from optimizer.geo import cch
 from optimizer.geo.network import NetworkError, RoadNetwork, SnapResult, at_nodes
 from optimizer.geo.splice import Spliced, splice
@@ -70,6 +73,9 @@ ACCESS_SPEED_KMH: Mapping[str, float] = MappingProxyType(
 ENGINES = ("auto", "cch", "dijkstra")
 #: From this many locations on, the matrices are float32.
 FLOAT32_FROM = 4000
+#: From this many distinct places on, a second process answers half of the CCH rows (below,
+#: starting it costs more than it saves).
+PARALLEL_FROM = 1500
 
 # Sources per Dijkstra call: bounds memory (chunk x n_nodes predecessors) and paces progress.
 _CHUNK = 64
@@ -143,6 +149,7 @@ def travel_matrices(
     access_speed_kmh: float | None = None,
     edge_duration_s: Any = None,
     engine: str = "auto",
+    workers: int | None = None,
     progress: Progress | None = None,
 ) -> TravelMatrices:
     """Travel times and distances between all pairs of locations on the road network.
@@ -163,6 +170,12 @@ def travel_matrices(
         the network's own ``travel_time_s`` for this call (e.g. one time band).
     engine : {"auto", "cch", "dijkstra"}, default "auto"
         ``"auto"``: CCH when ``routingkit-cch`` is installed, else Dijkstra.
+    workers : int, optional
+        Processes answering CCH rows: 1 = this one alone; 2 = a second process
+        (`optimizer.executor.LocalProcesses`) computes half of the rows meanwhile (the same
+        matrices). Default: 2 from `PARALLEL_FROM` distinct places on when this process may
+        use two or more cores and one of them is idle (1-minute load average at most the
+        cores less one), else 1 (a second interpreter takes about half a second to start).
     progress : Progress, optional
         Reports one step per distinct place.
 
@@ -209,8 +222,10 @@ def travel_matrices(
             duration[rows] = dur[local][:, inverse] + legs
         distance[rows] = dist[local][:, inverse] + acc_m[rows][:, None] + acc_m[None, :]
 
-    with ensure(progress).step("Travel matrix", total=int(nodes.size)) as advance:
-        rows_of = (_cch_rows(network, graph, nodes) if use == "cch"
+    parallel = _workers(workers, int(nodes.size)) > 1 and use == "cch"
+    with (ensure(progress).step("Travel matrix", total=int(nodes.size)) as advance,
+          LocalProcesses(1) if parallel else contextlib.nullcontext() as executor):
+        rows_of = (_cch_rows(network, graph, nodes, executor) if use == "cch"
                    else _dijkstra_rows(graph, nodes, nodes))
         for start, dur, dist in rows_of:
             overflow = np.isnan(dist).any(axis=1)
@@ -359,14 +374,27 @@ def _engine(network: RoadNetwork, engine: str) -> str:
     return "dijkstra"
 
 
-def _cch_rows(network: RoadNetwork, graph: Spliced, nodes: np.ndarray
-              ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+def _workers(workers: int | None, n_sources: int) -> int:
+    if workers is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+        # on a machine whose cores are all busy a second process only competes with this one
+        idle = os.getloadavg()[0] <= cores - 1 if hasattr(os, "getloadavg") else True
+        return 2 if cores >= 2 and n_sources >= PARALLEL_FROM and idle else 1
+    if workers not in (1, 2):
+        raise NetworkError(f"workers={workers!r}: the CCH matrix uses 1 or 2 processes")
+    return workers
+
+
+def _cch_rows(network: RoadNetwork, graph: Spliced, nodes: np.ndarray,
+              executor: Executor | None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     # the spliced nodes are ranked lowest: contracted first, they add no shortcut the road's
     # own edge does not already give, so the network's cached order serves every day
     order = np.concatenate([np.arange(graph.n_real, graph.n_nodes, dtype=np.int64),
                             network.node_order.astype(np.int64)])
     for rows in cch.matrices(graph.n_nodes, graph.tail, graph.head, graph.time_s,
-                             graph.length_m, order, nodes, chunk=_CHUNK):
+                             graph.length_m, order, nodes, chunk=_CHUNK,
+                             executor=executor):
         yield rows.start, rows.duration_s, rows.distance_m
 
 
