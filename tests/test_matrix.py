@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from optimizer.executor import WorkerDied
+from optimizer.geo import cch
 from optimizer.geo.matrix import (
     ACCESS_SPEED_KMH,
     WALK_SPEED_KMH,
@@ -37,6 +39,7 @@ from optimizer.geo.network import (
     snap,
     snap_to_node,
 )
+from optimizer.geo.splice import splice
 
 ENGINES = ["cch", "dijkstra"]
 TIME_TOL_S = 0.05  # 0.5 ms of rounding per arc, over up to 100 arcs
@@ -212,6 +215,34 @@ def test_a_second_process_gives_the_same_matrices(chengdu, places, reference):
     assert np.array_equal(one.duration_s, two.duration_s)
     assert np.array_equal(one.distance_m, two.distance_m)
     _agree(two, reference)
+
+
+class _DeadWorker:
+    """An executor whose worker died before answering: what `LocalProcesses` yields then."""
+
+    def map(self, fn, items, **_):
+        return iter([WorkerDied("a worker process died (killed)") for _ in items])
+
+
+def test_rows_of_a_dead_second_process_are_computed_here(chengdu, places, caplog):
+    graph = splice(chengdu, places, chengdu.travel_time_s.data)
+    nodes = np.unique(graph.loc_node)
+    order = np.concatenate([np.arange(graph.n_real, graph.n_nodes), chengdu.node_order])
+    args = (graph.n_nodes, graph.tail, graph.head, graph.time_s, graph.length_m, order, nodes)
+
+    def stacked(rows):
+        rows = list(rows)
+        assert [r.start for r in rows] == np.cumsum([0] + [r.duration_s.shape[0]
+                                                           for r in rows[:-1]]).tolist()
+        return (np.vstack([r.duration_s for r in rows]),
+                np.vstack([r.distance_m for r in rows]))
+
+    alone = stacked(cch.matrices(*args))
+    rescued = stacked(cch.matrices(*args, executor=_DeadWorker()))  # 2nd half here too
+    assert alone[0].shape == (nodes.size, nodes.size)
+    assert np.array_equal(alone[0], rescued[0])
+    assert np.array_equal(alone[1], rescued[1], equal_nan=True)
+    assert "second matrix process failed (a worker process died" in caplog.text
 
 
 def test_workers_out_of_range_are_named(chengdu, points):

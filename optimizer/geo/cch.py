@@ -10,9 +10,10 @@ pinned targets. The implementation is RoutingKit's, through the ``routingkit-cch
 
 Why RoutingKit's CCH (candidates that install from the package index here, on greater Porto,
 50,842 junctions): ``routingkit-cch`` has one-to-many queries with pinned targets and cheap
-re-customisation (1.3 s node order, 14 ms customisation, 0.5 ms a row of 2,000 targets);
-``ch-router`` (RoutingKit's plain CH) and ``pandana`` (a CH) answer one pair per query and
-re-contract the whole graph for new weights; ``osrm-bindings`` ships only as source that needs
+re-customisation (1.3 s node order, 14 ms customisation, 0.5 ms a row of 2,000 targets: single
+earlier measurements, README "Measured" has medians); ``ch-router`` (RoutingKit's plain CH)
+and ``pandana`` (a CH) answer one pair per query and re-contract the whole graph for new
+weights; ``osrm-bindings`` ships only as source that needs
 OSRM's C++ toolchain, and OSRM and Valhalla (``pyvalhalla``) bring their own road model instead
 of answering on ours; ``fast-paths`` does not build here. Scipy's compiled Dijkstra
 (`optimizer.geo.matrix`) stays the fallback when the wheel is missing, and the reference in the
@@ -26,9 +27,19 @@ long reads as unreachable). `matrices` uses two metrics on the same order:
 - **time and length packed**, ``K * time_ms + length_dm``: its shortest path is the fastest path
   with ties broken by length, so ``packed - K * time`` is the length of a fastest path in
   decimetres. ``K`` is chosen per call so that no path of the day's locations overflows (from an
-  upper bound of their travel times through one of them); it is in the hundreds on a city, so a
-  path one millisecond slower would have to be hundreds of metres shorter to win. Pairs that
-  overflow anyway come back as unreachable from that metric and get their lengths from Dijkstra.
+  upper bound of their travel times through one of them): 125 on greater Porto, 267 on the
+  bundled Chengdu extract, so a path slower by a millisecond wins only if it is 12-27 m shorter.
+  Where such a path exists (a motorway detour against a city route of nearly the same time) the
+  length reported lies between the two paths' lengths: on greater Porto 0.09 % of 2,000 x 2,000
+  pairs differ from Dijkstra's by more than 10 m (``scripts/bench_matrix.py --compare``). Pairs
+  that overflow anyway come back as unreachable from that metric and get their lengths from
+  Dijkstra.
+
+Cost: a row is one sweep per metric over the part of the hierarchy the pinned targets hang
+from, so it grows with the number of targets (on greater Porto 1-3 ms a row to 2,000
+targets and 5 ms to 10,000 on this busy machine, against 0.3 ms to 100), and the wheel hands
+every row over as a Python list that numpy converts. Two metrics are two sweeps. With an
+`Executor`, a second process takes half of the rows (`matrices`, ``executor=``).
 
 A second metric of lengths alone would give the *shortest* path, a different path from the
 fastest; one integer cannot hold both a time in milliseconds and a length in 31 bits; and
@@ -184,8 +195,12 @@ def matrices(n_nodes: int, tail: np.ndarray, head: np.ndarray, time_s: np.ndarra
         yield _decode(start, t_ms, w, k)
     if pending is not None:
         got = next(pending)
-        if isinstance(got, Exception):
-            raise got
+        if isinstance(got, Exception):  # the worker failed or died: its rows here after all
+            logger.warning("the second matrix process failed (%s); its rows computed here", got)
+            for start in range(split, nodes.shape[0], chunk):
+                t_ms, w = here.rows(nodes[start : min(start + chunk, nodes.shape[0])])
+                yield _decode(start, t_ms, w, k)
+            return
         t_raw, w_raw = got
         for start in range(split, nodes.shape[0], chunk):
             sl = slice(start - split, min(start + chunk, nodes.shape[0]) - split)
