@@ -231,14 +231,20 @@ class _Queries:
     def rows(self, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Time (ms) and packed weight of the rows of `sources`, float64, NaN = unreachable."""
         src = sources.tolist()
-        # the wheel answers a Python list per row (None: unreachable); numpy converts the
-        # whole chunk at once, None becoming NaN
-        t_ms = np.array([self.times.distances_from(s) for s in src], dtype=float)
-        t_ms = t_ms.reshape(len(src), self.targets.shape[0])
+        shape = (len(src), self.targets.shape[0])
+        t_ms = _as_array([self.times.distances_from(s) for s in src], shape)
         if self.packed is None:
             return t_ms, None
-        w = np.array([self.packed.distances_from(s) for s in src], dtype=float)
-        return t_ms, w.reshape(t_ms.shape)
+        return t_ms, _as_array([self.packed.distances_from(s) for s in src], shape)
+
+
+def _as_array(rows: list[list[int | None]], shape: tuple[int, int]) -> np.ndarray:
+    """The wheel's rows (a Python list each, None where unreachable) as float64, NaN for None."""
+    try:
+        # Python ints convert to int64 about 40 % faster than to float; None refuses
+        return np.array(rows, dtype=np.int64).reshape(shape).astype(float)
+    except TypeError:
+        return np.array(rows, dtype=float).reshape(shape)
 
 
 @dataclass(frozen=True, eq=False)

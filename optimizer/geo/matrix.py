@@ -216,11 +216,17 @@ def travel_matrices(
 
     def fill(start: int, dur: np.ndarray, dist: np.ndarray, *, lengths_only: bool) -> None:
         rows = by_source[first_row[start] : first_row[start + dur.shape[0]]]
-        local = inverse[rows] - start
-        legs = acc_s[rows][:, None] + acc_s[None, :]
+        local = (inverse[rows] - start)[:, None]
+        # one gather per matrix, the access legs added in place
         if not lengths_only:
-            duration[rows] = dur[local][:, inverse] + legs
-        distance[rows] = dist[local][:, inverse] + acc_m[rows][:, None] + acc_m[None, :]
+            block = dur[local, inverse]
+            block += acc_s[rows][:, None]
+            block += acc_s
+            duration[rows] = block
+        block = dist[local, inverse]
+        block += acc_m[rows][:, None]
+        block += acc_m
+        distance[rows] = block
 
     parallel = _workers(workers, int(nodes.size)) > 1 and use == "cch"
     with (ensure(progress).step("Travel matrix", total=int(nodes.size)) as advance,
