@@ -5,7 +5,9 @@ Usage::
     python scripts/bench_matrix.py                        # bundled Chengdu extract, drive
     python scripts/bench_matrix.py --runs 5 --mode bike
     python scripts/bench_matrix.py --osm ../shared/data/osm/porto_portugal.osm.pbf \\
-        --n 2000 --engine cch --runs 3 --cache-dir /tmp/bench-cache
+        --n 2000 --engine cch --runs 3 --cold-runs 0 --cache-dir /tmp/bench-cache --compare
+    python scripts/bench_matrix.py --osm ../shared/data/osm/porto_portugal.osm.pbf \
+        --n 10000 --engine cch --runs 1 --cold-runs 0 --cache-dir /tmp/bench-cache
     python scripts/bench_matrix.py --osm ../shared/data/osm/porto_portugal.osm.pbf \\
         --n 2000 --engine dijkstra --runs 1 --compare
     python scripts/bench_matrix.py --demo-snap            # the demo day: snap, matrix
@@ -22,7 +24,8 @@ runs the other engine once and reports how far the matrices differ. ``--demo-sna
 bundled demo day offline and reports the median and p95 distance from each case and collector
 place to its place on the road, snapped to the nearest node and to the nearest segment, and the
 time of the demo day's matrix by each engine. CPU times (this process and its ended children)
-are reported beside wall times: on a shared machine they move less with the load.
+are reported beside wall times; on a shared machine both grow with the load, and the ratio to
+the other engine in the same run is the steadier figure.
 """
 
 from __future__ import annotations
