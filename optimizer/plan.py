@@ -233,8 +233,8 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
     return Located(case_latlon, unlocated, tuple(crews), points.crew_start, points.crew_end,
                    case_index, np.asarray(tm.duration_s, dtype=float),
                    np.asarray(tm.distance_m, dtype=float), np.asarray(snapped.node),
-                   points.latlon, network, timings,
-                   {cid: (r.matched, r.score, r.provider) for cid, r in found.items()},
+                   points.latlon, network, places=snapped, timings_s=timings,
+                   geocoded={cid: (r.matched, r.score, r.provider) for cid, r in found.items()},
                    traffic=bands)
 
 
@@ -389,7 +389,8 @@ def _planned_route(route: Route, k: int, loc: Located, built: Built) -> PlannedR
     seq = [loc.crew_start[k], *(loc.case_index[s.visit_id] for s in route.stops),
            loc.crew_end[k]]
     if loc.network is not None:
-        path = tuple(mx.route_path(loc.network, [int(loc.node[i]) for i in seq]))
+        ends = loc.places.take(seq) if loc.places is not None else loc.node[seq]
+        path = tuple(mx.route_path(loc.network, ends))
     else:  # synthetic matrices (tests): straight lines between the places
         path = tuple(loc.loc_latlon[i] for i in seq)
     slat, slon = loc.loc_latlon[loc.crew_start[k]]

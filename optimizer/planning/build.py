@@ -23,7 +23,7 @@ from datetime import date
 
 import numpy as np
 
-from optimizer.geo.network import RoadNetwork
+from optimizer.geo.network import RoadNetwork, SnapResult
 from optimizer.model import Case, Problem, TimeBands, TimeWindow, Vehicle, Visit, hhmm
 from optimizer.planning import rules
 from optimizer.planning.rules import Crew, Policy
@@ -50,6 +50,8 @@ class Located:
     node: np.ndarray  # network node of each matrix location
     loc_latlon: tuple[tuple[float, float], ...]
     network: RoadNetwork | None  # None: matrices made by hand (tests), straight lines drawn
+    # each matrix location's place on the roads, where route lines start and end (with network)
+    places: SnapResult | None = field(default=None, compare=False)
     timings_s: Mapping[str, float] = field(default_factory=dict, compare=False)  # per step
     # case_id -> (what the address matched, match score 0..1, provider) of each located case
     geocoded: Mapping[str, tuple[str, float, str]] = field(default_factory=dict, compare=False)
