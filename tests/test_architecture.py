@@ -35,6 +35,8 @@ STAGES = {
     "optimizer.routing": "routing",
     "optimizer.planning": "planning",
     "optimizer.plan": "plan",
+    "optimizer.horizon": "plan",
+    "optimizer.replan": "plan",
     "optimizer.options": "plan",
     "optimizer.settings": "plan",
     "optimizer.outputs": "outputs",
@@ -58,7 +60,8 @@ MAY_IMPORT = {
     "outputs": _BELOW_PLAN | {"plan", "outputs"},
     "whatif": _BELOW_PLAN | {"plan", "outputs", "whatif"},
     "web": _BELOW_PLAN | {"plan", "outputs", "web"},
-    "cli": _BELOW_PLAN | {"plan", "outputs", "whatif", "web", "cli"},  # nothing imports it
+    # nothing imports it; the store only for replan --store (what the day's outcomes say)
+    "cli": _BELOW_PLAN | {"plan", "outputs", "whatif", "web", "cli", "store"},
     "main": {"cli"},
     # the case store's outcome codes and their validation: plain data, shared by the store,
     # the sheet reader (io) and the web app
@@ -71,7 +74,10 @@ MAY_IMPORT = {
 #: imports a module makes inside functions, each with its reason; all others are at the top
 LAZY = {
     "optimizer.cli": {  # each command loads its stages when it runs: --help and validate start
-        "optimizer.plan", "optimizer.outputs.write",  # fast
+        "optimizer.plan", "optimizer.outputs.write", "optimizer.horizon",  # fast
+        "optimizer.replan", "optimizer.io.published", "optimizer.outputs.tables",
+        # replan --store: the outcomes recorded, through the store's reading function
+        "optimizer.store.db", "optimizer.store.history",
         "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner",
         "optimizer.whatif.scenario"},
     "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
