@@ -269,11 +269,16 @@ def test_edge_duration_s_reweights_both_engines(chengdu, places):
 
 @pytest.mark.parametrize(("times", "message"), [
     (np.ones(3), r"one time per edge of the network \(5930\), got shape \(3,\)"),
-    ("zeros", r"finite seconds > 0: 5930 edge\(s\)"),
+    ("zeros", r"finite seconds > 0 and at most 2,147,484 \(24.8 days\): 5930 edge\(s\)"),
+    ("month", r"at most 2,147,484 \(24.8 days\): 1 edge\(s\) are not, e.g. edge 0 = "
+              r"np.float64\(2592000.0\)"),
 ])
 def test_edge_duration_s_is_checked(chengdu, places, times, message):
-    if isinstance(times, str):
+    if isinstance(times, str) and times == "zeros":
         times = np.zeros(chengdu.n_edges)
+    elif isinstance(times, str):  # longer than the hierarchy's 31 bits of milliseconds hold
+        times = chengdu.travel_time_s.data.copy()
+        times[0] = 30 * 86400.0
     with pytest.raises(NetworkError, match=message):
         travel_matrices(chengdu, places, edge_duration_s=times)
 

@@ -66,6 +66,8 @@ INF_WEIGHT = 2**31 - 1
 LENGTH_UNIT_M = 0.1
 #: time unit of both metrics, seconds
 TIME_UNIT_S = 1e-3
+#: the longest arc time the hierarchy can hold, seconds (about 24.8 days); longer reads as closed
+MAX_ARC_S = (INF_WEIGHT - 1) * TIME_UNIT_S
 
 
 def _routingkit() -> Any:
@@ -173,14 +175,16 @@ def matrices(n_nodes: int, tail: np.ndarray, head: np.ndarray, time_s: np.ndarra
         Consecutive chunks of rows, in the order of `nodes`.
     """
     nodes = np.asarray(nodes, dtype=np.int64)
-    time_w = np.rint(np.asarray(time_s, dtype=float) / TIME_UNIT_S).astype(np.int64)
+    # an arc of 24.8 days or more reads as closed (callers check edge times: `MAX_ARC_S`)
+    time_w = np.minimum(np.rint(np.asarray(time_s, dtype=float) / TIME_UNIT_S), INF_WEIGHT
+                        ).astype(np.int64)
     length_w = np.rint(np.asarray(length_m, dtype=float) / LENGTH_UNIT_M).astype(np.int64)
-    if time_w.size and time_w.max() >= INF_WEIGHT:
-        raise ValueError("an arc takes longer than 24 days: not a road network's travel time")
     here = _Queries(np.asarray(order, dtype=np.int64), np.asarray(tail, dtype=np.int64),
                     np.asarray(head, dtype=np.int64), time_w, nodes)
     k = _packing_factor(here, nodes, time_w, length_w)
-    packed_w = k * time_w + length_w if k else None
+    # K fits the paths between `nodes`; an arc it takes past INF_WEIGHT lies on none of them
+    # (close places give a large K, and a long arc elsewhere would overflow the 32 bits)
+    packed_w = np.minimum(k * time_w + length_w, INF_WEIGHT) if k else None
     split = nodes.shape[0]
     pending = None
     if executor is not None and nodes.shape[0] >= 2:

@@ -355,11 +355,12 @@ def _edge_times(network: RoadNetwork, edge_duration_s: Any) -> np.ndarray:
             f"edge_duration_s must hold one time per edge of the network ({network.n_edges}), "
             f"got shape {times.shape}; build it from network.travel_time_s.data (CSR order)"
         )
-    bad = np.flatnonzero(~(np.isfinite(times) & (times > 0)))
+    bad = np.flatnonzero(~(np.isfinite(times) & (times > 0) & (times <= cch.MAX_ARC_S)))
     if bad.size:
         raise NetworkError(
-            f"edge_duration_s must be finite seconds > 0: {bad.size} edge(s) are not, e.g. "
-            f"edge {int(bad[0])} = {times[bad[0]]!r}"
+            f"edge_duration_s must be finite seconds > 0 and at most {cch.MAX_ARC_S:,.0f} "
+            f"(24.8 days): {bad.size} edge(s) are not, e.g. edge {int(bad[0])} = "
+            f"{times[bad[0]]!r}"
         )
     return times
 
