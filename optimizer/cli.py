@@ -26,7 +26,7 @@ from optimizer import atomic, interrupts
 from optimizer import options as opt
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
 from optimizer.io.inputs import DEMO_COLLECTORS, read_inputs
-from optimizer.model import Plan
+from optimizer.model import Collector, Plan
 from optimizer.planning import rules
 from optimizer.progress import RichProgress
 from optimizer.settings import (
@@ -47,19 +47,26 @@ DEFAULT_MAPS = Path("maps")
 log = logging.getLogger("optimizer.cli")
 
 
+#: the plan options `validate` takes too (the shifts against the policy's lunch window, and the
+#: geocoding of ``--geocode``): the same definitions, checks and settings as for `plan`
+VALIDATE_OPTIONS = ("cases", "collectors", "policy", "lunch", "osm", "geocoder", "user_agent",
+                    "cache_dir")
+
+
 def add_plan_options(p: argparse.ArgumentParser, *,
-                     first: Mapping[str, Callable[[argparse._ArgumentGroup], object]] = {}
-                     ) -> dict[str, argparse._ArgumentGroup]:
+                     first: Mapping[str, Callable[[argparse._ArgumentGroup], object]] = {},
+                     names: Sequence[str] | None = None) -> dict[str, argparse._ArgumentGroup]:
     """The options of `plan`: those of `optimizer.settings.OPTIONS` the command line takes (the
     what-if scenario files take them under the same names), in their groups; ``first[group]``
-    adds the command line's own options at the head of a group. Returns the groups by name.
+    adds the command line's own options at the head of a group; `names` keeps only those
+    options (another command's share of them). Returns the groups by name.
 
-    Values are kept as text here and checked all at once by `check_plan_options` (argparse would
+    Values are kept as text here and checked all at once by `read_plan_options` (argparse would
     stop at the first bad one); an option not given is None (a flag False, a list empty).
     """
     groups: dict[str, argparse._ArgumentGroup] = {}
     for o in OPTIONS.values():
-        if o.cli is None:
+        if o.cli is None or (names is not None and o.name not in names):
             continue
         g = groups.get(o.group)
         if g is None:
@@ -143,14 +150,11 @@ def _raise_option_problems(problems: Sequence[str]) -> None:
                           + "\n".join(f"  - {p}" for p in problems))
 
 
-def check_plan_options(a: argparse.Namespace) -> None:
-    """Every problem of `plan`'s options at once (`ConfigError`), before any work is done.
-
-    The options are read into `PlanSettings` by `optimizer.settings` (``a.settings``); the input
-    files and folders given are kept in `a` as paths.
-    """
-    from optimizer.outputs.write import out_dir_problem
-
+def read_plan_options(a: argparse.Namespace) -> tuple[list[str], list[str], set[str]]:
+    """The plan options given (`plan`'s, or `validate`'s share of them) read into
+    `PlanSettings` by `optimizer.settings` (``a.settings``), the input files and folders kept in
+    `a` as paths. Returns every problem found as a sentence: of the values and files, and of the
+    rules across options; and the names of the options with a bad value."""
     values, bad = parse_options(_given(a))
     for name in ("cases", "collectors", "osm", "cache_dir"):
         setattr(a, name, values.get(name))
@@ -158,12 +162,19 @@ def check_plan_options(a: argparse.Namespace) -> None:
     problems += _file_problems(a, ("cases", "collectors", "osm"))
     problems += _folder_problems(a, ("cache_dir",))
     a.settings, across = build_settings(values, base=option_defaults())
-    if "date" not in {p.option for p in bad}:
+    return problems, [_settings_problem(p) for p in across], {p.option for p in bad}
+
+
+def check_plan_options(a: argparse.Namespace) -> None:
+    """Every problem of `plan`'s options at once (`ConfigError`), before any work is done."""
+    from optimizer.outputs.write import out_dir_problem
+
+    problems, across, bad = read_plan_options(a)
+    if "date" not in bad:
         why = out_dir_problem(plan_out_dir(a))
         if why:
             problems.append(_option_problem("out", plan_out_dir(a), *why))
-    problems += [_settings_problem(p) for p in across]
-    _raise_option_problems(problems)
+    _raise_option_problems(problems + across)
 
 
 def print_summary(plan: Plan, out: Path) -> None:
@@ -255,10 +266,9 @@ def cmd_validate(a: argparse.Namespace) -> int:
     return _check_addresses(a, cases, collectors)
 
 
-def _shift_notes(a: argparse.Namespace, collectors) -> list[str]:
+def _shift_notes(a: argparse.Namespace, collectors: Sequence[Collector]) -> list[str]:
     """One line per collector whose shift misses the policy's lunch window (no break planned)."""
-    over = {"lunch_window": a.lunch} if a.lunch is not None else {}
-    policy = rules.policy_preset(a.policy, **over)
+    policy = a.settings.policy  # --policy and --lunch, as `plan` reads them
     name = Path(a.collectors).name if a.collectors else DEMO_COLLECTORS.name
     w = policy.lunch_window
     return [f"{name} row {c.row} (collector_id={c.collector_id}): shift {c.shift.label()} does "
@@ -273,7 +283,8 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
     from optimizer.geo import geocode as gc
 
     progress = RichProgress(disable=a.quiet)
-    geocoder = _geocoder(GeocodingSettings(a.geocoder, a.user_agent), a.osm, a.cache_dir,
+    settings: PlanSettings = a.settings
+    geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
                          progress)
     cases_file = Path(a.cases).name if a.cases else "cases.csv"
     collectors_file = Path(a.collectors).name if a.collectors else DEMO_COLLECTORS.name
@@ -304,12 +315,17 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
             con.print(f"... and {len(rows) - a.show} more" + ("" if a.out else "; --out FILE "
                                                               "lists them all"))
     if a.out:
-        with atomic.replaced_file(a.out) as tmp, open(tmp, "w", encoding="utf-8-sig",
-                                                      newline="") as f:
-            fields = [fl.name for fl in dataclasses.fields(gc.AddressCheck)]
-            w = csv.DictWriter(f, fieldnames=fields)
-            w.writeheader()
-            w.writerows(dataclasses.asdict(c) for c in checks)
+        try:
+            with atomic.replaced_file(a.out) as tmp, open(tmp, "w", encoding="utf-8-sig",
+                                                          newline="") as f:
+                fields = [fl.name for fl in dataclasses.fields(gc.AddressCheck)]
+                w = csv.DictWriter(f, fieldnames=fields)
+                w.writeheader()
+                w.writerows(dataclasses.asdict(c) for c in checks)
+        except OSError as exc:
+            raise ConfigError(_option_problem("out", a.out, f"cannot be written "
+                                              f"({exc.strerror or exc})", "give a file in a "
+                                              "folder you can write to")) from exc
         con.print(f"Every address with its result: {a.out}")
     return 1 if counts["not_found"] or counts["uncertain"] else 0
 
@@ -419,9 +435,9 @@ def _print_whatif(result: WhatIfResult) -> None:
 
 
 def _check_validate_options(a: argparse.Namespace) -> None:
-    problems = check_options(a, {"show": opt.whole(1), "lunch": opt.time_range()})
-    problems += _file_problems(a, ("cases", "collectors", "osm"))
-    problems += _folder_problems(a, ("cache_dir",))
+    problems, across, _ = read_plan_options(a)
+    problems += check_options(a, {"show": opt.whole(1)})
+    problems += across
     if a.out is not None and a.out.is_dir():
         problems.append(_option_problem("out", a.out, "is a folder", "give a file name for "
                                         "the CSV, e.g. addresses.csv"))
@@ -464,20 +480,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check the case and collector lists: every problem at once, exit code 2 if "
                     "any. With --geocode, also geocode every address and list those not found "
                     "or matched with uncertainty (exit code 1 if any).")
-    sp.add_argument("--cases", type=Path, default=None, help="case list (.csv/.xlsx)")
-    sp.add_argument("--collectors", type=Path, default=None, help="collector list (.csv/.xlsx)")
-    sp.add_argument("--policy", default="china", choices=tuple(rules.PRESETS),
-                    help="collection rules preset the shifts are checked against (default china)")
-    sp.add_argument("--lunch", default=None,
-                    help="lunch break window HH:MM-HH:MM, as for plan (default 11:30-13:30)")
+    # the shifts are checked against --policy and --lunch, --geocode uses the geocoding options:
+    # the plan options of the same names (optimizer.settings.OPTIONS)
+    add_plan_options(sp, names=VALIDATE_OPTIONS)
     sp.add_argument("--geocode", action="store_true",
                     help="also geocode every address and report misses and uncertain matches")
-    sp.add_argument("--osm", type=Path, default=None,
-                    help="OSM extract for the offline geocoder (default: bundled central Chengdu)")
-    sp.add_argument("--geocoder", default="offline",
-                    help="'offline' (default) or a geopy provider name such as nominatim")
-    sp.add_argument("--user-agent", default=None, help="user agent for online geocoders")
-    sp.add_argument("--cache-dir", type=Path, default=None, help="cache for geocoding")
     sp.add_argument("--out", type=Path, default=None,
                     help="write every address with its status, match and coordinates to this CSV")
     sp.add_argument("--show", default=30, help="rows per table (default 30)")
@@ -522,15 +529,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return interrupts.EXIT_INTERRUPTED
-    except InputError as exc:
+    except CollectorRoutesError as exc:  # every error a user can cause (optimizer.errors)
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except (ConfigError, CollectorRoutesError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

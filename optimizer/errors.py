@@ -4,10 +4,20 @@ Every input problem names the file, the row, the record id, the field, the bad v
 Readers collect all problems of a file and raise one `InputError` holding them all.
 
 Every error a user can cause is a `CollectorRoutesError`; the command line prints its message on
-one line (no traceback) and exits with its ``exit_code``: 1 for the root class, 2 for bad input
-files, options or problems (`InputError`, `ConfigError`, `ProblemError`), 3 when no plan can serve
-every required visit (`InfeasibleError`). Each class also inherits the built-in error it refines
-(an `InputError` is a `ValueError`), so callers that catch those keep working.
+one line (no traceback) and exits with its ``exit_code``:
+
+- 2, what was given is wrong and nothing was planned or written: input files (`InputError`),
+  options, settings, scenario files, the OSM extract, the geocoder or the road network
+  (`ConfigError` and its subclasses, `MissingFileError` for a file that is not there), the
+  output folder (``outputs.write.OutputError``), a plan folder to serve, or a malformed routing
+  problem handed to the library (`ProblemError`);
+- 3, the input is valid but no plan serves every required visit (`InfeasibleError`);
+- 1, the root class: a failure that is not the input's (a solver worker process died, a plan
+  failed its re-simulation).
+
+Each class also inherits the built-in error it refines (an `InputError` is a `ValueError`, a
+`MissingFileError` a `FileNotFoundError`), so callers that catch those keep working. The README's
+exit code table lists them; tests/test_errors.py keeps the two in step.
 """
 
 from __future__ import annotations
@@ -65,6 +75,11 @@ class ConfigError(CollectorRoutesError, ValueError):
     """A setting or option is invalid; the message says which and how to fix it."""
 
     exit_code = 2
+
+
+class MissingFileError(ConfigError, FileNotFoundError):
+    """A file named by an option, a setting or a scenario (an OSM extract, a scenario file) does
+    not exist; the message names it and the fix."""
 
 
 class ProblemError(CollectorRoutesError, ValueError):

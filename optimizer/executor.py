@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
-from optimizer.errors import CollectorRoutesError
+from optimizer.errors import CollectorRoutesError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,8 @@ class LocalProcesses:
 
     def __init__(self, max_workers: int) -> None:
         if max_workers < 1:
-            raise ValueError(f"max_workers={max_workers} must be >= 1")
+            raise ConfigError(f"max_workers={max_workers}: an executor needs at least one "
+                              "worker; give max_workers >= 1")
         self.max_workers = int(max_workers)
         self._ctx = mp.get_context("spawn")
         self._pool: cf.ProcessPoolExecutor | None = None

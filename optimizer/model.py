@@ -26,6 +26,8 @@ from datetime import date
 
 import numpy as np
 
+from optimizer.errors import ProblemError
+
 DAY_S = 24 * 3600
 
 
@@ -38,7 +40,9 @@ class TimeWindow:
 
     def __post_init__(self) -> None:
         if self.end_s < self.start_s:
-            raise ValueError(f"window end {self.end_s} is before start {self.start_s}")
+            raise ProblemError(f"time window end {hhmm(self.end_s)} ({self.end_s} s) is before "
+                               f"its start {hhmm(self.start_s)} ({self.start_s} s); give a "
+                               "window that ends at or after its start")
 
     def contains(self, t_s: float) -> bool:
         return self.start_s <= t_s <= self.end_s

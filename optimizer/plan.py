@@ -362,8 +362,8 @@ def _planned_route(route: Route, k: int, loc: Located, built: Built) -> PlannedR
         path=path, breaks=route.breaks, members=crew.member_ids)
 
 
-def assemble(cases: Sequence[Case], loc: Located, built: Built, solution: Solution,
-             settings: PlanSettings, *, progress: Progress | None = None
+def assemble(cases: Sequence[Case], loc: Located, built: Built, solution: Solution, *,
+             progress: Progress | None = None
              ) -> tuple[tuple[PlannedRoute, ...], tuple[Unassigned, ...]]:
     """The solution's routes on the roads, and a reason for every case left out."""
     vehicle_index = {v.vehicle_id: k for k, v in enumerate(built.problem.vehicles)}
@@ -372,8 +372,7 @@ def assemble(cases: Sequence[Case], loc: Located, built: Built, solution: Soluti
         for r in solution.routes:
             routes.append(_planned_route(r, vehicle_index[r.vehicle_id], loc, built))
             adv()
-    unassigned = explain.explain_unassigned(cases, loc, built, solution, settings,
-                                            progress=progress)
+    unassigned = explain.explain_unassigned(cases, loc, built, solution, progress=progress)
     return tuple(routes), unassigned
 
 
@@ -482,8 +481,7 @@ def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *
     found = search(built.problem, settings.solver, initial=initial, progress=progress)
     t_solve = time.perf_counter() - t0
     t0 = time.perf_counter()
-    routes, unassigned = assemble(cases, loc, built, found.solution, settings,
-                                  progress=progress)
+    routes, unassigned = assemble(cases, loc, built, found.solution, progress=progress)
     timings = {**loc.timings_s, "solve": t_solve, "explain": time.perf_counter() - t0}
     summary = summarize(routes, unassigned, plan_date=settings.plan_date,
                         policy=settings.policy.name, weighting=settings.weighting.preset,

@@ -100,7 +100,7 @@ class PlanSettings:
         Collection rules (`optimizer.planning.rules`); default none (the command line's default
         is the China preset, see `option_defaults`).
     solver
-        Search budget, seed and strategy (`optimizer.routing.solve.SolveSettings`); the same
+        Search budget, seed and strategy (`optimizer.routing.params.SolveSettings`); the same
         inputs and seed give the same plan when ``max_solutions`` ends the search.
     travel_cost_per_h
         Cost of one hour of travel in value units (currency): the plan visits a case only if it
@@ -316,7 +316,8 @@ _OPTIONS: tuple[Option, ...] = (
            metavar="{none,hours}"),
     Option("balance_cost_per_hour", _COST,
            _part("policy", balance_cost_per_h=_same),
-           "cost per hour of spread between longest and shortest route", _G_RULES),
+           "cost per hour of the day's span (latest return minus earliest departure over "
+           "all routes) with --balance hours", _G_RULES),
     Option("osm", opt.path, _part("roads", osm_path=_same),
            "OSM extract: .osm, .osm.bz2, .osm.gz or .osm.pbf (default: bundled central Chengdu)",
            _G_ROADS, path=True),
@@ -344,7 +345,7 @@ _OPTIONS: tuple[Option, ...] = (
     Option("seed", opt.whole(0, hi=2**31 - 1), _part("solver", seed=_same),
            "random seed, >= 0 (default 0)", _G_SOLVER),
     Option("solver", solver_mapping, _solver_fields,
-           "further optimizer.routing.solve.SolveSettings fields", _G_SOLVER, cli=None),
+           "further optimizer.routing.params.SolveSettings fields", _G_SOLVER, cli=None),
     Option("max_solutions", opt.whole(1, allow_none=True),
            _unless_none(_part("solver", max_solutions=_same)),
            "stop after this many improving solutions: the plan then depends only on inputs and "
@@ -354,7 +355,7 @@ _OPTIONS: tuple[Option, ...] = (
            "deterministic mode of the PyVRP warm start: stop after N iterations", _G_SOLVER,
            cli=None),
     Option("solver_option", solver_items, _solver_fields,
-           "advanced: set a field of optimizer.routing.solve.SolveSettings, e.g. "
+           "advanced: set a field of optimizer.routing.params.SolveSettings, e.g. "
            "warm_start=none (repeatable)", _G_SOLVER, cli="append", scenario=False,
            metavar="KEY=VALUE"),
     Option("travel_cost_per_hour", _COST, _top("travel_cost_per_h"),

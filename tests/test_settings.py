@@ -39,6 +39,31 @@ def test_cli_options_and_scenario_keys_come_from_the_table():
             assert o.name not in scenario.KEYS
 
 
+def test_validate_takes_its_plan_options_from_the_table():
+    from optimizer.cli import VALIDATE_OPTIONS, _check_validate_options
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    actions = {a.dest: a for a in sub.choices["validate"]._actions}
+    plan = {a.dest: a for a in sub.choices["plan"]._actions}
+    assert set(VALIDATE_OPTIONS) <= set(actions)
+    for name in VALIDATE_OPTIONS:  # one definition: the same flag, help and default as plan's
+        a, p = actions[name], plan[name]
+        assert (a.option_strings, a.help, a.default) == (p.option_strings, p.help, p.default)
+        assert a.option_strings == [OPTIONS[name].flag]
+    assert set(actions) - set(VALIDATE_OPTIONS) == {"help", "geocode", "out", "show", "quiet"}
+    # read as plan reads them: the preset, then the lunch window over it
+    a = build_parser().parse_args(["validate", "--lunch", "12:00-13:00", "--policy", "us_fdcpa",
+                                   "--geocoder", "nominatim", "--user-agent", "me"])
+    _check_validate_options(a)
+    assert (a.settings.policy.name, a.settings.policy.lunch_window.start_s) == ("us_fdcpa", 12 * H)
+    assert (a.settings.geocoding.geocoder, a.settings.geocoding.user_agent) == ("nominatim", "me")
+    bad = build_parser().parse_args(["validate", "--policy", "mars", "--lunch", "noon"])
+    with pytest.raises(ConfigError) as exc:
+        _check_validate_options(bad)
+    assert "2 option problems" in str(exc.value)
+    assert "--policy value 'mars'" in str(exc.value) and "--lunch value 'noon'" in str(exc.value)
+
+
 def test_the_command_line_and_a_scenario_file_give_the_same_settings(tmp_path: Path):
     given = {"date": "2026-12-01", "policy": "us_fdcpa", "cooldown_days": 1,
              "contact_hours": "none", "lunch": "12:00-14:00", "lunch_minutes": 45,

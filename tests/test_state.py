@@ -237,14 +237,18 @@ def test_replan_while_serving_never_serves_a_stale_or_empty_page(tmp_path, warm)
     server, overview, links = _serve(out)
     try:
         assert set(links) == {"A1", "B1"}
+        # requests by the time they were sent (one sent before the swap may answer after)
         seen: list[tuple[float, str, int, bytes]] = []
+        answered: list[tuple[float, float, str, int]] = []
         stop = threading.Event()
 
         def client() -> None:
             while not stop.is_set():
                 for cid, url in links.items():
+                    sent = time.monotonic()
                     status, body = _get(url)
-                    seen.append((time.monotonic(), cid, status, body))
+                    seen.append((sent, cid, status, body))
+                    answered.append((sent, time.monotonic(), cid, status))
 
         clients = [threading.Thread(target=client) for _ in range(3)]
         for t in clients:
@@ -274,9 +278,9 @@ def test_replan_while_serving_never_serves_a_stale_or_empty_page(tmp_path, warm)
                 assert (cid, status) == ("B1", 404)
             if cid == "B1" and t > done:
                 assert status == 404  # no stale page for a collector no longer planned
-        # once gone, B1 stays gone
-        first_404 = min(t for t, s in b1 if s == 404)
-        assert all(s != 200 for t, s in b1 if t > first_404)
+        # once gone, B1 stays gone: no request sent after a 404 came back gets the page
+        gone = min(got for _, got, cid, s in answered if cid == "B1" and s == 404)
+        assert all(s != 200 for sent, _, cid, s in answered if cid == "B1" and sent > gone)
         status, body = _get(overview)
         assert status == 200 and links["A1"].encode() in body and links["B1"].encode() not in body
     finally:

@@ -241,14 +241,14 @@ def route_paths(network: RoadNetwork, sequences: Any) -> list[list[tuple[float, 
             row = pred[row_of[a]]
             back = [b]
             while back[-1] != a:
-                p = int(row[back[-1]])
-                if p < 0:
+                prev = int(row[back[-1]])
+                if prev < 0:
                     raise UnreachableError(
                         f"no {network.mode} path from node {a} to node {b} "
                         f"(OSM {network.node_osmid[a]} -> {network.node_osmid[b]}); "
                         "snap with main_component_only=True or drop the unreachable stop"
                     )
-                back.append(p)
+                back.append(prev)
             path_nodes.extend(reversed(back[:-1]))
         out.append(_geometry(network, np.array(path_nodes, dtype=np.int64)))
     return out

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -49,13 +49,12 @@ from scipy.spatial import cKDTree
 
 from optimizer import bundled
 from optimizer.cache import default_cache_dir, file_sha256, set_aside
-from optimizer.errors import ConfigError
+from optimizer.errors import ConfigError, MissingFileError
 from optimizer.geo.osmfile import FORMATS, OsmFileError, iter_osm
 from optimizer.progress import Progress, ensure
 
 logger = logging.getLogger(__name__)
 
-Mode = Literal["drive", "bike", "walk"]
 MODES: tuple[str, ...] = ("drive", "bike", "walk")
 
 #: Version of the cache layout and of the processing; bump when either changes.
@@ -411,8 +410,8 @@ def load_network(
 
     Raises
     ------
-    FileNotFoundError
-        ``source`` does not exist.
+    MissingFileError
+        ``source`` does not exist (a `FileNotFoundError` too).
     NetworkError
         Bad arguments, unreadable file, or no road of the mode in the data.
     """
@@ -432,7 +431,7 @@ def load_network(
     if place is None and bbox is None:
         path = Path(source) if source is not None else default_osm_path()
         if not path.is_file():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"OSM file {path} not found; give an existing {FORMATS} file "
                 "(default: the bundled data/osm/chengdu_ring2.osm.bz2)"
             )
@@ -588,7 +587,7 @@ def network_to_networkx(network: RoadNetwork) -> Any:
     """
     import networkx as nx  # networkx and osmnx only when a network is built, not read from cache
 
-    graph = nx.DiGraph()
+    graph: nx.DiGraph[int] = nx.DiGraph()
     for i in range(network.n_nodes):
         graph.add_node(i, y=float(network.node_lat[i]), x=float(network.node_lon[i]))
     u = network.edge_source
@@ -609,7 +608,6 @@ class _RawOsm:
     node_lon: dict[int, float]
     ways: list[tuple[int, list[int], dict[str, str]]]  # (way id, node refs, tags)
     bounds: Bounds | None
-    n_missing_refs: int = 0
 
 
 def _way_allowed(tags: Mapping[str, str], mode: str) -> bool:
@@ -674,7 +672,7 @@ def _is_oneway(tags: Mapping[str, str], mode: str) -> tuple[bool, bool]:
 def _build_arrays(raw: _RawOsm, *, mode: str, speeds: Mapping[str, float]) -> dict[str, Any]:
     import networkx as nx
 
-    graph = nx.MultiDiGraph(crs="epsg:4326")
+    graph: nx.MultiDiGraph[int] = nx.MultiDiGraph(crs="epsg:4326")
     n_split = 0
     used: set[int] = set()
     edges_u: list[int] = []
@@ -685,7 +683,7 @@ def _build_arrays(raw: _RawOsm, *, mode: str, speeds: Mapping[str, float]) -> di
         if len(runs) != 1 or len(runs[0]) != len(refs):
             n_split += 1
         oneway, rev = _is_oneway(tags, mode)
-        attrs = {k: tags[k] for k in _EDGE_TAGS if k in tags}
+        attrs: dict[str, Any] = {k: tags[k] for k in _EDGE_TAGS if k in tags}
         attrs["osmid"] = way_id
         attrs["oneway"] = oneway
         for run in runs:
@@ -737,6 +735,7 @@ def _download_graph(
                 simplify=False,
                 retain_all=True,
             )
+        assert place is not None  # load_network passes a place when it passes no bbox
         return ox.graph_from_place(place, network_type=mode, simplify=False, retain_all=True)
     except Exception as exc:  # network errors, unknown place, empty result
         what = f"bbox {bbox}" if bbox is not None else f"place {place!r}"

@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import TYPE_CHECKING
 
 from optimizer.errors import ConfigError
+
+if TYPE_CHECKING:  # pyosmium loads for .osm.pbf files only
+    import osmium
 
 #: File name endings read, for messages.
 FORMATS = ".osm, .osm.bz2, .osm.gz or .osm.pbf"
@@ -74,7 +78,7 @@ def iter_osm(path: str | Path) -> Iterator[OsmElement]:
 # --------------------------------------------------------------------------- XML
 
 
-def _open_xml(path: Path) -> IO[bytes]:
+def _open_xml(path: Path) -> io.BufferedIOBase:
     suffix = path.suffix.lower()
     if suffix == ".bz2":
         return bz2.open(path, "rb")
@@ -98,37 +102,37 @@ def _iter_xml(path: Path) -> Iterator[OsmElement]:
                 if tag == "node":
                     yield OsmElement(
                         "node",
-                        int(el.get("id")),  # type: ignore[arg-type]
+                        int(_attr(el, "id")),
                         _xml_tags(el),
-                        lat=float(el.get("lat")),  # type: ignore[arg-type]
-                        lon=float(el.get("lon")),  # type: ignore[arg-type]
+                        lat=float(_attr(el, "lat")),
+                        lon=float(_attr(el, "lon")),
                     )
                 elif tag == "way":
                     yield OsmElement(
                         "way",
-                        int(el.get("id")),  # type: ignore[arg-type]
+                        int(_attr(el, "id")),
                         _xml_tags(el),
-                        refs=[int(c.get("ref")) for c in el if c.tag == "nd"],  # type: ignore[arg-type]
+                        refs=[int(_attr(c, "ref")) for c in el if c.tag == "nd"],
                     )
                 elif tag == "relation":
                     yield OsmElement(
                         "relation",
-                        int(el.get("id")),  # type: ignore[arg-type]
+                        int(_attr(el, "id")),
                         _xml_tags(el),
                         members=[
-                            (c.get("type"), int(c.get("ref")))  # type: ignore[misc, arg-type]
+                            (kind, int(_attr(c, "ref")))
                             for c in el
-                            if c.tag == "member" and c.get("type") in _MEMBER_TYPES
+                            if c.tag == "member" and (kind := c.get("type", "")) in _MEMBER_TYPES
                         ],
                     )
                 elif tag == "bounds":
                     yield OsmElement(
                         "bounds",
                         box=(
-                            float(el.get("minlat")),  # type: ignore[arg-type]
-                            float(el.get("minlon")),  # type: ignore[arg-type]
-                            float(el.get("maxlat")),  # type: ignore[arg-type]
-                            float(el.get("maxlon")),  # type: ignore[arg-type]
+                            float(_attr(el, "minlat")),
+                            float(_attr(el, "minlon")),
+                            float(_attr(el, "maxlat")),
+                            float(_attr(el, "maxlon")),
                         ),
                     )
                 else:
@@ -141,8 +145,18 @@ def _iter_xml(path: Path) -> Iterator[OsmElement]:
         ) from exc
 
 
+def _attr(el: ET.Element, name: str) -> str:
+    """The attribute `name` of `el`; a ValueError (reported as an unreadable file) if missing."""
+    value = el.get(name)
+    if value is None:
+        raise ValueError(f"<{el.tag}> without its '{name}' attribute")
+    return value
+
+
 def _xml_tags(el: ET.Element) -> dict[str, str]:
-    return {c.get("k"): c.get("v") for c in el if c.tag == "tag"}  # type: ignore[misc]
+    # a <tag> without k or v says nothing: skipped
+    return {k: v for c in el if c.tag == "tag"
+            if (k := c.get("k")) is not None and (v := c.get("v")) is not None}
 
 
 # --------------------------------------------------------------------------- PBF
@@ -161,14 +175,14 @@ def _iter_pbf(path: Path) -> Iterator[OsmElement]:
             yield OsmElement("bounds", box=box)
         for obj in processor:
             tags = {t.k: t.v for t in obj.tags}
-            if obj.is_node():
+            if isinstance(obj, osmium.osm.Node):
                 loc = obj.location
                 if not loc.valid():
                     continue
                 yield OsmElement("node", obj.id, tags, lat=loc.lat, lon=loc.lon)
-            elif obj.is_way():
+            elif isinstance(obj, osmium.osm.Way):
                 yield OsmElement("way", obj.id, tags, refs=[n.ref for n in obj.nodes])
-            elif obj.is_relation():
+            elif isinstance(obj, osmium.osm.Relation):
                 yield OsmElement(
                     "relation",
                     obj.id,
@@ -186,13 +200,13 @@ def _iter_pbf(path: Path) -> Iterator[OsmElement]:
         ) from exc
 
 
-def _pbf_box(header: object) -> tuple[float, float, float, float] | None:
+def _pbf_box(header: osmium.io.Header) -> tuple[float, float, float, float] | None:
     """The header's box, unless missing or a placeholder that covers the world or a quadrant.
 
     Some tools write the box (0, 0)-(180, 90) or the whole world; such a box says nothing
     about the extract, so the caller falls back to the extent of the nodes.
     """
-    box = header.box()  # type: ignore[attr-defined]
+    box = header.box()
     if not box.valid():
         return None
     bl, tr = box.bottom_left, box.top_right

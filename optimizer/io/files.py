@@ -315,7 +315,7 @@ def _cell_text(v: object, number_format: str = "General") -> tuple[str, bool]:
             return (v.date().isoformat() if v.time() == time(0) else v.isoformat()), False
         if isinstance(v, time):
             return v.strftime("%H:%M"), False
-        return v.isoformat(), False  # type: ignore[no-any-return]
+        return v.isoformat(), False
     else:
         return str(v).strip(), False
     # a whole number shown with leading zeros ("000123", format "000000") keeps them: ids

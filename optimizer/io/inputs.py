@@ -14,11 +14,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import TypeVar, overload
 
 from optimizer.bundled import data_path
 from optimizer.errors import InputError, Issue
 from optimizer.io.files import Table, number_readings, read_table
 from optimizer.model import Case, Collector, Place, TimeWindow, WeeklyWindow
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +136,10 @@ _NO = {"no", "n", "false", "0", "否", ""}
 
 
 # --------------------------------------------------------------------------- parsing helpers
+
+# The parsers raise ValueError saying what is wrong with the text; their callers (`_Row.parse`
+# and `options.time_range`) turn it into a problem naming file, row, field and fix, so a user
+# never sees the bare ValueError.
 
 
 def parse_time_s(text: str) -> int:
@@ -302,8 +309,18 @@ class _Row:
         self.problems.append(
             Issue(self.t.name, self.row, self.id_label, self.t.label(f), value, message, fix))
 
-    def parse(self, f: str, fn: Callable[[str], object], fix: str, *, required: bool = False,
-              default: object = None) -> object:
+    @overload
+    def parse(self, f: str, fn: Callable[[str], T], fix: str, *,
+              required: bool = False) -> T | None: ...
+
+    @overload
+    def parse(self, f: str, fn: Callable[[str], T], fix: str, *, required: bool = False,
+              default: T) -> T: ...
+
+    def parse(self, f: str, fn: Callable[[str], T], fix: str, *, required: bool = False,
+              default: T | None = None) -> T | None:
+        """``fn`` of the field's text; `default` (and a problem recorded) when it is blank or
+        `fn` raises ValueError."""
         v = self.text(f)
         if v == "":
             if required:
@@ -355,7 +372,7 @@ class _Row:
                 raise ValueError(f"{v} is not a whole number")
             return x
 
-        return self.parse(f, conv, fix, required=required, default=default)  # type: ignore[return-value]
+        return self.parse(f, conv, fix, required=required, default=default)
 
 
 class _Ambiguous(ValueError):
@@ -435,9 +452,10 @@ def read_cases(path: str | Path) -> tuple[Case, ...]:
         if lat is None and not address and not r.text("lat") and not r.text("lon"):
             r.problem("address", "", "no address and no coordinates",
                       "give an address, or lat and lon")
-        windows = r.parse("windows", parse_windows, default=(),
-                          fix="write windows as '[days] HH:MM-HH:MM' separated by ';', "
-                              "e.g. 'Mon-Fri 18:00-21:00; Sat 09:00-12:00'")
+        windows: tuple[WeeklyWindow, ...] = r.parse(
+            "windows", parse_windows, default=(),
+            fix="write windows as '[days] HH:MM-HH:MM' separated by ';', "
+                "e.g. 'Mon-Fri 18:00-21:00; Sat 09:00-12:00'")
         service_min = r.number("service_minutes", lo=1, hi=600, default=20.0,
                                fix="give minutes on site between 1 and 600, e.g. 20")
         sd = {f: r.parse(f, parse_date, fix="write the date as YYYY-MM-DD, e.g. 2026-11-20")
@@ -453,7 +471,7 @@ def read_cases(path: str | Path) -> tuple[Case, ...]:
             address=address,
             lat=lat,
             lon=lon,
-            availability=windows,  # type: ignore[arg-type]
+            availability=windows,
             service_s=round(float(service_min or 20.0) * 60),
             customer_name=r.text("customer_name"),
             phone=r.text("phone"),
@@ -462,8 +480,8 @@ def read_cases(path: str | Path) -> tuple[Case, ...]:
             skill=r.text("skill"),
             preferred_collector=r.text("preferred_collector"),
             fixed_collector=r.text("fixed_collector"),
-            last_visit_date=sd["last_visit_date"],  # type: ignore[arg-type]
-            promise_date=sd["promise_date"],  # type: ignore[arg-type]
+            last_visit_date=sd["last_visit_date"],
+            promise_date=sd["promise_date"],
             promise_broken=bool(flags["promise_broken"]),
             consent_outside_hours=bool(flags["consent"]),
             row=row,
@@ -520,12 +538,12 @@ def read_collectors(path: str | Path) -> tuple[Collector, ...]:
             name=r.text("name"),
             start=start,
             end=end,
-            shift=shift,  # type: ignore[arg-type]
+            shift=shift,
             max_visits=int(mv) if mv is not None else None,
             team=r.text("team"),
             skills=_split_list(r.text("skills")),
             districts=_split_list(r.text("districts")),
-            workdays=workdays,  # type: ignore[arg-type]
+            workdays=workdays,
             max_work_s=round(max_work_h * 3600) if max_work_h is not None else None,
             row=row,
         ))

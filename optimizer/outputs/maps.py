@@ -52,8 +52,10 @@ import folium
 import segno
 from branca.element import Element, Figure, MacroElement
 
+from optimizer.errors import ConfigError
 from optimizer.geo import coords
 from optimizer.model import Plan, PlannedRoute, PlannedStop, Unassigned, geocode_status, hhmm
+from optimizer.plan import summarize
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +162,7 @@ def _tile_provider(tiles: str | TileProvider) -> TileProvider:
     key = _TILE_ALIASES.get(tiles.lower(), tiles.lower())
     if key not in TILES:
         choices = ", ".join(sorted([*TILES, *_TILE_ALIASES]))
-        raise ValueError(f"unknown tile provider {tiles!r}; choose one of: {choices}")
+        raise ConfigError(f"unknown tile provider {tiles!r}; choose one of: {choices}")
     return TILES[key]
 
 
@@ -471,7 +473,7 @@ class _Script(MacroElement):
 
 def _figure(element: Element) -> Figure:
     root = element.get_root()
-    if not isinstance(root, Figure):
+    if not isinstance(root, Figure):  # never: our elements are added to the page's map
         raise TypeError(f"{element.get_name()} is not in a branca Figure")
     return root
 
@@ -494,7 +496,7 @@ def _fill_slots(text: str, slots: Mapping[str, str]) -> str:
     it contains (it is escaped HTML and JSON) cannot create or fill another slot.
     """
     found = _SLOT_RE.findall(text)
-    if sorted(found) != sorted(slots):
+    if sorted(found) != sorted(slots):  # a bug of this module's page template, not of the input
         raise RuntimeError(f"page slots {sorted(found)} do not match {sorted(slots)}")
     return _SLOT_RE.sub(lambda m: slots[m.group(1)], text)
 
@@ -585,7 +587,9 @@ def _render(
     )
     # the data block comes before the page script (folium puts it after </body>)
     text = _fill_slots(text, {"head": head, "body": body + _data_block(data)})
-    if _EXTERNAL_ASSET.search(text):  # a folium default crept back in: refuse to write it
+    # a folium default crept back in (a bug of this module or a new folium, not of the input):
+    # refuse to write it
+    if _EXTERNAL_ASSET.search(text):
         raise RuntimeError(f"{path}: page references an external script or stylesheet")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -732,29 +736,6 @@ def _stop_data(
 # --------------------------------------------------------------------------- overview
 
 
-@dataclass(frozen=True)
-class _Totals:
-    cases_total: int
-    cases_visited: int
-    value_total: float
-    value_visited: float
-    travel_s: float
-    travel_m: float
-
-
-def _totals(plan: Plan) -> _Totals:
-    visited = sum(len(r.stops) for r in plan.routes)
-    value_visited = sum(s.value for r in plan.routes for s in r.stops)
-    return _Totals(
-        cases_total=visited + len(plan.unassigned),
-        cases_visited=visited,
-        value_total=value_visited + sum(u.value for u in plan.unassigned),
-        value_visited=value_visited,
-        travel_s=sum(r.travel_s for r in plan.routes),
-        travel_m=sum(r.travel_m for r in plan.routes),
-    )
-
-
 def collector_links_html(links: Mapping[str, str] | None, *, qr: bool = True) -> str:
     """The overview's section of per-collector links (with a QR code each when `qr`).
 
@@ -781,7 +762,10 @@ def collector_links_html(links: Mapping[str, str] | None, *, qr: bool = True) ->
 
 
 def _summary_html(plan: Plan, colors: Mapping[str, str], links_html: str) -> str:
-    t = _totals(plan)
+    # the plan's own totals, as summary.json and the command line report them; a plan put
+    # together by hand (tests) has none, and gets the same totals made from its routes
+    t = plan.summary if plan.summary is not None else summarize(
+        plan.routes, plan.unassigned, plan_date=plan.plan_date, policy="", weighting="")
     share = (t.value_visited / t.value_total * 100) if t.value_total else 0.0
     rows = []
     for route in plan.routes:
@@ -807,8 +791,9 @@ def _summary_html(plan: Plan, colors: Mapping[str, str], links_html: str) -> str
         f"{_esc(_money(t.value_visited))}</td>"
         f'<td>of <span data-k="value_total">{_esc(_money(t.value_total))}</span>'
         f" ({share:.0f}%)</td></tr>"
-        f'<tr><th>Travel</th><td class="cr-num" data-k="travel_h">{t.travel_s / 3600:.1f} h</td>'
-        f'<td data-k="travel_km">{t.travel_m / 1000:.1f} km</td></tr>'
+        f'<tr><th>Travel</th><td class="cr-num" data-k="travel_h">'
+        f"{t.travel_s_total / 3600:.1f} h</td>"
+        f'<td data-k="travel_km">{t.travel_m_total / 1000:.1f} km</td></tr>'
         f'<tr><th>Not visited</th><td class="cr-num">{len(plan.unassigned)}</td>'
         f"<td>{f'({not_on_map} without coordinates)' if not_on_map else ''}</td></tr>"
         "</table>"

@@ -20,6 +20,7 @@ from pathlib import Path
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
 
 from optimizer.model import Plan, PlannedRoute, geocode_status, hhmm
 from optimizer.outputs.tables import clock
@@ -86,6 +87,7 @@ def write_route_workbook(plan: Plan, path: str | Path) -> Path:
     """Write ``routes.xlsx``: a *Summary* sheet, one sheet per route, a *Not visited* sheet."""
     wb = Workbook()
     summary = wb.active
+    assert isinstance(summary, Worksheet)  # a new workbook holds one worksheet, active
     summary.title = "Summary"
     _summary_sheet(summary, plan)
     taken: set[str] = set()

@@ -24,8 +24,8 @@ from datetime import date
 import numpy as np
 
 from optimizer.geo.network import RoadNetwork
-from optimizer.model import Case, Problem, TimeWindow, Vehicle, Visit
-from optimizer.planning import explain, rules
+from optimizer.model import Case, Problem, TimeWindow, Vehicle, Visit, hhmm
+from optimizer.planning import rules
 from optimizer.planning.rules import Crew, Policy
 from optimizer.planning.weigh import Weighting, case_value
 
@@ -151,7 +151,7 @@ def _admit(case: Case, loc: Located, day: date, policy: Policy) -> _Admitted | R
     why_not = {k: rules.ineligible_reason(case, crew) for k, crew in enumerate(crews)}
     eligible = tuple(k for k, why in why_not.items() if why is None)
     if not eligible:
-        return explain.no_eligible(case, crews, why_not)
+        return _no_eligible(case, why_not)
     in_shift = tuple(k for k in eligible if _meets_shift(legal, crews[k]))
     if not in_shift:
         return _outside_shifts(legal, [crews[k] for k in eligible])
@@ -164,14 +164,48 @@ def _admit(case: Case, loc: Located, day: date, policy: Policy) -> _Admitted | R
 
 def _no_window_today(case: Case, day: date) -> Reason:
     return ("no_window_today", f"the customer cannot be found on {day:%A} (windows: "
-            f"{explain.describe_availability(case)})")
+            f"{_describe_availability(case)})")
 
 
 def _outside_legal_hours(today: Sequence[TimeWindow], policy: Policy) -> Reason:
     return ("outside_legal_hours",
             f"its windows today ({', '.join(w.label() for w in today)}) fall outside the legal "
-            f"contact hours of policy '{policy.name}' ({explain.hours_label(policy)}) and the "
+            f"contact hours of policy '{policy.name}' ({_hours_label(policy)}) and the "
             "customer has not consented")
+
+
+def _no_eligible(case: Case, reasons: Mapping[int, str | None]) -> Reason:
+    """``no_eligible_collector`` with what no crew of the day offers (`reasons`: crew index ->
+    `rules.ineligible_reason`)."""
+    kinds = sorted({r for r in reasons.values() if r})
+    parts = []
+    if "skill" in kinds:
+        parts.append(f"no collector with skill '{case.skill}'")
+    if "fixed_collector" in kinds:
+        parts.append(f"its fixed collector {case.fixed_collector} is not working today")
+    if "territory" in kinds:
+        parts.append(f"no collector covers district '{case.district}'")
+    return "no_eligible_collector", "; ".join(parts) + " among today's crews"
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _describe_availability(case: Case) -> str:
+    if not case.availability:
+        return "any time"
+    parts = []
+    for w in case.availability:
+        days = sorted(w.weekdays)
+        label = "every day" if len(days) == 7 else ",".join(_DAYS[d] for d in days)
+        parts.append(f"{label} {w.window.label()}")
+    return "; ".join(parts)
+
+
+def _hours_label(policy: Policy) -> str:
+    if policy.contact_start_s is None or policy.contact_end_s is None:
+        return "no limit"
+    return f"{hhmm(policy.contact_start_s)}-{hhmm(policy.contact_end_s)}"
 
 
 def _meets_shift(windows: Sequence[TimeWindow], crew: Crew) -> bool:

@@ -4,12 +4,12 @@ Two kinds, both computed, never guessed:
 
 *cannot be visited today* (proven): no coordinates, off the road network, unreachable, no window
 today, outside legal hours, outside every eligible shift, no eligible collector (skill, fixed
-collector, territory), cooldown or open promise (decided before solving, see `plan.build_problem`);
-and ``cannot_fit_alone``: even as the only visit of an eligible crew's empty day it cannot be
-reached, served within a window and the crew returned within the shift. That is shown by
-simulating the one-visit route for every eligible crew with the solver's own route simulator
-(`optimizer.routing.schedule`), and, where breaks or working-time limits apply, by the solver on
-that one-visit problem.
+collector, territory), cooldown or open promise (decided before solving, see
+`optimizer.planning.build`); and ``cannot_fit_alone``: even as the only visit of an eligible
+crew's empty day it cannot be reached, served within a window and the crew returned within the
+shift. That is shown by simulating the one-visit route for every eligible crew with the
+solver's own route simulator (`optimizer.routing.schedule`), and, where breaks or working-time
+limits apply, by the solver on that one-visit problem.
 
 *left out by choice* (``lower_value``): it fits at least one eligible crew's empty day (that
 one-visit route is built and passes `verify.check_solution`), but the plan kept visits worth more.
@@ -32,8 +32,8 @@ from optimizer.model import (
     TimeWindow,
     Unassigned,
     Visit,
-    hhmm,
 )
+from optimizer.planning.build import Built, Located
 from optimizer.progress import Progress, ensure
 from optimizer.routing import schedule, verify
 from optimizer.routing.params import SolveSettings
@@ -44,38 +44,6 @@ IMPOSSIBLE = {
     "outside_shifts", "no_eligible_collector", "cooldown", "open_promise", "cannot_fit_alone",
 }
 BY_CHOICE = {"lower_value"}
-
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-def describe_availability(case: Case) -> str:
-    if not case.availability:
-        return "any time"
-    parts = []
-    for w in case.availability:
-        days = sorted(w.weekdays)
-        label = "every day" if len(days) == 7 else ",".join(_DAYS[d] for d in days)
-        parts.append(f"{label} {w.window.label()}")
-    return "; ".join(parts)
-
-
-def hours_label(policy) -> str:
-    if policy.contact_start_s is None:
-        return "no limit"
-    return f"{hhmm(policy.contact_start_s)}-{hhmm(policy.contact_end_s)}"
-
-
-def no_eligible(case: Case, crews, reasons: dict[int, str | None]) -> tuple[str, str]:
-    kinds = sorted({r for r in reasons.values() if r})
-    parts = []
-    if "skill" in kinds:
-        parts.append(f"no collector with skill '{case.skill}'")
-    if "fixed_collector" in kinds:
-        parts.append(f"its fixed collector {case.fixed_collector} is not working today")
-    if "territory" in kinds:
-        parts.append(f"no collector covers district '{case.district}'")
-    return "no_eligible_collector", "; ".join(parts) + " among today's crews"
-
 
 def money(v: float) -> str:
     return f"{v:,.0f}"
@@ -178,9 +146,10 @@ def _insertion_detail(problem: Problem, solution: Solution, visit: int, eligible
             "several visits worth more moved")
 
 
-def explain_unassigned(cases: Sequence[Case], loc, built, solution: Solution, settings, *,
+def explain_unassigned(cases: Sequence[Case], loc: Located, built: Built, solution: Solution, *,
                        progress: Progress | None = None) -> tuple[Unassigned, ...]:
-    """One `Unassigned` per case not in a route, in input order."""
+    """One `Unassigned` per case not in a route, in input order: the reason decided before
+    solving (`built.excluded`), or ``cannot_fit_alone`` / ``lower_value`` worked out here."""
     visited = set(solution.visited_ids())
     dropped = set(solution.dropped)
     problem = built.problem

@@ -19,14 +19,15 @@ The lunch break applies per crew: a crew whose shift does not meet the lunch win
 cannot be taken inside the shift, e.g. an evening shift 14:00-22:00 and the window 11:30-13:30)
 takes no lunch break; every other crew takes it (`lunch_applies`, `crew_breaks`).
 
-The rule functions are pure: `plan.py` calls them to turn cases and collectors into the solver's
-`Problem`, and `tests/plancheck.py` re-checks every rule on the finished plan.
+The rule functions are pure: `optimizer.plan` forms the day's crews with them and
+`optimizer.planning.build` applies them to turn cases and crews into the solver's `Problem`;
+`tests/plancheck.py` re-checks every rule on the finished plan.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 
 from optimizer.errors import ConfigError
@@ -106,11 +107,12 @@ PRESETS: dict[str, Policy] = {
 }
 
 
-def policy_preset(name: str, **overrides: object) -> Policy:
-    """A preset policy with some fields replaced."""
+def policy_preset(name: str) -> Policy:
+    """The preset policy of that name (`PRESETS`; the options that override its fields are
+    applied by `optimizer.settings`)."""
     if name not in PRESETS:
         raise ConfigError(f"policy {name!r} is unknown; use one of {', '.join(PRESETS)}")
-    return replace(PRESETS[name], **overrides)  # type: ignore[arg-type]
+    return PRESETS[name]
 
 
 # --------------------------------------------------------------------------- rule 1: legal hours
@@ -123,10 +125,11 @@ def legal_windows(case: Case, windows: Sequence[TimeWindow], policy: Policy
     The whole visit (start + service) must end by ``contact_end_s``. A case with consent keeps its
     own windows.
     """
-    if policy.contact_start_s is None or case.consent_outside_hours:
+    if policy.contact_start_s is None or policy.contact_end_s is None \
+            or case.consent_outside_hours:  # (a Policy has both contact hours or neither)
         return tuple(windows)
     lo = policy.contact_start_s
-    hi = policy.contact_end_s - case.service_s  # type: ignore[operator]
+    hi = policy.contact_end_s - case.service_s
     out = []
     for w in windows:
         s, e = max(w.start_s, lo), min(w.end_s, hi)

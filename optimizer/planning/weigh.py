@@ -1,9 +1,9 @@
 """What a visit is worth: a value per case from its overdue amount and days past due.
 
 The default preset, ``expected_recovery``, is the overdue amount times a collectability curve over
-days past due (DPD). The default curve follows the collection industry's rules of thumb (see
-DOMAIN notes in the README): about 95 % collectable when just overdue, 90 % up to 60 days, 50 % at
-90 days, 20 % at 180 days, falling to a few percent after two years. Between the points the curve
+days past due (DPD). The default curve follows the collection industry's rules of thumb (the
+README's *Weighting* item): 95 % collectable when just overdue, 90 % at 60 days, 50 % at 90 days,
+20 % at 180 days, 8 % at a year and 3 % at two years. Between the points the curve
 is linear; past the last point it stays flat. Calibrate it on your own outcomes: every point is
 configurable (``--curve "0:0.95,60:0.9,90:0.5,180:0.2"``).
 
@@ -99,8 +99,3 @@ def case_value(case: Case, weighting: Weighting = Weighting()) -> float:
     if case.promise_broken:
         v *= weighting.broken_promise_factor
     return v
-
-
-def weigh(cases: Sequence[Case], weighting: Weighting = Weighting()) -> dict[str, float]:
-    """Values of all cases, by case id."""
-    return {c.case_id: case_value(c, weighting) for c in cases}

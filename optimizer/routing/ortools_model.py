@@ -295,7 +295,7 @@ class _Model:
 
     @property
     def time(self) -> Any:
-        if self.time_dimension is None:
+        if self.time_dimension is None:  # the model's own order of families, not the input's
             raise RuntimeError("add_time_dimension must come before the families that use time")
         return self.time_dimension
 

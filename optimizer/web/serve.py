@@ -384,13 +384,13 @@ class _Site:
         for _ in range(2):  # the folder may be swapped between reading the manifest and the page
             with self.folder() as folder:
                 view = self.view(folder) if folder is not None else None
-                if view is None:
+                if folder is None or view is None:
                     return 503, b""
                 page = self.page_for(view, token)
                 if page is None:
                     return 404, b""
                 try:
-                    body = folder.read(page)  # type: ignore[union-attr]
+                    body = folder.read(page)
                 except (_Gone, OSError):
                     continue
                 digest = view.manifest["files"].get(page)
@@ -517,7 +517,7 @@ def _public_host(host: str) -> str:
         except OSError:
             infos = []
         for info in infos:
-            addr = info[4][0]
+            addr = str(info[4][0])  # AF_INET: (address, port)
             if not addr.startswith("127."):
                 return addr
         logger.warning("no network address found for the links; pass public_url")
@@ -704,8 +704,3 @@ def serve_forever(
         public_url=public_url,
         on_ready=announce,
     )
-
-
-def links_by_collector(links: Links) -> Mapping[str, str]:
-    """``collector_id -> URL`` (what `optimizer.outputs.maps.write_overview` takes as ``links``)."""
-    return dict(links.collectors)

@@ -72,7 +72,7 @@ def plan_kpis(plan: Plan) -> PlanKpis:
     summary's seconds and metres, which are rounded already).
     """
     s = plan.summary
-    if s is None:
+    if s is None:  # a library caller's Plan built by hand: every plan of the pipeline has one
         raise ValueError("a plan without its summary: plan it with optimizer.plan")
     visits = {label: 0 for label in BUCKET_LABELS}
     value = {label: 0.0 for label in BUCKET_LABELS}

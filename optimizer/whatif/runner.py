@@ -37,7 +37,7 @@ from optimizer.geo import geocode as gc
 from optimizer.geo import network as nw
 from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_inputs
 from optimizer.model import Case, Collector, Solution
-from optimizer.outputs.write import write_plan
+from optimizer.outputs.write import OutputError, write_plan
 from optimizer.progress import Advance, no_advance
 from optimizer.settings import PlanSettings
 from optimizer.whatif import report
@@ -151,7 +151,7 @@ def _run_variant_safe(job: Job) -> Outcome:
     _post(job.name, "Starting")
     try:
         res = run_variant(job)
-    except (CollectorRoutesError, ValueError, FileNotFoundError) as exc:
+    except CollectorRoutesError as exc:  # the variant's own input or settings: its message
         res = Outcome(job.name, VariantRow.failed(job.name, str(exc)))
     except Exception as exc:  # noqa: BLE001 - one variant's bug must not stop the others
         log.exception("variant %s failed", job.name)
@@ -267,13 +267,16 @@ def run_scenario(path: str | Path, *, out: str | Path | None = None, workers: in
 
     Raises
     ------
-    InputError
+    InputError, ConfigError
         The scenario file or its base has problems (every one listed); nothing was run.
+    OutputError
+        The output folder cannot be written.
     """
     t0 = time.perf_counter()
     scenario = load_scenario(path)
     out_dir = Path(out) if out is not None else Path("maps") / f"whatif-{scenario.name}"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with _writing(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
     emit = on_event or (lambda name, msg: None)
     jobs, failed = prepare_jobs(scenario, out_dir)
     for row in failed:
@@ -287,9 +290,21 @@ def run_scenario(path: str | Path, *, out: str | Path | None = None, workers: in
     rows = compare_to_base([replace(outcomes[v.name].row, description=descriptions[v.name])
                             for v in scenario.variants])
     result = WhatIfResult(scenario, out_dir, rows, round(time.perf_counter() - t0, 1))
-    write_kpis(result)
-    report.write_report(result, out_dir / "report.html")
+    with _writing(out_dir):
+        write_kpis(result)
+        report.write_report(result, out_dir / "report.html")
     return result
+
+
+@contextmanager
+def _writing(out_dir: Path) -> Iterator[None]:
+    """An OS error writing the comparison becomes an `OutputError` naming the folder."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(f"cannot write the what-if results into {out_dir}: "
+                          f"{exc.strerror or exc}; give a folder you can write to (--out)"
+                          ) from exc
 
 
 def _plan_variants(jobs: Sequence[Job], workers: int, emit: Callable[[str, str], None]

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from optimizer import options as opt
-from optimizer.errors import ConfigError, InputError, Issue
+from optimizer.errors import ConfigError, InputError, Issue, MissingFileError
 from optimizer.settings import OPTIONS, PlanSettings, build_settings, option_defaults
 from optimizer.whatif.edits import NAME_RE, TEAM_KEYS, TeamEdits
 
@@ -176,7 +176,14 @@ def _read_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise FileNotFoundError(f"scenario file {path} not found") from None
+        raise MissingFileError(f"scenario file {path} not found; give the path of a .yaml or "
+                               ".toml scenario file (see docs/whatif.md)") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path.name}: not UTF-8 text (byte {exc.start}); save the scenario "
+                          "file as UTF-8") from None
+    except OSError as exc:  # a folder, no permission
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc}); give the path of a "
+                          "readable .yaml or .toml scenario file") from None
     toml = path.suffix.lower() == ".toml"
     try:
         data = tomllib.loads(text) if toml else yaml.safe_load(text)

@@ -56,6 +56,7 @@ from typing import Any
 from optimizer import atomic
 from optimizer.bundled import default_osm_path
 from optimizer.cache import default_cache_dir, file_sha256, set_aside
+from optimizer.errors import MissingFileError
 from optimizer.geo.geocode.normalize import (
     has_cjk,
     leading_number,
@@ -557,7 +558,7 @@ class Index:
         entries: list[GazetteerEntry] = []
         keys: list[tuple[str, ...]] = []
         for e in index["entries"]:
-            if e["kind"] not in KINDS:
+            if e["kind"] not in KINDS:  # a cache file not ours: `_read_cache` rebuilds it
                 raise ValueError(f"unknown kind {e['kind']!r}")
             entries.append(
                 GazetteerEntry(e["label"], e["kind"], e["lat"], e["lon"], tuple(e["names"]),
@@ -628,7 +629,8 @@ def load_index(
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"OSM extract {path} not found; pass the path of an {FORMATS} file")
+        raise MissingFileError(f"OSM extract {path} not found; pass the path of an {FORMATS} "
+                               "file")
     sha = file_sha256(path)
     cache_file = Path(cache_dir or default_cache_dir()) / (
         f"gazetteer-{sha[:20]}-v{INDEX_VERSION}.json.gz"
