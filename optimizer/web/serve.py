@@ -507,7 +507,7 @@ def _with_links(text: str, links: Links) -> str:
     return text[:begin] + section + text[end + len(maps.LINKS_END) :]
 
 
-def _public_host(host: str) -> str:
+def public_host(host: str) -> str:
     """An address phones can use when the server listens on every interface."""
     if host in ("0.0.0.0", "", "::"):
         # the machine's own addresses as its name resolves (no traffic is sent); pass
@@ -559,30 +559,37 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
+def bind_problem(host: str, port: int, exc: BaseException) -> ServeError:
+    """What to do when listening on `host`:`port` failed with `exc` (also `optimizer.web.run`)."""
+    if isinstance(exc, socket.gaierror):
+        return ServeError(f"--host {host!r} is not an address or a name this machine can "
+                          "resolve; fix: give 127.0.0.1 (this machine), 0.0.0.0 (every network) "
+                          "or one of its addresses")
+    if isinstance(exc, OverflowError):
+        return ServeError(f"--port {port} is not a port; fix: give 0-65535")
+    err = getattr(exc, "errno", None)
+    if err == errno.EADDRINUSE:
+        return ServeError(f"port {port} on {host} is already in use (another server, or "
+                          "another `collector-routes serve`); fix: give another --port, or "
+                          "stop the other server")
+    if err == errno.EADDRNOTAVAIL:
+        return ServeError(f"--host {host} is not an address of this machine; fix: give "
+                          "127.0.0.1, 0.0.0.0 or one of its addresses")
+    if err == errno.EACCES:
+        return ServeError(f"port {port} needs administrator rights; fix: give a port "
+                          "above 1023, e.g. --port 8000")
+    why = getattr(exc, "strerror", None) or exc
+    return ServeError(f"cannot listen on {host}:{port}: {why}; fix: give another --host or "
+                      "--port")
+
+
 def _bind(host: str, port: int, handler) -> ThreadingHTTPServer:
     """Listen on `host`:`port`; `ServeError` saying what to do when that is not possible."""
     cls = _Server6 if ":" in host else _Server
     try:
         return cls((host, port), handler)
-    except socket.gaierror:
-        raise ServeError(f"--host {host!r} is not an address or a name this machine can "
-                         "resolve; fix: give 127.0.0.1 (this machine), 0.0.0.0 (every network) "
-                         "or one of its addresses") from None
-    except OverflowError:
-        raise ServeError(f"--port {port} is not a port; fix: give 0-65535") from None
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise ServeError(f"port {port} on {host} is already in use (another server, or "
-                             "another `collector-routes serve`); fix: give another --port, or "
-                             "stop the other server") from None
-        if exc.errno == errno.EADDRNOTAVAIL:
-            raise ServeError(f"--host {host} is not an address of this machine; fix: give "
-                             "127.0.0.1, 0.0.0.0 or one of its addresses") from None
-        if exc.errno == errno.EACCES:
-            raise ServeError(f"port {port} needs administrator rights; fix: give a port "
-                             "above 1023, e.g. --port 8000") from None
-        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; fix: give "
-                         "another --host or --port") from None
+    except (OSError, OverflowError) as exc:  # socket.gaierror is an OSError
+        raise bind_problem(host, port, exc) from None
 
 
 def _make_server(
@@ -604,7 +611,7 @@ def _make_server(
     httpd = _bind(host, port, handler)
     try:
         bound_port = httpd.server_address[1]
-        base_url = (public_url or f"http://{_public_host(host)}:{bound_port}").rstrip("/")
+        base_url = (public_url or f"http://{public_host(host)}:{bound_port}").rstrip("/")
         handler.site = _Site(plan_dir, token_file=Path(token_file) if token_file else None,
                              base_url=base_url)
         with handler.site.folder() as folder:
