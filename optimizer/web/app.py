@@ -20,6 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -111,8 +112,6 @@ def _handlers(app: FastAPI) -> None:
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """The generated schema plus the request bodies the routes validate themselves."""
     if app.openapi_schema is None:
-        from fastapi.openapi.utils import get_openapi
-
         schema = get_openapi(title=app.title, version=app.version, routes=app.routes,
                              description=app.description)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -146,6 +145,7 @@ def create_app(settings: WebSettings, *, store: Store | None = None,
     app.state.store = store
     app.state.site = site or Site(settings.plan_dir, token_file=settings.token_file,
                                   base_url=settings.base_url)
+    app.state.form_assets = collector.form_assets()
     _handlers(app)
     app.include_router(api.router)
     app.include_router(collector.router)

@@ -20,6 +20,7 @@ import gzip
 import json
 import os
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -82,8 +83,18 @@ def _answer(request: Request, body: bytes, content_type: str, *, cache: str,
     return Response(body, media_type=content_type, headers=out)
 
 
+#: the outcome form's own files (optimizer/web/assets), served beside the map assets
+FORM_ASSETS = ("cr-outcomes.js", "cr-outcomes.css")
+
+
+def form_assets() -> dict[str, bytes]:
+    """The outcome form's files by their served path (``assets/<name>``)."""
+    here = Path(__file__).with_name("assets")
+    return {f"{maps.ASSETS_DIRNAME}/{name}": (here / name).read_bytes() for name in FORM_ASSETS}
+
+
 def _asset(request: Request, site: Site, rel: str) -> Response:
-    data = site.assets.get(rel)
+    data = site.assets.get(rel) or request.app.state.form_assets.get(rel)
     if data is None or rel.endswith("LICENSE"):
         raise NotFound
     kind = CONTENT_TYPES.get(os.path.splitext(rel)[1], CONTENT_TYPES[""])
@@ -120,10 +131,13 @@ def outcome_config(store: Store, access: Access, token: str) -> dict[str, Any] |
 
 
 def _with_config(page: str, config: dict[str, Any]) -> str:
-    """The page with the form's configuration as a JSON block at the end of its body (before
+    """The page with the form's configuration as a JSON block and the form's script and style at
+    the end of its body (before
     the page script, which folium writes after ``</body>``; input text in the page is
     escaped, so the first ``</body>`` is the page's own)."""
-    block = f'<script type="application/json" id="{CONFIG_ID}">{_js_json(config)}</script>'
+    block = (f'<script type="application/json" id="{CONFIG_ID}">{_js_json(config)}</script>'
+             f'<link rel="stylesheet" href="{maps.ASSETS_DIRNAME}/cr-outcomes.css"/>'
+             f'<script src="{maps.ASSETS_DIRNAME}/cr-outcomes.js"></script>')
     return page.replace("</body>", block + "</body>", 1)
 
 
