@@ -133,7 +133,8 @@
     if (list.some(function (o) { return o.key === ans.key; })) return;
     list.push({ key: ans.key, outcome: ans.outcome, label: ans.label,
       event_time: ans.event_time, amount: body ? body.amount : ans.amount,
-      promise_date: body ? body.promise_date : ans.promise_date });
+      promise_date: body ? body.promise_date : ans.promise_date,
+      note: body ? body.note : ans.note });
   }
 
   function loadRecorded() {
@@ -160,6 +161,7 @@
     var t = (c ? c.label + " " + c.label_en : o.outcome);
     if (o.amount) t += " · " + o.amount;
     if (o.promise_date) t += " · " + o.promise_date;
+    if (o.note) t += " · " + (o.note.length > 60 ? o.note.slice(0, 60) + "…" : o.note);
     return t;
   }
 
@@ -175,15 +177,15 @@
       var box = ui.stops[caseId];
       box.textContent = "";
       (recorded[caseId] || []).forEach(function (o) {
-        var line = el("div", "cr-oc-sent", "✓ " + describe(o));
+        var line = el("div", "cr-oc-sent", "Recorded: " + describe(o));
         line.setAttribute("data-key", o.key);
         box.appendChild(line);
       });
       q.filter(function (i) { return i.body.case_id === caseId; }).forEach(function (i) {
         var line = el("div", i.state === "pending" ? "cr-oc-pending" : "cr-oc-rejected");
         line.setAttribute("data-key", i.key);
-        line.appendChild(el("span", null, (i.state === "pending" ? "⏳ unsent: " :
-          "✗ not recorded: ") + describe(i.body)));
+        line.appendChild(el("span", null, (i.state === "pending" ? "Unsent: " :
+          "Not recorded: ") + describe(i.body)));
         if (i.state === "rejected") {
           line.appendChild(el("div", "cr-oc-error", i.error));
           var drop = el("button", "cr-oc-drop", "Discard");
