@@ -16,6 +16,7 @@ serves the application on uvicorn.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -146,6 +147,8 @@ def create_app(settings: WebSettings, *, store: Store | None = None,
     app.state.site = site or Site(settings.plan_dir, token_file=settings.token_file,
                                   base_url=settings.base_url)
     app.state.form_assets = collector.form_assets()
+    app.state.write_lock = (threading.Lock() if store is not None and store.dialect == "sqlite"
+                            else None)
     _handlers(app)
     app.include_router(api.router)
     app.include_router(collector.router)

@@ -13,6 +13,7 @@ outcome is a committed one.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -49,9 +50,21 @@ def get_store(store: Annotated[Store | None, Depends(optional_store)]) -> Store:
     return store
 
 
-def write_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session]:
-    """A write transaction, committed when the route returns (before the answer)."""
-    with store.session() as s:
+def write_session(request: Request, store: Annotated[Store, Depends(get_store)]
+                  ) -> Iterator[Session]:
+    """A write transaction, committed when the route returns (before the answer).
+
+    On SQLite this process's writers also queue on the application's lock: SQLite lets one
+    writer in at a time and the others poll with growing sleeps, which under 20 concurrent
+    phones starved a few requests for seconds; waiting on a lock wakes the next one at once.
+    (Writers in other processes, a ``plan`` run, still take turns through the busy timeout.)
+    """
+    lock: threading.Lock | None = request.app.state.write_lock
+    if lock is None:
+        with store.session() as s:
+            yield s
+        return
+    with lock, store.session() as s:
         yield s
 
 
