@@ -101,7 +101,7 @@ def test_offline_outcome_survives_a_reload_and_is_stored_once(browser, today_sit
         # the API answers again: the next try sends it
         page.unroute("**/api/outcomes")
         page.click("#cr-oc-send")
-        page.wait_for_function("document.getElementById('cr-oc-badge').dataset.unsent === '0'")
+        page.wait_for_selector('#cr-oc-badge[data-unsent="0"]')  # (the page's CSP: no eval)
         stored = _outcomes(url)
         assert len(stored) == 1
         key, case_id, code, amount, note, crew = stored[0]
@@ -129,7 +129,7 @@ def test_offline_outcome_survives_a_reload_and_is_stored_once(browser, today_sit
         assert len(_outcomes(url)) == 2
         page.unroute("**/api/outcomes")
         page.reload(wait_until="load")  # sent again on load: the key was recorded
-        page.wait_for_function("document.getElementById('cr-oc-badge').dataset.unsent === '0'")
+        page.wait_for_selector('#cr-oc-badge[data-unsent="0"]')  # (the page's CSP: no eval)
         stored = _outcomes(url)
         assert [(s[1], s[2]) for s in stored] == [("K-1002", "promise_to_pay"),
                                                   ("K-1001", "not_home")]
