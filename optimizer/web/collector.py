@@ -84,7 +84,7 @@ def _answer(request: Request, body: bytes, content_type: str, *, cache: str,
 
 
 #: the outcome form's own files (optimizer/web/assets), served beside the map assets
-FORM_ASSETS = ("cr-outcomes.js", "cr-outcomes.css")
+FORM_ASSETS = ("cr-outcomes.js", "cr-outcomes.css", "cr-sw.js")
 
 
 def form_assets() -> dict[str, bytes]:
@@ -174,6 +174,19 @@ def page(token: str, request: Request, site: Annotated[Site, Depends(get_site)],
         text = _with_config(text, config)
     return _answer(request, text.encode("utf-8"), "text/html; charset=utf-8", cache="no-store",
                    headers={"Content-Security-Policy": page_csp(text, connect=config is not None)})
+
+
+#: the service worker's own policy: it fetches the page and its assets from this server only
+SW_CSP = "default-src 'none'; connect-src 'self'; base-uri 'none'"
+
+
+@router.get("/{token}/cr-sw.js")
+def service_worker(token: str, request: Request,
+                   access: Annotated[Access, Depends(collector_access)]) -> Response:
+    """The page's service worker (scope: ``/<token>/``), for collectors' pages only."""
+    body = request.app.state.form_assets[f"{maps.ASSETS_DIRNAME}/cr-sw.js"]
+    return Response(body, media_type=CONTENT_TYPES[".js"], headers={
+        "Cache-Control": "no-cache", "Content-Security-Policy": SW_CSP})
 
 
 # --------------------------------------------------------------------------- outcomes

@@ -141,6 +141,38 @@ def test_offline_outcome_survives_a_reload_and_is_stored_once(browser, today_sit
         ctx.close()
 
 
+def test_the_page_opens_again_without_a_network_and_sends_the_outbox(browser, today_site):
+    """On http://127.0.0.1 (a secure context, as https:// is) the service worker keeps the
+    page: recorded offline, reloaded offline, sent when the network returns."""
+    server, url = today_site
+    ctx = _phone(browser)
+    try:
+        page = ctx.new_page()
+        page.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url
+                   else route.fulfill(status=204))
+        page.goto(server.links.collectors["C02"], wait_until="load")
+        assert page.evaluate("navigator.serviceWorker.ready.then(r => r.active.state)") in (
+            "activating", "activated")
+        page.reload(wait_until="load")  # now under the worker: the page and assets are kept
+        page.wait_for_timeout(300)
+        ctx.set_offline(True)
+        _record(page, "K-2003", "hardship", note="lost her job <b>in May</b>")
+        page.wait_for_timeout(300)
+        assert _unsent(page) == 1
+        page.reload(wait_until="load")  # no network: the kept page, the outbox from storage
+        page.wait_for_selector('#cr-oc-badge[data-unsent="1"]')
+        assert page.locator("button.cr-oc-open").count() == 4
+        assert "lost her job <b>in May</b>" in page.locator(
+            'li[data-case-id="K-2003"] .cr-oc-pending').text_content()
+        assert _outcomes(url) == []
+        ctx.set_offline(False)  # the browser's "online" event sends it
+        page.wait_for_selector('#cr-oc-badge[data-unsent="0"]', timeout=30000)
+        assert [(o[1], o[2], o[4]) for o in _outcomes(url)] == [
+            ("K-2003", "hardship", "lost her job <b>in May</b>")]
+    finally:
+        ctx.close()
+
+
 def test_a_refused_outcome_stays_with_the_servers_message(browser, today_site):
     server, url = today_site
     ctx = _phone(browser)

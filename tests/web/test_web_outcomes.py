@@ -66,6 +66,12 @@ def test_collector_page_carries_the_form_for_its_own_stops_only(web):
         assert b"innerHTML" not in a.body  # input text is only ever set as text
     overview = call("GET", web.server.links.overview)
     assert overview.status == 200 and CONFIG_ID not in overview.body.decode("utf-8")
+    # the page's service worker: under the collector's token only
+    a = call("GET", f"{web.base}/{token}/cr-sw.js")
+    assert a.status == 200 and a.headers["content-type"].startswith("text/javascript")
+    assert "/api/" in a.body.decode("utf-8")  # the outcome API is never cached
+    overview_token = web.server.links.overview.split("/")[3]
+    assert call("GET", f"{web.base}/{overview_token}/cr-sw.js").status == 404
 
 
 # --------------------------------------------------------------------------- recording

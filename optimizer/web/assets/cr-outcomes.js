@@ -386,6 +386,10 @@
     loadRecorded();
     flush();
     window.addEventListener("online", flush);
+    if ("serviceWorker" in navigator && window.isSecureContext) {
+      /* the page opens again without a network (https:// or localhost only) */
+      navigator.serviceWorker.register("cr-sw.js").catch(function () {});
+    }
     setInterval(function () { if (navigator.onLine !== false) flush(); }, RETRY_MS);
   }
 
