@@ -75,6 +75,9 @@ INTERNAL = {
 NOT_SEEN = {
     # a parser's answer (message and fix): every caller reports it as an option problem
     "Bad": "optimizer.options",
+    # HTTP answers of the web application (a JSON error body, an empty 404), never a command's
+    "ApiError": "optimizer.web.errors",
+    "NotFound": "optimizer.web.errors",
 }
 
 
