@@ -1,4 +1,5 @@
-"""Command line: ``collector-routes plan | validate | serve | whatif | import | outcomes | store``.
+"""Command line: ``collector-routes plan | validate | serve | apikey | whatif | import | outcomes |
+correct-address | store`` (and ``replan``).
 
 Thin: parse options, read, plan, write, print. Only this module prints, sets up logging and exits.
 Nothing imports it. Each command imports the stages it runs when it runs (the only imports of
@@ -675,9 +676,54 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
+    """``serve DIR``: the pages alone (stdlib server); with a store (``--store`` or
+    $COLLECTOR_ROUTES_STORE) the web application: outcome form, offline queue, lender API."""
+    from optimizer.store.db import ENV_VAR
+
+    store = a.store or os.environ.get(ENV_VAR)
+    if store:
+        from optimizer.web import run
+
+        run.serve_forever(a.dir, store_url=store, host=a.host, port=a.port,
+                          public_url=a.public_url)
+        return 0
     from optimizer.web import serve
 
     serve.serve_forever(a.dir, host=a.host, port=a.port, public_url=a.public_url)
+    return 0
+
+
+def cmd_apikey(a: argparse.Namespace) -> int:
+    """``apikey add NAME | revoke NAME | list``: keys of the lender's HTTP API (docs/api.md)."""
+    from optimizer.store import apikeys
+    from optimizer.store.db import Store
+
+    con = Console()
+    with Store.open(a.store) as store:
+        if a.action == "list":
+            with store.reading() as s:
+                keys = apikeys.list_keys(s)
+            table = Table("name", "key id", "created (UTC)", "revoked (UTC)")
+            for k in keys:
+                table.add_row(k.name, k.key_id, f"{k.created_at:%Y-%m-%d %H:%M}",
+                              f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "")
+            con.print(table if keys else "no API keys; make one with `collector-routes apikey "
+                      "add NAME`")
+            return 0
+        if not a.name:
+            raise ConfigError(_option_problem("name", "", f"is needed by `apikey {a.action}`",
+                                              "give the name of the lender's system, e.g. "
+                                              "loan-system"))
+        with store.session() as s:
+            if a.action == "add":
+                client, key = apikeys.add_key(s, a.name, actor="console")
+            else:
+                apikeys.revoke_key(s, a.name, actor="console")
+    if a.action == "add":
+        print(f"API key of {client.name} (key id {client.key_id}); it is shown only now, keep "
+              f"it in the system's secrets:\n{key}")
+    else:
+        print(f"revoked the API key of {a.name}")
     return 0
 
 
@@ -1038,7 +1084,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--public-url", default=None,
                     help="address phones use to reach this server, e.g. http://192.168.1.5:8000 "
                          "(default: http://HOST:PORT)")
+    sp.add_argument("--store", default=None,
+                    help="the case store (a SQLAlchemy URL; default $COLLECTOR_ROUTES_STORE): "
+                         "serve the web application, where collectors record each visit's "
+                         "outcome (kept on the phone while offline) and the lender's systems "
+                         "use the HTTP API (docs/api.md); without it, the pages alone")
     sp.set_defaults(func=cmd_serve, check=_check_serve_options)
+
+    sp = sub.add_parser("apikey", help="make, revoke or list keys of the lender's HTTP API",
+                        description="Keys of the HTTP API (docs/api.md). `add NAME` prints a "
+                        "new key once (the store keeps only its SHA-256); `revoke NAME` stops "
+                        "it at once; `list` shows names and key ids, never keys.")
+    sp.add_argument("action", choices=("add", "revoke", "list"))
+    sp.add_argument("name", nargs="?", default=None,
+                    help="the lender's system the key is for, e.g. loan-system")
+    sp.add_argument("--store", default=None, help="the case store (a SQLAlchemy URL; default "
+                    "$COLLECTOR_ROUTES_STORE, else SQLite in the user's data folder)")
+    sp.set_defaults(func=cmd_apikey, check=lambda a: None)
 
     sp = sub.add_parser("whatif", help="run scenario variants side by side and compare them")
     sp.add_argument("file", type=Path, help="scenario file (.yaml/.toml)")

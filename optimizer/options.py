@@ -24,7 +24,7 @@ from optimizer.io.inputs import parse_time_s, parse_time_window
 from optimizer.planning.weigh import Weighting, parse_curve
 
 __all__ = ["MAX_COST", "MAX_VARIANTS", "Bad", "boolean", "choice", "curve", "day", "number",
-           "path", "text", "time_range", "time_zone", "whole", "clock_time"]
+           "path", "text", "time_range", "time_zone", "traffic", "whole", "clock_time"]
 
 Parser = Callable[[object], Any]  # the checked value (its type depends on the parser)
 
@@ -139,6 +139,17 @@ def path(v: object) -> Path | None:
     if not isinstance(v, str | Path):
         raise Bad("is not a file path", "give a path")
     return Path(v)
+
+
+def traffic(v: object) -> str | Path:
+    """``none``, ``default`` (the bundled profile) or the path of a profile CSV; the file is
+    read when the settings are built (relative to a scenario file's folder there)."""
+    if is_none(v):
+        return "none"
+    if not isinstance(v, str | Path) or not str(v).strip():
+        raise Bad("is not none, default or a file", "give none, default or the path of a "
+                  "traffic profile CSV (format: README, 'Traffic')")
+    return str(v) if str(v) in ("none", "default") else Path(v)
 
 
 def day(v: object) -> date:

@@ -1,6 +1,7 @@
 """Plan a day: THE pipeline from validated cases and collectors to a `Plan`.
 
-    crews -> locate (geocode, road network, travel matrix) -> build_problem (values, rules)
+    crews -> locate (geocode, road network, travel matrix, one per time band with traffic)
+          -> build_problem (values, rules)
           -> search (solve, verify, guard) -> assemble (road paths, reasons) -> Plan + summary
 
 `plan_day` runs all of it for the command line; `solve_day` does the same and also returns the
@@ -27,6 +28,7 @@ from optimizer.errors import CollectorRoutesError, InputError, Issue
 from optimizer.geo import geocode as gc
 from optimizer.geo import matrix as mx
 from optimizer.geo import network as nw
+from optimizer.geo import traffic as tr
 from optimizer.model import (
     Case,
     Collector,
@@ -41,6 +43,7 @@ from optimizer.model import (
     RouteSummary,
     Solution,
     SolverSummary,
+    TimeBands,
     TimeWindow,
     Unassigned,
     geocode_status,
@@ -156,10 +159,41 @@ def _off_network(latlon: tuple[float, float], distance_m: float, max_snap_m: flo
             "coordinates")
 
 
+def time_bands(network: nw.RoadNetwork, snapped: nw.SnapResult, base: mx.TravelMatrices,
+               profile: tr.TrafficProfile, day: date, *, progress: Progress | None = None
+               ) -> TimeBands | None:
+    """The travel matrices of each time band of `day` under `profile` (`model.TimeBands`), or
+    None when every band keeps the network's own times.
+
+    One matrix pair per distinct set of factors (`tr.edge_times` through
+    `mx.travel_matrices`); bands at the network's own times share `base`.
+    """
+    bands = profile.bands(day)
+    if all(b.free for b in bands):
+        return None
+    found: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray]] = {}
+    todo = {(b.factors, b.other) for b in bands if not b.free}
+    with ensure(progress).step(f"Travel matrices by time of day ({len(todo)} more)",
+                               total=len(todo)) as advance:
+        for b in bands:
+            key = (b.factors, b.other)
+            if b.free:
+                found[key] = (base.duration_s, base.distance_m)
+            elif key not in found:
+                tm = mx.travel_matrices(network, snapped, edge_duration_s=tr.edge_times(network, b))
+                found[key] = (np.asarray(tm.duration_s, dtype=float),
+                              np.asarray(tm.distance_m, dtype=float))
+                advance()
+    pairs = [found[(b.factors, b.other)] for b in bands]
+    return TimeBands(tuple(b.start_s for b in bands), tuple(d for d, _ in pairs),
+                     tuple(m for _, m in pairs))
+
+
 def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSettings, *,
            geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
            collectors_file: str = "collectors.csv", progress: Progress | None = None) -> Located:
-    """Geocode cases and crew places, snap them to the road network, compute travel matrices.
+    """Geocode cases and crew places, snap them to the road network, compute travel matrices
+    (and with ``settings.roads.traffic`` one per time band of the plan date, `time_bands`).
 
     Raises `InputError` when a crew's start or end place cannot be found or lies off the roads;
     a case that cannot is left in ``unlocated`` with its reason.
@@ -198,12 +232,17 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
     timings["network"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     tm = mx.travel_matrices(network, snapped, progress=progress)
+    bands = None
+    if roads.traffic is not None:
+        bands = time_bands(network, snapped, tm, roads.traffic, settings.plan_date,
+                           progress=progress)
     timings["matrix"] = time.perf_counter() - t0
     return Located(case_latlon, unlocated, tuple(crews), points.crew_start, points.crew_end,
                    case_index, np.asarray(tm.duration_s, dtype=float),
                    np.asarray(tm.distance_m, dtype=float), np.asarray(snapped.node),
-                   points.latlon, network, timings,
-                   {cid: (r.matched, r.score, r.provider) for cid, r in found.items()})
+                   points.latlon, network, places=snapped, timings_s=timings,
+                   geocoded={cid: (r.matched, r.score, r.provider) for cid, r in found.items()},
+                   traffic=bands)
 
 
 # --------------------------------------------------------------------------- search
@@ -357,7 +396,8 @@ def _planned_route(route: Route, k: int, loc: Located, built: Built) -> PlannedR
     seq = [loc.crew_start[k], *(loc.case_index[s.visit_id] for s in route.stops),
            loc.crew_end[k]]
     if loc.network is not None:
-        path = tuple(mx.route_path(loc.network, [int(loc.node[i]) for i in seq]))
+        ends = loc.places.take(seq) if loc.places is not None else loc.node[seq]
+        path = tuple(mx.route_path(loc.network, ends))
     else:  # synthetic matrices (tests): straight lines between the places
         path = tuple(loc.loc_latlon[i] for i in seq)
     slat, slon = loc.loc_latlon[loc.crew_start[k]]

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from optimizer import options as opt
-from optimizer.errors import ConfigError
+from optimizer.errors import ConfigError, InputError, Issue
+from optimizer.geo import traffic
+from optimizer.geo.traffic import TrafficProfile
 from optimizer.planning import rules, weigh
 from optimizer.planning.rules import Policy
 from optimizer.planning.weigh import Weighting
@@ -68,6 +70,10 @@ class RoadSettings:
         Travel mode (drive, bike, walk) and a factor on all speeds (0.8 = 20 % slower).
     max_snap_m
         A case farther than this from the road network is left unassigned (off network), metres.
+    traffic
+        Travel by time of day: a speed profile (`optimizer.geo.traffic`), or None (default
+        here; the command line's default is `DEFAULT_TRAFFIC`): every leg takes as long at any
+        time.
     """
 
     osm_path: Path | None = None
@@ -76,6 +82,7 @@ class RoadSettings:
     mode: str = "drive"
     speed_factor: float = 1.0
     max_snap_m: float = 1000.0
+    traffic: TrafficProfile | None = None
 
 
 @dataclass(frozen=True)
@@ -167,10 +174,22 @@ def next_working_day(today: date | None = None) -> date:
     return d
 
 
+#: ``--traffic`` when not given (see the README, "Traffic", for why)
+DEFAULT_TRAFFIC = "none"
+
+
+def traffic_profile(v: str | Path) -> TrafficProfile | None:
+    """The profile an option value names: ``none`` (None), ``default`` or a file."""
+    if isinstance(v, Path):
+        return traffic.load_profile(v)
+    return traffic.default_profile() if v == "default" else None
+
+
 def option_defaults(today: date | None = None) -> PlanSettings:
-    """The settings of the options not given: the next working day and the China policy (the
-    rest as `PlanSettings` has it)."""
-    return PlanSettings(plan_date=next_working_day(today), policy=rules.PRESETS["china"])
+    """The settings of the options not given: the next working day, the China policy and the
+    `DEFAULT_TRAFFIC` profile (the rest as `PlanSettings` has it)."""
+    return PlanSettings(plan_date=next_working_day(today), policy=rules.PRESETS["china"],
+                        roads=RoadSettings(traffic=traffic_profile(DEFAULT_TRAFFIC)))
 
 
 # --------------------------------------------------------------------------- the options
@@ -374,6 +393,10 @@ _OPTIONS: tuple[Option, ...] = (
     Option("speed_factor", opt.number(0.0, strict=True, hi=10.0),
            _part("roads", speed_factor=_same),
            "multiply all speeds, e.g. 0.8 for heavy traffic (default 1.0)", _G_ROADS),
+    Option("traffic", opt.traffic, _part("roads", traffic=traffic_profile),
+           "travel times by time of day: none, default (the bundled profile for Chinese cities) "
+           f"or a profile CSV (default {DEFAULT_TRAFFIC})", _G_ROADS,
+           metavar="{none,default,FILE}", path=True),
     Option("max_snap_m", opt.number(0.0, strict=True, hi=100_000.0),
            _part("roads", max_snap_m=_same),
            "farthest distance from a case to a road, metres (default 1000)", _G_ROADS, cli=None),
@@ -470,10 +493,13 @@ def build_settings(values: Mapping[str, Any], *, base: PlanSettings, root: Path 
         if option.name not in values or option.apply is None:
             continue
         v = values[option.name]
-        if option.path and root is not None and v is not None:
+        if option.path and root is not None and isinstance(v, Path):
             v = root / v
         try:
             settings = option.apply(settings, v)
+        except InputError as exc:  # a file the option names (a traffic profile): its problems
+            problems.extend(OptionProblem(option.name, issue.value, _where(issue), issue.fix)
+                            for issue in exc.problems)
         except (ConfigError, TypeError, ValueError) as exc:
             problems.append(OptionProblem(option.name, values[option.name], str(exc),
                                           "give consistent values"))
@@ -481,6 +507,12 @@ def build_settings(values: Mapping[str, Any], *, base: PlanSettings, root: Path 
         problems.append(OptionProblem("place", values["place"], "osm and place both name the "
                                       "roads", "give only one of them"))
     return settings, problems
+
+
+def _where(issue: Issue) -> str:
+    """An input file's problem as an option problem's message: file, row, field, what."""
+    where = issue.file + (f" row {issue.row}" if issue.row else "")
+    return f"{where}{f' field {issue.field!r}' if issue.field else ''}: {issue.message}"
 
 
 def load_settings(raw: Mapping[str, object], *, base: PlanSettings | None = None,

@@ -60,8 +60,10 @@ MAY_IMPORT = {
     "plan": _BELOW_PLAN | {"plan"},  # the day's pipeline and its option values
     "outputs": _BELOW_PLAN | {"plan", "outputs"},
     "whatif": _BELOW_PLAN | {"plan", "outputs", "whatif"},
-    "web": _BELOW_PLAN | {"plan", "outputs", "web"},
-    # nothing imports it; the store for plan --store and its commands, replan --store
+    # the web application records outcomes into the store and reads its plans
+    "web": _BELOW_PLAN | {"plan", "outputs", "codes", "store", "web"},
+    # nothing imports it; the store for plan --store and its commands, replan --store, serve
+    # --store and apikey
     "cli": _BELOW_PLAN | {"plan", "outputs", "whatif", "web", "codes", "store", "loop",
                           "cli"},
     "main": {"cli"},
@@ -87,10 +89,14 @@ LAZY = {
         # SQLAlchemy and Alembic (0.3 s) only for the commands that use the store
         "optimizer.loop", "optimizer.store.imports",
         "optimizer.store.export", "optimizer.io.outcomes", "optimizer.store.migrate",
-        "optimizer.store.events", "optimizer.outputs.pack"},  # Jinja, for plan --visit-pack only
+        "optimizer.store.events", "optimizer.outputs.pack",  # Jinja, for plan --visit-pack only
+        # serve --store and apikey: the web application (FastAPI, uvicorn) and the store
+        # (SQLAlchemy) load only for them
+        "optimizer.web.run", "optimizer.store.apikeys"},
     "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs
     "optimizer.geo.network": {"networkx", "osmnx"},  # only to build a network (cache miss)
+    "optimizer.geo.cch": {"routingkit_cch"},  # optional: without it the matrices use Dijkstra
     "optimizer.geo.geocode.online": {"geopy"},  # online geocoding only: 0.1 s to import
     "optimizer.geo.osmfile": {"osmium"},  # .osm.pbf extracts only
     "optimizer.io.files": {"openpyxl"},  # .xlsx input only

@@ -31,8 +31,8 @@ from datetime import date
 
 import numpy as np
 
-from optimizer.geo.network import RoadNetwork
-from optimizer.model import Case, Problem, TimeWindow, Vehicle, Visit, hhmm
+from optimizer.geo.network import RoadNetwork, SnapResult
+from optimizer.model import Case, Problem, TimeBands, TimeWindow, Vehicle, Visit, hhmm
 from optimizer.planning import rules
 from optimizer.planning.rules import Crew, Policy
 from optimizer.planning.weigh import Weighting, case_value
@@ -43,7 +43,8 @@ Reason = tuple[str, str]
 
 @dataclass(frozen=True)
 class Located:
-    """Where each case and crew place is, and the travel matrices between them."""
+    """Where each case and crew place is, and the travel matrices between them (``traffic``:
+    by time of day, the matrices of each band; None: the same at any time)."""
 
     case_latlon: dict[str, tuple[float, float]]
     unlocated: dict[str, Reason]  # case_id -> why it has no place on the network
@@ -57,9 +58,12 @@ class Located:
     node: np.ndarray  # network node of each matrix location
     loc_latlon: tuple[tuple[float, float], ...]
     network: RoadNetwork | None  # None: matrices made by hand (tests), straight lines drawn
+    # each matrix location's place on the roads, where route lines start and end (with network)
+    places: SnapResult | None = field(default=None, compare=False)
     timings_s: Mapping[str, float] = field(default_factory=dict, compare=False)  # per step
     # case_id -> (what the address matched, match score 0..1, provider) of each located case
     geocoded: Mapping[str, tuple[str, float, str]] = field(default_factory=dict, compare=False)
+    traffic: TimeBands | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,7 @@ def build_problem(cases: Sequence[Case], loc: Located, *, plan_date: date, polic
         distance_m=loc.distance_m, cost_per_s=travel_cost_per_h / 3600.0,
         balance_cost_per_s=(policy.balance_cost_per_h / 3600.0 if policy.balance == "hours"
                             else 0.0),
+        traffic=loc.traffic,
     )
     return Built(problem, visit_case, values, windows, eligible, excluded, factors)
 

@@ -238,6 +238,9 @@ def check_problem(problem: model.Problem) -> None:
                 errors.append(f"vehicle {veh.vehicle_id}: location {loc} outside the matrix")
     if np.asarray(problem.distance_m).shape != np.asarray(problem.duration_s).shape:
         errors.append("duration_s and distance_m have different shapes")
+    if problem.traffic is not None and (
+            np.shape(problem.traffic.duration_s[0]) != np.asarray(problem.duration_s).shape):
+        errors.append("the time bands' matrices and duration_s have different shapes")
     if errors:
         raise ProblemError("invalid problem: " + "; ".join(errors))
 
@@ -593,8 +596,8 @@ def build(problem: model.Problem, settings: SolveSettings, *,
 
 
 def search(problem: model.Problem, settings: SolveSettings, *, starts: Sequence[Routes] = (),
-           deadline: float | None = None, families: Sequence[Family] = FAMILIES
-           ) -> model.Solution:
+           deadline: float | None = None, families: Sequence[Family] = FAMILIES,
+           timing: model.Problem | None = None) -> model.Solution:
     """Build the model of `problem` and search it, from the best of `starts` when given.
 
     Parameters
@@ -611,6 +614,10 @@ def search(problem: model.Problem, settings: SolveSettings, *, starts: Sequence[
         the model is built, at least 0.1 s).
     families
         The constraint families to add (tests leave one out to show what it does).
+    timing
+        The problem whose travel the reported times follow (default `problem`): the
+        time-dependent problem a static stand-in was made from (`optimizer.routing.timedep`),
+        with the same visits and vehicles in the same order.
 
     Returns
     -------
@@ -630,7 +637,7 @@ def search(problem: model.Problem, settings: SolveSettings, *, starts: Sequence[
     if deadline is not None:
         time_limit_s = max(0.1, deadline - time.time())
     assignment = _run(m, _parameters(settings, time_limit_s), starts)
-    return _extract(m, assignment, wall_s=time.monotonic() - t0)
+    return _extract(m, assignment, wall_s=time.monotonic() - t0, timing=timing or problem)
 
 
 def _parameters(settings: SolveSettings, time_limit_s: float) -> Any:
@@ -775,8 +782,10 @@ def _break_legs(m: _Model, assignment: Any, k: int) -> list[tuple[int, model.Bre
     return out
 
 
-def _extract(m: _Model, assignment: Any, *, wall_s: float) -> model.Solution:
-    """The `model.Solution` of an assignment: its sequences and breaks, simulated."""
+def _extract(m: _Model, assignment: Any, *, wall_s: float, timing: model.Problem
+             ) -> model.Solution:
+    """The `model.Solution` of an assignment: its sequences and breaks, simulated on the travel
+    of `timing`."""
     problem, routing = m.problem, m.routing
     tps = m.settings.time_ticks_per_s
     routes = []
@@ -786,7 +795,7 @@ def _extract(m: _Model, assignment: Any, *, wall_s: float) -> model.Solution:
         else:
             leave_s = int(assignment.Value(m.time.CumulVar(routing.Start(k)))) / tps
         legs = _break_legs(m, assignment, k) if seq else []
-        routes.append(simulate_route(problem, k, seq, leave_s=leave_s, breaks=legs))
+        routes.append(simulate_route(timing, k, seq, leave_s=leave_s, breaks=legs))
     visited = {s.visit_id for r in routes for s in r.stops}
     required_dropped = [
         v.visit_id for v in problem.visits if v.required and v.visit_id not in visited
