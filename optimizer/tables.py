@@ -187,9 +187,20 @@ def _is_common_chinese(ch: str) -> bool:
         return False
 
 
+#: Korean EUC-KR puts its Hangul syllables on the byte pairs of GB2312's first 2,350 hanzi
+#: (lead bytes 0xB0-0xC8), so Korean text decodes as common-looking Chinese. Chinese text of
+#: some length always has hanzi after them too (lead 0xC9-0xF7: 市 省 是 在 中 张 ...).
+_EUC_KR_HANGUL_LEADS = range(0xB0, 0xC9)
+_MIN_HANZI_TO_TELL = 20
+
+
 def _looks_chinese(text: str) -> bool:
     wide = [ch for ch in text if ord(ch) > 0x7F]
-    return bool(wide) and sum(map(_is_common_chinese, wide)) >= 0.9 * len(wide)
+    if not wide or sum(map(_is_common_chinese, wide)) < 0.9 * len(wide):
+        return False
+    leads = [ch.encode("gb2312")[0] for ch in wide if _is_common_chinese(ch)]
+    hanzi = [b for b in leads if b >= 0xB0]
+    return len(hanzi) < _MIN_HANZI_TO_TELL or any(b not in _EUC_KR_HANGUL_LEADS for b in hanzi)
 
 
 def _looks_latin(text: str) -> bool:
