@@ -68,13 +68,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import numbers
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from optimizer import model
-from optimizer.errors import ConfigError
+from optimizer.errors import CollectorRoutesError, ConfigError
 from optimizer.progress import Progress, ensure
 
 log = logging.getLogger(__name__)
@@ -112,12 +113,24 @@ _STATUS = {
 WARM_STARTS = ("auto", "pyvrp", "vroom", "none")
 #: below this many visits the search is a single cold OR-Tools run (fast enough, no overhead)
 SMALL_PROBLEM = 12
+#: limits of `SolveSettings` beyond which the integers inside OR-Tools overflow or the machine
+#: drowns (a process per worker)
+MAX_TICKS_PER_S = 1000
+MAX_VALUE_SCALE = 1e6
+MAX_WORKERS = 64
 #: PyVRP iterations in deterministic mode (``max_solutions`` set, ``max_warm_iterations`` not)
 DETERMINISTIC_WARM_ITERATIONS = 2000
 
 
 class InfeasibleError(RuntimeError):
     """The solver found no plan that serves every required visit."""
+
+
+class SearchTimeout(InfeasibleError, CollectorRoutesError):
+    """The time limit ended the search before it found a first plan (a large day, a short
+    limit); the message says how much more time to give."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,6 +193,20 @@ class SolveSettings:
     max_warm_iterations: int | None = None
 
     def __post_init__(self) -> None:
+        # types first (values come from the command line and from YAML): a bool is no number
+        # here, a number no bool; NaN and infinities are no values at all
+        for name in ("time_limit_s", "value_scale", "warm_share"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+                raise ValueError(f"{name}={v!r} must be a finite number")
+        for name in ("seed", "time_ticks_per_s", "num_workers", "max_solutions",
+                     "max_warm_iterations"):
+            v = getattr(self, name)
+            if (v is not None or name in ("seed", "time_ticks_per_s", "num_workers")) and (
+                    isinstance(v, bool) or not isinstance(v, numbers.Integral)):
+                raise ValueError(f"{name}={v!r} must be a whole number")
+        if not isinstance(self.log_search, bool):
+            raise ValueError(f"log_search={self.log_search!r} must be true or false")
         if self.first_solution not in FIRST_SOLUTIONS:
             raise ValueError(
                 f"first_solution={self.first_solution!r} is unknown; use one of {FIRST_SOLUTIONS}"
@@ -190,14 +217,20 @@ class SolveSettings:
             )
         if self.time_limit_s <= 0:
             raise ValueError(f"time_limit_s={self.time_limit_s} must be positive")
-        if self.time_ticks_per_s < 1:
-            raise ValueError(f"time_ticks_per_s={self.time_ticks_per_s} must be >= 1")
-        if self.value_scale <= 0:
-            raise ValueError(f"value_scale={self.value_scale} must be positive")
+        if not 1 <= self.time_ticks_per_s <= MAX_TICKS_PER_S:
+            raise ValueError(f"time_ticks_per_s={self.time_ticks_per_s} must be in "
+                             f"1..{MAX_TICKS_PER_S}")
+        if not 0 < self.value_scale <= MAX_VALUE_SCALE:
+            # OR-Tools costs are 64-bit integers: value x scale must stay far below 2**63
+            raise ValueError(f"value_scale={self.value_scale} must be above 0 and at most "
+                             f"{MAX_VALUE_SCALE:g}")
+        if self.max_warm_iterations is not None and self.max_warm_iterations < 1:
+            raise ValueError(f"max_warm_iterations={self.max_warm_iterations} must be >= 1 "
+                             "or None")
         if self.max_solutions is not None and self.max_solutions < 1:
             raise ValueError(f"max_solutions={self.max_solutions} must be >= 1 or None")
-        if self.num_workers < 1:
-            raise ValueError(f"num_workers={self.num_workers} must be >= 1")
+        if not 1 <= self.num_workers <= MAX_WORKERS:
+            raise ValueError(f"num_workers={self.num_workers} must be in 1..{MAX_WORKERS}")
         if self.warm_start not in WARM_STARTS:
             raise ValueError(f"warm_start={self.warm_start!r} is unknown; use one of {WARM_STARTS}")
         if not 0.0 < self.warm_share < 1.0:
@@ -248,12 +281,22 @@ def solve(
     workers = _portfolio(problem, settings, has_initial=init_routes is not None)
     with ensure(progress).step(f"Solving routes ({len(workers)} search(es))", total=None):
         if len(workers) == 1:
-            results = [_run_worker(problem, settings, workers[0], deadline, init_routes)]
+            try:
+                results = [_run_worker(problem, settings, workers[0], deadline, init_routes)]
+            except SearchTimeout as exc:  # said with the whole time limit below
+                results = [exc]
         else:
             results = _run_parallel(problem, settings, workers, deadline, init_routes)
     ok = [(r, i) for i, r in enumerate(results) if isinstance(r, model.Solution)]
     if not ok:
         err = next(r for r in results if isinstance(r, BaseException))
+        if isinstance(err, SearchTimeout):
+            n, v = len(problem.visits), len(problem.vehicles)
+            raise SearchTimeout(
+                f"the solver found no plan within the time limit of {settings.time_limit_s:g} s "
+                f"({n} visits, {v} routes: building a first plan takes longer; {err}); fix: "
+                f"give it more time (--time-limit {max(60, math.ceil(settings.time_limit_s * 4))}"
+                ", or time_limit in a what-if file), or plan fewer cases at once") from None
         raise err
     # lowest objective wins; ties (at the model's integer resolution) go to the lower worker
     best, _ = min(ok, key=lambda t: (round(t[0].objective * settings.value_scale), t[1]))
@@ -419,8 +462,9 @@ def _run_worker(problem, settings, worker: _Worker, deadline: float, init_routes
                     value_scale=settings.value_scale,
                     # level 3 first: on the demo day as good as 5 in a third of the time
                     exploration_level=3,
-                    # deterministic mode: VROOM stops by itself, never cut by the clock
-                    time_limit_s=None if det else vroom_budget,
+                    # deterministic mode: VROOM stops by itself, cut by the clock only when it
+                    # would overrun the whole time limit (a huge day: it stays a cap)
+                    time_limit_s=remaining if det else vroom_budget,
                 )
                 candidates.append([list(r) for r in er.routes])
                 if not det and er.wall_s < 0.1 * vroom_budget:
@@ -790,14 +834,53 @@ class _Built:
                 log.warning("initial routes were rejected by the model; solving from scratch")
             else:
                 assignment = routing.SolveFromAssignmentWithParameters(init, params)
+                if assignment is None:
+                    # seen on a 3,000-visit day: the search from accepted starting routes
+                    # fails (status 3), and a cold search in the time left places nothing;
+                    # the starting routes are a plan the model accepts: keep them
+                    log.warning("the search from the starting routes failed (status %s); "
+                                "keeping the starting routes", routing.status())
+                    return init
         if assignment is None:
             assignment = routing.SolveWithParameters(params)
+        if assignment is None and _STATUS.get(routing.status()) == "fail_timeout":
+            raise SearchTimeout(f"OR-Tools found no first plan in the {settings.time_limit_s:.1f}"
+                                " s left of the time limit")
+        if (assignment is not None and self.n_vis and self.n_veh
+                and _STATUS.get(routing.status()) == "partial_success"
+                and all(routing.IsEnd(assignment.Value(routing.NextVar(routing.Start(v))))
+                        for v in range(self.n_veh))
+                and self._one_visit_is_better(assignment.ObjectiveValue())):
+            # the clock stopped the search at a first solution that drops every visit, though
+            # a plan of one visit is better: an empty plan explained as "the plan kept visits
+            # worth more" would be false
+            raise SearchTimeout(f"the {settings.time_limit_s:.1f} s left of the time limit ended "
+                                "the search before it placed a visit")
         if assignment is None:
             raise InfeasibleError(
                 f"OR-Tools found no plan (status {routing.status()}); check that every required "
                 "visit fits some vehicle's shift, capacity and windows"
             )
         return assignment
+
+    def _one_visit_is_better(self, empty_objective: int, *, max_checks: int = 50) -> bool:
+        """Whether a plan of one visit (the most valuable ones first) beats the empty plan."""
+        routing, manager = self.routing, self.manager
+        inv = np.empty(self.n_vis, dtype=np.int64)
+        inv[self.perm] = np.arange(self.n_vis)
+        order = sorted(range(self.n_vis), key=lambda i: -self.problem.visits[i].value)
+        checks = 0
+        for i in order:
+            for k in range(self.n_veh):
+                if checks >= max_checks:
+                    return False
+                checks += 1
+                routes = [[manager.NodeToIndex(int(inv[i]))] if j == k else []
+                          for j in range(self.n_veh)]
+                a = routing.ReadAssignmentFromRoutes(routes, True)
+                if a is not None and a.ObjectiveValue() < empty_objective:
+                    return True
+        return False
 
     def load_routes(self, routes: list[list[int]]):
         """An assignment for `routes`; routes the model rejects are repaired until it accepts them.
