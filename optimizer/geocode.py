@@ -149,6 +149,44 @@ class GeocoderConfigError(ConfigError):
     """A geocoder cannot be built as configured (unknown service, missing user agent...)."""
 
 
+def geopy_service(provider: str, *, user_agent: str | None = None, timeout_s: float = 10,
+                  **provider_kwargs: Any) -> Any:
+    """The geopy geocoder of an online service, built without a request.
+
+    Raises `GeocoderConfigError` (with the fix) for an unknown service, Nominatim without a
+    user agent, or options the service refuses (Google without an API key...); the command
+    line calls it while it checks its options, before any work.
+    """
+    from geopy.exc import ConfigurationError, GeocoderNotFound
+    from geopy.geocoders import get_geocoder_for_service
+
+    try:
+        cls = get_geocoder_for_service(provider)
+    except GeocoderNotFound as exc:
+        raise GeocoderConfigError(
+            f"unknown geocoding service {provider!r}; fix: use 'offline' or a geopy service "
+            "name such as 'nominatim', 'arcgis', 'baiduv3'"
+        ) from exc
+    if provider.lower() == "nominatim" and not user_agent:
+        raise GeocoderConfigError(
+            "the Nominatim service requires a user agent that identifies your application; "
+            "fix: pass user_agent='my-company-collector-routes' (--user-agent; see "
+            "https://operations.osmfoundation.org/policies/nominatim/)"
+        )
+    kwargs = dict(provider_kwargs)
+    kwargs.setdefault("timeout", timeout_s)
+    if user_agent:
+        kwargs.setdefault("user_agent", user_agent)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ConfigurationError) as exc:
+        raise GeocoderConfigError(
+            f"geocoding service {provider!r} cannot be used with the options given "
+            f"({', '.join(sorted(kwargs))}): {exc}; fix: use another service (--geocoder "
+            "offline works without one), or one that needs no API key such as nominatim"
+        ) from exc
+
+
 # --------------------------------------------------------------------------- normalisation
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -1311,35 +1349,12 @@ class GeopyGeocoder:
         breaker_reset_s: float = 60.0,
         **provider_kwargs: Any,
     ) -> None:
-        from geopy.exc import GeocoderNotFound
         from geopy.extra.rate_limiter import RateLimiter
-        from geopy.geocoders import get_geocoder_for_service
 
         self.provider = provider
         if geocoder is None:
-            try:
-                cls = get_geocoder_for_service(provider)
-            except GeocoderNotFound as exc:
-                raise GeocoderConfigError(
-                    f"unknown geocoding service {provider!r}; use 'offline' or a geopy service "
-                    "name such as 'nominatim', 'arcgis', 'baiduv3'"
-                ) from exc
-            if provider.lower() == "nominatim" and not user_agent:
-                raise GeocoderConfigError(
-                    "the Nominatim service requires a user agent that identifies your "
-                    "application; pass user_agent='my-company-collector-routes' "
-                    "(see https://operations.osmfoundation.org/policies/nominatim/)"
-                )
-            kwargs = dict(provider_kwargs)
-            kwargs.setdefault("timeout", timeout_s)
-            if user_agent:
-                kwargs.setdefault("user_agent", user_agent)
-            try:
-                geocoder = cls(**kwargs)
-            except TypeError as exc:
-                raise GeocoderConfigError(
-                    f"geocoding service {provider!r} rejected the options {sorted(kwargs)}: {exc}"
-                ) from exc
+            geocoder = geopy_service(provider, user_agent=user_agent, timeout_s=timeout_s,
+                                     **provider_kwargs)
         self._geocoder = geocoder
         # the rate limit only: retries are counted here, for the circuit breaker
         self._geocode = RateLimiter(
@@ -1539,11 +1554,12 @@ class CachedGeocoder:
                 self._db = self._open()
         except (OSError, sqlite3.Error, _DamagedCache) as exc:
             raise GeocoderConfigError(
-                f"cannot use the geocoding cache {self.path}: {exc}; point ${CACHE_ENV} (or the "
-                "cache_dir option) to a writable folder"
+                f"cannot use the geocoding cache {self.path}: {exc}; fix: give a writable cache "
+                f"folder (--cache-dir, or ${CACHE_ENV}), or remove {self.path.name} there"
             ) from exc
         self.hits = 0
         self.misses = 0
+        self._writable = True  # False once another program held the cache past the timeout
 
     def _open(self) -> sqlite3.Connection:
         """Connect and check the file; `_DamagedCache` if it is not a cache of ours."""
@@ -1583,11 +1599,24 @@ class CachedGeocoder:
         self.close()
 
     def _row(self, key: str) -> tuple[Any, ...] | None:
-        return self._db.execute(
-            "SELECT found, lat, lon, matched, kind, score, result_provider, reason FROM geocode "
-            "WHERE provider = ? AND query = ?",
-            (self.provider, key),
-        ).fetchone()
+        try:
+            return self._db.execute(
+                "SELECT found, lat, lon, matched, kind, score, result_provider, reason FROM "
+                "geocode WHERE provider = ? AND query = ?",
+                (self.provider, key),
+            ).fetchone()
+        except sqlite3.OperationalError as exc:  # locked by another program: ask the geocoder
+            self._busy(exc)
+            return None
+
+    def _busy(self, exc: sqlite3.OperationalError) -> None:
+        """Another program holds the cache (a second plan, a what-if run): go on without it."""
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise exc
+        if self._writable:
+            logger.warning("the geocoding cache %s is in use by another program (%s); the "
+                        "answers of this run are not cached", self.path, exc)
+        self._writable = False
 
     def geocode(self, query: str) -> GeocodeResult | None:
         key = cache_query_key(query)
@@ -1603,23 +1632,28 @@ class CachedGeocoder:
         if result is None and transient is not None and transient(query):
             return None
         reason = "" if result is not None else self.inner.explain_miss(query)
-        with self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO geocode VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    self.provider,
-                    key,
-                    int(result is not None),
-                    None if result is None else result.lat,
-                    None if result is None else result.lon,
-                    None if result is None else result.matched,
-                    None if result is None else result.kind,
-                    None if result is None else result.score,
-                    None if result is None else result.provider,
-                    reason,
-                    time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                ),
-            )
+        if not self._writable:
+            return result
+        try:
+            with self._db:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO geocode VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        self.provider,
+                        key,
+                        int(result is not None),
+                        None if result is None else result.lat,
+                        None if result is None else result.lon,
+                        None if result is None else result.matched,
+                        None if result is None else result.kind,
+                        None if result is None else result.score,
+                        None if result is None else result.provider,
+                        reason,
+                        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    ),
+                )
+        except sqlite3.OperationalError as exc:
+            self._busy(exc)
         return result
 
     @property
