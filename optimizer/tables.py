@@ -277,12 +277,14 @@ _CSV_ERRORS = (
 )
 
 
-def _csv_records(text: str, name: str, sep: str) -> list[tuple[int, list[str]]]:
-    """(row, cells) of every record; row = record number as Excel shows it (header = 1)."""
+def _csv_records(text: str, name: str, sep: str, *, line_offset: int = 0
+                 ) -> list[tuple[int, list[str]]]:
+    """(row, cells) of every record; row = record number as Excel shows it (header = 1);
+    `line_offset`: lines of the file before `text` (for the line numbers of messages)."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
     out: list[tuple[int, list[str]]] = []
     while True:
-        start_line = reader.line_num + 1
+        start_line = reader.line_num + 1 + line_offset
         try:
             cells = next(reader)
         except StopIteration:
@@ -426,9 +428,13 @@ def read_table(path: str | Path) -> Table:
         if encoding != "UTF-8":
             log.warning("%s: read as %s (the file is not UTF-8); check the names and addresses, "
                         "or %s", name, encoding, SAVE_AS_UTF8)
-        sep = _separator(text)
+        sep_line = re.match(r"sep=([,;\t])[ \t]*\r?\n", text)
+        if sep_line:  # Excel's hint line "sep=;": it names the separator and is no row
+            sep, text = sep_line.group(1), text[sep_line.end():]
+        else:
+            sep = _separator(text)
         decimal = "." if sep == "," else ""
-        raw = _csv_records(text, name, sep)
+        raw = _csv_records(text, name, sep, line_offset=1 if sep_line else 0)
     elif suffix == ".xls":
         raise InputError([Problem(name, 0, "", "", suffix, "Excel 97-2003 workbooks (.xls) are "
                                   "not read", "save it in Excel as .xlsx or as CSV UTF-8")])
