@@ -11,6 +11,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
+from typing import NoReturn
 
 from optimizer import interrupts
 from optimizer import options as opt
@@ -18,6 +19,7 @@ from optimizer import rules, weigh
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
 from optimizer.export import out_dir_problem, write_plan
 from optimizer.inputs import DEMO_COLLECTORS, read_inputs
+from optimizer.progress import printable
 
 DEFAULT_MAPS = Path("maps")
 
@@ -150,11 +152,18 @@ def check_options(a: argparse.Namespace, checks: Mapping[str, opt.Parser]) -> li
     return problems
 
 
+def _is_file(p: Path) -> bool:
+    try:
+        return p.is_file()
+    except OSError:  # a name too long for the file system: no such file either
+        return False
+
+
 def _file_problems(a: argparse.Namespace, dests: Sequence[str]) -> list[str]:
     """Input files given that do not exist."""
     return [_option_problem(d, getattr(a, d), "no such file", "give the path of an existing "
                             "file (relative to the current folder)")
-            for d in dests if getattr(a, d, None) is not None and not getattr(a, d).is_file()]
+            for d in dests if getattr(a, d, None) is not None and not _is_file(getattr(a, d))]
 
 
 def _folder_problems(a: argparse.Namespace, dests: Sequence[str]) -> list[str]:
@@ -164,12 +173,30 @@ def _folder_problems(a: argparse.Namespace, dests: Sequence[str]) -> list[str]:
         p = getattr(a, d, None)
         if p is None:
             continue
-        blocker = next((q for q in (p, *p.parents) if q.exists() and not q.is_dir()), None)
+        try:
+            blocker = next((q for q in (p, *p.parents) if q.exists() and not q.is_dir()), None)
+        except OSError as exc:
+            out.append(_option_problem(d, p, f"cannot be a folder here ({exc.strerror or exc})",
+                                       "give a shorter or another folder path"))
+            continue
         if blocker is not None:
             what = "is a file" if blocker == p else f"lies inside the file {blocker}"
             out.append(_option_problem(d, p, f"{what}, not a folder", "give a folder "
                                        "(created if missing), or move the file away"))
     return out
+
+
+def _geocoder_problems(a: argparse.Namespace) -> list[str]:
+    """An online geocoder that cannot be built as given (built here, no request is sent)."""
+    if getattr(a, "geocoder", "offline") == "offline":
+        return []
+    from optimizer.geocode import GeocoderConfigError, geopy_service
+
+    try:
+        geopy_service(a.geocoder, user_agent=a.user_agent)
+    except GeocoderConfigError as exc:
+        return [f"--geocoder value {a.geocoder!r}: {exc}"]
+    return []
 
 
 def _raise_option_problems(problems: Sequence[str]) -> None:
@@ -182,6 +209,7 @@ def _raise_option_problems(problems: Sequence[str]) -> None:
 def check_plan_options(a: argparse.Namespace) -> None:
     """Every problem of `plan`'s options at once (`ConfigError`), before any work is done."""
     problems = check_options(a, PLAN_CHECKS)
+    problems += _geocoder_problems(a)
     problems += _file_problems(a, ("cases", "collectors", "osm"))
     problems += _folder_problems(a, ("cache_dir",))
     if "date" in vars(a):
@@ -271,8 +299,9 @@ def solver_options(a: argparse.Namespace) -> dict:
         key, _, raw = item.partition("=")
         if key not in fields or key in ("time_limit_s", "seed"):
             known = ", ".join(k for k in fields if k not in ("time_limit_s", "seed"))
-            raise ConfigError(f"--solver-option {item!r}: unknown field {key!r}; use one of "
-                              f"{known}")
+            raise ConfigError(f"--solver-option {item!r}: unknown field {key!r}; fix: write "
+                              f"KEY=VALUE with a KEY of {known} (--time-limit and --seed "
+                              "set the others)")
         value: object = raw
         if raw.lower() == "null":
             value = None
@@ -289,23 +318,26 @@ def solver_options(a: argparse.Namespace) -> dict:
     try:
         SolveSettings(**out)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"--solver-option: {exc}; fix: give a valid value") from None
+        raise ConfigError(f"--solver-option {' '.join(a.solver_option)!r}: {exc}; fix: give "
+                          "a valid value (see optimizer.solve.SolveSettings)") from None
     return out
 
 
 def print_summary(plan, out: Path) -> None:
-    from rich.console import Console
     from rich.table import Table
 
+    from optimizer.progress import plain_console
+
     s = plan.summary
-    con = Console()
+    con = plain_console()
     t = Table(title=f"Plan for {s['plan_date']} (policy {s['policy']}, weighting "
                     f"{s['weighting']})")
     for col in ("route", "visits", "value", "travel h", "travel km", "leave", "return",
                 "utilisation"):
         t.add_column(col, justify="right" if col != "route" else "left")
     for p in s["per_collector"]:
-        t.add_row(p["collector_id"], str(p["cases_visited"]), f"{p['value_visited']:,.0f}",
+        t.add_row(printable(p["collector_id"]), str(p["cases_visited"]),
+                  f"{p['value_visited']:,.0f}",
                   f"{p['travel_s'] / 3600:.1f}", f"{p['travel_m'] / 1000:.1f}", p["leave"],
                   p["return"], f"{p['utilisation']:.0%}")
     t.add_section()
@@ -323,7 +355,7 @@ def print_summary(plan, out: Path) -> None:
         con.print(f"Check {geo['uncertain']} uncertain address match(es): geocode_score below 1 "
                   "in routes.csv / unassigned.csv (a near spelling, or one of several same-name "
                   "places; add the town or lat/lon).")
-    con.print(f"Written to {out}/ (index.html, one page per collector, routes.csv, "
+    con.print(f"Written to {printable(out)}/ (index.html, one page per collector, routes.csv, "
               "routes.json, routes.xlsx, unassigned.csv, summary.json)")
 
 
@@ -377,7 +409,7 @@ def cmd_validate(a: argparse.Namespace) -> int:
     cases, collectors = read_inputs(a.cases, a.collectors)
     notes = _shift_notes(a, collectors)
     for line in notes:
-        print(f"warning: {line}", file=sys.stderr)
+        print(f"warning: {printable(line)}", file=sys.stderr)
     print(f"OK: {len(cases)} cases and {len(collectors)} collectors, no problems found"
           + (f" ({len(notes)} warning{'s' if len(notes) != 1 else ''} above)." if notes else "."))
     if not a.geocode:
@@ -403,11 +435,10 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
     import csv
     import dataclasses
 
-    from rich.console import Console
     from rich.table import Table
 
     from optimizer import geocode as gc
-    from optimizer.progress import RichProgress
+    from optimizer.progress import RichProgress, plain_console
 
     progress = RichProgress(disable=a.quiet)
     geocoder = _geocoder(a, progress)
@@ -419,7 +450,7 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
     finally:
         _report_unavailable(geocoder)
     counts = {s: sum(c.status == s for c in checks) for s in gc.ADDRESS_STATUSES}
-    con = Console(width=None if sys.stdout.isatty() else 160)
+    con = plain_console(width=None if sys.stdout.isatty() else 160)
     con.print(f"Addresses: {counts['given']} with lat/lon given, {counts['found']} found, "
               f"{counts['uncertain']} uncertain, {counts['not_found']} not found.")
     for status, title in (("not_found", "Not found (the case stays unvisited: fix the address "
@@ -434,7 +465,8 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
             t.add_column(col, overflow="fold")
         for c in rows[: a.show]:
             detail = f"{c.matched} (score {c.score:.2f})" if status == "uncertain" else c.reason
-            t.add_row(f"{c.file} row {c.row} ({c.record})", c.address, detail)
+            t.add_row(printable(f"{c.file} row {c.row} ({c.record})"), printable(c.address),
+                      printable(detail))
         con.print(t)
         if len(rows) > a.show:
             con.print(f"... and {len(rows) - a.show} more" + ("" if a.out else "; --out FILE "
@@ -442,13 +474,18 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
     if a.out:
         from optimizer import atomic
 
-        with atomic.replaced_file(a.out) as tmp, open(tmp, "w", encoding="utf-8-sig",
-                                                      newline="") as f:
-            fields = [fl.name for fl in dataclasses.fields(gc.AddressCheck)]
-            w = csv.DictWriter(f, fieldnames=fields)
-            w.writeheader()
-            w.writerows(dataclasses.asdict(c) for c in checks)
-        con.print(f"Every address with its result: {a.out}")
+        try:
+            with atomic.replaced_file(a.out) as tmp, open(tmp, "w", encoding="utf-8-sig",
+                                                          newline="") as f:
+                fields = [fl.name for fl in dataclasses.fields(gc.AddressCheck)]
+                w = csv.DictWriter(f, fieldnames=fields)
+                w.writeheader()
+                w.writerows(dataclasses.asdict(c) for c in checks)
+        except OSError as exc:
+            raise ConfigError(_option_problem("out", a.out, f"cannot be written "
+                                              f"({exc.strerror or exc})", "give a file in a "
+                                              "folder you can write to")) from None
+        con.print(f"Every address with its result: {printable(a.out)}")
     return 1 if counts["not_found"] or counts["uncertain"] else 0
 
 
@@ -474,12 +511,20 @@ def whatif_max_variants() -> int:
 
 def _check_validate_options(a: argparse.Namespace) -> None:
     problems = check_options(a, {"show": opt.whole(1), "lunch": opt.time_range()})
+    problems += _geocoder_problems(a) if a.geocode else []
     problems += _file_problems(a, ("cases", "collectors", "osm"))
     problems += _folder_problems(a, ("cache_dir",))
-    if a.out is not None and a.out.is_dir():
+    try:
+        out_is_dir = a.out is not None and a.out.is_dir()
+        no_folder = a.out is not None and not a.out.absolute().parent.is_dir()
+    except OSError as exc:
+        problems.append(_option_problem("out", a.out, f"cannot be a file here "
+                                        f"({exc.strerror or exc})", "give a shorter path"))
+        out_is_dir = no_folder = False
+    if out_is_dir:
         problems.append(_option_problem("out", a.out, "is a folder", "give a file name for "
                                         "the CSV, e.g. addresses.csv"))
-    elif a.out is not None and not a.out.absolute().parent.is_dir():
+    elif no_folder:
         problems.append(_option_problem("out", a.out, "its folder does not exist",
                                         "create the folder, or give a file in an existing one"))
     _raise_option_problems(problems)
@@ -496,8 +541,27 @@ def _check_whatif_options(a: argparse.Namespace) -> None:
     _raise_option_problems(problems)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line errors: what is wrong, then ``fix:``."""
+
+    def error(self, message: str) -> NoReturn:
+        if "expected one argument" in message:
+            fix = ("give a value after the option; a value that starts with '-' is written "
+                   "with '=', e.g. --curve=-10:0.5")
+        elif "invalid choice" in message:
+            fix = "use one of the choices listed"
+        elif "unrecognized arguments" in message:
+            fix = ("check the spelling; `collector-routes <command> --help` lists the options "
+                   "of a command")
+        elif "required" in message:
+            fix = f"give what is missing; `{self.prog} --help` shows how"
+        else:
+            fix = f"see `{self.prog} --help`"
+        self.exit(2, f"error: {self.prog}: {message}; fix: {fix}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="collector-routes",
         description="Plan field debt-collection visit routes on real roads. With no arguments, "
                     "`collector-routes plan` plans the bundled Chengdu demo for the next "
@@ -583,13 +647,13 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return interrupts.EXIT_INTERRUPTED
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except (ConfigError, CollectorRoutesError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc)}", file=sys.stderr)
         return 2
 
 
