@@ -56,6 +56,9 @@ DPD_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
 )
 #: most variants `run_cli` runs without asking (``--max-variants``)
 MAX_VARIANTS = 20
+#: most collectors a variant adds or removes at once (a larger number is a typo: 100,000 new
+#: collectors would plan for hours)
+MAX_COLLECTORS = 1000
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DAY_S = 24 * 3600
 
@@ -111,7 +114,7 @@ def _remove(v: object):
         if unknown or len(v) != 1:
             raise opt.Bad(f"has keys {sorted(v)}", "give either {ids: [K14, K15]} or {count: 5}")
         if "count" in v:
-            return {"count": opt.whole(1)(v["count"])}
+            return {"count": opt.whole(1, hi=MAX_COLLECTORS)(v["count"])}
         return _remove(v["ids"])
     raise opt.Bad("is not a list of ids or {count: n}", "give [K14, K15] or {count: 5}")
 
@@ -141,7 +144,7 @@ def _add_one(v: object) -> dict:
     if unknown:
         raise opt.Bad(f"has unknown key(s) {', '.join(map(str, unknown))}",
                    f"use only: {', '.join(_ADD_KEYS)}")
-    out: dict = {"count": opt.whole(1)(v.get("count", 1))}
+    out: dict = {"count": opt.whole(1, hi=MAX_COLLECTORS)(v.get("count", 1))}
     if "like" in v:
         out["like"] = opt.text(v["like"])
     elif "start" not in v or "shift" not in v:
@@ -282,7 +285,14 @@ def _read_file(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise FileNotFoundError(f"scenario file {path} not found") from None
+        raise FileNotFoundError(f"scenario file {path} not found; fix: give the path of an "
+                                "existing scenario file (.yaml or .toml)") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path.name}: the file is not UTF-8 text (byte {exc.start}); fix: "
+                          "save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path.name}: cannot be read ({exc.strerror or exc}); fix: give a "
+                          "scenario file you can read (.yaml or .toml)") from None
     try:
         data = (tomllib.loads(text) if path.suffix.lower() == ".toml" else _yaml(text))
     except Exception as exc:  # noqa: BLE001 - YAML and TOML raise their own types
@@ -291,14 +301,38 @@ def _read_file(path: Path) -> dict:
                           "fix the syntax (see docs/whatif.md)") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path.name}: the file must be a mapping with `base` and `variants`; "
-                          "see docs/whatif.md")
+                          "fix: write `base:` and `variants:` at the top level (see "
+                          "docs/whatif.md)")
     return data
 
 
 def _yaml(text: str):
+    """YAML with two of its surprises turned off: a key written twice is an error (PyYAML
+    keeps the last silently, so a variant would vanish), and dates stay text until the key's
+    own check reads them (a bad date then names its key)."""
     import yaml
 
-    return yaml.safe_load(text)
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is written twice (lines {seen[key]} and "
+                    f"{key_node.start_mark.line + 1}); fix: keep one, or rename one",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return loader.construct_mapping(node)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _parse_section(section: object, where: str, file: str, *, allow_team: bool
@@ -798,7 +832,8 @@ def run_variant(job: _Job) -> Outcome:
     st = job.settings
     progress = _QueueProgress(job.name)
     initial = job.initial if job.start_from_base else None
-    crews = rules.form_crews(job.collectors, st.policy, plan_date=st.plan_date)  # type: ignore
+    crews = rules.form_crews(job.collectors, st.policy, plan_date=st.plan_date,  # type: ignore
+                             collectors_file=job.collectors_file)
     loc = pl.locate(job.cases, crews, st, collectors_file=job.collectors_file,  # type: ignore
                     progress=progress)
     built = pl.build_problem(job.cases, loc, st)  # type: ignore[arg-type]
@@ -1135,14 +1170,15 @@ def run_cli(file: Path, *, out: Path | None = None, workers: int = 2, quiet: boo
     Returns the exit code: 0 every variant planned, 1 some variant failed (the others are in the
     report), 2 the scenario file or its base is invalid, or too many variants (nothing run).
     """
-    from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    err = Console(stderr=True)
+    from optimizer.progress import plain_console, printable
+
+    err = plain_console(stderr=True)
     try:
         names = [v.name for v in load_scenario(file).variants]
     except InputError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        err.print(f"error: {printable(exc)}", soft_wrap=True)
         return exc.exit_code
     n = len(names) - 1  # the base is always planned
     if n > max_variants and not _confirm(err, f"{Path(file).name} has {n} variants (more than "
@@ -1151,10 +1187,11 @@ def run_cli(file: Path, *, out: Path | None = None, workers: int = 2, quiet: boo
                   f"{max_variants}; fix: pass --max-variants {n} to run them all, or split the "
                   "file", markup=False, highlight=False, soft_wrap=True)
         return 2
-    with Progress(SpinnerColumn(), TextColumn("{task.fields[variant]:<16}"),
-                  TextColumn("{task.description}"), BarColumn(bar_width=12),
+    with Progress(SpinnerColumn(), TextColumn("{task.fields[variant]:<16}", markup=False),
+                  TextColumn("{task.description}", markup=False), BarColumn(bar_width=12),
                   TimeElapsedColumn(), console=err, disable=quiet) as prog:
-        tasks = {n: prog.add_task("queued", total=1, variant=n, start=False) for n in names}
+        tasks = {n: prog.add_task("queued", total=1, variant=printable(n), start=False)
+                 for n in names}
         overall = prog.add_task("", total=len(names), variant="all variants")
 
         def on_event(name: str, msg: str) -> None:
@@ -1174,7 +1211,7 @@ def run_cli(file: Path, *, out: Path | None = None, workers: int = 2, quiet: boo
             result = run_scenario(file, out=out, workers=workers, on_event=on_event)
         except InputError as exc:
             prog.stop()
-            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            err.print(f"error: {printable(exc)}", soft_wrap=True)
             return exc.exit_code
     _print_table(result)
     return 1 if result.failed else 0
@@ -1195,12 +1232,14 @@ def _confirm(err, question: str) -> bool:
 
 
 def _print_table(result: WhatIfResult) -> None:
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    con = Console()
+    from optimizer.progress import plain_console, printable
+
+    con = plain_console()
     if not con.is_terminal:
-        con = Console(width=160)  # a log file or pipe: do not wrap the table at 80 columns
+        con = plain_console(width=160)  # a log file or pipe: do not wrap the table at 80 columns
     t = Table(title=f"What-if {result.scenario.name}: {len(result.rows)} variants, "
                     f"{result.wall_s:.0f} s")
     cols = ("variant", "collectors", "visited", "value visited", "share", "vs base",
@@ -1209,10 +1248,10 @@ def _print_table(result: WhatIfResult) -> None:
         t.add_column(c, justify="left" if c in ("variant", "from") else "right")
     for r in result.rows:
         if r["status"] != "ok":
-            t.add_row(r["variant"], "", "", "[red]failed[/red]", *[""] * 8)
+            t.add_row(printable(r["variant"]), "", "", Text("failed", style="red"), *[""] * 8)
             continue
         t.add_row(
-            r["variant"], str(r["collectors"]), str(r["cases_visited"]),
+            printable(r["variant"]), str(r["collectors"]), str(r["cases_visited"]),
             f"{r['value_visited']:,.0f}", f"{r['value_share']:.1%}",
             "" if r["value_vs_base"] is None else f"{r['value_vs_base']:+,.0f}",
             "" if r["marginal_value_per_collector"] is None else
@@ -1222,7 +1261,8 @@ def _print_table(result: WhatIfResult) -> None:
             r["started_from"] + (" (guard)" if r["routes_from"] != "solver" else ""))
     con.print(t)
     for r in result.failed:
-        con.print(f"[red]variant {r['variant']} failed:[/red]")
-        con.print(r["error"], markup=False, highlight=False)
-    con.print(f"Report: {result.out_dir / 'report.html'} (kpis.csv, kpis.json, one folder per "
+        con.print(Text(f"variant {printable(r['variant'])} failed:", style="red"))
+        con.print(printable(r["error"]))
+    con.print(f"Report: {printable(result.out_dir / 'report.html')} (kpis.csv, kpis.json, one "
+              "folder per "
               "variant)")
