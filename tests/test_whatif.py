@@ -19,7 +19,7 @@ import yaml
 
 from optimizer import whatif
 from optimizer.cli import main
-from optimizer.errors import InputError
+from optimizer.errors import ConfigError, InputError
 from optimizer.inputs import read_cases, read_collectors
 from optimizer.model import (
     Case,
@@ -155,6 +155,12 @@ def _base(**kw) -> dict:
     ({"add_collectors": {"count": -1, "like": "A1"}}, "add_collectors", ["must be >= 1"]),
     ({"remove_collectors": {"count": 1, "ids": ["A1"]}}, "remove_collectors", ["either"]),
     ({"cases": "nowhere.csv"}, "cases", ["not found"]),
+    # found by scripts/hostile_inputs.py: 100,000 new collectors planned for hours (a hang);
+    # NaN reached OR-Tools (a traceback)
+    ({"add_collectors": {"count": 100_000, "like": "A1"}}, "add_collectors", ["must be <= 1000"]),
+    ({"remove_collectors": {"count": 5000}}, "remove_collectors", ["must be <= 1000"]),
+    ({"solver": {"value_scale": float("nan")}}, "solver",
+     ["value_scale=nan must be a finite number"]),
 ])
 def test_bad_variant_value_is_named_with_its_fix(tmp_path, variant, key, words):
     path = _write(tmp_path, {"base": _base(), "variants": {"good": {"seed": 1}, "bad": variant}})
@@ -167,6 +173,22 @@ def test_bad_variant_value_is_named_with_its_fix(tmp_path, variant, key, words):
     assert "fix: " in text
     for w in words:
         assert w in text, text
+
+
+def test_yaml_keys_twice_and_bad_dates_are_named(tmp_path):
+    # PyYAML keeps the last of two equal keys silently (a variant vanished from the report),
+    # and turned 2026-02-30 into a ValueError without the key's name
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(yaml.safe_dump({"base": _base()}) + "variants:\n  a: {seed: 1}\n"
+                     "  a: {seed: 2}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="the key 'a' is written twice"):
+        whatif.load_scenario(twice)
+    bad_date = tmp_path / "date.yaml"
+    bad_date.write_text(yaml.safe_dump({"base": _base()}).replace("date: '2026-11-30'",
+                                                                  "date: 2026-02-30")
+                        + "variants: {}\n", encoding="utf-8")
+    with pytest.raises(InputError, match="field 'date' value '2026-02-30': is not a date"):
+        whatif.load_scenario(bad_date)
 
 
 def test_all_problems_of_a_variant_at_once(tmp_path):
