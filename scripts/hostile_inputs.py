@@ -1036,7 +1036,7 @@ raw_cases("row-tsv-extension", csv_text(CASE_HEADER, base_cases(), sep="\t"), na
           expect="ok", truth="base")
 raw_cases("row-txt-extension", csv_text(CASE_HEADER, base_cases()), name="cases.txt",
           expect="ok", truth="base")
-raw_cases("row-excel-sep-line", "sep=,\n" + csv_text(CASE_HEADER, base_cases()),
+raw_cases("row-excel-sep-line", "sep=;\n" + csv_text(CASE_HEADER, base_cases(), sep=";"),
           expect="either", truth="base")
 raw_cases("row-comment-line", "# exported 2026-11-29 by CMS\n" + csv_text(CASE_HEADER,
                                                                           base_cases()),
@@ -2190,6 +2190,8 @@ def _locked_sqlite(c: Ctx) -> Outcome:
     db.execute("BEGIN EXCLUSIVE")  # another program (or a stuck plan) holds the cache
     try:
         rows = _address_only()
+        for r in rows:  # addresses the cache has not seen: the plan must write to it
+            r["address"] += " 附1号"
         return c.plan(c.cases(rows), truth=truth_of(rows), cache=cache, expect="either",
                       where=["geocode.sqlite"], timeout_s=120)
     finally:
