@@ -90,7 +90,7 @@ def lock_path(target: str | os.PathLike[str]) -> Path:
 def folder_lock(target: str | os.PathLike[str], *, blocking: bool = True) -> Iterator[None]:
     """Hold the exclusive lock of folder `target`; waits for it, or with ``blocking=False``
     raises `BlockingIOError` when another process holds it."""
-    import fcntl
+    import fcntl  # POSIX only: importing this module must work everywhere
 
     path = lock_path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -164,4 +164,4 @@ def _exchange(a: Path, b: Path) -> bool:
     err = ctypes.get_errno()
     if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
         return False
-    raise OSError(err, os.strerror(err), str(b))
+    raise OSError(err, os.strerror(err), str(b))  # the writer's OutputError names the folder

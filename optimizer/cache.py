@@ -8,6 +8,8 @@ import os
 import time
 from pathlib import Path
 
+from optimizer import atomic
+
 CACHE_ENV = "COLLECTOR_ROUTES_CACHE"
 
 
@@ -33,8 +35,6 @@ def set_aside(path: str | os.PathLike[str], *companions: str) -> Path | None:
     move with it. Returns the new path (``None`` if the file could not be renamed and was
     removed instead, so that the cache can still be rebuilt).
     """
-    from optimizer import atomic
-
     path = Path(path)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for suffix in companions:

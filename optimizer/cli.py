@@ -1,129 +1,92 @@
 """Command line: ``collector-routes plan | validate | serve | whatif``.
 
 Thin: parse options, read, plan, write, print. Only this module prints, sets up logging and exits.
+Nothing imports it. Each command imports the stages it runs when it runs (the only imports of
+the package inside functions): ``--help`` and ``validate`` start without loading the solver,
+the road network (scipy) or the maps (folium), which take a second.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import dataclasses
 import logging
 import sys
-from collections.abc import Mapping, Sequence
-from datetime import date
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from optimizer import interrupts
+from rich.console import Console
+from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bars
+from rich.table import Table
+from rich.text import Text
+
+from optimizer import atomic, interrupts
 from optimizer import options as opt
-from optimizer import rules, weigh
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
-from optimizer.export import out_dir_problem, write_plan
-from optimizer.inputs import DEMO_COLLECTORS, read_inputs
-from optimizer.progress import printable
+from optimizer.io.inputs import DEMO_COLLECTORS, read_inputs
+from optimizer.model import Collector, Plan
+from optimizer.planning import rules
+from optimizer.progress import RichProgress, plain_console, printable
+from optimizer.settings import (
+    OPTIONS,
+    GeocodingSettings,
+    OptionProblem,
+    PlanSettings,
+    build_settings,
+    option_defaults,
+    parse_options,
+)
+
+if TYPE_CHECKING:  # the what-if stages load when the command runs
+    from optimizer.whatif.kpis import WhatIfResult
 
 DEFAULT_MAPS = Path("maps")
 
 log = logging.getLogger("optimizer.cli")
 
 
-WEIGHTINGS = weigh.PRESETS
-MODES = ("drive", "bike", "walk")
-TILES = ("osm", "amap")
+#: the plan options `validate` takes too (the shifts against the policy's lunch window, and the
+#: geocoding of ``--geocode``): the same definitions, checks and settings as for `plan`
+VALIDATE_OPTIONS = ("cases", "collectors", "policy", "lunch", "osm", "geocoder", "user_agent",
+                    "cache_dir")
 
 
-def add_plan_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by `plan` (and read by what-if scenario files under the same names).
+def add_plan_options(p: argparse.ArgumentParser, *,
+                     first: Mapping[str, Callable[[argparse._ArgumentGroup], object]] = {},
+                     names: Sequence[str] | None = None) -> dict[str, argparse._ArgumentGroup]:
+    """The options of `plan`: those of `optimizer.settings.OPTIONS` the command line takes (the
+    what-if scenario files take them under the same names), in their groups; ``first[group]``
+    adds the command line's own options at the head of a group; `names` keeps only those
+    options (another command's share of them). Returns the groups by name.
 
-    Values are kept as text here and checked all at once by `check_options` (argparse would stop
-    at the first bad one); the policy overrides are absent from the namespace unless given.
+    Values are kept as text here and checked all at once by `read_plan_options` (argparse would
+    stop at the first bad one); an option not given is None (a flag False, a list empty).
     """
-    unset = argparse.SUPPRESS
-    g = p.add_argument_group("inputs")
-    g.add_argument("--cases", type=Path, default=None,
-                   help="case list, .csv or .xlsx (default: the bundled demo, data/demo/cases.csv)")
-    g.add_argument("--collectors", type=Path, default=None,
-                   help="collector list, .csv or .xlsx (default: data/demo/collectors.csv)")
-    g.add_argument("--date", default=None,
-                   help="day to plan, YYYY-MM-DD (default: the next working day)")
-    g = p.add_argument_group("value and rules")
-    g.add_argument("--weighting", default="expected_recovery", metavar="{" + ",".join(WEIGHTINGS)
-                   + "}", help="what a visit is worth (default: expected_recovery = amount x "
-                               "collectability by days past due)")
-    g.add_argument("--curve", default=None,
-                   help="collectability curve 'dpd:share,...' (default "
-                        "'0:0.95,60:0.9,90:0.5,180:0.2,365:0.08,730:0.03')")
-    g.add_argument("--policy", default="china", metavar="{" + ",".join(rules.PRESETS) + "}",
-                   help="collection rules preset (default: china = no visits 22:00-08:00, two "
-                        "collectors per visit, 30-min lunch, 10 h max, 3-day cooldown)")
-    g.add_argument("--team-size", default=unset,
-                   help="collectors per visit, 1-10 (overrides the policy)")
-    g.add_argument("--contact-hours", default=unset,
-                   help="legal contact hours HH:MM-HH:MM (overrides the policy)")
-    g.add_argument("--lunch", default=unset,
-                   help="lunch break window HH:MM-HH:MM (default 11:30-13:30)")
-    g.add_argument("--lunch-minutes", default=unset,
-                   help="lunch break length in minutes, 0-240, 0 = none (policy default)")
-    g.add_argument("--max-work-hours", default=unset,
-                   help="longest working day in hours, up to 24, or none = the shift only "
-                        "(policy default)")
-    g.add_argument("--overtime-minutes", default=unset,
-                   help="overtime allowed past the shift, minutes, 0-720 (default 0)")
-    g.add_argument("--overtime-cost-per-hour", default=unset,
-                   help="cost of one hour of overtime in value units")
-    g.add_argument("--cooldown-days", default=unset,
-                   help="no visit within N days of the last visit, 0 = off (policy default)")
-    g.add_argument("--preferred-cost", default=unset,
-                   help="cost of not giving a case to its preferred collector")
-    g.add_argument("--balance", default=unset, metavar="{none,hours}",
-                   help="balance working hours between routes (default none)")
-    g.add_argument("--balance-cost-per-hour", default=unset,
-                   help="cost per hour of spread between longest and shortest route")
-    g = p.add_argument_group("roads and geocoding")
-    g.add_argument("--osm", type=Path, default=None,
-                   help="OSM extract: .osm, .osm.bz2, .osm.gz or .osm.pbf (default: bundled "
-                        "central Chengdu)")
-    g.add_argument("--place", default=None, help="download roads for a place name (online)")
-    g.add_argument("--mode", default="drive", metavar="{" + ",".join(MODES) + "}",
-                   help="travel mode (default drive)")
-    g.add_argument("--speed-factor", default=1.0,
-                   help="multiply all speeds, e.g. 0.8 for heavy traffic (default 1.0)")
-    g.add_argument("--geocoder", default="offline",
-                   help="'offline' (gazetteer of the OSM extract, default) or a geopy provider "
-                        "name such as nominatim (online)")
-    g.add_argument("--user-agent", default=None, help="user agent for online geocoders")
-    g.add_argument("--cache-dir", type=Path, default=None,
-                   help="cache for networks and geocoding (default ~/.cache/collector-routes "
-                        "or $COLLECTOR_ROUTES_CACHE)")
-    g = p.add_argument_group("solver")
-    g.add_argument("--time-limit", default=30.0,
-                   help="solver time in seconds, above 0 (default 30)")
-    g.add_argument("--seed", default=0, help="random seed, >= 0 (default 0)")
-    g.add_argument("--max-solutions", default=None,
-                   help="stop after this many improving solutions: the plan then depends only "
-                        "on inputs and seed, not on machine speed (the time limit stays a cap)")
-    g.add_argument("--solver-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="advanced: set a field of optimizer.solve.SolveSettings, e.g. "
-                        "warm_start=none (repeatable)")
-    g.add_argument("--travel-cost-per-hour", default=30.0,
-                   help="cost of an hour of travel in value units (default 30)")
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for o in OPTIONS.values():
+        if o.cli is None or (names is not None and o.name not in names):
+            continue
+        g = groups.get(o.group)
+        if g is None:
+            g = groups[o.group] = p.add_argument_group(o.group)
+            if o.group in first:
+                first[o.group](g)
+        if o.cli == "flag":
+            g.add_argument(o.flag, action="store_true", help=o.help)
+        elif o.cli == "append":
+            g.add_argument(o.flag, action="append", default=[], metavar=o.metavar, help=o.help)
+        else:
+            g.add_argument(o.flag, default=None, metavar=o.metavar, help=o.help)
+    return groups
 
 
-_V = opt.PLAN_VALUES
-#: how each option's text is checked and converted (`check_options`); the ranges of the plan
-#: settings are those of the what-if scenario files (`optimizer.options.PLAN_VALUES`)
-PLAN_CHECKS: Mapping[str, opt.Parser] = {
-    "date": opt.day, "weighting": opt.choice(WEIGHTINGS), "curve": opt.curve,
-    "policy": opt.choice(tuple(rules.PRESETS)), "team_size": _V["team_size"],
-    "contact_hours": opt.time_range(), "lunch": opt.time_range(),
-    "lunch_minutes": _V["lunch_minutes"], "max_work_hours": _V["max_work_hours"],
-    "overtime_minutes": _V["overtime_minutes"],
-    "overtime_cost_per_hour": _V["overtime_cost_per_hour"],
-    "cooldown_days": _V["cooldown_days"], "preferred_cost": _V["preferred_cost"],
-    "balance": opt.choice(("none", "hours")), "balance_cost_per_hour": _V["balance_cost_per_hour"],
-    "mode": opt.choice(MODES), "speed_factor": _V["speed_factor"],
-    "time_limit": _V["time_limit"], "seed": _V["seed"], "max_solutions": _V["max_solutions"],
-    "travel_cost_per_hour": _V["travel_cost_per_hour"], "tiles": opt.choice(TILES),
-}
+def _given(a: argparse.Namespace) -> dict[str, object]:
+    """The plan options given on the command line, as text (flags as True)."""
+    return {o.name: v for o in OPTIONS.values() if o.cli is not None
+            for v in [getattr(a, o.name, None)] if v not in (None, False, [])}
 
 
 def _flag(dest: str) -> str:
@@ -134,10 +97,17 @@ def _option_problem(dest: str, value: object, message: str, fix: str) -> str:
     return f"{_flag(dest)} value {str(value)!r}: {message}; fix: {fix}"
 
 
+def _settings_problem(p: OptionProblem) -> str:
+    if OPTIONS[p.option].cli == "append":  # the item at fault: --solver-option 'KEY=VALUE'
+        shown = " ".join(map(str, p.value)) if isinstance(p.value, list) else str(p.value)
+        return f"{_flag(p.option)} {shown!r}: {p.message}; fix: {p.fix}"
+    return _option_problem(p.option, p.value, p.message, p.fix)
+
+
 def check_options(a: argparse.Namespace, checks: Mapping[str, opt.Parser]) -> list[str]:
     """Convert the options named in `checks` in place; every problem found, as a sentence.
 
-    An option with a bad value is removed from `a` (later checks skip what depends on it).
+    An option with a bad value is removed from `a`.
     """
     problems = []
     for dest, parse in checks.items():
@@ -175,7 +145,7 @@ def _folder_problems(a: argparse.Namespace, dests: Sequence[str]) -> list[str]:
             continue
         try:
             blocker = next((q for q in (p, *p.parents) if q.exists() and not q.is_dir()), None)
-        except OSError as exc:
+        except OSError as exc:  # a name too long for the file system, a path it cannot reach
             out.append(_option_problem(d, p, f"cannot be a folder here ({exc.strerror or exc})",
                                        "give a shorter or another folder path"))
             continue
@@ -187,16 +157,23 @@ def _folder_problems(a: argparse.Namespace, dests: Sequence[str]) -> list[str]:
 
 
 def _geocoder_problems(a: argparse.Namespace) -> list[str]:
-    """An online geocoder that cannot be built as given (built here, no request is sent)."""
-    if getattr(a, "geocoder", "offline") == "offline":
+    """An online geocoder that cannot be built as given (built here; no request is sent)."""
+    geo: GeocodingSettings = a.settings.geocoding
+    if geo.geocoder == "offline":
         return []
-    from optimizer.geocode import GeocoderConfigError, geopy_service
+    from optimizer.geo.geocode import GeocoderConfigError, geopy_service
 
     try:
-        geopy_service(a.geocoder, user_agent=a.user_agent)
+        geopy_service(geo.geocoder, user_agent=geo.user_agent)
     except GeocoderConfigError as exc:
-        return [f"--geocoder value {a.geocoder!r}: {exc}"]
+        return [_option_problem("geocoder", geo.geocoder, *_message_and_fix(str(exc)))]
     return []
+
+
+def _message_and_fix(text: str) -> tuple[str, str]:
+    """A project error's message split at its ``; fix:``."""
+    message, _, fix = text.partition("; fix: ")
+    return message, fix or "see --help"
 
 
 def _raise_option_problems(problems: Sequence[str]) -> None:
@@ -206,193 +183,100 @@ def _raise_option_problems(problems: Sequence[str]) -> None:
                           + "\n".join(f"  - {p}" for p in problems))
 
 
-def check_plan_options(a: argparse.Namespace) -> None:
-    """Every problem of `plan`'s options at once (`ConfigError`), before any work is done."""
-    problems = check_options(a, PLAN_CHECKS)
-    problems += _geocoder_problems(a)
+def read_plan_options(a: argparse.Namespace) -> tuple[list[str], list[str], set[str]]:
+    """The plan options given (`plan`'s, or `validate`'s share of them) read into
+    `PlanSettings` by `optimizer.settings` (``a.settings``), the input files and folders kept in
+    `a` as paths. Returns every problem found as a sentence: of the values and files, and of the
+    rules across options; and the names of the options with a bad value."""
+    values, bad = parse_options(_given(a))
+    for name in ("cases", "collectors", "osm", "cache_dir"):
+        setattr(a, name, values.get(name))
+    problems = [_settings_problem(p) for p in bad]
     problems += _file_problems(a, ("cases", "collectors", "osm"))
     problems += _folder_problems(a, ("cache_dir",))
-    if "date" in vars(a):
+    a.settings, across = build_settings(values, base=option_defaults())
+    return problems, [_settings_problem(p) for p in across], {p.option for p in bad}
+
+
+def check_plan_options(a: argparse.Namespace) -> None:
+    """Every problem of `plan`'s options at once (`ConfigError`), before any work is done."""
+    from optimizer.outputs.write import out_dir_problem
+
+    problems, across, bad = read_plan_options(a)
+    if not {"geocoder", "user_agent"} & bad:
+        problems += _geocoder_problems(a)
+    if "date" not in bad:
         why = out_dir_problem(plan_out_dir(a))
         if why:
             problems.append(_option_problem("out", plan_out_dir(a), *why))
-    if a.osm is not None and a.place is not None:
-        problems.append(_option_problem("place", a.place, "--osm and --place both name the "
-                                        "roads", "give only one of them"))
-    given = vars(a)
-    # rules across options, each checked when the options it reads are valid
-    try:
-        solver_options(a)
-    except ConfigError as exc:
-        problems.append(str(exc))
-    if "policy" in given:  # the policy with the valid overrides: rules across them
-        try:
-            _policy(a)
-        except ConfigError as exc:
-            problems.append(str(exc))
-    _raise_option_problems(problems)
+    _raise_option_problems(problems + across)
 
 
-_POLICY_OPTIONS = ("team_size", "contact_hours", "lunch", "lunch_minutes", "max_work_hours",
-                   "overtime_minutes", "overtime_cost_per_hour", "cooldown_days",
-                   "preferred_cost", "balance", "balance_cost_per_hour")
-
-
-def _weighting(a: argparse.Namespace):
-    from optimizer.weigh import Weighting
-
-    return Weighting(preset=a.weighting, **({"curve": a.curve} if a.curve else {}))
-
-
-def _policy(a: argparse.Namespace) -> rules.Policy:
-    """The policy preset with the overrides given (those absent from `a` are not)."""
-    given = vars(a)
-    over: dict = {}
-    if "team_size" in given:
-        over["min_team_size"] = a.team_size
-    if "contact_hours" in given:
-        over["contact_start_s"] = a.contact_hours.start_s
-        over["contact_end_s"] = a.contact_hours.end_s
-    if "lunch" in given:
-        over["lunch_window"] = a.lunch
-    if "lunch_minutes" in given:
-        over["lunch_s"] = a.lunch_minutes * 60
-    if "max_work_hours" in given:
-        over["max_work_s"] = None if a.max_work_hours is None else int(a.max_work_hours * 3600)
-    if "overtime_minutes" in given:
-        over["overtime_s"] = a.overtime_minutes * 60
-    for dest, fld in (("overtime_cost_per_hour", "overtime_cost_per_h"),
-                      ("cooldown_days", "cooldown_days"), ("preferred_cost", "preferred_cost"),
-                      ("balance", "balance"), ("balance_cost_per_hour", "balance_cost_per_h")):
-        if dest in given:
-            over[fld] = given[dest]
-    try:
-        return rules.policy_preset(a.policy, **over)
-    except ConfigError as exc:
-        raise ConfigError(f"--policy {a.policy} with the overrides given: {exc}; fix: give "
-                          "consistent values") from None
-
-
-def settings_from_args(a: argparse.Namespace, plan_date: date):
-    """`PlanSettings` of `plan`'s options (already converted by `check_plan_options`)."""
-    from optimizer.plan import PlanSettings
-
-    return PlanSettings(
-        plan_date=plan_date, weighting=_weighting(a), policy=_policy(a),
-        time_limit_s=a.time_limit,
-        seed=a.seed, travel_cost_per_h=a.travel_cost_per_hour, geocoder=a.geocoder,
-        user_agent=a.user_agent, osm_path=a.osm, place=a.place, mode=a.mode,
-        speed_factor=a.speed_factor, cache_dir=a.cache_dir,
-        solver_options=solver_options(a))
-
-
-def solver_options(a: argparse.Namespace) -> dict:
-    """``--max-solutions`` and ``--solver-option KEY=VALUE`` as SolveSettings keywords."""
-    import dataclasses
-
-    from optimizer.solve import SolveSettings
-
-    fields = {f.name: f for f in dataclasses.fields(SolveSettings)}
-    max_solutions = getattr(a, "max_solutions", None)  # absent: a bad value, reported
-    out: dict = {"max_solutions": max_solutions} if max_solutions else {}
-    for item in a.solver_option:
-        key, _, raw = item.partition("=")
-        if key not in fields or key in ("time_limit_s", "seed"):
-            known = ", ".join(k for k in fields if k not in ("time_limit_s", "seed"))
-            raise ConfigError(f"--solver-option {item!r}: unknown field {key!r}; fix: write "
-                              f"KEY=VALUE with a KEY of {known} (--time-limit and --seed "
-                              "set the others)")
-        value: object = raw
-        if raw.lower() == "null":
-            value = None
-        elif raw.lower() in ("true", "false"):
-            value = raw.lower() == "true"
-        else:
-            for conv in (int, float):
-                try:
-                    value = conv(raw)
-                    break
-                except ValueError:
-                    pass
-        out[key] = value
-    try:
-        SolveSettings(**out)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"--solver-option {' '.join(a.solver_option)!r}: {exc}; fix: give "
-                          "a valid value (see optimizer.solve.SolveSettings)") from None
-    return out
-
-
-def print_summary(plan, out: Path) -> None:
-    from rich.table import Table
-
-    from optimizer.progress import plain_console
-
+def print_summary(plan: Plan, out: Path) -> None:
     s = plan.summary
+    if s is None:  # a plan of the pipeline always has one
+        return
     con = plain_console()
-    t = Table(title=f"Plan for {s['plan_date']} (policy {s['policy']}, weighting "
-                    f"{s['weighting']})")
+    t = Table(title=f"Plan for {s.plan_date.isoformat()} (policy {s.policy}, weighting "
+                    f"{s.weighting})")
     for col in ("route", "visits", "value", "travel h", "travel km", "leave", "return",
                 "utilisation"):
         t.add_column(col, justify="right" if col != "route" else "left")
-    for p in s["per_collector"]:
-        t.add_row(printable(p["collector_id"]), str(p["cases_visited"]),
-                  f"{p['value_visited']:,.0f}",
-                  f"{p['travel_s'] / 3600:.1f}", f"{p['travel_m'] / 1000:.1f}", p["leave"],
-                  p["return"], f"{p['utilisation']:.0%}")
+    for p in s.per_collector:
+        t.add_row(printable(p.collector_id), str(p.cases_visited), f"{p.value_visited:,.0f}",
+                  f"{p.travel_s / 3600:.1f}", f"{p.travel_m / 1000:.1f}", p.leave,
+                  p.return_, f"{p.utilisation:.0%}")
     t.add_section()
-    t.add_row("total", str(s["cases_visited"]), f"{s['value_visited']:,.0f}",
-              f"{s['travel_s_total'] / 3600:.1f}", f"{s['travel_m_total'] / 1000:.1f}", "", "",
-              f"{s['utilisation_mean']:.0%}")
+    t.add_row("total", str(s.cases_visited), f"{s.value_visited:,.0f}",
+              f"{s.travel_s_total / 3600:.1f}", f"{s.travel_m_total / 1000:.1f}", "", "",
+              f"{s.utilisation_mean:.0%}")
     con.print(t)
-    con.print(f"Visited {s['cases_visited']} of {s['cases_total']} cases, value "
-              f"{s['value_visited']:,.0f} of {s['value_total']:,.0f} ({s['value_share']:.1%}).")
-    if s["unassigned_by_reason"]:
+    con.print(f"Visited {s.cases_visited} of {s.cases_total} cases, value "
+              f"{s.value_visited:,.0f} of {s.value_total:,.0f} ({s.value_share:.1%}).")
+    if s.unassigned_by_reason:
         con.print("Not visited: " + ", ".join(f"{k} {v}" for k, v in
-                                               s["unassigned_by_reason"].items()))
-    geo = s.get("geocoding", {})
-    if geo.get("uncertain"):
-        con.print(f"Check {geo['uncertain']} uncertain address match(es): geocode_score below 1 "
-                  "in routes.csv / unassigned.csv (a near spelling, or one of several same-name "
-                  "places; add the town or lat/lon).")
+                                               s.unassigned_by_reason.items()))
+    if s.geocoding.uncertain:
+        con.print(f"Check {s.geocoding.uncertain} uncertain address match(es): geocode_score "
+                  "below 1 in routes.csv / unassigned.csv (a near spelling, or one of several "
+                  "same-name places; add the town or lat/lon).")
     con.print(f"Written to {printable(out)}/ (index.html, one page per collector, routes.csv, "
               "routes.json, routes.xlsx, unassigned.csv, summary.json)")
 
 
 def plan_out_dir(a: argparse.Namespace) -> Path:
     """``--out``, or ``maps/<date>`` of the day planned."""
-    from optimizer.plan import next_working_day
-
-    return a.out or DEFAULT_MAPS / (a.date or next_working_day()).isoformat()
+    return a.out or DEFAULT_MAPS / a.settings.plan_date.isoformat()
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
-    from optimizer.plan import next_working_day, plan_day
-    from optimizer.progress import RichProgress
+    from optimizer.outputs.write import write_plan
+    from optimizer.plan import plan_day
 
-    plan_date = a.date or next_working_day()
-    settings = settings_from_args(a, plan_date)  # checked by `check_plan_options`
+    settings: PlanSettings = a.settings  # read and checked by `check_plan_options`
     cases, collectors = read_inputs(a.cases, a.collectors)
     progress = RichProgress(disable=a.quiet)
-    geocoder = _geocoder(a, progress)
+    geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
+                         progress)
     try:
         plan = plan_day(cases, collectors, settings, geocoder=geocoder, progress=progress,
                         collectors_file=(a.collectors or DEMO_COLLECTORS).name)
     finally:
         _report_unavailable(geocoder)
     out = plan_out_dir(a)
-    write_plan(plan, out, tiles=a.tiles, self_contained=a.self_contained, maps=not a.no_maps,
-               progress=progress)
+    output = settings.output
+    write_plan(plan, out, tiles=output.tiles, self_contained=output.self_contained,
+               maps=output.maps, progress=progress)
     if not a.quiet:
         print_summary(plan, out)
     return 0
 
 
-def _geocoder(a: argparse.Namespace, progress):
-    from optimizer import geocode as gc
+def _geocoder(geo: GeocodingSettings, osm_path: Path | None, cache_dir: Path | None, progress):
+    from optimizer.geo import geocode as gc
 
-    return gc.make_geocoder(a.geocoder, osm_path=a.osm, cache_dir=a.cache_dir,
-                            user_agent=a.user_agent, progress=progress)
+    return gc.make_geocoder(geo.geocoder, osm_path=osm_path, cache_dir=cache_dir,
+                            user_agent=geo.user_agent, progress=progress)
 
 
 def _report_unavailable(geocoder) -> None:
@@ -417,10 +301,9 @@ def cmd_validate(a: argparse.Namespace) -> int:
     return _check_addresses(a, cases, collectors)
 
 
-def _shift_notes(a: argparse.Namespace, collectors) -> list[str]:
+def _shift_notes(a: argparse.Namespace, collectors: Sequence[Collector]) -> list[str]:
     """One line per collector whose shift misses the policy's lunch window (no break planned)."""
-    over = {"lunch_window": a.lunch} if a.lunch is not None else {}
-    policy = rules.policy_preset(a.policy, **over)
+    policy = a.settings.policy  # --policy and --lunch, as `plan` reads them
     name = Path(a.collectors).name if a.collectors else DEMO_COLLECTORS.name
     w = policy.lunch_window
     return [f"{name} row {c.row} (collector_id={c.collector_id}): shift {c.shift.label()} does "
@@ -432,16 +315,12 @@ def _shift_notes(a: argparse.Namespace, collectors) -> list[str]:
 
 def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
     """``validate --geocode``: how every address geocodes; exit 1 if any needs attention."""
-    import csv
-    import dataclasses
-
-    from rich.table import Table
-
-    from optimizer import geocode as gc
-    from optimizer.progress import RichProgress, plain_console
+    from optimizer.geo import geocode as gc
 
     progress = RichProgress(disable=a.quiet)
-    geocoder = _geocoder(a, progress)
+    settings: PlanSettings = a.settings
+    geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
+                         progress)
     cases_file = Path(a.cases).name if a.cases else "cases.csv"
     collectors_file = Path(a.collectors).name if a.collectors else DEMO_COLLECTORS.name
     try:
@@ -472,8 +351,6 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
             con.print(f"... and {len(rows) - a.show} more" + ("" if a.out else "; --out FILE "
                                                               "lists them all"))
     if a.out:
-        from optimizer import atomic
-
         try:
             with atomic.replaced_file(a.out) as tmp, open(tmp, "w", encoding="utf-8-sig",
                                                           newline="") as f:
@@ -484,40 +361,126 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
         except OSError as exc:
             raise ConfigError(_option_problem("out", a.out, f"cannot be written "
                                               f"({exc.strerror or exc})", "give a file in a "
-                                              "folder you can write to")) from None
+                                              "folder you can write to")) from exc
         con.print(f"Every address with its result: {printable(a.out)}")
     return 1 if counts["not_found"] or counts["uncertain"] else 0
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
-    from optimizer import serve
+    from optimizer.web import serve
 
     serve.serve_forever(a.dir, host=a.host, port=a.port, public_url=a.public_url)
     return 0
 
 
 def cmd_whatif(a: argparse.Namespace) -> int:
-    from optimizer import whatif
+    """``collector-routes whatif FILE``: run, show progress and the comparison table.
 
-    return whatif.run_cli(a.file, out=a.out, workers=a.workers, quiet=a.quiet,
-                          max_variants=a.max_variants)
+    A file with more than ``--max-variants`` variants asks for confirmation on a terminal and
+    stops elsewhere (each variant is a full plan: hundreds of them take hours). Exit code: 0 every
+    variant planned, 1 some variant failed (the others are in the report), 2 the scenario file or
+    its base is invalid, or too many variants (nothing run).
+    """
+    from optimizer.whatif import runner, scenario
+
+    err = plain_console(stderr=True)
+    try:
+        names = [v.name for v in scenario.load_scenario(a.file).variants]
+    except InputError as exc:
+        err.print(f"error: {printable(exc)}", soft_wrap=True)
+        return exc.exit_code
+    n, most, file = len(names) - 1, a.max_variants, Path(a.file).name  # the base always runs
+    if n > most and not _confirm(err, f"{file} has {n} variants (more than --max-variants "
+                                      f"{most}); run them all?"):
+        err.print(f"error: {file} has {n} variants, more than --max-variants {most}; fix: pass "
+                  f"--max-variants {n} to run them all, or split the file", markup=False,
+                  highlight=False, soft_wrap=True)
+        return 2
+    with Bars(SpinnerColumn(), TextColumn("{task.fields[variant]:<16}", markup=False),
+              TextColumn("{task.description}", markup=False), BarColumn(bar_width=12),
+              TimeElapsedColumn(), console=err, disable=a.quiet) as bars:
+        tasks = {name: bars.add_task("queued", total=1, variant=printable(name), start=False)
+                 for name in names}
+        overall = bars.add_task("", total=len(names), variant="all variants")
+
+        def on_event(name: str, msg: str) -> None:
+            if name not in tasks:
+                bars.update(overall, description=msg)
+                return
+            t = tasks[name]
+            if msg in ("done", "failed"):
+                bars.update(t, description=msg, completed=1)
+                bars.stop_task(t)
+                bars.advance(overall)
+            else:
+                bars.start_task(t)
+                bars.update(t, description=msg)
+
+        try:
+            result = runner.run_scenario(a.file, out=a.out, workers=a.workers,
+                                         on_event=on_event)
+        except InputError as exc:
+            bars.stop()
+            err.print(f"error: {printable(exc)}", soft_wrap=True)
+            return exc.exit_code
+    _print_whatif(result)
+    return 1 if result.failed else 0
 
 
-def whatif_max_variants() -> int:
-    from optimizer.whatif import MAX_VARIANTS
+def _confirm(err: Console, question: str) -> bool:
+    """Ask on a terminal; anywhere else (a script, a pipe, CI) the answer is no."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    err.print(question + " [y/N] ", end="", markup=False, highlight=False)
+    try:
+        answer = sys.stdin.readline()
+    except (OSError, EOFError):
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
-    return MAX_VARIANTS
+
+def _print_whatif(result: WhatIfResult) -> None:
+    """The comparison table of a what-if run, and its failures."""
+    con = plain_console()
+    if not con.is_terminal:
+        con = plain_console(width=160)  # a log file or pipe: do not wrap the table at 80 columns
+    t = Table(title=f"What-if {result.scenario.name}: {len(result.rows)} variants, "
+                    f"{result.wall_s:.0f} s")
+    cols = ("variant", "collectors", "visited", "value visited", "share", "vs base",
+            "per extra collector", "travel h", "travel km", "util mean", "util spread", "from")
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("variant", "from") else "right")
+    for r in result.rows:
+        k, solved = r.kpis, r.solved
+        if not r.ok or k is None or solved is None:
+            t.add_row(printable(r.variant), "", "", Text("failed", style="red"), *[""] * 8)
+            continue
+        vb, mv = r.value_vs_base, r.marginal_value_per_collector
+        t.add_row(
+            printable(r.variant), str(k.collectors), str(k.cases_visited),
+            f"{k.value_visited:,.0f}",
+            f"{k.value_share:.1%}", "" if vb is None else f"{vb:+,.0f}",
+            "" if mv is None else f"{mv:,.0f}", f"{k.travel_h:.1f}", f"{k.travel_km:.1f}",
+            f"{k.utilisation_mean:.0%}", f"{k.utilisation_spread:.0%}",
+            solved.started_from + (" (guard)" if solved.routes_from != "solver" else ""))
+    con.print(t)
+    for r in result.failed:
+        con.print(Text(f"variant {printable(r.variant)} failed:", style="red"))
+        con.print(printable(r.error))
+    con.print(f"Report: {printable(result.out_dir / 'report.html')} (kpis.csv, kpis.json, one "
+              "folder per variant)")
 
 
 def _check_validate_options(a: argparse.Namespace) -> None:
-    problems = check_options(a, {"show": opt.whole(1), "lunch": opt.time_range()})
-    problems += _geocoder_problems(a) if a.geocode else []
-    problems += _file_problems(a, ("cases", "collectors", "osm"))
-    problems += _folder_problems(a, ("cache_dir",))
+    problems, across, bad = read_plan_options(a)
+    if a.geocode and not {"geocoder", "user_agent"} & bad:
+        problems += _geocoder_problems(a)
+    problems += check_options(a, {"show": opt.whole(1)})
+    problems += across
     try:
         out_is_dir = a.out is not None and a.out.is_dir()
         no_folder = a.out is not None and not a.out.absolute().parent.is_dir()
-    except OSError as exc:
+    except OSError as exc:  # a name too long for the file system
         problems.append(_option_problem("out", a.out, f"cannot be a file here "
                                         f"({exc.strerror or exc})", "give a shorter path"))
         out_is_dir = no_folder = False
@@ -571,16 +534,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("plan", help="plan the day's routes and write maps and route sheets",
                         description="Plan the day's routes: geocode, weigh, route, export.")
-    add_plan_options(sp)
-    g = sp.add_argument_group("output")
-    g.add_argument("--out", type=Path, default=None,
-                   help="output folder (default maps/<date>/)")
-    g.add_argument("--tiles", default="osm", metavar="{" + ",".join(TILES) + "}",
-                   help="map tiles: OpenStreetMap (default) or Amap (overlays shifted to GCJ-02)")
-    g.add_argument("--self-contained", action="store_true",
-                   help="inline map scripts into every page (works offline, larger files)")
-    g.add_argument("--no-maps", action="store_true", help="write route sheets only")
-    g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    groups = add_plan_options(sp, first={"output": lambda g: g.add_argument(
+        "--out", type=Path, default=None, help="output folder (default maps/<date>/)")})
+    groups["output"].add_argument("-q", "--quiet", action="store_true",
+                                  help="no progress bars or summary")
     sp.set_defaults(func=cmd_plan, check=check_plan_options)
 
     sp = sub.add_parser(
@@ -588,20 +545,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check the case and collector lists: every problem at once, exit code 2 if "
                     "any. With --geocode, also geocode every address and list those not found "
                     "or matched with uncertainty (exit code 1 if any).")
-    sp.add_argument("--cases", type=Path, default=None, help="case list (.csv/.xlsx)")
-    sp.add_argument("--collectors", type=Path, default=None, help="collector list (.csv/.xlsx)")
-    sp.add_argument("--policy", default="china", choices=tuple(rules.PRESETS),
-                    help="collection rules preset the shifts are checked against (default china)")
-    sp.add_argument("--lunch", default=None,
-                    help="lunch break window HH:MM-HH:MM, as for plan (default 11:30-13:30)")
+    # the shifts are checked against --policy and --lunch, --geocode uses the geocoding options:
+    # the plan options of the same names (optimizer.settings.OPTIONS)
+    add_plan_options(sp, names=VALIDATE_OPTIONS)
     sp.add_argument("--geocode", action="store_true",
                     help="also geocode every address and report misses and uncertain matches")
-    sp.add_argument("--osm", type=Path, default=None,
-                    help="OSM extract for the offline geocoder (default: bundled central Chengdu)")
-    sp.add_argument("--geocoder", default="offline",
-                    help="'offline' (default) or a geopy provider name such as nominatim")
-    sp.add_argument("--user-agent", default=None, help="user agent for online geocoders")
-    sp.add_argument("--cache-dir", type=Path, default=None, help="cache for geocoding")
     sp.add_argument("--out", type=Path, default=None,
                     help="write every address with its status, match and coordinates to this CSV")
     sp.add_argument("--show", default=30, help="rows per table (default 30)")
@@ -624,7 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", type=Path, default=None,
                     help="output folder (default maps/whatif-<name>/)")
     sp.add_argument("--workers", default=2, help="parallel processes, 1-64 (default 2)")
-    sp.add_argument("--max-variants", default=whatif_max_variants(),
+    sp.add_argument("--max-variants", default=opt.MAX_VARIANTS,
                     help="most variants run without asking (default %(default)s); a larger "
                          "file asks for confirmation on a terminal, or needs this option")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -646,15 +594,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return interrupts.EXIT_INTERRUPTED
-    except InputError as exc:
+    except CollectorRoutesError as exc:  # every error a user can cause (optimizer.errors)
         print(f"error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
-    except (ConfigError, CollectorRoutesError) as exc:
-        print(f"error: {printable(exc)}", file=sys.stderr)
-        return exc.exit_code
-    except FileNotFoundError as exc:
-        print(f"error: {printable(exc)}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,17 +13,20 @@ Two layers live here.
 *Business objects* (`Case`, `Collector`) are what the input files describe, validated.
 
 *Solver objects* (`Visit`, `Vehicle`, `Problem`, `Solution`) are what the solver and the
-re-simulation (`optimizer.verify`) work on: locations are indices into the travel matrices.
+re-simulation (`optimizer.routing.verify`) work on: locations are indices into the travel matrices.
 The benchmark harness builds the same `Problem` from instance files, so the product and the
 benchmarks go through one model and one solve path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
+
+from optimizer.errors import ProblemError
 
 DAY_S = 24 * 3600
 
@@ -37,7 +40,9 @@ class TimeWindow:
 
     def __post_init__(self) -> None:
         if self.end_s < self.start_s:
-            raise ValueError(f"window end {self.end_s} is before start {self.start_s}")
+            raise ProblemError(f"time window end {hhmm(self.end_s)} ({self.end_s} s) is before "
+                               f"its start {hhmm(self.start_s)} ({self.start_s} s); give a "
+                               "window that ends at or after its start")
 
     def contains(self, t_s: float) -> bool:
         return self.start_s <= t_s <= self.end_s
@@ -84,7 +89,7 @@ class Case:
     phone: str = ""
     district: str = ""
     notes: str = ""
-    # collection-rule attributes (see optimizer.rules)
+    # collection-rule attributes (see optimizer.planning.rules)
     skill: str = ""
     preferred_collector: str = ""
     fixed_collector: str = ""
@@ -195,8 +200,8 @@ class Problem:
     cost_per_m: float = 0.0
     # cost of using a vehicle at all (benchmarks with fleet-size terms); 0 in the product
     fixed_cost: float = 0.0
-    # workload balance: cost per second of (longest route working time - shortest)
-    # (OR-Tools global span cost on the time dimension); 0 = off
+    # workload balance: cost per second of the day's span, the latest return minus the earliest
+    # departure over all routes (OR-Tools' global span cost of the time dimension); 0 = off
     balance_cost_per_s: float = 0.0
 
 
@@ -290,12 +295,87 @@ class Unassigned:
 
 
 @dataclass(frozen=True)
+class RouteSummary:
+    """One route's totals, as ``summary.json`` reports them: value to 2 decimals, seconds and
+    metres to 1, ``utilisation`` (working time, leave to return, over the shift; 0 for an idle
+    crew) to 4."""
+
+    collector_id: str
+    members: tuple[str, ...]
+    cases_visited: int
+    value_visited: float
+    travel_s: float
+    travel_m: float
+    leave: str  # HH:MM; "" for an idle crew
+    return_: str  # HH:MM; "" for an idle crew
+    work_s: float
+    utilisation: float
+
+
+@dataclass(frozen=True)
+class GeocodingCounts:
+    """How the cases were located: lat/lon given in the input, an exact match, an uncertain one
+    (score below 1: fuzzy, or one of several same-name places), not found."""
+
+    from_input: int
+    exact: int
+    uncertain: int
+    not_found: int
+
+
+@dataclass(frozen=True)
+class SolverSummary:
+    """The search whose plan was kept (e.g. ``ortools+vroom``) and its objective."""
+
+    search: str
+    objective: float
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """A plan's totals, overall and per route: the content of ``summary.json``.
+
+    Rounded as reported: values to 2 decimals, seconds and metres to 1, shares and
+    utilisations to 4 (the mean and spread are those of the routes' reported utilisations).
+    ``value_total`` is the value of every input case, visited or not. Made once, with the plan
+    (`optimizer.plan.summarize`); ``timings_s`` (seconds per step), ``solver`` and ``wall_s``
+    are absent from plans built without them (e.g. by hand in tests).
+    """
+
+    plan_date: date
+    policy: str
+    weighting: str
+    cases_total: int
+    cases_visited: int
+    cases_unassigned: int
+    value_total: float
+    value_visited: float
+    value_share: float
+    travel_s_total: float
+    travel_m_total: float
+    routes: int
+    collectors: int
+    utilisation_mean: float
+    utilisation_spread: float
+    unassigned_by_reason: Mapping[str, int]
+    geocoding: GeocodingCounts
+    per_collector: tuple[RouteSummary, ...]
+    timings_s: Mapping[str, float] | None = None
+    solver: SolverSummary | None = None
+    wall_s: float | None = None
+
+
+@dataclass(frozen=True)
 class Plan:
-    """A day's plan: every input case is in exactly one route stop or in `unassigned`."""
+    """A day's plan: every input case is in exactly one route stop or in `unassigned`.
+
+    ``summary``: its totals, made with it by the pipeline (`optimizer.plan`); None for a plan put
+    together by hand (tests).
+    """
 
     plan_date: date
     routes: tuple[PlannedRoute, ...]
     unassigned: tuple[Unassigned, ...]
-    summary: dict = field(default_factory=dict, compare=False)
+    summary: PlanSummary | None = field(default=None, compare=False)
     # case_id -> (what the address matched, match score 0..1, provider), for located cases
-    geocoded: dict = field(default_factory=dict, compare=False)
+    geocoded: Mapping[str, tuple[str, float, str]] = field(default_factory=dict, compare=False)

@@ -5,34 +5,43 @@ the checked value, or raises `Bad` with what is wrong and the fix; the caller ad
 came from (``--cooldown-days``, or ``scenario.yaml variant x, key cooldown_days``) and collects
 every problem before it reports them at once.
 
-`PLAN_VALUES` holds the range of every plan setting that both ``collector-routes plan`` and the
-what-if scenario files accept, under one name (underscores for the dashes of the option), so the
-two can never disagree on what is allowed.
+Which option takes which parser (and range) is said once, in `optimizer.settings.OPTIONS`, for
+the command line and the what-if files alike.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from optimizer.errors import ConfigError
+from optimizer.io.inputs import parse_time_window
+from optimizer.planning.weigh import Weighting, parse_curve
 
-__all__ = ["PLAN_VALUES", "Bad", "boolean", "choice", "curve", "day", "number", "path", "text",
-           "time_range", "whole"]
+__all__ = ["MAX_COST", "MAX_VARIANTS", "Bad", "boolean", "choice", "curve", "day", "number",
+           "path", "text", "time_range", "whole"]
 
 Parser = Callable[[object], Any]  # the checked value (its type depends on the parser)
 
+#: most what-if variants run without asking (``whatif --max-variants``; here, not in the what-if
+#: runner, so that building the command line does not load the planning pipeline)
+MAX_VARIANTS = 20
+
 
 class Bad(Exception):
-    """A bad value: message and fix (the caller adds where it came from and the value)."""
+    """A bad value: message and fix (the caller adds where it came from and the value).
 
-    def __init__(self, message: str, fix: str) -> None:
+    ``value``: the part of the value at fault, when it is not the whole (one item of a list).
+    """
+
+    def __init__(self, message: str, fix: str, *, value: object = None) -> None:
         super().__init__(message)
         self.message = message
         self.fix = fix
+        self.value = value
 
 
 def is_none(v: object) -> bool:
@@ -88,11 +97,11 @@ def number(lo: float | None = None, *, strict: bool = False, hi: float | None = 
     def parse(v: object):
         if allow_none and is_none(v):
             return None
-        if isinstance(v, bool):
+        if isinstance(v, bool) or not isinstance(v, int | float | str):
             raise Bad("is not a number", fix)
         try:
-            x = float(v)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+            x = float(v)
+        except ValueError:
             raise Bad("is not a number", fix) from None
         if not math.isfinite(x):
             raise Bad("is not a finite number", fix)
@@ -148,8 +157,6 @@ def day(v: object) -> date:
 def time_range(*, allow_none: bool = False) -> Parser:
     """``HH:MM-HH:MM`` as a `TimeWindow`."""
     def parse(v: object):
-        from optimizer.inputs import parse_time_window
-
         if allow_none and is_none(v):
             return None
         if not isinstance(v, str):
@@ -163,8 +170,6 @@ def time_range(*, allow_none: bool = False) -> Parser:
 
 def curve(v: object):
     """A collectability curve ``'dpd:share,...'`` (checked as `Weighting` checks it)."""
-    from optimizer.weigh import Weighting, parse_curve
-
     if not isinstance(v, str):
         raise Bad("is not a curve", "write it as 'dpd:share,...', e.g. '0:0.95,90:0.5,180:0.2'")
     try:
@@ -176,21 +181,3 @@ def curve(v: object):
 
 # a cost above this many value units per hour is a typo (and would overflow the solver's integers)
 MAX_COST = 1e6
-
-#: ranges of the plan settings both the command line and the what-if files take
-PLAN_VALUES: Mapping[str, Parser] = {
-    "team_size": whole(1, hi=10),
-    "lunch_minutes": whole(0, hi=240),
-    "max_work_hours": number(0.0, strict=True, hi=24.0, allow_none=True),
-    "overtime_minutes": whole(0, hi=12 * 60),
-    "overtime_cost_per_hour": number(0.0, hi=MAX_COST),
-    "cooldown_days": whole(0, hi=3650),
-    "preferred_cost": number(0.0, hi=MAX_COST),
-    "balance_cost_per_hour": number(0.0, hi=MAX_COST),
-    "time_limit": number(0.0, strict=True, hi=24 * 3600.0),
-    "seed": whole(0, hi=2**31 - 1),
-    "max_solutions": whole(1, allow_none=True),
-    "travel_cost_per_hour": number(0.0, hi=MAX_COST),
-    "speed_factor": number(0.0, strict=True, hi=10.0),
-    "max_snap_m": number(0.0, strict=True, hi=100_000.0),
-}

@@ -1,145 +1,83 @@
-"""Plan a day: the pipeline from validated cases and collectors to a `Plan`.
+"""Plan a day: THE pipeline from validated cases and collectors to a `Plan`.
 
-input -> geocode -> weigh -> rules -> road network -> travel matrix -> solve -> explain -> Plan.
+    crews -> locate (geocode, road network, travel matrix) -> build_problem (values, rules)
+          -> search (solve, verify, guard) -> assemble (road paths, reasons) -> Plan + summary
 
-`plan_day` touches no output files (the export modules write them); it reads the OSM extract and
-uses the caches for networks and geocoding.
+`plan_day` runs all of it for the command line; `solve_day` does the same and also returns the
+solver problem and how it was searched, for callers that plan several days from one another: a
+what-if variant starts from its base plan (`Initial`), and so can later re-planning and
+multi-day plans. `solve_located` runs the steps after `locate`, for days located by hand (tests).
+
+Nothing here writes files (`optimizer.outputs.write` does); it reads the OSM extract and uses the
+caches for networks and geocoding.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Literal
 
 import numpy as np
 
-from optimizer import explain, rules
-from optimizer.errors import CollectorRoutesError, InputError, Problem
+from optimizer.errors import CollectorRoutesError, InputError, Issue
+from optimizer.geo import geocode as gc
+from optimizer.geo import matrix as mx
+from optimizer.geo import network as nw
 from optimizer.model import (
     Case,
     Collector,
+    GeocodingCounts,
     Place,
     Plan,
     PlannedRoute,
     PlannedStop,
+    PlanSummary,
+    Problem,
+    Route,
+    RouteSummary,
     Solution,
+    SolverSummary,
     TimeWindow,
-    Vehicle,
-    Visit,
+    Unassigned,
     geocode_status,
     hhmm,
 )
-from optimizer.model import (
-    Problem as RoutingProblem,
-)
+from optimizer.planning import explain, rules
+from optimizer.planning.build import Built, Located, Reason, build_problem
 from optimizer.progress import Progress, ensure
-from optimizer.weigh import Weighting, case_value
+from optimizer.routing import solve as sv
+from optimizer.routing import verify
+from optimizer.routing.params import SolveSettings
+from optimizer.settings import PlanSettings
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class PlanSettings:
-    """Everything a plan depends on besides the cases and collectors.
-
-    Parameters
-    ----------
-    plan_date
-        The day planned; weekday windows and rules are resolved for it.
-    weighting
-        How case values are computed (`optimizer.weigh`).
-    policy
-        Collection rules (`optimizer.rules`).
-    time_limit_s, seed
-        Solver budget and random seed; the same inputs and seed give the same plan.
-    travel_cost_per_h
-        Cost of one hour of travel in value units (currency): the plan visits a case only if it
-        is worth its detour. Default 30.
-    geocoder
-        ``"offline"`` (gazetteer of the bundled extract) or a geopy provider name.
-    user_agent
-        For online geocoders (Nominatim requires one).
-    osm_path, place, bbox
-        Road network: a local OSM file (default: bundled Chengdu), or online by place/bbox.
-    mode, speed_factor
-        Travel mode (drive, bike, walk) and a factor on all speeds (0.8 = 20 % slower).
-    cache_dir
-        Cache for networks and geocoding results.
-    max_snap_m
-        A case farther than this from the road network is reported unassigned (off network).
-    """
-
-    plan_date: date
-    weighting: Weighting = Weighting()
-    policy: rules.Policy = rules.PRESETS["none"]
-    time_limit_s: float = 30.0
-    seed: int = 0
-    travel_cost_per_h: float = 30.0
-    geocoder: str = "offline"
-    user_agent: str | None = None
-    osm_path: Path | None = None
-    place: str | None = None
-    bbox: tuple[float, float, float, float] | None = None
-    mode: str = "drive"
-    speed_factor: float = 1.0
-    cache_dir: Path | None = None
-    max_snap_m: float = 1000.0
-    solver_options: dict = field(default_factory=dict, compare=False)
+# --------------------------------------------------------------------------- locate
 
 
-def next_working_day(today: date | None = None) -> date:
-    """The next Monday-to-Friday day after `today`."""
-    d = (today or date.today()) + timedelta(days=1)
-    while d.weekday() >= 5:
-        d += timedelta(days=1)
-    return d
-
-
-# --------------------------------------------------------------------------- building blocks
-
-
-@dataclass(frozen=True)
-class Located:
-    """Where each case and crew place is, and the travel matrices between them."""
-
-    case_latlon: dict[str, tuple[float, float]]
-    unlocated: dict[str, tuple[str, str]]  # case_id -> (reason_code, reason)
-    crews: tuple[rules.Crew, ...]
-    # matrix index of each crew's start and end, and of each located case
-    crew_start: tuple[int, ...]
-    crew_end: tuple[int, ...]
-    case_index: dict[str, int]
-    duration_s: np.ndarray
-    distance_m: np.ndarray
-    node: np.ndarray  # network node of each matrix location
-    loc_latlon: tuple[tuple[float, float], ...]
-    network: object
-    timings_s: dict = field(default_factory=dict, compare=False)  # seconds per step
-    # case_id -> (what the address matched, match score 0..1, provider) of each located case
-    geocoded: dict = field(default_factory=dict, compare=False)
-
-
-def _geocode_places(crews: Sequence[rules.Crew], geocoder, collectors_file: str
+def _geocode_places(crews: Sequence[rules.Crew], geocoder: gc.Geocoder, collectors_file: str
                     ) -> dict[int, tuple[float, float]]:
-    """Coordinates of every crew start/end place; InputError if one cannot be found."""
+    """Coordinates of every crew start/end place (by the place's id); InputError if one cannot
+    be found."""
     out: dict[int, tuple[float, float]] = {}
     problems = []
     for crew in crews:
         for which in ("start", "end"):
-            place: Place = getattr(crew, which)
+            place = crew.start if which == "start" else crew.end
             if id(place) in out:
                 continue
-            if place.has_coords:
-                out[id(place)] = (place.lat, place.lon)  # type: ignore[assignment]
+            if place.lat is not None and place.lon is not None:
+                out[id(place)] = (place.lat, place.lon)
                 continue
             res = geocoder.geocode(place.address)
             if res is None:
                 m = crew.members[0]
-                problems.append(Problem(
+                problems.append(Issue(
                     collectors_file, m.row, f"collector_id={m.collector_id}", f"{which}_address",
                     place.address,
                     "the address cannot be geocoded: "
@@ -152,188 +90,244 @@ def _geocode_places(crews: Sequence[rules.Crew], geocoder, collectors_file: str
     return out
 
 
-def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSettings, *,
-           geocoder=None, network=None, collectors_file: str = "collectors.csv",
-           progress: Progress | None = None) -> Located:
-    """Geocode cases and crew places, snap them to the road network, compute travel matrices."""
-    from optimizer import geocode as gc
-    from optimizer import matrix as mx
-    from optimizer import network as nw
+@dataclass(frozen=True)
+class _Points:
+    """The locations of the travel matrix: the crews' start and end places (one location per
+    distinct coordinate), then the located cases."""
 
+    latlon: tuple[tuple[float, float], ...]
+    crew_start: tuple[int, ...]
+    crew_end: tuple[int, ...]
+    case: dict[str, int]  # case_id -> location
+
+    @staticmethod
+    def of(crews: Sequence[rules.Crew], place_latlon: Mapping[int, tuple[float, float]],
+           case_latlon: Mapping[str, tuple[float, float]], case_ids: Sequence[str]) -> _Points:
+        pts: list[tuple[float, float]] = []
+        index: dict[tuple[str, float, float] | tuple[str, str], int] = {}
+
+        def add(key: tuple[str, float, float] | tuple[str, str],
+                latlon: tuple[float, float]) -> int:
+            if key not in index:
+                index[key] = len(pts)
+                pts.append(latlon)
+            return index[key]
+
+        def place(p: Place) -> int:
+            lat, lon = place_latlon[id(p)]
+            return add(("p", round(lat, 6), round(lon, 6)), (lat, lon))
+
+        crew_start = tuple(place(c.start) for c in crews)
+        crew_end = tuple(place(c.end) for c in crews)
+        case = {cid: add(("c", cid), case_latlon[cid]) for cid in case_ids}
+        return _Points(tuple(pts), crew_start, crew_end, case)
+
+
+def _refuse_places_off_network(crews: Sequence[rules.Crew], points: _Points,
+                               snapped: nw.SnapResult, collectors_file: str) -> None:
+    """InputError naming every crew start or end place too far from the roads."""
+    problems = []
+    for k, crew in enumerate(crews):
+        for which, i in (("start", points.crew_start[k]), ("end", points.crew_end[k])):
+            if snapped.too_far[i]:
+                m = crew.members[0]
+                lat, lon = points.latlon[i]
+                problems.append(Issue(
+                    collectors_file, m.row, f"collector_id={m.collector_id}", f"{which}_place",
+                    f"{lat:.6f},{lon:.6f}",
+                    f"{snapped.distance_m[i]:.0f} m from the nearest road of the network "
+                    "(or outside its area)",
+                    "give a start/end place inside the road network's area"))
+    if problems:
+        raise InputError(problems)
+
+
+def _off_network(latlon: tuple[float, float], distance_m: float, max_snap_m: float) -> Reason:
+    return ("off_network",
+            f"its location ({latlon[0]:.5f}, {latlon[1]:.5f}) is {distance_m:.0f} m from the "
+            f"nearest road of the network (limit {max_snap_m:.0f} m); check the address or "
+            "coordinates")
+
+
+def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSettings, *,
+           geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
+           collectors_file: str = "collectors.csv", progress: Progress | None = None) -> Located:
+    """Geocode cases and crew places, snap them to the road network, compute travel matrices.
+
+    Raises `InputError` when a crew's start or end place cannot be found or lies off the roads;
+    a case that cannot is left in ``unlocated`` with its reason.
+    """
+    roads = settings.roads
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if geocoder is None:
-        geocoder = gc.make_geocoder(settings.geocoder, osm_path=settings.osm_path,
-                                    cache_dir=settings.cache_dir, user_agent=settings.user_agent,
-                                    progress=progress)
+        geocoder = gc.make_geocoder(settings.geocoding.geocoder, osm_path=roads.osm_path,
+                                    cache_dir=settings.cache_dir,
+                                    user_agent=settings.geocoding.user_agent, progress=progress)
     found, failed = gc.geocode_cases(cases, geocoder, progress=progress)
-    unlocated = {cid: ("no_coordinates", reason) for cid, reason in failed.items()}
+    unlocated: dict[str, Reason] = {cid: ("no_coordinates", why) for cid, why in failed.items()}
     case_latlon = {cid: (r.lat, r.lon) for cid, r in found.items()}
-    place_xy = _geocode_places(crews, geocoder, collectors_file)
+    place_latlon = _geocode_places(crews, geocoder, collectors_file)
     timings["geocode"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-
     if network is None:
-        network = nw.load_network(settings.osm_path, place=settings.place, bbox=settings.bbox,
-                                  mode=settings.mode, speed_factor=settings.speed_factor,
+        network = nw.load_network(roads.osm_path, place=roads.place, bbox=roads.bbox,
+                                  mode=roads.mode, speed_factor=roads.speed_factor,
                                   cache_dir=settings.cache_dir, progress=progress)
-    # matrix locations: crew starts, crew ends, then cases
-    pts: list[tuple[float, float]] = []
-    key_index: dict[object, int] = {}
-
-    def add(key: object, latlon: tuple[float, float]) -> int:
-        if key not in key_index:
-            key_index[key] = len(pts)
-            pts.append(latlon)
-        return key_index[key]
-
-    crew_start = tuple(add(("p", round(place_xy[id(c.start)][0], 6),
-                            round(place_xy[id(c.start)][1], 6)), place_xy[id(c.start)])
-                       for c in crews)
-    crew_end = tuple(add(("p", round(place_xy[id(c.end)][0], 6),
-                          round(place_xy[id(c.end)][1], 6)), place_xy[id(c.end)])
-                     for c in crews)
-    case_ids = [c.case_id for c in cases if c.case_id in case_latlon]
-    for cid in case_ids:
-        add(("c", cid), case_latlon[cid])
-    lat = np.array([p[0] for p in pts])
-    lon = np.array([p[1] for p in pts])
-    snapped = nw.snap(network, lat, lon, max_snap_m=settings.max_snap_m)
-    n_places = len(pts) - len(case_ids)
-    bad_places = [i for i in range(n_places) if snapped.too_far[i]]
-    if bad_places:
-        probs = []
-        for crew in crews:
-            for which, idx in (("start", crew_start), ("end", crew_end)):
-                i = idx[crews.index(crew)]
-                if i in bad_places:
-                    m = crew.members[0]
-                    probs.append(Problem(
-                        collectors_file, m.row, f"collector_id={m.collector_id}", f"{which}_place",
-                        f"{pts[i][0]:.6f},{pts[i][1]:.6f}",
-                        f"{snapped.distance_m[i]:.0f} m from the nearest road of the network "
-                        "(or outside its area)",
-                        "give a start/end place inside the road network's area"))
-        raise InputError(probs)
+    points = _Points.of(crews, place_latlon, case_latlon,
+                        [c.case_id for c in cases if c.case_id in case_latlon])
+    snapped = nw.snap(network, np.array([p[0] for p in points.latlon]),
+                      np.array([p[1] for p in points.latlon]), max_snap_m=roads.max_snap_m)
+    _refuse_places_off_network(crews, points, snapped, collectors_file)
     case_index: dict[str, int] = {}
-    for cid in case_ids:
-        i = key_index[("c", cid)]
+    for cid, i in points.case.items():
         # near the edge of an extract a point may lie outside its bounds yet next to its roads:
         # only the distance to the network decides
         if snapped.too_far[i]:
-            why = (f"{snapped.distance_m[i]:.0f} m from the nearest road of the network (limit "
-                   f"{settings.max_snap_m:.0f} m)")
-            unlocated[cid] = ("off_network",
-                              (f"its location ({pts[i][0]:.5f}, {pts[i][1]:.5f}) is {why}; check "
-                              "the address or coordinates"))
+            unlocated[cid] = _off_network(points.latlon[i], snapped.distance_m[i],
+                                          roads.max_snap_m)
         else:
             case_index[cid] = i
     timings["network"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     tm = mx.travel_matrices(network, snapped, progress=progress)
     timings["matrix"] = time.perf_counter() - t0
-    return Located(case_latlon, unlocated, tuple(crews), crew_start, crew_end, case_index,
-                   np.asarray(tm.duration_s, dtype=float), np.asarray(tm.distance_m, dtype=float),
-                   np.asarray(snapped.node), tuple(pts), network, timings,
+    return Located(case_latlon, unlocated, tuple(crews), points.crew_start, points.crew_end,
+                   case_index, np.asarray(tm.duration_s, dtype=float),
+                   np.asarray(tm.distance_m, dtype=float), np.asarray(snapped.node),
+                   points.latlon, network, timings,
                    {cid: (r.matched, r.score, r.provider) for cid, r in found.items()})
 
 
+# --------------------------------------------------------------------------- search
+
+
 @dataclass(frozen=True)
-class Built:
-    """The solver problem for a day, and what was decided before solving."""
+class Initial:
+    """A plan to start from (e.g. a what-if variant's base plan), its routes matched to this
+    day's vehicles by id.
 
-    problem: RoutingProblem
-    visit_case: dict[str, Case]
-    values: dict[str, float]
-    windows: dict[str, tuple[TimeWindow, ...]]  # legal windows of each case today
-    eligible: dict[str, tuple[int, ...]]  # vehicle indices allowed for each case
-    excluded: dict[str, tuple[str, str]]  # case_id -> (reason_code, reason) before solving
+    Parameters
+    ----------
+    solution
+        Its routes.
+    label
+        How the searches and the plan name it (``started_from``, ``routes_from``, the solver of
+        a kept plan). Default ``"initial plan"``.
+    search
+        ``"also"``: a search from these routes beside the one from scratch, the better plan kept
+        (ties: this one); ``"only"``: the one search starts from them; ``"none"``: no search
+        from them (the guard may still use them).
+    guard_value
+        If set (the value visited by this plan), the plan found is worth less and these routes
+        fit the day (re-checked by `verify.check_solution`), they are kept instead. None: no
+        guard.
+    """
+
+    solution: Solution
+    label: str = "initial plan"
+    search: Literal["also", "only", "none"] = "also"
+    guard_value: float | None = None
 
 
-def build_problem(cases: Sequence[Case], loc: Located, settings: PlanSettings) -> Built:
-    """Apply the collection rules and turn the located cases into the solver's problem."""
-    pol = settings.policy
-    day = settings.plan_date
-    crews = loc.crews
-    vehicles = tuple(
-        Vehicle(
-            vehicle_id=crew.crew_id, start=loc.crew_start[k], end=loc.crew_end[k],
-            shift=crew.shift, max_visits=crew.max_visits, max_duration_s=crew.work_limit_s(pol),
-            overtime_s=pol.overtime_s, overtime_cost_per_s=pol.overtime_cost_per_h / 3600.0,
-            breaks=rules.crew_breaks(crew, pol),
-        )
-        for k, crew in enumerate(crews)
-    )
-    excluded: dict[str, tuple[str, str]] = dict(loc.unlocated)
-    values: dict[str, float] = {}
-    visits: list[Visit] = []
-    visit_case: dict[str, Case] = {}
-    windows: dict[str, tuple[TimeWindow, ...]] = {}
-    eligible_map: dict[str, tuple[int, ...]] = {}
-    for case in cases:
-        values[case.case_id] = case_value(case, settings.weighting)
-        if case.case_id in excluded:
-            continue
-        cd = rules.cooldown_reason(case, day, pol)
-        if cd:
-            excluded[case.case_id] = cd
-            continue
-        today = case.windows_on(day)
-        if not today:
-            excluded[case.case_id] = ("no_window_today",
-                                      (f"the customer cannot be found on {day:%A} (windows: "
-                                      f"{explain.describe_availability(case)})"))
-            continue
-        legal = rules.legal_windows(case, today, pol)
-        if not legal:
-            excluded[case.case_id] = (
-                "outside_legal_hours",
-                (f"its windows today ({', '.join(w.label() for w in today)}) fall outside the "
-                f"legal contact hours of policy '{pol.name}' "
-                f"({explain.hours_label(pol)}) and the customer has not consented"))
-            continue
-        reasons = {k: rules.ineligible_reason(case, crew) for k, crew in enumerate(crews)}
-        eligible = tuple(k for k, r in reasons.items() if r is None)
-        if not eligible:
-            excluded[case.case_id] = explain.no_eligible(case, crews, reasons)
-            continue
-        in_shift = tuple(k for k in eligible if any(
-            w.start_s <= crews[k].shift.end_s and w.end_s >= crews[k].shift.start_s
-            for w in legal))
-        if not in_shift:
-            excluded[case.case_id] = (
-                "outside_shifts",
-                (f"its windows today ({', '.join(w.label() for w in legal)}) fall outside every "
-                f"eligible shift "
-                f"({', '.join(sorted({crews[k].shift.label() for k in eligible}))})"))
-            continue
-        i = loc.case_index[case.case_id]
-        reach = tuple(k for k in in_shift
-                      if np.isfinite(loc.duration_s[loc.crew_start[k], i])
-                      and np.isfinite(loc.duration_s[i, loc.crew_end[k]]))
-        if not reach:
-            excluded[case.case_id] = ("unreachable",
-                                      ("no road path connects it with an eligible collector's "
-                                      "start and end place (one-way or disconnected roads)"))
-            continue
-        preferred = tuple(k for k in reach if rules.is_preferred(case, crews[k]))
-        visit = Visit(
-            visit_id=case.case_id, location=i, value=values[case.case_id],
-            service_s=case.service_s, windows=legal,
-            allowed_vehicles=None if len(reach) == len(crews) else reach,
-            preferred_vehicles=preferred if case.preferred_collector else (),
-            off_preference_cost=pol.preferred_cost if preferred else 0.0,
-        )
-        visits.append(visit)
-        visit_case[case.case_id] = case
-        windows[case.case_id] = legal
-        eligible_map[case.case_id] = reach
-    problem = RoutingProblem(
-        visits=tuple(visits), vehicles=vehicles, duration_s=loc.duration_s,
-        distance_m=loc.distance_m, cost_per_s=settings.travel_cost_per_h / 3600.0,
-        balance_cost_per_s=(pol.balance_cost_per_h / 3600.0 if pol.balance == "hours" else 0.0),
-    )
-    return Built(problem, visit_case, values, windows, eligible_map, excluded)
+@dataclass(frozen=True)
+class Guard:
+    """What the guard did: the searches' best value was below the initial plan's."""
+
+    found_value: float
+    initial_value: float
+    kept: bool  # the initial routes (re-verified) replaced the searches' plan
+    problem: str = ""  # not kept: why they do not fit this day (the first problem found)
+
+
+@dataclass(frozen=True)
+class Searched:
+    """How the plan's routes were found."""
+
+    solution: Solution  # the routes kept, verified
+    searches: int  # 1, or 2 with a search from the initial plan beside the one from scratch
+    started_from: str  # "scratch" or the initial plan's label
+    routes_from: str  # "solver", or "<label> (guard)" when the guard kept the initial routes
+    search_stop: str  # "solution limit" (reproducible) or "time limit"
+    guard: Guard | None = None  # the guard was triggered
+
+
+def _empty_route(problem: Problem, k: int) -> Route:
+    v = problem.vehicles[k]
+    return Route(v.vehicle_id, (), float(v.shift.start_s), float(v.shift.start_s), 0.0, 0.0)
+
+
+def routes_in(problem: Problem, initial: Solution, *, label: str) -> Solution:
+    """`initial`'s routes as a solution of `problem` (matched by vehicle id; a vehicle it does
+    not have stays home). Check it with `verify.check_solution` before use."""
+    by_id = {r.vehicle_id: r for r in initial.routes}
+    routes = tuple(by_id[v.vehicle_id] if v.vehicle_id in by_id else _empty_route(problem, k)
+                   for k, v in enumerate(problem.vehicles))
+    visited = {s.visit_id for r in routes for s in r.stops}
+    dropped = tuple(v.visit_id for v in problem.visits if v.visit_id not in visited)
+    return Solution(routes=routes, dropped=dropped, solver=label)
+
+
+def value_visited(problem: Problem, solution: Solution) -> float:
+    """The value of the visits `solution` makes, unrounded."""
+    index = {v.visit_id: i for i, v in enumerate(problem.visits)}
+    return sum(problem.visits[index[s.visit_id]].value for r in solution.routes for s in r.stops)
+
+
+def _verified(problem: Problem, solution: Solution) -> Solution:
+    problems = verify.check_solution(problem, solution)
+    if problems:
+        raise CollectorRoutesError("the solver's plan failed re-simulation: " + "; ".join(
+            problems[:5]))
+    return solution
+
+
+def search(problem: Problem, solver: SolveSettings, *, initial: Initial | None = None,
+           progress: Progress | None = None) -> Searched:
+    """Solve, verify and guard: the routes of the day's plan.
+
+    Without `initial`, one search from scratch, as `collector-routes plan` runs it. With it, see
+    `Initial`. The plan kept is re-simulated independently of the solver
+    (`verify.check_solution`); one that fails raises `CollectorRoutesError` (a bug, never
+    expected).
+    """
+    start = initial if initial is not None and initial.search != "none" else None
+    searches: list[tuple[str, Solution]] = []
+    if start is None or start.search == "also":
+        searches.append(("scratch", sv.solve(problem, solver, progress=progress)))
+    if start is not None:  # listed first: a tie goes to the search from the initial plan
+        searches.insert(0, (start.label, sv.solve(problem, solver, initial=start.solution,
+                                                  progress=progress)))
+    started_from, solution = min(searches,
+                                 key=lambda t: round(t[1].objective * solver.value_scale))
+    # with max_solutions a plan is reproducible only if that limit, not the clock, ended the search
+    timed_out = any(sol.wall_s >= solver.time_limit_s - 0.05 for _, sol in searches)
+    search_stop = "time limit" if timed_out or not solver.max_solutions else "solution limit"
+    found = Searched(_verified(problem, solution), len(searches), started_from, "solver",
+                   search_stop)
+    if initial is None or initial.guard_value is None:
+        return found
+    return _guard(problem, found, initial, initial.guard_value, progress)
+
+
+def _guard(problem: Problem, found: Searched, initial: Initial, initial_value: float,
+           progress: Progress | None) -> Searched:
+    """`found`, or the initial routes if they are worth more and fit this day."""
+    value = value_visited(problem, found.solution)
+    if value >= initial_value - 1e-9 * max(1.0, abs(initial_value)):
+        return found
+    fallback = routes_in(problem, initial.solution, label=initial.label)
+    problems = verify.check_solution(problem, fallback)
+    if problems:
+        return replace(found, guard=Guard(value, initial_value, False, problems[0]))
+    # a step of its own, so that progress displays say so
+    with ensure(progress).step(f"{initial.label.capitalize()} kept (the searches found less)"):
+        pass
+    return Searched(fallback, found.searches, found.started_from, f"{initial.label} (guard)",
+                  found.search_stop, Guard(value, initial_value, True))
+
+
+# --------------------------------------------------------------------------- assemble
 
 
 def _window_of(start_s: float, windows: Sequence[TimeWindow]) -> TimeWindow:
@@ -343,47 +337,43 @@ def _window_of(start_s: float, windows: Sequence[TimeWindow]) -> TimeWindow:
     return windows[0]
 
 
-def assemble(cases: Sequence[Case], loc: Located, built: Built, solution: Solution,
-             settings: PlanSettings, *, progress: Progress | None = None) -> Plan:
-    """Turn the solver's solution into a `Plan` with road paths and a reason for every case left."""
-    from optimizer import matrix as mx
+def _planned_route(route: Route, k: int, loc: Located, built: Built) -> PlannedRoute:
+    """One route of the solution with its cases, windows and road path."""
+    crew = loc.crews[k]
+    stops = tuple(PlannedStop(
+        collector_id=crew.crew_id, stop=n, case=built.visit_case[s.visit_id],
+        lat=loc.case_latlon[s.visit_id][0], lon=loc.case_latlon[s.visit_id][1],
+        arrive_s=s.arrive_s, start_s=s.start_s, depart_s=s.depart_s, travel_s=s.travel_s,
+        travel_m=s.travel_m, value=built.values[s.visit_id],
+        window=_window_of(s.start_s, built.windows[s.visit_id]))
+        for n, s in enumerate(route.stops, start=1))
+    seq = [loc.crew_start[k], *(loc.case_index[s.visit_id] for s in route.stops),
+           loc.crew_end[k]]
+    if loc.network is not None:
+        path = tuple(mx.route_path(loc.network, [int(loc.node[i]) for i in seq]))
+    else:  # synthetic matrices (tests): straight lines between the places
+        path = tuple(loc.loc_latlon[i] for i in seq)
+    slat, slon = loc.loc_latlon[loc.crew_start[k]]
+    elat, elon = loc.loc_latlon[loc.crew_end[k]]
+    return PlannedRoute(
+        collector=_crew_as_collector(crew), stops=stops, start_lat=slat, start_lon=slon,
+        end_lat=elat, end_lon=elon, leave_s=route.leave_s, return_s=route.return_s,
+        travel_s=route.travel_s, travel_m=route.travel_m, value=sum(st.value for st in stops),
+        path=path, breaks=route.breaks, members=crew.member_ids)
 
-    crews = {c.crew_id: c for c in loc.crews}
+
+def assemble(cases: Sequence[Case], loc: Located, built: Built, solution: Solution, *,
+             progress: Progress | None = None
+             ) -> tuple[tuple[PlannedRoute, ...], tuple[Unassigned, ...]]:
+    """The solution's routes on the roads, and a reason for every case left out."""
     vehicle_index = {v.vehicle_id: k for k, v in enumerate(built.problem.vehicles)}
     routes: list[PlannedRoute] = []
     with ensure(progress).step("Tracing routes on the roads", total=len(solution.routes)) as adv:
         for r in solution.routes:
-            crew = crews[r.vehicle_id]
-            k = vehicle_index[r.vehicle_id]
-            stops = []
-            for n, s in enumerate(r.stops, start=1):
-                case = built.visit_case[s.visit_id]
-                lat, lon = loc.case_latlon[s.visit_id]
-                stops.append(PlannedStop(
-                    collector_id=crew.crew_id, stop=n, case=case, lat=lat, lon=lon,
-                    arrive_s=s.arrive_s, start_s=s.start_s, depart_s=s.depart_s,
-                    travel_s=s.travel_s, travel_m=s.travel_m, value=built.values[s.visit_id],
-                    window=_window_of(s.start_s, built.windows[s.visit_id])))
-            seq = [loc.crew_start[k]] + [loc.case_index[s.visit_id] for s in r.stops] + [
-                loc.crew_end[k]]
-            if loc.network is not None:
-                path = tuple(mx.route_path(loc.network, [int(loc.node[i]) for i in seq]))
-            else:  # synthetic matrices (tests): straight lines between the places
-                path = tuple(loc.loc_latlon[i] for i in seq)
-            slat, slon = loc.loc_latlon[loc.crew_start[k]]
-            elat, elon = loc.loc_latlon[loc.crew_end[k]]
-            routes.append(PlannedRoute(
-                collector=_crew_as_collector(crew), stops=tuple(stops),
-                start_lat=slat, start_lon=slon, end_lat=elat, end_lon=elon,
-                leave_s=r.leave_s, return_s=r.return_s, travel_s=r.travel_s,
-                travel_m=r.travel_m, value=sum(st.value for st in stops), path=path,
-                breaks=r.breaks, members=crew.member_ids))
+            routes.append(_planned_route(r, vehicle_index[r.vehicle_id], loc, built))
             adv()
-    unassigned = explain.explain_unassigned(cases, loc, built, solution, settings,
-                                            progress=progress)
-    plan = Plan(plan_date=settings.plan_date, routes=tuple(routes), unassigned=unassigned,
-                geocoded=dict(loc.geocoded))
-    return replace(plan, summary=summarize(plan, built, settings))
+    unassigned = explain.explain_unassigned(cases, loc, built, solution, progress=progress)
+    return tuple(routes), unassigned
 
 
 def _crew_as_collector(crew: rules.Crew) -> Collector:
@@ -396,108 +386,122 @@ def _crew_as_collector(crew: rules.Crew) -> Collector:
         team=crew.members[0].team or crew.crew_id, skills=crew.skills, districts=crew.districts)
 
 
-def geocoding_counts(plan: Plan) -> dict[str, int]:
-    """How the cases were located: given lat/lon, exact match, uncertain match (score below 1:
-    fuzzy, or one of several same-name places), not found."""
-    status = [geocode_status(prov, score) for _, score, prov in plan.geocoded.values()]
-    return {
-        "from_input": status.count("given"),
-        "exact": status.count("found"),
-        "uncertain": status.count("uncertain"),
-        "not_found": sum(u.reason_code == "no_coordinates" for u in plan.unassigned),
-    }
+# --------------------------------------------------------------------------- summary
 
 
-def summarize(plan: Plan, built: Built, settings: PlanSettings) -> dict:
-    """Totals of a plan, overall and per route (the content of ``summary.json``)."""
-    per = []
-    for r in plan.routes:
-        work_s = max(r.return_s - r.leave_s, 0.0) if r.stops else 0.0
-        shift_s = r.collector.shift.end_s - r.collector.shift.start_s
-        per.append({
-            "collector_id": r.collector.collector_id,
-            "members": list(r.members),
-            "cases_visited": len(r.stops),
-            "value_visited": round(r.value, 2),
-            "travel_s": round(r.travel_s, 1),
-            "travel_m": round(r.travel_m, 1),
-            "leave": hhmm(r.leave_s) if r.stops else "",
-            "return": hhmm(r.return_s) if r.stops else "",
-            "work_s": round(work_s, 1),
-            "utilisation": round(work_s / shift_s, 4) if shift_s else 0.0,
-        })
-    value_total = sum(built.values.values())
-    value_visited = sum(r.value for r in plan.routes)
-    util = [p["utilisation"] for p in per]
+def _route_summary(r: PlannedRoute) -> RouteSummary:
+    work_s = max(r.return_s - r.leave_s, 0.0) if r.stops else 0.0
+    shift_s = r.collector.shift.end_s - r.collector.shift.start_s
+    return RouteSummary(
+        collector_id=r.collector.collector_id, members=r.members, cases_visited=len(r.stops),
+        value_visited=round(r.value, 2), travel_s=round(r.travel_s, 1),
+        travel_m=round(r.travel_m, 1), leave=hhmm(r.leave_s) if r.stops else "",
+        return_=hhmm(r.return_s) if r.stops else "", work_s=round(work_s, 1),
+        utilisation=round(work_s / shift_s, 4) if shift_s else 0.0)
+
+
+def geocoding_counts(geocoded: Mapping[str, tuple[str, float, str]],
+                     unassigned: Sequence[Unassigned]) -> GeocodingCounts:
+    """How the cases were located (see `GeocodingCounts`)."""
+    status = [geocode_status(provider, score) for _, score, provider in geocoded.values()]
+    return GeocodingCounts(
+        from_input=status.count("given"), exact=status.count("found"),
+        uncertain=status.count("uncertain"),
+        not_found=sum(u.reason_code == "no_coordinates" for u in unassigned))
+
+
+def summarize(routes: Sequence[PlannedRoute], unassigned: Sequence[Unassigned], *,
+              plan_date: date, policy: str, weighting: str,
+              geocoded: Mapping[str, tuple[str, float, str]] | None = None,
+              timings_s: Mapping[str, float] | None = None, solver: Solution | None = None,
+              wall_s: float | None = None) -> PlanSummary:
+    """The totals of a plan's routes and unassigned cases, overall and per route.
+
+    ``policy`` and ``weighting`` are the names reported; ``geocoded`` as `Plan.geocoded`;
+    ``timings_s`` seconds per step and ``solver`` the kept solution (its search and objective),
+    if known; ``wall_s`` the whole planning time.
+    """
+    per = tuple(_route_summary(r) for r in routes)
+    value_visited = sum(r.value for r in routes)
+    # every case is in a route or unassigned: this is the value of every input case
+    value_total = value_visited + sum(u.value for u in unassigned)
+    util = [p.utilisation for p in per]
     reasons: dict[str, int] = {}
-    for u in plan.unassigned:
+    for u in unassigned:
         reasons[u.reason_code] = reasons.get(u.reason_code, 0) + 1
-    visited = sum(len(r.stops) for r in plan.routes)
-    return {
-        "plan_date": settings.plan_date.isoformat(),
-        "policy": settings.policy.name,
-        "weighting": settings.weighting.preset,
-        "cases_total": visited + len(plan.unassigned),
-        "cases_visited": visited,
-        "cases_unassigned": len(plan.unassigned),
-        "value_total": round(value_total, 2),
-        "value_visited": round(value_visited, 2),
-        "value_share": round(value_visited / value_total, 4) if value_total else 0.0,
-        "travel_s_total": round(sum(r.travel_s for r in plan.routes), 1),
-        "travel_m_total": round(sum(r.travel_m for r in plan.routes), 1),
-        "routes": len(plan.routes),
-        "collectors": sum(len(r.members) for r in plan.routes),
-        "utilisation_mean": round(float(np.mean(util)), 4) if util else 0.0,
-        "utilisation_spread": round(max(util) - min(util), 4) if util else 0.0,
-        "unassigned_by_reason": dict(sorted(reasons.items())),
-        "geocoding": geocoding_counts(plan),
-        "per_collector": per,
-    }
+    visited = sum(len(r.stops) for r in routes)
+    return PlanSummary(
+        plan_date=plan_date, policy=policy, weighting=weighting,
+        cases_total=visited + len(unassigned), cases_visited=visited,
+        cases_unassigned=len(unassigned), value_total=round(value_total, 2),
+        value_visited=round(value_visited, 2),
+        value_share=round(value_visited / value_total, 4) if value_total else 0.0,
+        travel_s_total=round(sum(r.travel_s for r in routes), 1),
+        travel_m_total=round(sum(r.travel_m for r in routes), 1),
+        routes=len(routes), collectors=sum(len(r.members) for r in routes),
+        utilisation_mean=round(float(np.mean(util)), 4) if util else 0.0,
+        utilisation_spread=round(max(util) - min(util), 4) if util else 0.0,
+        unassigned_by_reason=dict(sorted(reasons.items())),
+        geocoding=geocoding_counts(geocoded or {}, unassigned), per_collector=per,
+        timings_s=None if timings_s is None else {k: round(v, 3) for k, v in timings_s.items()},
+        solver=None if solver is None else SolverSummary(solver.solver,
+                                                         round(solver.objective, 4)),
+        wall_s=None if wall_s is None else round(wall_s, 2))
 
 
 # --------------------------------------------------------------------------- the whole day
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A plan with what it was made from: the solver problem and how it was searched."""
+
+    plan: Plan
+    built: Built
+    search: Searched
+
+    @property
+    def solution(self) -> Solution:
+        """The routes of the plan as the solver's solution (to start another plan from)."""
+        return self.search.solution
+
+
 def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *,
-                  initial: Solution | None = None, progress: Progress | None = None
-                  ) -> tuple[Plan, Built, Solution]:
-    """Build, solve, verify and explain a day whose places are already located.
+                  initial: Initial | None = None, progress: Progress | None = None,
+                  started: float | None = None) -> Planned:
+    """Build, search, verify and explain a day whose places are already located.
 
-    Returns the plan, the solver problem it was built from and the raw solution (for warm starts
-    of what-if variants and for tests).
+    ``started``: `time.perf_counter` when planning the day began, for the summary's
+    ``wall_s`` (None: no wall time reported).
     """
-    from optimizer import solve as sv
-    from optimizer import verify
-
-    built = build_problem(cases, loc, settings)
-    solve_settings = sv.SolveSettings(time_limit_s=settings.time_limit_s, seed=settings.seed,
-                                      **settings.solver_options)
+    built = build_problem(cases, loc, plan_date=settings.plan_date, policy=settings.policy,
+                          weighting=settings.weighting,
+                          travel_cost_per_h=settings.travel_cost_per_h)
     t0 = time.perf_counter()
-    solution = sv.solve(built.problem, solve_settings, progress=progress, initial=initial)
+    found = search(built.problem, settings.solver, initial=initial, progress=progress)
     t_solve = time.perf_counter() - t0
-    problems = verify.check_solution(built.problem, solution)
-    if problems:
-        raise CollectorRoutesError("the solver's plan failed re-simulation: " + "; ".join(
-            problems[:5]))
     t0 = time.perf_counter()
-    plan = assemble(cases, loc, built, solution, settings, progress=progress)
+    routes, unassigned = assemble(cases, loc, built, found.solution, progress=progress)
     timings = {**loc.timings_s, "solve": t_solve, "explain": time.perf_counter() - t0}
-    plan.summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
-    # which search of the portfolio won (e.g. "ortools+vroom"), and its objective
-    plan.summary["solver"] = {"search": solution.solver, "objective": round(solution.objective, 4)}
-    return plan, built, solution
+    summary = summarize(routes, unassigned, plan_date=settings.plan_date,
+                        policy=settings.policy.name, weighting=settings.weighting.preset,
+                        geocoded=loc.geocoded, timings_s=timings, solver=found.solution,
+                        wall_s=None if started is None else time.perf_counter() - started)
+    plan = Plan(plan_date=settings.plan_date, routes=routes, unassigned=unassigned,
+                summary=summary, geocoded=dict(loc.geocoded))
+    return Planned(plan, built, found)
 
 
-def plan_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,
-             geocoder=None, network=None, collectors_file: str = "collectors.csv",
-             initial: Solution | None = None, progress: Progress | None = None) -> Plan:
-    """Plan the day: every case ends in exactly one route stop or in ``plan.unassigned``.
+def solve_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,
+              geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
+              collectors_file: str = "collectors.csv", initial: Initial | None = None,
+              progress: Progress | None = None) -> Planned:
+    """Plan the day (as `plan_day`) and keep what it was made from (`Planned`).
 
-    Raises `InputError` for problems in the input that prevent planning (e.g. a collector's
-    start place that cannot be found) and `CollectorRoutesError` if the solver returned a plan
-    that fails the independent re-simulation (a bug, never expected).
+    `initial`: a plan to start from and to guard against (`Initial`); `geocoder` and `network`:
+    given ones instead of those `settings` name.
     """
-    t0 = time.perf_counter()
+    started = time.perf_counter()
     crews = rules.form_crews(collectors, settings.policy, plan_date=settings.plan_date,
                              collectors_file=collectors_file)
     for crew in crews:
@@ -506,6 +510,19 @@ def plan_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: P
                      crew.crew_id, crew.shift.label(), settings.policy.lunch_window.label())
     loc = locate(cases, crews, settings, geocoder=geocoder, network=network,
                  collectors_file=collectors_file, progress=progress)
-    plan, _, _ = solve_located(cases, loc, settings, initial=initial, progress=progress)
-    plan.summary["wall_s"] = round(time.perf_counter() - t0, 2)
-    return plan
+    return solve_located(cases, loc, settings, initial=initial, progress=progress,
+                         started=started)
+
+
+def plan_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,
+             geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
+             collectors_file: str = "collectors.csv", initial: Initial | None = None,
+             progress: Progress | None = None) -> Plan:
+    """Plan the day: every case ends in exactly one route stop or in ``plan.unassigned``.
+
+    Raises `InputError` for problems in the input that prevent planning (e.g. a collector's
+    start place that cannot be found) and `CollectorRoutesError` if the solver returned a plan
+    that fails the independent re-simulation (a bug, never expected).
+    """
+    return solve_day(cases, collectors, settings, geocoder=geocoder, network=network,
+                     collectors_file=collectors_file, initial=initial, progress=progress).plan

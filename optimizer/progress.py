@@ -8,9 +8,12 @@ spinner for steps whose size is unknown.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, Protocol
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def printable(text: object) -> str:
@@ -24,25 +27,37 @@ def printable(text: object) -> str:
                    else f"\\x{ord(ch):02x}" for ch in str(text))
 
 
-def plain_console(**kwargs: Any):
+def plain_console(**kwargs: Any) -> Console:
     """A rich console that shows text as written: no markup (``[/]`` in a name is text, not a
     tag), no emoji codes (``:smile:``), no highlighting."""
+    # rich only when something is drawn: the library itself never needs it
     from rich.console import Console
 
     return Console(markup=False, emoji=False, highlight=False, **kwargs)
 
 
+class Advance(Protocol):
+    def __call__(self, n: int = 1) -> None:  # pragma: no cover - protocol
+        """The step has advanced by `n` (of its ``total``)."""
+
+
 class Progress(Protocol):
-    def step(self, description: str, total: int | None = None):  # pragma: no cover - protocol
+    def step(self, description: str, total: int | None = None
+             ) -> AbstractContextManager[Advance]:  # pragma: no cover - protocol
         """Context manager yielding ``advance(n=1)``."""
+        ...
+
+
+def no_advance(n: int = 1) -> None:
+    """The ``advance`` of a reporter that does not show how far a step is."""
 
 
 class SilentProgress:
     """A progress reporter that reports nothing."""
 
     @contextmanager
-    def step(self, description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
-        yield lambda n=1: None
+    def step(self, description: str, total: int | None = None) -> Iterator[Advance]:
+        yield no_advance
 
 
 def ensure(progress: Progress | None) -> Progress:
@@ -57,7 +72,7 @@ class RichProgress:
         self._disable = disable
 
     @contextmanager
-    def step(self, description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    def step(self, description: str, total: int | None = None) -> Iterator[Advance]:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -73,6 +88,10 @@ class RichProgress:
         cols.append(TimeElapsedColumn())
         with _P(*cols, console=self._console, transient=False, disable=self._disable) as p:
             task = p.add_task(printable(description), total=total)
-            yield lambda n=1: p.advance(task, n)
+
+            def advance(n: int = 1) -> None:
+                p.advance(task, n)
+
+            yield advance
             if total is not None:
                 p.update(task, completed=total)

@@ -29,8 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optimizer.geocode import Gazetteer, _dist_m  # noqa: E402
-from optimizer.osmfile import iter_osm  # noqa: E402
+from optimizer.geo.geocode.gazetteer import Gazetteer  # noqa: E402
+from optimizer.geo.geocode.index import dist_m  # noqa: E402
+from optimizer.geo.osmfile import iter_osm  # noqa: E402
 
 FORMATS = ("full", "town", "street")
 
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             if r is None:
                 outcome, dist = "miss", None
             else:
-                dist = _dist_m(r.lat, r.lon, addr["lat"], addr["lon"])
+                dist = dist_m(r.lat, r.lon, addr["lat"], addr["lon"])
                 outcome = "right" if dist <= a.within_m else "wrong"
             counts[fmt][outcome] += 1
             if r is not None and r.score < 1.0:

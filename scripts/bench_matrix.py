@@ -24,8 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optimizer.matrix import route_paths, travel_matrices  # noqa: E402
-from optimizer.network import default_osm_path, load_network, snap  # noqa: E402
+from optimizer.geo.matrix import route_paths, travel_matrices  # noqa: E402
+from optimizer.geo.network import default_osm_path, load_network, snap  # noqa: E402
 
 
 def _median_s(fn, runs: int) -> tuple[float, object]:

@@ -8,7 +8,7 @@ collectors and Chengdu roads; policy preset per ``--policy``), then solves it wi
   OR-Tools when the problem has no breaks, else a cold OR-Tools search),
 
 each with the same time limit, and prints the value visited, visits, travel and the objective.
-Every plan is re-checked with `optimizer.verify.check_solution`.
+Every plan is re-checked with `optimizer.routing.verify.check_solution`.
 
 Example
 -------
@@ -27,9 +27,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from optimizer import plan as pl  # noqa: E402
-from optimizer import rules, verify  # noqa: E402
-from optimizer.inputs import read_inputs  # noqa: E402
-from optimizer.solve import SolveSettings, solve  # noqa: E402
+from optimizer.io.inputs import read_inputs  # noqa: E402
+from optimizer.planning import rules  # noqa: E402
+from optimizer.planning.build import build_problem  # noqa: E402
+from optimizer.routing import verify  # noqa: E402
+from optimizer.routing.params import SolveSettings  # noqa: E402
+from optimizer.routing.solve import solve  # noqa: E402
+from optimizer.settings import PlanSettings  # noqa: E402
 
 CONFIGS = {
     "previous": {"num_workers": 1, "warm_start": "none"},
@@ -54,10 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     print("| policy | solver | value visited | visits | travel h | objective | verified | wall s |")
     print("|---|---|---|---|---|---|---|---|")
     for pol in args.policy.split(","):
-        settings = pl.PlanSettings(plan_date=args.date, policy=rules.policy_preset(pol))
+        settings = PlanSettings(plan_date=args.date, policy=rules.policy_preset(pol))
         crews = rules.form_crews(collectors, settings.policy, plan_date=settings.plan_date)
         loc = pl.locate(cases, crews, settings)
-        problem = pl.build_problem(cases, loc, settings).problem
+        problem = build_problem(cases, loc, plan_date=settings.plan_date, policy=settings.policy,
+                                weighting=settings.weighting,
+                                travel_cost_per_h=settings.travel_cost_per_h).problem
         for name in args.configs.split(","):
             t0 = time.monotonic()
             sol = solve(

@@ -1,11 +1,11 @@
 """Benchmark our solver against PyVRP and VROOM on standard VRPTW / TOPTW instances.
 
-Every instance is read into the product's `model.Problem` (``optimizer.benchmarks``) and solved by
-the product's own `optimizer.solve.solve`; the peers run in the same process, one after the other,
-with the same time budget. Every solution, ours and the peers', is turned into a
+Every instance is read into the product's `model.Problem` (``benchmarks.instances``) and solved by
+the product's own `optimizer.routing.solve.solve`; the peers run in the same process, one after
+the other, with the same time budget. Every solution, ours and the peers', is turned into a
 `model.Solution` (peers' routes by forward simulation on the float matrices) and checked by
-`optimizer.verify.check_solution`: each customer at most once (exactly once for VRPTW), windows,
-capacity, shifts. An invalid solution is reported and gets no gap.
+`optimizer.routing.verify.check_solution`: each customer at most once (exactly once for VRPTW),
+windows, capacity, shifts. An invalid solution is reported and gets no gap.
 
 Conventions follow ../shared/data/README.md: Solomon and Gehring & Homberger minimise total
 distance on full-precision Euclidean arcs (fleet and capacity from the file); TOPTW maximises the
@@ -37,9 +37,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from optimizer import benchmarks as bm  # noqa: E402
-from optimizer import model, verify, warm  # noqa: E402
-from optimizer.solve import simulate_route, solve  # noqa: E402
+from benchmarks import instances as bm  # noqa: E402
+from optimizer import model  # noqa: E402
+from optimizer.routing import verify, warm  # noqa: E402
+from optimizer.routing.schedule import simulate_route  # noqa: E402
+from optimizer.routing.solve import solve  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "bench"
 SOLVERS = ("ours", "ortools", "pyvrp", "vroom")

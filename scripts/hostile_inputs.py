@@ -62,7 +62,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -71,10 +71,15 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from plancheck import check_plan_outputs  # noqa: E402
 
-from optimizer import rules  # noqa: E402
-from optimizer.export import check_plan_folder  # noqa: E402
-from optimizer.inputs import DEMO_CASES, DEMO_COLLECTORS, read_cases, read_collectors  # noqa: E402
+from optimizer.io.inputs import (  # noqa: E402
+    DEMO_CASES,
+    DEMO_COLLECTORS,
+    read_cases,
+    read_collectors,
+)
 from optimizer.model import TimeWindow  # noqa: E402
+from optimizer.outputs.write import check_plan_folder  # noqa: E402
+from optimizer.planning import rules  # noqa: E402
 
 DEMO = ROOT / "data" / "demo"
 DATE = "2026-11-30"  # a Monday
@@ -652,7 +657,7 @@ class Ctx:
         p = self.run(argv, timeout_s=timeout_s, prefix=prefix)
         o = Outcome([p], expect, list(where), note=note)
         if p.returncode == 0:
-            pol = rules.policy_preset(policy, **(over or {}))
+            pol = replace(rules.policy_preset(policy), **(over or {}))
             o.problems = verify_plan(PlanCheck(
                 out, truth if isinstance(truth, list) else None, cases, collectors, pol,
                 plan_date=date.fromisoformat(date_) if date_ else PLAN_DATE,
@@ -1912,7 +1917,7 @@ for _o, _v, _e, _over in (
 
 
 def _walk_network():
-    from optimizer.network import load_network
+    from optimizer.geo.network import load_network
 
     return load_network(mode="walk", cache_dir=SHARED.cache if SHARED else None)
 
@@ -2296,7 +2301,7 @@ def osm(sid: str, name: str, data: Callable[[], bytes] | None, *, expect: str = 
         f = c.write(name, data()) if data is not None else c.dir / name
         net = None
         if network:
-            from optimizer.network import load_network
+            from optimizer.geo.network import load_network
 
             net = load_network(f, cache_dir=cache)
         o = c.plan(extra=["--osm", f], cache=cache, expect=expect,
@@ -2914,7 +2919,7 @@ def _show_command(argv: Sequence[str], folder: Path, shared: Shared) -> str:
 
 def warm_up(shared: Shared) -> None:
     """The shared cache (roads, gazetteer, walk roads) and a plan folder for the serve cases."""
-    from optimizer.network import load_network
+    from optimizer.geo.network import load_network
 
     c = Ctx("_warm", shared.root / "_warm", shared)
     rows = base_cases()
@@ -2994,8 +2999,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.out is None:
         ap.error("--out DIR is required (results.csv and the scenarios' files go there)")
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-    from rich.progress import TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     logging.basicConfig(level=logging.ERROR)
     console = Console()

@@ -28,12 +28,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from optimizer.geocode import (  # noqa: E402
-    DEFAULT_OSM_PATH,
-    Gazetteer,
-    GazetteerEntry,
-    _dist_m,
-)
+from optimizer.geo.geocode.gazetteer import Gazetteer  # noqa: E402
+from optimizer.geo.geocode.index import DEFAULT_OSM_PATH, GazetteerEntry, dist_m  # noqa: E402
 
 CASE_FIELDS = [
     "case_id", "customer_name", "phone", "address", "district", "lat", "lon", "amount_overdue",
@@ -151,7 +147,7 @@ class Places:
             if e.label in junk or e.label[0].isdigit() or any(c.isascii() for c in e.label):
                 continue
             r = gaz.geocode(e.label)
-            if r is None or _dist_m(r.lat, r.lon, e.lat, e.lon) > 30:
+            if r is None or dist_m(r.lat, r.lon, e.lat, e.lon) > 30:
                 continue  # ambiguous name: another place answers to it
             self.by_kind.setdefault(e.kind, []).append(e)
         self.addresses = [
@@ -170,7 +166,7 @@ class Places:
             good = tuple(
                 n for n in _latin_names(s.names)
                 if (r := gaz.geocode(f"No. 9 {n}")) is not None
-                and _dist_m(r.lat, r.lon, *s.house(9)) < 1
+                and dist_m(r.lat, r.lon, *s.house(9)) < 1
             )  # fmt: skip
             if good:
                 self.latin_streets.append((k, s, good))
@@ -180,7 +176,7 @@ class Places:
                 good = tuple(
                     n for n in _latin_names(e.names)
                     if (r := gaz.geocode(n)) is not None
-                    and _dist_m(r.lat, r.lon, e.lat, e.lon) < 30
+                    and dist_m(r.lat, r.lon, e.lat, e.lon) < 30
                 )  # fmt: skip
                 if good:
                     self.latin_entries.append((e, good))
@@ -388,7 +384,7 @@ def make(seed: int, n_cases: int, n_collectors: int, as_of: date, osm_path: Path
             e for e in places.by_kind["building"] + places.by_kind["poi"]
             if e.label.endswith(("大厦", "广场", "中心", "大楼"))
         ]  # fmt: skip
-        offices.append(min(cands, key=lambda e: (_dist_m(e.lat, e.lon, tlat, tlon), e.label)))
+        offices.append(min(cands, key=lambda e: (dist_m(e.lat, e.lon, tlat, tlon), e.label)))
     homes = [e for e in places.by_kind["building"] + places.by_kind.get("place", [])
              if e.label.endswith(RESIDENTIAL_SUFFIXES) and "学生" not in e.label
              and e not in offices]
@@ -487,7 +483,7 @@ def check(gaz: Gazetteer, rows: list[dict], spots: list[Spot]) -> dict:
         if r is None:
             misses.append((row["case_id"], row["address"], gaz.explain_miss(row["address"])))
             continue
-        errors.append((_dist_m(r.lat, r.lon, spot.lat, spot.lon), row["case_id"], row["address"],
+        errors.append((dist_m(r.lat, r.lon, spot.lat, spot.lon), row["case_id"], row["address"],
                        r.matched))  # fmt: skip
     findable = sum(s.findable for s in spots)
     within = sum(e[0] <= 150 for e in errors)

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from optimizer import maps  # noqa: E402
+from optimizer.outputs import maps  # noqa: E402
 
 
 def _sizes(data: bytes, compressible: bool) -> tuple[int, int]:

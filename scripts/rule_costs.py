@@ -22,9 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optimizer import rules  # noqa: E402
-from optimizer.inputs import read_inputs  # noqa: E402
-from optimizer.plan import PlanSettings, locate, solve_located  # noqa: E402
+from optimizer.io.inputs import read_inputs  # noqa: E402
+from optimizer.outputs.tables import summary_json  # noqa: E402
+from optimizer.plan import Initial, locate, solve_located  # noqa: E402
+from optimizer.planning import rules  # noqa: E402
+from optimizer.routing.params import SolveSettings  # noqa: E402
+from optimizer.settings import PlanSettings  # noqa: E402
 
 
 def main() -> int:
@@ -37,7 +40,7 @@ def main() -> int:
     cases, collectors = read_inputs()
     china = rules.PRESETS["china"]
     base = PlanSettings(plan_date=date.fromisoformat(args.date), policy=china,
-                        time_limit_s=args.time_limit, seed=args.seed)
+                        solver=SolveSettings(time_limit_s=args.time_limit, seed=args.seed))
     variants = {
         "China preset (all rules)": china,
         "without legal contact hours": replace(china, contact_start_s=None, contact_end_s=None),
@@ -61,13 +64,13 @@ def main() -> int:
         if key not in loc_cache:  # geocoding/matrices depend only on the crews' places
             loc_cache[key] = locate(these, crews, st)
         same_crews = full_solution is not None and key == full_key
-        plan, _, sol = solve_located(these, loc_cache[key], st,
-                                     initial=full_solution if same_crews else None)
+        day = solve_located(these, loc_cache[key], st, initial=Initial(
+            full_solution, search="only") if full_solution and same_crews else None)
         if full_solution is None:
-            full_solution, full_key = sol, key
-        results[name] = plan.summary
-        print(f"{name}: visited {plan.summary['cases_visited']}, value "
-              f"{plan.summary['value_visited']:,.0f}", flush=True)
+            full_solution, full_key = day.solution, key
+        results[name] = summary_json(day.plan.summary)
+        print(f"{name}: visited {results[name]['cases_visited']}, value "
+              f"{results[name]['value_visited']:,.0f}", flush=True)
 
     full = results["China preset (all rules)"]
     print("\nDemo, China preset: visited", full["cases_visited"], "of", full["cases_total"])

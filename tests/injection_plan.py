@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 import optimizer
-from optimizer.inputs import DEMO_CASES
+from optimizer.io.inputs import DEMO_CASES
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from optimizer.model import Case, Collector
-from optimizer.rules import Policy
+from optimizer.planning.rules import Policy
 
 TOL_S = 2.0  # rounding of the written clock times (whole seconds) and of the matrix
 
@@ -29,7 +29,7 @@ def _secs(clock: str) -> float:
 
 
 def _read_csv(path: Path) -> list[dict]:
-    # a text cell that would start a formula was written with a leading "'" (export.csv_cell)
+    # a text cell that would start a formula was written with a leading "'" (cells.csv_cell)
     def cell(v: str) -> str:
         return v[1:] if v[:1] == "'" and v[1:2] in ("=", "+", "-", "@", "\t", "\r") else v
 
@@ -40,8 +40,8 @@ def _read_csv(path: Path) -> list[dict]:
 def check_plan_outputs(out: Path, cases: tuple[Case, ...], collectors: tuple[Collector, ...],
                        plan_date: date, policy: Policy, *, network=None) -> list[str]:
     """All rule violations found in the plan written to `out` (empty = the plan holds)."""
-    from optimizer import matrix as mx
-    from optimizer import network as nw
+    from optimizer.geo import matrix as mx
+    from optimizer.geo import network as nw
 
     errs: list[str] = []
     routes_rows = _read_csv(out / "routes.csv")

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.inputs import read_cases
-from optimizer.tables import number_readings
+from optimizer.io.files import number_readings
+from optimizer.io.inputs import read_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD_DIR = Path(__file__).parent / "data" / "bad"
@@ -158,6 +158,13 @@ BAD = [
                  "--time-limit 0.01 --solver-option warm_start=none", 2,
                  ["the solver found no plan within the time limit of 0.01 s (",
                   "fix: give it more time (--time-limit 60"], id="large-day-short-limit"),
+    # ---- geocoding set up wrong: an extract without data, a service that needs a key
+    pytest.param(f"{PLAN} --osm {{made}}/empty.osm --out {{tmp}}/plan", 2,
+                 ["empty.osm: the file holds no nodes", "give an OSM extract of the area"],
+                 id="osm-without-nodes"),
+    pytest.param(f"{PLAN} --geocoder googlev3 --out {{tmp}}/plan", 2,
+                 ["geocoding service 'googlev3' cannot be used as configured", "api_key"],
+                 id="geocoder-needs-a-key"),
 ]
 
 
@@ -175,6 +182,7 @@ def made(tmp_path_factory) -> Path:
     (d / "cases_3000.csv").write_text(head + "".join(
         f"X{k:04d},{30.64 + (k // 60) * 6e-4:.4f},{104.04 + (k % 60) * 7e-4:.4f},"
         f"{1000 + k},30,\n" for k in range(3000)), encoding="utf-8")
+    (d / "empty.osm").write_text("<?xml version='1.0'?><osm version='0.6'></osm>")
     return d
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from optimizer import benchmarks as bm
-from optimizer.solve import SolveSettings, solve
-from optimizer.verify import check_solution
+from benchmarks import instances as bm
+from optimizer.routing.params import SolveSettings
+from optimizer.routing.solve import solve
+from optimizer.routing.verify import check_solution
 
 DATA = Path(__file__).parent / "data" / "bench"
 

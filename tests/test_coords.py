@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from optimizer.coords import (
+from optimizer.geo.coords import (
     bd09_to_gcj02,
     bd09_to_wgs84,
     gcj02_to_bd09,

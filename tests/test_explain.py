@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
-
-from optimizer import explain
-from optimizer.model import Route, Solution, Stop
-from optimizer.rules import Policy
-from optimizer.verify import check_solution
 from tinyday import MONDAY, case, collector, reasons, run, visited
+
+from optimizer.model import Route, Solution, Stop
+from optimizer.planning import explain
+from optimizer.planning.rules import Policy
+from optimizer.routing.verify import check_solution
 
 NONE = Policy()
 
@@ -93,9 +93,11 @@ def test_cannot_fit_alone_with_a_break_uses_the_solver_proof():
 
 
 def test_geocoding_and_network_reasons_on_real_data(cache_dir):
-    from optimizer.inputs import parse_time_window
+    from optimizer.io.inputs import parse_time_window
     from optimizer.model import Case, Collector, Place
-    from optimizer.plan import PlanSettings, plan_day
+    from optimizer.plan import plan_day
+    from optimizer.routing.params import SolveSettings
+    from optimizer.settings import PlanSettings
 
     cases = (
         Case("OK", 5000, 10, lat=30.6700, lon=104.0700),
@@ -104,10 +106,31 @@ def test_geocoding_and_network_reasons_on_real_data(cache_dir):
     )
     home = Place(lat=30.6650, lon=104.0750)
     ks = (Collector("K1", home, home, parse_time_window("09:00-17:00")),)
-    plan = plan_day(cases, ks, PlanSettings(plan_date=MONDAY, time_limit_s=2, cache_dir=cache_dir,
-                                            solver_options={"max_solutions": 50}))
+    plan = plan_day(cases, ks, PlanSettings(
+        plan_date=MONDAY, cache_dir=cache_dir,
+        solver=SolveSettings(time_limit_s=2, max_solutions=50)))
     assert visited(plan) == {"OK": "K1"}
     assert reasons(plan) == {"NOWHERE": "no_coordinates", "FARAWAY": "off_network"}
     text = {u.case.case_id: u.reason for u in plan.unassigned}
     assert "Baker Street" in text["NOWHERE"] and "lat/lon" in text["NOWHERE"]
     assert "m from the nearest road" in text["FARAWAY"]
+
+
+def test_one_visit_proof_takes_the_earliest_open_window_not_the_first_listed():
+    # Depot at 0, the visit 100 s away, shift 0-1000 s, 60 s of service; its windows are listed
+    # late one first: 5000-6000, then 200-300. On arrival (100 s) the earliest open window is
+    # 200-300: start at 200, back at 200 + 60 + 100 = 360 <= 1000, so it fits the empty day.
+    # Taking the first-listed window instead (as explain's own copy of the route simulation
+    # did) starts at 5000, after the shift, and would have called it 'cannot_fit_alone'.
+    from optimizer.model import Problem, TimeWindow, Vehicle, Visit
+    from optimizer.routing.schedule import feasible_route
+
+    d = np.array([[0.0, 100.0], [100.0, 0.0]])
+    vis = Visit("V", 1, 10.0, 60, (TimeWindow(5000, 6000), TimeWindow(200, 300)))
+    p = Problem((vis,), (Vehicle("K1", 0, 0, TimeWindow(0, 1000)),), d, d.copy())
+    route = feasible_route(p, 0, [0])
+    assert route is not None and route.stops[0].start_s == 200 and route.return_s == 360
+    assert explain.fits_alone(p, 0, 0)
+    # and a shift ending at 300 is too short for either window: proven without the solver
+    short = Problem((vis,), (Vehicle("K1", 0, 0, TimeWindow(0, 300)),), d, d.copy())
+    assert feasible_route(short, 0, [0]) is None and not explain.fits_alone(short, 0, 0)

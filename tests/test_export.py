@@ -8,7 +8,7 @@ import json
 
 from maps_plan import make_plan
 
-from optimizer.export import write_tables
+from optimizer.outputs.write import write_tables
 
 PAYLOADS = ("=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx")
 

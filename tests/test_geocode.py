@@ -11,18 +11,13 @@ import pytest
 from geopy.exc import GeocoderServiceError, GeocoderTimedOut
 from geopy.location import Location
 
-from optimizer.geocode import (
-    DEFAULT_OSM_PATH,
-    CachedGeocoder,
-    Gazetteer,
-    GeocodeResult,
-    GeocoderConfigError,
-    GeopyGeocoder,
-    _dist_m,
-    geocode_cases,
-    make_geocoder,
-    normalize,
-)
+from optimizer.geo.geocode import GeocoderConfigError, GeocodeResult, geocode_cases, make_geocoder
+from optimizer.geo.geocode.cache import CachedGeocoder
+from optimizer.geo.geocode.gazetteer import Gazetteer
+from optimizer.geo.geocode.index import DEFAULT_OSM_PATH, dist_m
+from optimizer.geo.geocode.normalize import normalize
+from optimizer.geo.geocode.online import GeopyGeocoder
+from optimizer.geo.osmfile import OsmFileError
 from optimizer.model import Case
 
 
@@ -33,7 +28,7 @@ def gaz(tmp_path_factory) -> Gazetteer:
 
 def near(result: GeocodeResult | None, lat: float, lon: float, within_m: float) -> bool:
     assert result is not None
-    return _dist_m(result.lat, result.lon, lat, lon) <= within_m
+    return dist_m(result.lat, result.lon, lat, lon) <= within_m
 
 
 # --------------------------------------------------------------------------- normalisation
@@ -128,7 +123,7 @@ def test_street_and_house_number_lands_on_that_street(gaz):
     assert r is not None and r.kind == "street" and "春熙路" in r.matched
     # on the street's polyline: within a metre of one of its interpolated points
     assert min(
-        _dist_m(r.lat, r.lon, *street.point_at(d)) for d in range(0, int(street.length_m) + 1)
+        dist_m(r.lat, r.lon, *street.point_at(d)) for d in range(0, int(street.length_m) + 1)
     ) < 1.0
     # the documented rule: number n at min(n / max_n, 1) of the length from the start
     assert (r.lat, r.lon) == street.house(12)
@@ -138,8 +133,8 @@ def test_street_and_house_number_lands_on_that_street(gaz):
     lo, hi = gaz.geocode("人民北路10号"), gaz.geocode("人民北路200号")
     s = gaz.streets()["人民北路"]
     assert lo is not None and hi is not None
-    d_lo = _dist_m(lo.lat, lo.lon, s.lat[0], s.lon[0])
-    d_hi = _dist_m(hi.lat, hi.lon, s.lat[0], s.lon[0])
+    d_lo = dist_m(lo.lat, lo.lon, s.lat[0], s.lon[0])
+    d_hi = dist_m(hi.lat, hi.lon, s.lat[0], s.lon[0])
     assert d_hi > d_lo + 100
 
 
@@ -189,7 +184,7 @@ def test_typo_never_lands_on_a_far_place_named_inside_it(gaz, typo, meant):
     target = gaz.geocode(meant)
     r = gaz.geocode(typo)
     assert target is not None
-    assert r is None or _dist_m(r.lat, r.lon, target.lat, target.lon) < 150
+    assert r is None or dist_m(r.lat, r.lon, target.lat, target.lon) < 150
 
 
 def test_shared_name_is_flagged_ambiguous(gaz):
@@ -213,7 +208,7 @@ def test_small_typo_is_fuzzy_matched_below_one(gaz):
 
 
 def test_index_cache_is_reused_without_parsing(tmp_path, monkeypatch):
-    import optimizer.geocode as gc
+    import optimizer.geo.geocode.index as index
 
     first = Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path)
     # plain data (gzipped JSON), not a pickle: a shared cache directory cannot run code
@@ -222,7 +217,7 @@ def test_index_cache_is_reused_without_parsing(tmp_path, monkeypatch):
     def no_parse(*a, **k):
         raise AssertionError("the XML was parsed again")
 
-    monkeypatch.setattr(gc, "_parse_osm", no_parse)
+    monkeypatch.setattr(index, "parse_osm", no_parse)
     second = Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path)
     assert len(second) == len(first)
     assert second.geocode("成都博物馆") == first.geocode("成都博物馆")
@@ -242,12 +237,12 @@ def test_unreadable_index_cache_is_rebuilt(tmp_path, caplog):
     Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path)
     (cache_file,) = tmp_path.glob("gazetteer-*.json.gz")
     cache_file.write_bytes(b"not gzip")
-    with caplog.at_level(logging.WARNING, logger="optimizer.geocode"):
+    with caplog.at_level(logging.WARNING, logger="optimizer.geo.geocode"):
         g = Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path)
     assert g.geocode("成都博物馆") is not None
     assert any("unreadable gazetteer cache" in rec.getMessage() for rec in caplog.records)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="optimizer.geocode"):
+    with caplog.at_level(logging.WARNING, logger="optimizer.geo.geocode"):
         Gazetteer.from_osm(DEFAULT_OSM_PATH, cache_dir=tmp_path)  # rewritten: readable again
     assert not caplog.records
 
@@ -255,6 +250,14 @@ def test_unreadable_index_cache_is_rebuilt(tmp_path, caplog):
 def test_missing_extract_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="OSM extract .*nowhere.osm.bz2 not found"):
         Gazetteer.from_osm(tmp_path / "nowhere.osm.bz2", cache_dir=tmp_path)
+
+
+def test_extract_without_nodes_is_a_clear_error(tmp_path):
+    empty = tmp_path / "empty.osm"
+    empty.write_text("<?xml version='1.0'?><osm version='0.6'></osm>", encoding="utf-8")
+    with pytest.raises(OsmFileError, match="empty.osm: the file holds no nodes.*geofabrik"):
+        Gazetteer.from_osm(empty, cache_dir=tmp_path)
+    assert not list(tmp_path.glob("gazetteer-*"))  # nothing cached
 
 
 # --------------------------------------------------------------------------- sqlite cache
@@ -381,7 +384,7 @@ def test_geopy_retries_service_errors_then_succeeds(fake_service):
 def test_geopy_error_after_retries_is_a_logged_miss(fake_service, caplog):
     fake_service.script = [GeocoderTimedOut("slow")] * 3
     g = GeopyGeocoder("fakeservice", user_agent="t", min_delay_s=0, error_wait_s=0, max_retries=2)
-    with caplog.at_level(logging.WARNING, logger="optimizer.geocode"):
+    with caplog.at_level(logging.WARNING, logger="optimizer.geo.geocode"):
         assert g.geocode("某路1号") is None
     assert len(fake_service.calls) == 3
     assert "GeocoderTimedOut" in g.explain_miss("某路1号")
@@ -426,6 +429,9 @@ def test_geopy_config_errors_are_exceptions(fake_service):
         GeopyGeocoder("nominatim")
     with pytest.raises(GeocoderConfigError, match="user_agent"):
         make_geocoder("nominatim", cache_dir=Path("/nonexistent/never-created"))
+    # geopy's own configuration error (a ValueError) when a service needs an API key
+    with pytest.raises(GeocoderConfigError, match="'googlev3' cannot be used as configured"):
+        GeopyGeocoder("googlev3")
 
 
 def test_geopy_instance_can_be_passed(fake_service):
@@ -473,7 +479,7 @@ def test_geocode_cases_never_drops_a_case(gaz):
 
 
 def test_demo_cases_geocode_except_the_deliberately_bad(gaz):
-    from optimizer.inputs import read_cases
+    from optimizer.io.inputs import read_cases
 
     demo = Path(__file__).resolve().parents[1] / "data" / "demo" / "cases.csv"
     cases = read_cases(demo)

@@ -7,7 +7,6 @@ again and says why in its commit.
 from __future__ import annotations
 
 import pytest
-
 from golden import GOLDEN, snapshot
 
 

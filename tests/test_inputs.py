@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from optimizer.errors import InputError
-from optimizer.inputs import (
+from optimizer.io.inputs import (
     check_references,
     parse_days,
     parse_time_window,

@@ -20,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from maps_plan import INJECTION_NAME, JS_BREAKER, all_case_ids, case_ids, make_plan
 
-from optimizer import coords, maps
+from optimizer.geo import coords
+from optimizer.outputs import maps
 
 
 @pytest.fixture(scope="module")

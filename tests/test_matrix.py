@@ -12,14 +12,14 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from optimizer.matrix import (
+from optimizer.geo.matrix import (
     ACCESS_SPEED_KMH,
     UnreachableError,
     route_path,
     route_paths,
     travel_matrices,
 )
-from optimizer.network import (
+from optimizer.geo.network import (
     NetworkError,
     haversine_m,
     load_network,

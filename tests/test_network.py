@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from optimizer import network as network_mod
-from optimizer.network import (
+from optimizer.geo import network as network_mod
+from optimizer.geo.network import (
     DEFAULT_SPEEDS_KPH,
     NetworkError,
     default_osm_path,
@@ -169,7 +169,7 @@ def test_tiny_drive_filter_and_split(tiny_drive, caplog):
 
 
 def test_tiny_missing_node_is_logged(tmp_path, caplog):
-    with caplog.at_level("WARNING", logger="optimizer.network"):
+    with caplog.at_level("WARNING", logger="optimizer.geo.network"):
         load_network(TINY_OSM, mode="drive", use_cache=False)
     assert "1 way(s) reference nodes missing" in caplog.text
 
@@ -251,7 +251,7 @@ def test_corrupt_cache_is_rebuilt(tmp_path, caplog, damage):
             kept = {k: data[k] for k in data.files if k != "node_street"}
         with open(first.cache_path, "wb") as fh:
             np.savez(fh, **kept)
-    with caplog.at_level("WARNING", logger="optimizer.network"):
+    with caplog.at_level("WARNING", logger="optimizer.geo.network"):
         again = load_network(TINY_OSM, mode="drive", cache_dir=tmp_path)
     assert "ignoring unreadable network cache" in caplog.text
     assert np.array_equal(again.travel_time_s.data, first.travel_time_s.data)
@@ -293,7 +293,7 @@ def test_place_download_goes_through_the_same_pipeline(tmp_path, monkeypatch):
 def test_unwritable_cache_dir_still_loads(tmp_path, caplog):
     blocked = tmp_path / "file-not-dir"
     blocked.write_text("x")
-    with caplog.at_level("WARNING", logger="optimizer.network"):
+    with caplog.at_level("WARNING", logger="optimizer.geo.network"):
         net = load_network(TINY_OSM, mode="drive", cache_dir=blocked)
     assert "could not write network cache" in caplog.text
     assert net.n_nodes == 9

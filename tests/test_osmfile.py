@@ -15,9 +15,9 @@ import numpy as np
 import osmium
 import pytest
 
-from optimizer.geocode import Gazetteer
-from optimizer.network import NetworkError, default_osm_path, load_network
-from optimizer.osmfile import OsmFileError, iter_osm
+from optimizer.geo.geocode.gazetteer import Gazetteer
+from optimizer.geo.network import NetworkError, default_osm_path, load_network
+from optimizer.geo.osmfile import OsmFileError, iter_osm
 
 TINY_OSM = Path(__file__).parent / "data" / "tiny_network.osm"
 DEMO_CASES = Path(__file__).parents[1] / "data" / "demo" / "cases.csv"

@@ -7,14 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-
-from optimizer.cli import main
-from optimizer.explain import BY_CHOICE, IMPOSSIBLE
-from optimizer.inputs import DEMO_CASES, DEMO_COLLECTORS, read_cases, read_collectors
-from optimizer.rules import PRESETS
+from demoplan import ARGS, PLAN_DATE
 from plancheck import check_plan_outputs
 
-from demoplan import ARGS, PLAN_DATE
+from optimizer.cli import main
+from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_cases, read_collectors
+from optimizer.planning.explain import BY_CHOICE, IMPOSSIBLE
+from optimizer.planning.rules import PRESETS
 
 
 def _rows(path: Path) -> list[dict]:
@@ -58,7 +57,7 @@ def test_demo_plan_writes_every_output(demo_plan):
 
 @pytest.mark.slow
 def test_demo_plan_passes_independent_resimulation(demo_plan, cache_dir):
-    from optimizer.network import load_network
+    from optimizer.geo.network import load_network
 
     errs = check_plan_outputs(demo_plan, read_cases(DEMO_CASES), read_collectors(DEMO_COLLECTORS),
                               PLAN_DATE, PRESETS["china"],
@@ -91,7 +90,7 @@ def test_resimulation_catches_a_tampered_plan(demo_plan, tmp_path, cache_dir):
     """The checker is not a rubber stamp: shift a visit out of its window, drop a case."""
     import shutil
 
-    from optimizer.network import load_network
+    from optimizer.geo.network import load_network
 
     bad = tmp_path / "bad"
     shutil.copytree(demo_plan, bad)
@@ -153,7 +152,7 @@ def test_demo_plan_says_how_each_case_was_located(demo_plan):
 def test_evening_shift_plans_without_lunch_under_china(tmp_path, cache_dir):
     """An evening team (14:00-22:00) misses the lunch window 11:30-13:30: it takes no break, the
     day team of the same plan takes its lunch, and the plan passes the re-simulation."""
-    from optimizer.network import load_network
+    from optimizer.geo.network import load_network
 
     cases = tmp_path / "cases.csv"
     cases.write_text(

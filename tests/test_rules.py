@@ -10,11 +10,11 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-
-from optimizer import rules
-from optimizer.errors import ConfigError, InputError
-from optimizer.rules import Policy
 from tinyday import MONDAY, case, collector, reasons, run, visited
+
+from optimizer.errors import ConfigError, InputError
+from optimizer.planning import rules
+from optimizer.planning.rules import Policy
 
 H = 3600
 NONE = Policy()
@@ -244,7 +244,7 @@ def test_balance_spreads_the_work():
     plan, _, _ = run(cs, ks, Policy(balance="hours", balance_cost_per_h=1000.0),
                      travel_cost_per_h=60.0)
     assert sorted(len(r.stops) for r in plan.routes) == [2, 2]
-    assert plan.summary["utilisation_spread"] < 0.05
+    assert plan.summary.utilisation_spread < 0.05
 
 
 @pytest.mark.parametrize(("preset", "visited_late"), [("us_fdcpa", True), ("india_rbi", False)])

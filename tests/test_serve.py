@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from maps_plan import make_plan
 
-from optimizer import maps
-from optimizer.export import write_manifest
-from optimizer.serve import (
+from optimizer.outputs import maps
+from optimizer.outputs.write import write_manifest
+from optimizer.web.serve import (
     ServeError,
     build_links,
     format_links,
@@ -227,7 +227,7 @@ def test_ids_that_used_to_share_a_file_each_get_their_page(tmp_path):
     plan = dataclasses.replace(plan, routes=tuple(routes))
     maps.write_overview(plan, tmp_path / "index.html")
     for route in routes:
-        for member in route.members:  # as optimizer.export writes them
+        for member in route.members:  # as optimizer.outputs.write writes them
             maps.write_collector_page(
                 plan, route, tmp_path / maps.collector_page_filename(member), collector_id=member
             )

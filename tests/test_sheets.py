@@ -8,8 +8,8 @@ import pytest
 from maps_plan import INJECTION_NAME, make_plan
 from openpyxl import load_workbook
 
-from optimizer.export import clock, route_rows
-from optimizer.sheets import STOP_COLUMNS, sheet_title, write_route_workbook
+from optimizer.outputs.sheets import STOP_COLUMNS, sheet_title, write_route_workbook
+from optimizer.outputs.tables import clock, route_rows
 
 
 @pytest.fixture(scope="module")

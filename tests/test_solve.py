@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 from optimizer import model
-from optimizer.solve import InfeasibleError, SolveSettings, solve
-from optimizer.verify import check_solution
+from optimizer.errors import InfeasibleError
+from optimizer.routing.params import SolveSettings
+from optimizer.routing.solve import solve
+from optimizer.routing.verify import check_solution
 
 W = model.TimeWindow
 ANY_TIME = (W(0, 10_000),)
@@ -165,9 +167,13 @@ def test_capacity_and_required_visits():
 
 
 def test_required_visit_that_cannot_fit_raises():
+    from optimizer.errors import CollectorRoutesError
+
     p = problem([0, 500], [visit("a", 1, required=True, windows=[W(0, 100)])], [vehicle()])
-    with pytest.raises(InfeasibleError):
+    with pytest.raises(InfeasibleError, match=r"1 required visit\(s\) could not be served") as err:
         solve(p, FAST)
+    # one of the project's errors, with its own exit code (the CLI prints it on one line)
+    assert isinstance(err.value, CollectorRoutesError) and err.value.exit_code == 3
 
 
 def test_unreachable_arcs_are_never_used():
@@ -313,3 +319,24 @@ def test_initial_plan_that_breaks_a_rule_is_cut():
     p2 = dataclasses.replace(p, vehicles=(v0, *p.vehicles[1:]))
     sol = run(p2, SolveSettings(num_workers=1, **DET), initial=first)
     assert sol.routes[0].return_s <= 15_000
+
+
+def test_an_executor_handed_in_runs_the_other_workers():
+    # solve(executor=...): worker 0 here, worker 1 through the executor handed in, which stays
+    # open for the next call; the plan is the one the default local processes give
+    from optimizer.executor import LocalProcesses
+
+    class Counting(LocalProcesses):
+        calls = 0
+
+        def map(self, fn, items, **kw):
+            Counting.calls += 1
+            return super().map(fn, items, **kw)
+
+    p = random_problem(breaks=False)
+    s = SolveSettings(num_workers=2, seed=1, **DET)
+    with Counting(1) as executor:
+        first = run(p, s, executor=executor)
+        again = run(p, s, executor=executor)
+    assert Counting.calls == 2
+    assert first.routes == again.routes == run(p, s).routes

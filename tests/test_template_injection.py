@@ -31,9 +31,10 @@ from injection_plan import (
 from maps_plan import make_plan
 from plancheck import check_plan_outputs
 
-from optimizer import maps, whatif
-from optimizer.inputs import read_cases, read_collectors
-from optimizer.rules import PRESETS
+from optimizer.io.inputs import read_cases, read_collectors
+from optimizer.outputs import maps
+from optimizer.planning.rules import PRESETS
+from optimizer.whatif import edits, scenario
 
 TAG = "ZQX"  # starts every input text of the in-process test: findable in template sources
 
@@ -164,7 +165,7 @@ def _no_harm(run) -> None:
 
 
 def _resimulate(plan_dir: Path, cases, collectors, policy, cache_dir) -> None:
-    from optimizer.network import load_network
+    from optimizer.geo.network import load_network
 
     errs = check_plan_outputs(plan_dir, cases, collectors, date.fromisoformat(PLAN_DATE), policy,
                               network=load_network(cache_dir=cache_dir))  # fmt: skip
@@ -261,16 +262,16 @@ def test_whatif_with_template_syntax_in_names_and_texts(injected_whatif, cache_d
                  rows[BAD_VARIANT]["error"]):
         assert html.escape(text) in page, text
     # every variant's plan holds, and its pages show the inputs' text (the added collector too)
-    sc = whatif.load_scenario(run.scenario)
+    sc = scenario.load_scenario(run.scenario)
     cases = read_cases(run.inputs.cases_csv)
     base_cols = read_collectors(run.inputs.collectors_csv)
     names = {cid: row["name"] for cid, row in run.inputs.collectors.items()}
     names["NEW01"] = carrier("N-new", marker_dir)
     for name in ("base", "plus_one"):
         v = sc.variant(name)
-        cols = whatif.edit_collectors(base_cols, v.values)
-        st = whatif.settings_for(v.values, run.scenario.parent)
-        _resimulate(run.out / rows[name]["plan_dir"], cases, cols, st.policy, cache_dir)
+        cols = edits.edit_collectors(base_cols, v.team)
+        assert v.settings is not None
+        _resimulate(run.out / rows[name]["plan_dir"], cases, cols, v.settings.policy, cache_dir)
         read = check_plan_pages(run.out / rows[name]["plan_dir"], run.inputs, names)
         assert read == 1 + len(cols)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from optimizer import model
-from optimizer.verify import check_solution, route_cost
+from optimizer.routing.verify import check_solution, route_cost
 
 W = model.TimeWindow
 

@@ -4,7 +4,7 @@ import pytest
 
 from optimizer.errors import ConfigError
 from optimizer.model import Case
-from optimizer.weigh import Weighting, case_value, collectability, parse_curve
+from optimizer.planning.weigh import Weighting, case_value, collectability, parse_curve
 
 
 def _case(amount=10_000.0, dpd=30, broken=False):

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import asdict, replace
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import yaml
+from plancheck import check_plan_outputs
 
-from optimizer import whatif
 from optimizer.cli import main
 from optimizer.errors import ConfigError, InputError
-from optimizer.inputs import read_cases, read_collectors
+from optimizer.io.inputs import read_cases, read_collectors
 from optimizer.model import (
     Case,
     Collector,
@@ -31,7 +32,8 @@ from optimizer.model import (
     TimeWindow,
     Unassigned,
 )
-from plancheck import check_plan_outputs
+from optimizer.plan import summarize
+from optimizer.whatif import edits, kpis, runner, scenario
 
 DATA = Path(__file__).parent / "data" / "whatif"
 H = 3600
@@ -79,11 +81,14 @@ def hand_made_plan() -> Plan:
     rc = _route(c, [], 9 * H, 9 * H, 0, 0)
     un = (Unassigned(_case("c4", 70, 1000), "lower_value", "...", value=400.0),
           Unassigned(_case("c5", 0, 1000), "no_window_today", "...", value=50.0))
-    return Plan(plan_date=date(2026, 11, 30), routes=(ra, rb, rc), unassigned=un)
+    summary = summarize((ra, rb, rc), un, plan_date=date(2026, 11, 30), policy="none",
+                        weighting="amount")
+    return Plan(plan_date=date(2026, 11, 30), routes=(ra, rb, rc), unassigned=un,
+                summary=summary)
 
 
 def test_kpis_of_a_hand_made_plan():
-    k = whatif.plan_kpis(hand_made_plan())
+    k = asdict(kpis.plan_kpis(hand_made_plan()))
     assert k["collectors"] == 3 and k["routes"] == 3 and k["routes_used"] == 2
     assert k["cases_total"] == 5 and k["cases_visited"] == 3
     # dpd 0 and 10 -> 1-30 (only the visited one counts), 45 -> 31-60, 95 -> 91+
@@ -101,29 +106,31 @@ def test_kpis_of_a_hand_made_plan():
     assert k["unassigned_by_reason"] == {"lower_value": 1, "no_window_today": 1}
 
 
+def _row(variant: str, collectors: int, value_visited: float, value_total: float
+         ) -> kpis.VariantRow:
+    figures = replace(kpis.plan_kpis(hand_made_plan()), collectors=collectors,
+                      value_visited=value_visited, value_total=value_total)
+    return kpis.VariantRow(variant, "ok", kpis=figures)
+
+
 def test_marginal_value_per_collector():
     rows = [
-        {"variant": "base", "status": "ok", "collectors": 15, "value_visited": 1000.0,
-         "value_total": 5000.0},
+        _row("base", 15, 1000.0, 5000.0),
         # 5 more collectors, +400: 80 per collector
-        {"variant": "more", "status": "ok", "collectors": 20, "value_visited": 1400.0,
-         "value_total": 5000.0},
+        _row("more", 20, 1400.0, 5000.0),
         # 5 fewer, -300: each of the 5 was worth 60
-        {"variant": "fewer", "status": "ok", "collectors": 10, "value_visited": 700.0,
-         "value_total": 5000.0},
+        _row("fewer", 10, 700.0, 5000.0),
         # another weighting: values not comparable
-        {"variant": "amount", "status": "ok", "collectors": 15, "value_visited": 3000.0,
-         "value_total": 9000.0},
-        {"variant": "broken", "status": "failed"},
+        _row("amount", 15, 3000.0, 9000.0),
+        kpis.VariantRow.failed("broken", "..."),
     ]
-    whatif.compare_to_base(rows)
-    by = {r["variant"]: r for r in rows}
-    assert by["more"]["marginal_value_per_collector"] == 80.0
-    assert by["more"]["value_vs_base"] == 400.0
-    assert by["fewer"]["marginal_value_per_collector"] == 60.0
-    assert by["base"]["marginal_value_per_collector"] is None
-    assert by["amount"]["value_vs_base"] is None
-    assert by["broken"]["marginal_value_per_collector"] is None
+    by = {r.variant: r for r in kpis.compare_to_base(rows)}
+    assert by["more"].marginal_value_per_collector == 80.0
+    assert by["more"].value_vs_base == 400.0
+    assert by["fewer"].marginal_value_per_collector == 60.0
+    assert by["base"].marginal_value_per_collector is None
+    assert by["amount"].value_vs_base is None
+    assert by["broken"].marginal_value_per_collector is None
 
 
 # --------------------------------------------------------------------------- validation
@@ -160,11 +167,11 @@ def _base(**kw) -> dict:
     ({"add_collectors": {"count": 100_000, "like": "A1"}}, "add_collectors", ["must be <= 1000"]),
     ({"remove_collectors": {"count": 5000}}, "remove_collectors", ["must be <= 1000"]),
     ({"solver": {"value_scale": float("nan")}}, "solver",
-     ["value_scale=nan must be a finite number"]),
+     ["value_scale=nan must be a positive, finite number"]),
 ])
 def test_bad_variant_value_is_named_with_its_fix(tmp_path, variant, key, words):
     path = _write(tmp_path, {"base": _base(), "variants": {"good": {"seed": 1}, "bad": variant}})
-    sc = whatif.load_scenario(path)
+    sc = scenario.load_scenario(path)
     assert sc.variant("good").issues == ()
     issues = sc.variant("bad").issues
     assert len(issues) == 1
@@ -182,26 +189,26 @@ def test_yaml_keys_twice_and_bad_dates_are_named(tmp_path):
     twice.write_text(yaml.safe_dump({"base": _base()}) + "variants:\n  a: {seed: 1}\n"
                      "  a: {seed: 2}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="the key 'a' is written twice"):
-        whatif.load_scenario(twice)
+        scenario.load_scenario(twice)
     bad_date = tmp_path / "date.yaml"
     bad_date.write_text(yaml.safe_dump({"base": _base()}).replace("date: '2026-11-30'",
                                                                   "date: 2026-02-30")
                         + "variants: {}\n", encoding="utf-8")
     with pytest.raises(InputError, match="field 'date' value '2026-02-30': is not a date"):
-        whatif.load_scenario(bad_date)
+        scenario.load_scenario(bad_date)
 
 
 def test_all_problems_of_a_variant_at_once(tmp_path):
     path = _write(tmp_path, {"base": _base(), "variants": {
         "bad": {"seed": "x", "mode": "boat", "speed_factor": 0}}})
-    issues = whatif.load_scenario(path).variant("bad").issues
+    issues = scenario.load_scenario(path).variant("bad").issues
     assert sorted(i.field for i in issues) == ["mode", "seed", "speed_factor"]
 
 
 def test_bad_base_stops_everything_with_exit_code_2(tmp_path, capsys):
     path = _write(tmp_path, {"base": _base(time_limit=-1, shift_hours=8), "varients": {}})
     with pytest.raises(InputError) as exc:
-        whatif.load_scenario(path)
+        scenario.load_scenario(path)
     msg = str(exc.value)
     assert "unknown top-level key" in msg and "varients" in msg
     assert "field 'time_limit' value '-1': must be > 0" in msg
@@ -210,21 +217,26 @@ def test_bad_base_stops_everything_with_exit_code_2(tmp_path, capsys):
     assert "varients" in capsys.readouterr().err
 
 
+def _team(raw: dict) -> edits.TeamEdits:
+    """Team edits as a variant writes them."""
+    return edits.TeamEdits.of({k: edits.TEAM_KEYS[k](v) for k, v in raw.items()})
+
+
 def test_team_edits():
     cols = read_collectors(DATA / "collectors.csv")
-    vals = {"add_collectors": ({"count": 2, "like": "A1", "id_prefix": "X"},),
+    vals = {"add_collectors": {"count": 2, "like": "A1", "id_prefix": "X"},
             "extend_shift_hours": 1.5, "max_visits": 9}
-    out = whatif.edit_collectors(cols, vals)
+    out = edits.edit_collectors(cols, _team(vals))
     assert [c.collector_id for c in out] == ["A1", "B1", "X01", "X02"]
     assert all(c.shift.end_s == 14 * H for c in out)  # 12:30 + 1.5 h
     assert out[2].start == cols[0].start and all(c.max_visits == 9 for c in out)
-    assert [c.collector_id for c in whatif.edit_collectors(
-        cols, {"remove_collectors": {"count": 1}})] == ["A1"]
+    assert [c.collector_id for c in edits.edit_collectors(
+        cols, _team({"remove_collectors": {"count": 1}}))] == ["A1"]
     with pytest.raises(InputError, match="no such collector"):
-        whatif.edit_collectors(cols, {"remove_collectors": {"ids": ("Z9",)}}, file="s.yaml",
-                               where="variant v")
+        edits.edit_collectors(cols, _team({"remove_collectors": {"ids": ["Z9"]}}), file="s.yaml",
+                              where="variant v")
     with pytest.raises(InputError, match="after midnight"):
-        whatif.edit_collectors(cols, {"shift_hours": 16.0})
+        edits.edit_collectors(cols, _team({"shift_hours": 16.0}))
 
 
 def test_toml_scenario_reads_like_yaml(tmp_path):
@@ -239,11 +251,11 @@ policy = "none"
 add_collectors = {{ count = 1, like = "A1" }}
 shift_hours = 4
 """, encoding="utf-8")
-    sc = whatif.load_scenario(tmp_path / "s.toml")
+    sc = scenario.load_scenario(tmp_path / "s.toml")
     more = sc.variant("more")
     assert more.issues == ()
     assert more.values["shift_hours"] == 4.0 and more.values["date"] == date(2026, 11, 30)
-    assert more.values["add_collectors"][0]["like"] == "A1"
+    assert more.values["add_collectors"][0].like == "A1"
 
 
 # --------------------------------------------------------------------------- a real run
@@ -389,10 +401,10 @@ def test_report_numbers_match_each_variants_summary_json(small_run):
 
 
 def test_every_variant_plan_passes_independent_resimulation(small_run, cache_dir):
-    from optimizer.network import load_network
+    from optimizer.geo.network import load_network
 
     _, out, kpis, path = small_run
-    sc = whatif.load_scenario(path)
+    sc = scenario.load_scenario(path)
     cases = read_cases(DATA / "cases.csv")
     base_cols = read_collectors(DATA / "collectors.csv")
     net = load_network(cache_dir=cache_dir)
@@ -400,8 +412,9 @@ def test_every_variant_plan_passes_independent_resimulation(small_run, cache_dir
         if r["status"] != "ok":
             continue
         v = sc.variant(r["variant"])
-        cols = whatif.edit_collectors(base_cols, v.values)
-        st = whatif.settings_for(v.values, path.parent)
+        cols = edits.edit_collectors(base_cols, v.team)
+        st = v.settings
+        assert st is not None
         errs = check_plan_outputs(out / r["plan_dir"], cases, cols, st.plan_date, st.policy,
                                   network=net)
         assert errs == [], (r["variant"], errs[:3])
@@ -409,20 +422,18 @@ def test_every_variant_plan_passes_independent_resimulation(small_run, cache_dir
 
 def test_guard_keeps_the_base_routes_when_a_capacity_variant_comes_out_lower(small_run,
                                                                             tmp_path):
-    from dataclasses import replace
-
     _, _, _, path = small_run
-    jobs, _ = whatif._prepare_jobs(whatif.load_scenario(path), tmp_path)
+    jobs, _ = runner.prepare_jobs(scenario.load_scenario(path), tmp_path)
     by = {j.name: j for j in jobs}
-    base = whatif.run_variant(by["base"])
+    base = runner.run_variant(by["base"])
     # pretend the base was worth more than anything the solver can find: the guard must fall
     # back to the base routes, re-verified in the variant's problem
     job = replace(by["longer"], initial=base.solution, base_value=base.value + 1e9,
                   start_from_base=False)
-    res = whatif.run_variant(job)
-    assert res.row["routes_from"] == "base plan (guard)"
+    res = runner.run_variant(job)
+    assert res.row.solved.routes_from == "base plan (guard)"
     assert res.value == pytest.approx(base.value)
-    assert res.row["cases_visited"] == base.row["cases_visited"]
+    assert res.row.kpis.cases_visited == base.row.kpis.cases_visited
     visited = {s.visit_id for r in res.solution.routes for s in r.stops}
     assert visited == {s.visit_id for r in base.solution.routes for s in r.stops}
 

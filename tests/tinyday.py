@@ -12,10 +12,13 @@ from datetime import date
 
 import numpy as np
 
-from optimizer import rules
-from optimizer.inputs import parse_time_window, parse_windows
+from optimizer.io.inputs import parse_time_window, parse_windows
 from optimizer.model import Case, Collector, Place
-from optimizer.plan import Located, PlanSettings, solve_located
+from optimizer.plan import solve_located
+from optimizer.planning import rules
+from optimizer.planning.build import Located
+from optimizer.routing.params import SolveSettings
+from optimizer.settings import PlanSettings
 
 MONDAY = date(2026, 11, 30)
 
@@ -40,11 +43,12 @@ def collector(cid: str, x: int = 0, *, shift: str = "08:00-17:00", max_visits: i
 
 
 def settings(policy: rules.Policy | None = None, **kw) -> PlanSettings:
-    from optimizer.weigh import Weighting
+    from optimizer.planning.weigh import Weighting
 
     base = {"plan_date": MONDAY, "weighting": Weighting("amount"),
-            "policy": policy or rules.PRESETS["none"], "time_limit_s": 2.0,
-            "travel_cost_per_h": 0.0, "solver_options": {"max_solutions": 200}}
+            "policy": policy or rules.PRESETS["none"],
+            "solver": SolveSettings(time_limit_s=2.0, max_solutions=200),
+            "travel_cost_per_h": 0.0}
     base.update(kw)
     return PlanSettings(**base)
 
@@ -87,7 +91,8 @@ def run(cases, collectors, policy: rules.Policy | None = None, *, blocked=(), **
     """Plan a tiny day; returns (plan, built, solution)."""
     st = settings(policy, **kw)
     loc = locate_tiny(cases, collectors, st, blocked=blocked)
-    return solve_located(cases, loc, st)
+    day = solve_located(cases, loc, st)
+    return day.plan, day.built, day.solution
 
 
 def visited(plan) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 The pages of tests/injection_plan.py (every text field of both input files carries ``{{ 7*191 }}``,
 ``{% if 1 %}x{% endif %}``, ``{#``, ``{# x #}`` and expressions that would run shell commands),
-planned by the real CLI and served by `optimizer.serve`. The text content of the stop list, the
+planned by the real CLI and served by `optimizer.web.serve`. The text content of the stop list, the
 popups, the layer control, the summary and the served links must equal the input strings (masked
 where a collector's page masks them); tests/test_template_injection.py checks the HTML sources.
 """
@@ -19,8 +19,8 @@ from injection_plan import (
     unassigned_of,
 )
 
-from optimizer import maps
-from optimizer.serve import start_server
+from optimizer.outputs import maps
+from optimizer.web.serve import start_server
 
 _STOP_LIST = """() => Array.from(document.querySelectorAll('#cr-stops [data-stop]')).map(li => ({
     id: li.getAttribute('data-case-id'),

@@ -10,10 +10,10 @@ import re
 import urllib.request
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError
 from maps_plan import INJECTION_NAME
+from playwright.sync_api import Error as PlaywrightError
 
-from optimizer import maps
+from optimizer.outputs import maps
 
 SITES = ["fixture_site", "demo_site"]
 

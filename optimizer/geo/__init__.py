@@ -1,0 +1,6 @@
+"""Places and roads: OSM extracts, coordinates, geocoding, the road network, travel matrices.
+
+`osmfile` reads OSM XML/PBF extracts, `coords` converts coordinate systems, `geocode` finds
+addresses (offline gazetteer of the extract, or a geopy provider), `network` builds the road
+network and snaps points to it, `matrix` computes travel times and distances between them.
+"""

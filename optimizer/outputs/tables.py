@@ -1,0 +1,154 @@
+"""The plan as tables: the rows of routes.csv and unassigned.csv, routes.json and summary.json.
+
+Times in the files are local clock times ``HH:MM:SS`` of the plan date; ``*_s`` columns are
+seconds, ``*_m`` metres. Route ids are the crew id: the collector id, or the team members' ids
+joined by ``+`` when visits are made by teams. The CSV files are written for Excel: a text cell
+that would start a formula gets a leading ``'`` (`optimizer.cells.csv_cell`); routes.json keeps
+the exact text.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from pathlib import Path
+
+from optimizer.cells import csv_cell
+from optimizer.model import Plan, PlannedRoute, PlanSummary, RouteSummary, geocode_status
+
+ROUTE_FIELDS = (
+    "collector_id", "members", "stop", "case_id", "customer_name", "address", "lat", "lon",
+    "arrive", "start", "depart", "window", "service_s", "travel_s", "travel_m", "value",
+    "amount_overdue", "days_past_due", "geocode_match", "geocode_score",
+)
+UNASSIGNED_FIELDS = ("case_id", "reason_code", "reason", "value", "amount_overdue",
+                     "days_past_due", "address", "lat", "lon", "geocode_match", "geocode_score")
+
+
+def clock(t_s: float) -> str:
+    """``HH:MM:SS`` of seconds since midnight."""
+    t = round(t_s)
+    return f"{t // 3600:02d}:{(t % 3600) // 60:02d}:{t % 60:02d}"
+
+
+def route_rows(plan: Plan) -> list[dict]:
+    """The rows of routes.csv: one per stop, routes in order."""
+    return [row for r in plan.routes for row in route_rows_for(r, plan.geocoded)]
+
+
+def route_rows_for(route: PlannedRoute,
+                   geocoded: Mapping[str, tuple[str, float, str]] | None = None) -> list[dict]:
+    """The `route_rows` of one route (``geocoded``: the plan's, for the geocode columns)."""
+    r = route
+    return [{
+        "collector_id": r.collector.collector_id,
+        "members": "+".join(r.members),
+        "stop": s.stop,
+        "case_id": s.case.case_id,
+        "customer_name": s.case.customer_name,
+        "address": s.case.address,
+        "lat": round(s.lat, 6),
+        "lon": round(s.lon, 6),
+        "arrive": clock(s.arrive_s),
+        "start": clock(s.start_s),
+        "depart": clock(s.depart_s),
+        "window": s.window.label(),
+        "service_s": s.case.service_s,
+        "travel_s": round(s.travel_s, 1),
+        "travel_m": round(s.travel_m, 1),
+        "value": round(s.value, 2),
+        "amount_overdue": s.case.amount_overdue,
+        "days_past_due": s.case.days_past_due,
+        **_geocode_cells(geocoded or {}, s.case.case_id),
+    } for s in r.stops]
+
+
+def _geocode_cells(geocoded: Mapping[str, tuple[str, float, str]], case_id: str) -> dict:
+    """What the address matched and how sure (below 1: check the place), blank if not located."""
+    if case_id not in geocoded:
+        return {"geocode_match": "", "geocode_score": ""}
+    matched, score, provider = geocoded[case_id]
+    given = geocode_status(provider, score) == "given"
+    return {"geocode_match": "lat/lon given" if given else matched,
+            "geocode_score": round(score, 3)}
+
+
+def unassigned_rows(plan: Plan) -> list[dict]:
+    return [{
+        "case_id": u.case.case_id,
+        "reason_code": u.reason_code,
+        "reason": u.reason,
+        "value": round(u.value, 2),
+        "amount_overdue": u.case.amount_overdue,
+        "days_past_due": u.case.days_past_due,
+        "address": u.case.address,
+        "lat": "" if u.lat is None else round(u.lat, 6),
+        "lon": "" if u.lon is None else round(u.lon, 6),
+        **_geocode_cells(plan.geocoded, u.case.case_id),
+    } for u in plan.unassigned]
+
+
+def write_csv(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:
+    # utf-8-sig so that Excel opens Chinese text correctly
+    with path.open("w", newline="", encoding="utf-8-sig") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
+
+
+def routes_json(plan: Plan) -> dict:
+    """The plan as JSON-ready data: one entry per route with its stops and road path."""
+    return {
+        "plan_date": plan.plan_date.isoformat(),
+        "routes": [{
+            "collector_id": r.collector.collector_id,
+            "name": r.collector.name,
+            "members": list(r.members),
+            "shift": r.collector.shift.label(),
+            "start": {"lat": r.start_lat, "lon": r.start_lon},
+            "end": {"lat": r.end_lat, "lon": r.end_lon},
+            "leave": clock(r.leave_s) if r.stops else None,
+            "return": clock(r.return_s) if r.stops else None,
+            "travel_s": round(r.travel_s, 1),
+            "travel_m": round(r.travel_m, 1),
+            "value": round(r.value, 2),
+            "breaks": [{"start": clock(a), "end": clock(b)} for a, b in r.breaks],
+            "stops": route_rows_for(r, plan.geocoded),
+            "path": [[round(a, 6), round(b, 6)] for a, b in r.path],
+        } for r in plan.routes],
+    }
+
+
+def summary_json(summary: PlanSummary | None) -> dict:
+    """``summary.json``: the plan's summary as JSON-ready data, keys in the order of the
+    fields (``{}`` for a plan without one)."""
+    if summary is None:
+        return {}
+    s = summary
+    out: dict = {
+        "plan_date": s.plan_date.isoformat(), "policy": s.policy, "weighting": s.weighting,
+        "cases_total": s.cases_total, "cases_visited": s.cases_visited,
+        "cases_unassigned": s.cases_unassigned, "value_total": s.value_total,
+        "value_visited": s.value_visited, "value_share": s.value_share,
+        "travel_s_total": s.travel_s_total, "travel_m_total": s.travel_m_total,
+        "routes": s.routes, "collectors": s.collectors, "utilisation_mean": s.utilisation_mean,
+        "utilisation_spread": s.utilisation_spread,
+        "unassigned_by_reason": dict(s.unassigned_by_reason),
+        "geocoding": {"from_input": s.geocoding.from_input, "exact": s.geocoding.exact,
+                      "uncertain": s.geocoding.uncertain, "not_found": s.geocoding.not_found},
+        "per_collector": [_route_summary_json(r) for r in s.per_collector],
+    }
+    if s.timings_s is not None:
+        out["timings_s"] = dict(s.timings_s)
+    if s.solver is not None:  # which search of the portfolio won (e.g. "ortools+vroom")
+        out["solver"] = {"search": s.solver.search, "objective": s.solver.objective}
+    if s.wall_s is not None:
+        out["wall_s"] = s.wall_s
+    return out
+
+
+def _route_summary_json(r: RouteSummary) -> dict:
+    return {"collector_id": r.collector_id, "members": list(r.members),
+            "cases_visited": r.cases_visited, "value_visited": r.value_visited,
+            "travel_s": r.travel_s, "travel_m": r.travel_m, "leave": r.leave, "return": r.return_,
+            "work_s": r.work_s, "utilisation": r.utilisation}

@@ -1,0 +1,1 @@
+"""Alembic migrations of the case store, run by `optimizer.store.migrate` when a store opens."""

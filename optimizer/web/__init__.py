@@ -1,0 +1,1 @@
+"""Serving a written plan: one private link per collector (`serve`)."""
