@@ -198,6 +198,29 @@ def test_yaml_keys_twice_and_bad_dates_are_named(tmp_path):
         scenario.load_scenario(bad_date)
 
 
+def test_variant_names_that_differ_only_in_case_are_an_error_naming_both(tmp_path):
+    # on a file system that ignores case (Windows, macOS) `Base/` and `base/` (or `Late/` and
+    # `late/`) are one folder: one variant's pages would overwrite the other's
+    for names, both in ((["Base"], ("base", "Base")), (["late", "LATE"], ("late", "LATE"))):
+        path = _write(tmp_path, {"base": _base(), "variants": {
+            "other": {"seed": 1}, **{n: {"seed": 2} for n in names}}})
+        with pytest.raises(InputError) as err:
+            scenario.load_scenario(path)
+        text = str(err.value)
+        assert f"s.yaml: field 'variants' value '{both[0]} and {both[1]}'" in text, text
+        assert f"the names `{both[0]}` and `{both[1]}` differ only in case" in text, text
+        assert "fix: give them names that differ in more than case" in text, text
+        assert "other" not in text, text
+    # nor the name of a file beside the variants' folders
+    path = _write(tmp_path, {"base": _base(), "variants": {"KPIs.json": {"seed": 1}}})
+    assert "the name is the one of a file of the results folder" in str(
+        scenario.load_scenario(path).variant("KPIs.json").issues[0])
+    path = _write(tmp_path, {"base": _base(), "variants": {"late": {}, "LATE": {}}})
+    # through the command line: exit code 2, nothing run
+    code = main(["whatif", str(path), "--out", str(tmp_path / "out"), "-q"])
+    assert code == 2 and not (tmp_path / "out").exists()
+
+
 def test_all_problems_of_a_variant_at_once(tmp_path):
     path = _write(tmp_path, {"base": _base(), "variants": {
         "bad": {"seed": "x", "mode": "boat", "speed_factor": 0}}})

@@ -26,6 +26,8 @@ from optimizer.settings import OPTIONS, PlanSettings, build_settings, option_def
 from optimizer.whatif.edits import NAME_RE, TEAM_KEYS, TeamEdits
 
 BASE = "base"
+#: the files a run writes beside the variants' folders (a variant may not take their names)
+RESULT_FILES = ("report.html", "kpis.csv", "kpis.json")
 START_FROM_BASE = ("auto", "always", "never")
 #: keys of how a variant is run (the others: plan options and team edits)
 RUN_KEYS: Mapping[str, opt.Parser] = {
@@ -117,7 +119,23 @@ def load_scenario(path: str | Path) -> Scenario:
     if len({v.name for v in variants}) != len(variants):
         raise InputError([Issue(file, 0, "", "variants", "", "duplicate variant names",
                                 "give every variant its own name")])
+    clashes = _case_clashes([v.name for v in variants])
+    if clashes:
+        raise InputError([Issue(file, 0, "", "variants", " and ".join(names),
+                                f"the names {' and '.join(f'`{n}`' for n in names)} differ only "
+                                "in case: on a file system that ignores case (Windows, macOS) "
+                                "their result folders are one folder",
+                                "give them names that differ in more than case")
+                          for names in clashes])
     return Scenario(name, path, str(data.get("description", "")), tuple(variants))
+
+
+def _case_clashes(names: Sequence[str]) -> list[tuple[str, ...]]:
+    """Groups of names equal when case is ignored (`str.casefold`), in file order."""
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(n.casefold(), []).append(n)
+    return [tuple(g) for g in groups.values() if len(g) > 1]
 
 
 def _variant(name: str, section: object, base: Mapping[str, Any], file: str,
@@ -130,6 +148,10 @@ def _variant(name: str, section: object, base: Mapping[str, Any], file: str,
     elif not NAME_RE.match(name):
         issues.append(Issue(file, 0, where, "", name, "the name is not usable as a folder name",
                             "use letters, digits, '-', '_' or '.'"))
+    elif name.casefold() in RESULT_FILES:
+        issues.append(Issue(file, 0, where, "", name, "the name is the one of a file of the "
+                            "results folder (its folder would take the file's place)",
+                            "rename the variant"))
     over, more = _parse_section(section, where, file, allow_team=True)
     issues += more
     if "shift_hours" in over and "extend_shift_hours" in over:
