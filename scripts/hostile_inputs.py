@@ -3022,6 +3022,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         def done(r: Result) -> None:
             results.append(r)
+            write_results(results, a.out)  # as it goes: a run cut short keeps what it found
             prog.update(task, advance=1, description=f"{r.sid[:30]}: {r.outcome}")
 
         parallel = [s for s in chosen if not s.solo]

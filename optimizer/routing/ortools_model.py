@@ -667,7 +667,10 @@ def _run(m: _Model, params: Any, starts: Sequence[Routes], *, time_limit_s: floa
             routing.AddSearchMonitor(routing.solver().CustomLimit(stop.is_set))
         assignment = None
         if starts:
-            routing.CloseModelWithParameters(params)
+            # the model's search limits also bound each check of a starting route set
+            # (ReadAssignmentFromRoutes): with the little time a large day leaves, an accepted
+            # route read as rejected; the search below sets its own time limit again
+            routing.CloseModelWithParameters(_loading_parameters(params))
             init = None
             for cand in starts:
                 a = _load_routes(m, cand)
@@ -703,6 +706,21 @@ def _run(m: _Model, params: Any, starts: Sequence[Routes], *, time_limit_s: floa
             "visit fits some vehicle's shift, capacity and windows"
         )
     return assignment
+
+
+#: least time limit, seconds, of the checks of starting routes (see `_run`)
+_LOADING_TIME_LIMIT_S = 60.0
+
+
+def _loading_parameters(params: Any) -> Any:
+    """`params` with a time limit long enough to check starting routes."""
+    from ortools.constraint_solver import pywrapcp
+
+    p = pywrapcp.DefaultRoutingSearchParameters()
+    p.CopyFrom(params)
+    if p.time_limit.ToMilliseconds() < _LOADING_TIME_LIMIT_S * 1000:
+        p.time_limit.FromMilliseconds(int(_LOADING_TIME_LIMIT_S * 1000))
+    return p
 
 
 def _one_visit_is_better(m: _Model, empty_objective: int, *, max_checks: int = 50) -> bool:
