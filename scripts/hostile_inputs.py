@@ -3002,6 +3002,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     logging.basicConfig(level=logging.ERROR)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # started in the background by a shell (`... &`): SIGINT is ignored and the children
+        # would inherit that, so every Ctrl-C scenario would read as "exit 0, not 130"
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     console = Console()
     a.out.mkdir(parents=True, exist_ok=True)
     root = a.out / "work"
