@@ -1,4 +1,4 @@
-"""Command line: ``collector-routes plan | validate | serve | whatif``.
+"""Command line: ``collector-routes plan | validate | serve | apikey | whatif``.
 
 Thin: parse options, read, plan, write, print. Only this module prints, sets up logging and exits.
 Nothing imports it. Each command imports the stages it runs when it runs (the only imports of
@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -26,7 +28,7 @@ from rich.text import Text
 from optimizer import atomic, interrupts
 from optimizer import options as opt
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
-from optimizer.io.inputs import DEMO_COLLECTORS, read_inputs
+from optimizer.io.inputs import DEMO_COLLECTORS, read_cases, read_inputs
 from optimizer.model import Collector, Plan
 from optimizer.planning import rules
 from optimizer.progress import RichProgress, plain_console, printable
@@ -200,13 +202,14 @@ def read_plan_options(a: argparse.Namespace) -> tuple[list[str], list[str], set[
 
 def check_plan_options(a: argparse.Namespace) -> None:
     """Every problem of `plan`'s options at once (`ConfigError`), before any work is done."""
-    from optimizer.outputs.write import out_dir_problem
+    from optimizer.outputs.write import horizon_out_dir_problem, out_dir_problem
 
     problems, across, bad = read_plan_options(a)
     if not {"geocoder", "user_agent"} & bad:
         problems += _geocoder_problems(a)
-    if "date" not in bad:
-        why = out_dir_problem(plan_out_dir(a))
+    if not {"date", "days"} & bad:
+        days = a.settings.horizon.days
+        why = (horizon_out_dir_problem if days > 1 else out_dir_problem)(plan_out_dir(a))
         if why:
             problems.append(_option_problem("out", plan_out_dir(a), *why))
     _raise_option_problems(problems + across)
@@ -245,8 +248,12 @@ def print_summary(plan: Plan, out: Path) -> None:
 
 
 def plan_out_dir(a: argparse.Namespace) -> Path:
-    """``--out``, or ``maps/<date>`` of the day planned."""
-    return a.out or DEFAULT_MAPS / a.settings.plan_date.isoformat()
+    """``--out``, or ``maps/<date>`` of the day planned (``maps/<date>+<N>d`` of N days)."""
+    if a.out:
+        return Path(a.out)
+    first = a.settings.plan_date.isoformat()
+    days = a.settings.horizon.days
+    return DEFAULT_MAPS / (first if days == 1 else f"{first}+{days}d")
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
@@ -258,6 +265,8 @@ def cmd_plan(a: argparse.Namespace) -> int:
     progress = RichProgress(disable=a.quiet)
     geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
                          progress)
+    if settings.horizon.days > 1:
+        return _plan_horizon(a, cases, collectors, geocoder, progress)
     try:
         plan = plan_day(cases, collectors, settings, geocoder=geocoder, progress=progress,
                         collectors_file=(a.collectors or DEMO_COLLECTORS).name)
@@ -269,6 +278,44 @@ def cmd_plan(a: argparse.Namespace) -> int:
                maps=output.maps, progress=progress)
     if not a.quiet:
         print_summary(plan, out)
+    return 0
+
+
+def _plan_horizon(a: argparse.Namespace, cases, collectors, geocoder, progress) -> int:
+    """``plan --days N``: the days in order, one folder each, and the week overview."""
+    from optimizer.horizon import plan_horizon
+    from optimizer.outputs.write import write_horizon
+
+    settings: PlanSettings = a.settings
+    try:
+        week = plan_horizon(cases, collectors, settings, geocoder=geocoder, progress=progress,
+                            collectors_file=(a.collectors or DEMO_COLLECTORS).name)
+    finally:
+        _report_unavailable(geocoder)
+    out = plan_out_dir(a)
+    output = settings.output
+    write_horizon(week, out, tiles=output.tiles, self_contained=output.self_contained,
+                  maps=output.maps, progress=progress)
+    if a.quiet:
+        return 0
+    s = week.summary
+    con = plain_console()
+    t = Table(title=f"Plan for {s.days} days, {s.first_date.isoformat()} to "
+                    f"{s.last_date.isoformat()} (policy {s.policy})")
+    for col in ("day", "visits", "value", "travel h", "routes", "collectors"):
+        t.add_column(col, justify="right" if col != "day" else "left")
+    for d in s.per_day:
+        t.add_row(f"{d.plan_date:%a} {d.plan_date.isoformat()}", str(d.cases_visited),
+                  f"{d.value_visited:,.0f}", f"{d.travel_s / 3600:.1f}", str(d.routes_used),
+                  str(d.collectors_working))
+    t.add_section()
+    t.add_row("total", str(s.visits), f"{s.value_visited:,.0f}",
+              f"{s.travel_s_total / 3600:.1f}", "", "")
+    con.print(t)
+    con.print(f"Visited {s.cases_visited} of {s.cases_total} cases, value "
+              f"{s.value_visited:,.0f} of {s.value_total:,.0f} ({s.value_share:.1%}).")
+    con.print(f"Written to {printable(out)}/ (one plan folder per day, index.html: the week, "
+              "week.csv, summary.json)")
     return 0
 
 
@@ -367,9 +414,54 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
+    """``serve DIR``: the pages alone (stdlib server); with a store (``--store`` or
+    $COLLECTOR_ROUTES_STORE) the web application: outcome form, offline queue, lender API."""
+    from optimizer.store.db import ENV_VAR
+
+    store = a.store or os.environ.get(ENV_VAR)
+    if store:
+        from optimizer.web import run
+
+        run.serve_forever(a.dir, store_url=store, host=a.host, port=a.port,
+                          public_url=a.public_url)
+        return 0
     from optimizer.web import serve
 
     serve.serve_forever(a.dir, host=a.host, port=a.port, public_url=a.public_url)
+    return 0
+
+
+def cmd_apikey(a: argparse.Namespace) -> int:
+    """``apikey add NAME | revoke NAME | list``: keys of the lender's HTTP API (docs/api.md)."""
+    from optimizer.store import apikeys
+    from optimizer.store.db import Store
+
+    con = plain_console()
+    with Store.open(a.store) as store:
+        if a.action == "list":
+            with store.reading() as s:
+                keys = apikeys.list_keys(s)
+            table = Table("name", "key id", "created (UTC)", "revoked (UTC)")
+            for k in keys:
+                table.add_row(printable(k.name), k.key_id, f"{k.created_at:%Y-%m-%d %H:%M}",
+                              f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "")
+            con.print(table if keys else "no API keys; make one with `collector-routes apikey "
+                      "add NAME`")
+            return 0
+        if not a.name:
+            raise ConfigError(_option_problem("name", "", f"is needed by `apikey {a.action}`",
+                                              "give the name of the lender's system, e.g. "
+                                              "loan-system"))
+        with store.session() as s:
+            if a.action == "add":
+                client, key = apikeys.add_key(s, a.name, actor="console")
+            else:
+                apikeys.revoke_key(s, a.name, actor="console")
+    if a.action == "add":
+        print(f"API key of {client.name} (key id {client.key_id}); it is shown only now, keep "
+              f"it in the system's secrets:\n{key}")
+    else:
+        print(f"revoked the API key of {a.name}")
     return 0
 
 
@@ -493,6 +585,101 @@ def _check_validate_options(a: argparse.Namespace) -> None:
     _raise_option_problems(problems)
 
 
+#: the plan options `replan` does not take: the day is the plan's, one day
+NOT_REPLAN_OPTIONS = ("date", "days", "revisit_gap_days", "urgency_weight")
+
+
+def _check_replan_options(a: argparse.Namespace) -> None:
+    """Every problem of `replan`'s options at once: the plan folder, --at, --absent ids,
+    --urgent, --out and the plan options (the policy defaults to the plan's)."""
+    from optimizer.io.published import PlanFolderError, read_published
+    from optimizer.outputs.write import out_dir_problem
+
+    problems: list[str] = []
+    a.day = None
+    try:
+        a.day = read_published(a.plan)
+    except PlanFolderError as exc:
+        problems.append(str(exc))
+    if a.day is not None and a.policy is None and a.day.policy:
+        a.policy = a.day.policy  # re-plan under the rules the day was planned with
+    more, across, _ = read_plan_options(a)
+    problems += more
+    problems += check_options(a, {"at": opt.clock_time})
+    if a.day is not None:
+        known = a.day.collectors
+        unknown = [x for x in a.absent if x not in known]
+        if unknown:
+            problems.append(_option_problem(
+                "absent", " ".join(unknown), f"no collector of the plan in {a.plan} has this "
+                f"id", f"give ids of the plan's collectors: {', '.join(sorted(known))}"))
+    problems += _file_problems(a, ("urgent",))
+    why = out_dir_problem(a.out)
+    if why:
+        problems.append(_option_problem("out", a.out, *why))
+    _raise_option_problems(problems + across)
+
+
+def cmd_replan(a: argparse.Namespace) -> int:
+    """``collector-routes replan``: the rest of a published day from --at, written to --out."""
+    from optimizer.outputs.tables import CHANGE_FIELDS, change_rows, changes_json, csv_bytes
+    from optimizer.outputs.write import write_plan
+    from optimizer.replan import done_by_clock, replan_day
+
+    settings: PlanSettings = a.settings
+    cases, collectors = read_inputs(a.cases, a.collectors)
+    urgent = read_cases(a.urgent) if a.urgent else ()
+    day = a.day
+    done = (done_from_store(a.store, day, a.at) if a.store is not None
+            else done_by_clock(day, a.at))
+    progress = RichProgress(disable=a.quiet)
+    geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
+                         progress)
+    try:
+        result = replan_day(day, cases, collectors, settings, at_s=a.at, done=done,
+                            absent=a.absent, urgent=urgent, geocoder=geocoder,
+                            progress=progress)
+    finally:
+        _report_unavailable(geocoder)
+    output = settings.output
+    write_plan(result.plan, a.out, tiles=output.tiles, self_contained=output.self_contained,
+               maps=output.maps, progress=progress, extra={
+                   "changes.json": json.dumps(changes_json(result), ensure_ascii=False,
+                                              indent=1).encode("utf-8"),
+                   "changes.csv": csv_bytes(CHANGE_FIELDS, change_rows(result.moves))})
+    if not a.quiet:
+        print_summary(result.plan, Path(a.out))
+        con = plain_console()
+        con.print(f"Re-planned at {a.at // 3600:02d}:{a.at % 3600 // 60:02d}: "
+                  f"{len(result.done)} visit(s) kept as done"
+                  + (f", {', '.join(result.stopped)} stop" if result.stopped else "")
+                  + f"; {len(result.moves)} case(s) changed route (changes.csv):")
+        for m in result.moves[: 30]:
+            con.print(printable(f"  {m.case_id}: {m.before or '-'} -> {m.after or '-'}"
+                                + (f" ({m.reason})" if m.reason and not m.after else "")))
+    return 0
+
+
+def done_from_store(url: str, day, at_s: int) -> frozenset[str]:
+    """The seam to the case store: the published stops whose case has an outcome recorded on
+    the plan's day at or before `at_s` (device time), ``no_attempt`` excepted (no visit
+    happened). Reads `optimizer.store.history.load_history` only."""
+    from optimizer.store.db import Store
+    from optimizer.store.history import load_history
+
+    ids = [s.case_id for r in day.routes for s in r.stops]
+    with Store.open(url) as store, store.reading() as session:
+        histories = load_history(session, ids)
+    done = set()
+    for cid, h in histories.items():
+        for o in h.outcomes:
+            t = o.time
+            if (o.code != "no_attempt" and t.date() == day.plan_date
+                    and t.hour * 3600 + t.minute * 60 + t.second <= at_s):
+                done.add(cid)
+    return frozenset(done)
+
+
 def _check_serve_options(a: argparse.Namespace) -> None:
     _raise_option_problems(check_options(a, {"port": opt.whole(0, hi=65535)}))
 
@@ -556,6 +743,33 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sp.set_defaults(func=cmd_validate, check=_check_validate_options)
 
+    sp = sub.add_parser(
+        "replan", help="re-plan the rest of a published day (absent collectors, urgent cases)",
+        description="Re-plan the rest of the day planned in --plan from --at: the stops planned "
+                    "to start before --at (or, with --store, those with an outcome recorded) "
+                    "stay as they are, each crew continues from its last one, absent "
+                    "collectors stop, urgent cases come first. Writes the new plan to --out "
+                    "with changes.csv (the cases that moved).")
+    replan = sp.add_argument_group("re-plan")
+    replan.add_argument("--plan", type=Path, required=True, metavar="DIR",
+                        help="the plan folder of the day (written by plan)")
+    replan.add_argument("--at", required=True, metavar="HH:MM",
+                        help="the time of the re-plan: no new visit starts before it")
+    replan.add_argument("--absent", action="append", default=[], metavar="ID",
+                        help="a collector who makes no further visit today (repeatable; a "
+                             "team left below the policy's team size stops too)")
+    replan.add_argument("--urgent", type=Path, default=None, metavar="CASES.csv",
+                        help="cases to add ahead of all others (a case list; a case of "
+                             "--cases with the same id is replaced)")
+    replan.add_argument("--store", default=None, metavar="URL",
+                        help="the case store: the visits done are those with an outcome "
+                             "recorded today up to --at (default: those planned before --at)")
+    replan.add_argument("--out", type=Path, required=True, metavar="NEW_DIR",
+                        help="folder of the new plan (may be --plan itself)")
+    replan.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    add_plan_options(sp, names=[n for n in OPTIONS if n not in NOT_REPLAN_OPTIONS])
+    sp.set_defaults(func=cmd_replan, check=_check_replan_options)
+
     sp = sub.add_parser("serve", help="serve a plan's pages with a private link per collector")
     sp.add_argument("dir", type=Path, help="a plan output folder (e.g. maps/2026-11-30)")
     sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
@@ -565,7 +779,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--public-url", default=None,
                     help="address phones use to reach this server, e.g. http://192.168.1.5:8000 "
                          "(default: http://HOST:PORT)")
+    sp.add_argument("--store", default=None,
+                    help="the case store (a SQLAlchemy URL; default $COLLECTOR_ROUTES_STORE): "
+                         "serve the web application, where collectors record each visit's "
+                         "outcome (kept on the phone while offline) and the lender's systems "
+                         "use the HTTP API (docs/api.md); without it, the pages alone")
     sp.set_defaults(func=cmd_serve, check=_check_serve_options)
+
+    sp = sub.add_parser("apikey", help="make, revoke or list keys of the lender's HTTP API",
+                        description="Keys of the HTTP API (docs/api.md). `add NAME` prints a "
+                        "new key once (the store keeps only its SHA-256); `revoke NAME` stops "
+                        "it at once; `list` shows names and key ids, never keys.")
+    sp.add_argument("action", choices=("add", "revoke", "list"))
+    sp.add_argument("name", nargs="?", default=None,
+                    help="the lender's system the key is for, e.g. loan-system")
+    sp.add_argument("--store", default=None, help="the case store (a SQLAlchemy URL; default "
+                    "$COLLECTOR_ROUTES_STORE, else SQLite in the user's data folder)")
+    sp.set_defaults(func=cmd_apikey, check=lambda a: None)
 
     sp = sub.add_parser("whatif", help="run scenario variants side by side and compare them")
     sp.add_argument("file", type=Path, help="scenario file (.yaml/.toml)")

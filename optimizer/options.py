@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from optimizer.errors import ConfigError
-from optimizer.io.inputs import parse_time_window
+from optimizer.io.inputs import parse_time_s, parse_time_window
 from optimizer.planning.weigh import Weighting, parse_curve
 
 __all__ = ["MAX_COST", "MAX_VARIANTS", "Bad", "boolean", "choice", "curve", "day", "number",
-           "path", "text", "time_range", "whole"]
+           "path", "text", "time_range", "whole", "clock_time"]
 
 Parser = Callable[[object], Any]  # the checked value (its type depends on the parser)
 
@@ -152,6 +152,15 @@ def day(v: object) -> date:
         return date.fromisoformat(str(v))
     except ValueError:
         raise Bad("is not a date", "write the date as YYYY-MM-DD, e.g. 2026-11-30") from None
+
+
+def clock_time(v: object) -> int:
+    """``HH:MM`` as seconds since midnight (``24:00`` allowed)."""
+    try:
+        return parse_time_s(str(v))
+    except ValueError as exc:
+        raise Bad(str(exc).removeprefix(f"'{v}' "), "write the time of day as HH:MM, e.g. "
+                  "13:00") from None
 
 
 def time_range(*, allow_none: bool = False) -> Parser:

@@ -47,7 +47,7 @@ from optimizer.model import (
     hhmm,
 )
 from optimizer.planning import explain, rules
-from optimizer.planning.build import Built, Located, Reason, build_problem
+from optimizer.planning.build import Built, DayContext, Located, Reason, build_problem
 from optimizer.progress import Progress, ensure
 from optimizer.routing import solve as sv
 from optimizer.routing import verify
@@ -366,14 +366,21 @@ def assemble(cases: Sequence[Case], loc: Located, built: Built, solution: Soluti
              progress: Progress | None = None
              ) -> tuple[tuple[PlannedRoute, ...], tuple[Unassigned, ...]]:
     """The solution's routes on the roads, and a reason for every case left out."""
+    routes = trace_routes(loc, built, solution, progress=progress)
+    unassigned = explain.explain_unassigned(cases, loc, built, solution, progress=progress)
+    return routes, unassigned
+
+
+def trace_routes(loc: Located, built: Built, solution: Solution, *,
+                 progress: Progress | None = None) -> tuple[PlannedRoute, ...]:
+    """The solution's routes with their cases, windows and road paths."""
     vehicle_index = {v.vehicle_id: k for k, v in enumerate(built.problem.vehicles)}
     routes: list[PlannedRoute] = []
     with ensure(progress).step("Tracing routes on the roads", total=len(solution.routes)) as adv:
         for r in solution.routes:
             routes.append(_planned_route(r, vehicle_index[r.vehicle_id], loc, built))
             adv()
-    unassigned = explain.explain_unassigned(cases, loc, built, solution, progress=progress)
-    return tuple(routes), unassigned
+    return tuple(routes)
 
 
 def _crew_as_collector(crew: rules.Crew) -> Collector:
@@ -468,15 +475,16 @@ class Planned:
 
 def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *,
                   initial: Initial | None = None, progress: Progress | None = None,
-                  started: float | None = None) -> Planned:
+                  started: float | None = None, context: DayContext | None = None) -> Planned:
     """Build, search, verify and explain a day whose places are already located.
 
     ``started``: `time.perf_counter` when planning the day began, for the summary's
-    ``wall_s`` (None: no wall time reported).
+    ``wall_s`` (None: no wall time reported). ``context``: the earlier days of a multi-day
+    plan and the solver's priorities (`DayContext`; None: a day alone).
     """
     built = build_problem(cases, loc, plan_date=settings.plan_date, policy=settings.policy,
                           weighting=settings.weighting,
-                          travel_cost_per_h=settings.travel_cost_per_h)
+                          travel_cost_per_h=settings.travel_cost_per_h, context=context)
     t0 = time.perf_counter()
     found = search(built.problem, settings.solver, initial=initial, progress=progress)
     t_solve = time.perf_counter() - t0
@@ -495,11 +503,12 @@ def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *
 def solve_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,
               geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
               collectors_file: str = "collectors.csv", initial: Initial | None = None,
-              progress: Progress | None = None) -> Planned:
+              progress: Progress | None = None, context: DayContext | None = None) -> Planned:
     """Plan the day (as `plan_day`) and keep what it was made from (`Planned`).
 
     `initial`: a plan to start from and to guard against (`Initial`); `geocoder` and `network`:
-    given ones instead of those `settings` name.
+    given ones instead of those `settings` name; `context`: a day of a multi-day plan
+    (`DayContext`).
     """
     started = time.perf_counter()
     crews = rules.form_crews(collectors, settings.policy, plan_date=settings.plan_date,
@@ -511,7 +520,7 @@ def solve_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: 
     loc = locate(cases, crews, settings, geocoder=geocoder, network=network,
                  collectors_file=collectors_file, progress=progress)
     return solve_located(cases, loc, settings, initial=initial, progress=progress,
-                         started=started)
+                         started=started, context=context)
 
 
 def plan_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,

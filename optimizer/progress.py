@@ -95,3 +95,21 @@ class RichProgress:
             yield advance
             if total is not None:
                 p.update(task, completed=total)
+
+
+class Labelled:
+    """Another reporter's steps, each description prefixed with a label (e.g. the day of a
+    multi-day plan: one set of bars per day)."""
+
+    def __init__(self, inner: Progress, label: str) -> None:
+        self._inner = inner
+        self._label = label
+
+    def step(self, description: str, total: int | None = None
+             ) -> AbstractContextManager[Advance]:
+        return self._inner.step(f"{self._label}: {description}", total=total)
+
+
+def labelled(progress: Progress | None, label: str) -> Progress | None:
+    """`progress` with its steps labelled (None stays None: silent)."""
+    return None if progress is None else Labelled(progress, label)

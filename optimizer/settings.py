@@ -31,11 +31,12 @@ from optimizer.planning.rules import Policy
 from optimizer.planning.weigh import Weighting
 from optimizer.routing.params import SolveSettings
 
-__all__ = ["OPTIONS", "GeocodingSettings", "Option", "OptionProblem", "OutputSettings",
-           "PlanSettings", "RoadSettings", "SettingsError", "build_settings", "load_settings",
-           "next_working_day", "option_defaults", "parse_options"]
+__all__ = ["OPTIONS", "GeocodingSettings", "HorizonSettings", "Option", "OptionProblem",
+           "OutputSettings", "PlanSettings", "RoadSettings", "SettingsError", "build_settings",
+           "load_settings", "next_working_day", "option_defaults", "parse_options"]
 
 MODES = ("drive", "bike", "walk")
+MAX_DAYS = 14  # longest multi-day plan
 TILES = ("osm", "amap")
 
 
@@ -87,6 +88,36 @@ class OutputSettings:
 
 
 @dataclass(frozen=True)
+class HorizonSettings:
+    """How the days of a multi-day plan are tied together (`optimizer.horizon`).
+
+    Parameters
+    ----------
+    days
+        Days planned, 1-14, from ``plan_date`` on; 1 = a day alone (default).
+    revisit_gap_days
+        None (default): a case is visited at most once in the horizon; else it may be visited
+        again this many days after its last planned visit (and after the policy's cooldown).
+    urgency_weight
+        How much of a case's loss by waiting (its value today minus its value on its next
+        possible day in the horizon; all of it when there is none) is added to the value the
+        solver sees today; 0 = each day planned greedily on its own values. Default 1.
+    """
+
+    days: int = 1
+    revisit_gap_days: int | None = None
+    urgency_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.days <= MAX_DAYS:
+            raise ConfigError(f"days {self.days} must be 1..{MAX_DAYS}")
+        if self.revisit_gap_days is not None and self.revisit_gap_days < 1:
+            raise ConfigError(f"revisit_gap_days {self.revisit_gap_days} must be at least 1")
+        if not 0 <= self.urgency_weight <= 10:
+            raise ConfigError(f"urgency_weight {self.urgency_weight} must be 0..10")
+
+
+@dataclass(frozen=True)
 class PlanSettings:
     """Everything a plan depends on besides the cases and collectors.
 
@@ -112,6 +143,8 @@ class PlanSettings:
     output
         Maps, tiles and inlined scripts of the written plan (`OutputSettings`); planning itself
         writes nothing.
+    horizon
+        The days of a multi-day plan (`HorizonSettings`; default one day).
     """
 
     plan_date: date
@@ -123,6 +156,7 @@ class PlanSettings:
     roads: RoadSettings = RoadSettings()
     cache_dir: Path | None = None
     output: OutputSettings = OutputSettings()
+    horizon: HorizonSettings = HorizonSettings()
 
 
 def next_working_day(today: date | None = None) -> date:
@@ -273,7 +307,19 @@ _OPTIONS: tuple[Option, ...] = (
     Option("collectors", opt.path, None, "collector list, .csv or .xlsx (default: "
            "data/demo/collectors.csv)", _G_IN, path=True),
     Option("date", opt.day, _top("plan_date"), "day to plan, YYYY-MM-DD (default: the next "
-           "working day)", _G_IN),
+           "working day); with --days the first day", _G_IN),
+    Option("days", opt.whole(1, hi=MAX_DAYS), _part("horizon", days=_same),
+           f"plan this many days from --date, 1-{MAX_DAYS}: one folder per day in --out, each "
+           "case visited once in the days (default 1)", _G_IN, scenario=False),
+    Option("revisit_gap_days", opt.whole(1, hi=MAX_DAYS, allow_none=True),
+           _part("horizon", revisit_gap_days=_same),
+           "with --days: a case may be visited again this many days after its last visit "
+           "(default none = once)", _G_IN, scenario=False),
+    Option("urgency_weight", opt.number(0.0, hi=10.0),
+           _part("horizon", urgency_weight=_same),
+           "with --days: share of a case's loss by waiting (value today minus on its next "
+           "possible day, all of it on its last chance) added to its value for the solver, "
+           "0-10 (default 1; 0 = each day greedy)", _G_IN, scenario=False),
     Option("weighting", opt.choice(weigh.PRESETS), _part("weighting", preset=_same),
            "what a visit is worth (default: expected_recovery = amount x collectability by days "
            "past due)", _G_RULES, metavar=_choices(weigh.PRESETS)),

@@ -35,6 +35,8 @@ STAGES = {
     "optimizer.routing": "routing",
     "optimizer.planning": "planning",
     "optimizer.plan": "plan",
+    "optimizer.horizon": "plan",
+    "optimizer.replan": "plan",
     "optimizer.options": "plan",
     "optimizer.settings": "plan",
     "optimizer.outputs": "outputs",
@@ -57,8 +59,11 @@ MAY_IMPORT = {
     "plan": _BELOW_PLAN | {"plan"},  # the day's pipeline and its option values
     "outputs": _BELOW_PLAN | {"plan", "outputs"},
     "whatif": _BELOW_PLAN | {"plan", "outputs", "whatif"},
-    "web": _BELOW_PLAN | {"plan", "outputs", "web"},
-    "cli": _BELOW_PLAN | {"plan", "outputs", "whatif", "web", "cli"},  # nothing imports it
+    # the web application records outcomes into the store and reads its plans
+    "web": _BELOW_PLAN | {"plan", "outputs", "codes", "store", "web"},
+    # nothing imports it; the store for replan --store (what the day's outcomes say), serve
+    # --store and apikey
+    "cli": _BELOW_PLAN | {"plan", "outputs", "whatif", "web", "codes", "store", "cli"},
     "main": {"cli"},
     # the case store's outcome codes and their validation: plain data, shared by the store,
     # the sheet reader (io) and the web app
@@ -71,9 +76,15 @@ MAY_IMPORT = {
 #: imports a module makes inside functions, each with its reason; all others are at the top
 LAZY = {
     "optimizer.cli": {  # each command loads its stages when it runs: --help and validate start
-        "optimizer.plan", "optimizer.outputs.write",  # fast
+        "optimizer.plan", "optimizer.outputs.write", "optimizer.horizon",  # fast
+        "optimizer.replan", "optimizer.io.published", "optimizer.outputs.tables",
+        # replan --store: the outcomes recorded, through the store's reading function
+        "optimizer.store.db", "optimizer.store.history",
         "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner",
-        "optimizer.whatif.scenario"},
+        "optimizer.whatif.scenario",
+        # serve --store and apikey: the web application (FastAPI, uvicorn) and the store
+        # (SQLAlchemy) load only for them
+        "optimizer.web.run", "optimizer.store.apikeys"},
     "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs
     "optimizer.geo.network": {"networkx", "osmnx"},  # only to build a network (cache miss)

@@ -268,7 +268,7 @@ def test_same_problem_and_seed_give_same_plan():
     p = random_problem()
     # the solution limit ends the search (about 0.5 s); the time limit is only a guard, set
     # high so that a loaded machine cannot cut the search short and change the plan
-    s = SolveSettings(time_limit_s=10, max_solutions=100, seed=3)
+    s = SolveSettings(time_limit_s=120, max_solutions=100, seed=3)
     a, b = run(p, s), run(p, s)
     assert a.routes == b.routes
     assert a.dropped == b.dropped
@@ -276,7 +276,7 @@ def test_same_problem_and_seed_give_same_plan():
 
 
 # deterministic and cheap: work limits that end the searches long before the time limit
-DET = {"time_limit_s": 10, "max_solutions": 100, "max_warm_iterations": 300}
+DET = {"time_limit_s": 120, "max_solutions": 100, "max_warm_iterations": 300}
 
 
 @pytest.mark.parametrize("engine", ["pyvrp", "vroom"])

@@ -48,6 +48,7 @@ import logging
 import math
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from decimal import Decimal
@@ -401,6 +402,42 @@ def _split_number(cells: list[str]) -> int | None:
         if re.fullmatch(r"-?\d{1,3}", cells[k]) and re.fullmatch(r"\d+", cells[k + 1]):
             return k
     return None
+
+
+def records_table(name: str, records: Sequence[Mapping[str, object]]) -> Table:
+    """JSON records (an HTTP body's list of objects) as a `Table` the readers validate.
+
+    Record ``k`` (from 1) is row ``k``; numbers become their text, ``true``/``false`` yes/no,
+    ``null`` a blank cell. A record that is not an object, or a value that is not text, a
+    number, a boolean or null, is a problem of the table (`Table.problems`), its record left out.
+    """
+    columns: dict[str, None] = {}
+    rows: list[tuple[int, dict[str, str]]] = []
+    problems: list[Issue] = []
+    for k, rec in enumerate(records, start=1):
+        if not isinstance(rec, Mapping):
+            problems.append(Issue(name, k, "", "", str(rec)[:40], "is not an object",
+                                  "send each record as a JSON object of column: value"))
+            continue
+        cells: dict[str, str] = {}
+        bad = False
+        for key, v in rec.items():
+            col = str(key).strip().lower().replace(" ", "_")
+            columns.setdefault(col, None)
+            if v is None:
+                cells[col] = ""
+            elif isinstance(v, bool):
+                cells[col] = "yes" if v else "no"
+            elif isinstance(v, int | float | str):
+                cells[col] = str(v).strip()
+            else:
+                problems.append(Issue(name, k, "", col, str(v)[:40],
+                                      "is not text, a number, true/false or null",
+                                      "send the value as text or a number"))
+                bad = True
+        if not bad:
+            rows.append((k, cells))
+    return Table(name=name, columns=tuple(columns), rows=tuple(rows), problems=tuple(problems))
 
 
 def read_table(path: str | Path) -> Table:

@@ -445,8 +445,13 @@ def _lat_lon(r: _Row, lat_f: str, lon_f: str) -> tuple[float | None, float | Non
 
 def read_cases(path: str | Path) -> tuple[Case, ...]:
     """Read and validate a case list; raises `InputError` with every problem found."""
+    return parse_cases(read_table(path))
+
+
+def parse_cases(raw: Table) -> tuple[Case, ...]:
+    """Validate the case records of a table (a file's, or `records_table` of JSON records);
+    raises `InputError` with every problem found."""
     problems: list[Issue] = []
-    raw = read_table(path)
     table = _canonical(raw, CASE_COLUMNS, CASE_ALIASES, problems)
     _check_columns(table, CASE_COLUMNS,
                    [("case_id",), ("amount_overdue",), ("days_past_due",),

@@ -7,7 +7,8 @@ vehicles that may make it, or records why it cannot be visited today: each reaso
 named check below, in this order (the first that applies is the one reported):
 
 1. not located (no coordinates, off the road network: from `Located`);
-2. cooldown or an open promise to pay (`rules.cooldown_reason`);
+2. planned on an earlier day of a multi-day plan (`rules.horizon_reason`, with `DayContext`);
+   cooldown or an open promise to pay (`rules.cooldown_reason`);
 3. no availability window on the plan's weekday (`no_window_today`);
 4. no window inside the legal contact hours (`outside_legal_hours`, `rules.legal_windows`);
 5. no eligible crew: skill, fixed collector, territory (`rules.ineligible_reason`);
@@ -55,6 +56,27 @@ class Located:
 
 
 @dataclass(frozen=True)
+class DayContext:
+    """What a day of a multi-day plan, or a re-planned day, adds to a day planned alone.
+
+    Parameters
+    ----------
+    planned_on
+        case_id -> the earlier days of the horizon that visit it (`rules.horizon_reason`).
+    revisit_gap_days
+        None: a case is visited once in the horizon; else again after this many days.
+    priority
+        case_id -> a factor on the value the solver sees for the case (its drop penalty):
+        a case whose last chance in the horizon is today, an urgent case of a re-plan. The
+        values reported (`Built.values`) stay the cases' own. Default 1.
+    """
+
+    planned_on: Mapping[str, tuple[date, ...]] = field(default_factory=dict)
+    revisit_gap_days: int | None = None
+    priority: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Built:
     """The solver problem for a day, and what was decided before solving."""
 
@@ -75,7 +97,8 @@ class _Admitted:
 
 
 def build_problem(cases: Sequence[Case], loc: Located, *, plan_date: date, policy: Policy,
-                  weighting: Weighting, travel_cost_per_h: float) -> Built:
+                  weighting: Weighting, travel_cost_per_h: float,
+                  context: DayContext | None = None) -> Built:
     """Apply the collection rules and turn the located cases into the solver's problem.
 
     Parameters
@@ -88,7 +111,11 @@ def build_problem(cases: Sequence[Case], loc: Located, *, plan_date: date, polic
         The day, its collection rules and how visits are valued.
     travel_cost_per_h
         Cost of an hour of travel, value units.
+    context
+        The earlier days of a multi-day plan and the solver's priorities (`DayContext`);
+        None: a day planned alone.
     """
+    context = context or DayContext()
     crews = loc.crews
     vehicles = tuple(_vehicle(crew, k, loc, policy) for k, crew in enumerate(crews))
     excluded: dict[str, Reason] = dict(loc.unlocated)
@@ -101,7 +128,7 @@ def build_problem(cases: Sequence[Case], loc: Located, *, plan_date: date, polic
         values[case.case_id] = case_value(case, weighting)
         if case.case_id in excluded:
             continue
-        admitted = _admit(case, loc, plan_date, policy)
+        admitted = _admit(case, loc, plan_date, policy, context)
         if not isinstance(admitted, _Admitted):
             excluded[case.case_id] = admitted
             continue
@@ -109,7 +136,8 @@ def build_problem(cases: Sequence[Case], loc: Located, *, plan_date: date, polic
         preferred = tuple(k for k in reach if rules.is_preferred(case, crews[k]))
         visits.append(Visit(
             visit_id=case.case_id, location=loc.case_index[case.case_id],
-            value=values[case.case_id], service_s=case.service_s, windows=admitted.windows,
+            value=values[case.case_id] * context.priority.get(case.case_id, 1.0),
+            service_s=case.service_s, windows=admitted.windows,
             allowed_vehicles=None if len(reach) == len(crews) else reach,
             preferred_vehicles=preferred if case.preferred_collector else (),
             off_preference_cost=policy.preferred_cost if preferred else 0.0,
@@ -135,9 +163,14 @@ def _vehicle(crew: Crew, k: int, loc: Located, policy: Policy) -> Vehicle:
     )
 
 
-def _admit(case: Case, loc: Located, day: date, policy: Policy) -> _Admitted | Reason:
+def _admit(case: Case, loc: Located, day: date, policy: Policy, context: DayContext
+           ) -> _Admitted | Reason:
     """The checks 2-7 of the module's list: the case's windows and crews, or the first reason
     it cannot be visited today."""
+    earlier = rules.horizon_reason(case, day, context.planned_on.get(case.case_id, ()),
+                                   revisit_gap_days=context.revisit_gap_days)
+    if earlier:
+        return earlier
     cooldown = rules.cooldown_reason(case, day, policy)
     if cooldown:
         return cooldown

@@ -4,12 +4,12 @@ Two kinds, both computed, never guessed:
 
 *cannot be visited today* (proven): no coordinates, off the road network, unreachable, no window
 today, outside legal hours, outside every eligible shift, no eligible collector (skill, fixed
-collector, territory), cooldown or open promise (decided before solving, see
-`optimizer.planning.build`); and ``cannot_fit_alone``: even as the only visit of an eligible
-crew's empty day it cannot be reached, served within a window and the crew returned within the
-shift. That is shown by simulating the one-visit route for every eligible crew with the
-solver's own route simulator (`optimizer.routing.schedule`), and, where breaks or working-time
-limits apply, by the solver on that one-visit problem.
+collector, territory), cooldown or open promise, planned on an earlier day of a multi-day plan
+(decided before solving, see `optimizer.planning.build`); and ``cannot_fit_alone``: even as
+the only visit of an eligible crew's empty day it cannot be reached, served within a window and
+the crew returned within the shift. That is shown by simulating the one-visit route for every
+eligible crew with the solver's own route simulator (`optimizer.routing.schedule`), and, where
+breaks or working-time limits apply, by the solver on that one-visit problem.
 
 *left out by choice* (``lower_value``): it fits at least one eligible crew's empty day (that
 one-visit route is built and passes `verify.check_solution`), but the plan kept visits worth more.
@@ -42,6 +42,7 @@ from optimizer.routing.solve import solve
 IMPOSSIBLE = {
     "no_coordinates", "off_network", "unreachable", "no_window_today", "outside_legal_hours",
     "outside_shifts", "no_eligible_collector", "cooldown", "open_promise", "cannot_fit_alone",
+    "planned_earlier",
 }
 BY_CHOICE = {"lower_value"}
 

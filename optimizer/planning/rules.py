@@ -154,6 +154,8 @@ class Crew:
     skills: frozenset[str]
     districts: frozenset[str]  # empty = anywhere
     max_work_s: int | None = None  # the shortest limit of its members, if any
+    # re-planning during the day: the crew has taken its lunch break already (it owes none)
+    break_taken: bool = False
 
     def work_limit_s(self, policy: Policy) -> int | None:
         """Working-time limit of this crew: its members' and the policy's, whichever is less."""
@@ -286,7 +288,7 @@ def crew_breaks(crew: Crew, policy: Policy) -> tuple[Break, ...]:
     See `lunch_applies`: the break applies per crew, so an evening team plans without a lunch
     break while the day teams of the same plan take theirs.
     """
-    if not lunch_applies(crew.shift, policy):
+    if crew.break_taken or not lunch_applies(crew.shift, policy):
         return ()
     w = policy.lunch_window
     return (Break(w.start_s, w.end_s, policy.lunch_s),)
@@ -339,4 +341,32 @@ def cooldown_reason(case: Case, plan_date: date, policy: Policy) -> tuple[str, s
         return ("open_promise",
                 (f"the customer promised to pay by {case.promise_date.isoformat()}; no visit "
                 "before that date unless the promise is marked broken"))
+    return None
+
+
+# --------------------------------------------------------------------------- rule 7: the horizon
+
+
+def horizon_reason(case: Case, plan_date: date, planned_on: Sequence[date], *,
+                   revisit_gap_days: int | None = None) -> tuple[str, str] | None:
+    """(reason_code, sentence) if a multi-day plan may not visit `case` on `plan_date` again.
+
+    `planned_on`: the earlier days of the horizon that visit it. Rule (README, "Multi-day
+    plans"): a case is visited at most once in the horizon; with ``revisit_gap_days`` set, again
+    once that many days have passed since its last planned visit (the cooldown applies on top,
+    through ``last_visit_date``). The contact limit of the horizon follows: at most one visit in
+    any ``revisit_gap_days`` days.
+    """
+    earlier = sorted(d for d in planned_on if d < plan_date)
+    if not earlier:
+        return None
+    last = earlier[-1]
+    if revisit_gap_days is None:
+        return ("planned_earlier", f"planned on {last.isoformat()}; a multi-day plan visits a "
+                "case once in its horizon")
+    days = (plan_date - last).days
+    if days < revisit_gap_days:
+        nxt = date.fromordinal(last.toordinal() + revisit_gap_days)
+        return ("planned_earlier", f"planned on {last.isoformat()}; a revisit needs "
+                f"{revisit_gap_days} day(s) between visits, so not before {nxt.isoformat()}")
     return None

@@ -648,6 +648,10 @@ def _parameters(settings: SolveSettings, time_limit_s: float) -> Any:
     p.time_limit.FromMilliseconds(int(time_limit_s * 1000))
     if settings.max_solutions is not None:
         p.solution_limit = int(settings.max_solutions)
+        # each neighbour's completion search has a clock limit of its own (100 ms by default):
+        # on a loaded machine it cut different neighbours short, and the same inputs gave
+        # another plan; in deterministic mode only the overall time limit is a clock
+        p.lns_time_limit.FromMilliseconds(max(int(time_limit_s * 1000), 100))
     p.log_search = settings.log_search
     return p
 

@@ -20,11 +20,13 @@ class StoreConfigError(StoreError, ConfigError):
 class StoreUnavailable(StoreError, ConnectionError):
     """The database cannot be reached or opened (server down, wrong password, bad file)."""
 
-    exit_code = 3
+    exit_code = 1
 
 
 class OutcomeConflict(StoreError):
     """An idempotency key was used before with a different outcome (HTTP 409)."""
+
+    exit_code = 2
 
     def __init__(self, key: str, outcome_id: int, differences: tuple[str, ...]) -> None:
         self.key = key
@@ -39,6 +41,8 @@ class OutcomeConflict(StoreError):
 
 class NotOnRoute(StoreError, PermissionError):
     """A collector asked about a case that is not a stop of their published route (HTTP 403)."""
+
+    exit_code = 2
 
 
 class AppendOnlyError(StoreError):

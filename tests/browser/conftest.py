@@ -246,13 +246,15 @@ def _demo_available() -> str | None:
 
 @pytest.fixture(scope="session")
 def demo_site(tmp_path_factory):
-    """The bundled demo planned by the real pipeline (short time limit, self-contained pages)."""
+    """The bundled demo planned by the real pipeline (a few solutions, self-contained pages; the
+    time limit only caps a loaded machine)."""
     why = _demo_available()
     if why:
         pytest.skip(why)
     out = tmp_path_factory.mktemp("demo")
     run = subprocess.run(
-        [sys.executable, "-m", "optimizer", "plan", "--time-limit", "5", "--quiet",
+        [sys.executable, "-m", "optimizer", "plan", "--time-limit", "300", "--max-solutions", "5",
+         "--quiet",
          "--self-contained", "--cache-dir", str(tmp_path_factory.mktemp("demo-cache")),
          "--out", str(out)],
         cwd=ROOT,
