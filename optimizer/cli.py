@@ -19,12 +19,13 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from rich.console import Console
 from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bars
 from rich.table import Table
+from rich.text import Text
 
 from optimizer import atomic, interrupts
 from optimizer import options as opt
@@ -39,7 +40,7 @@ from optimizer.io.inputs import (
 )
 from optimizer.model import Collector, Plan
 from optimizer.planning import rules
-from optimizer.progress import RichProgress
+from optimizer.progress import RichProgress, plain_console, printable
 from optimizer.settings import (
     OPTIONS,
     GeocodingSettings,
@@ -154,11 +155,18 @@ def check_options(a: argparse.Namespace, checks: Mapping[str, opt.Parser]) -> li
     return problems
 
 
+def _is_file(p: Path) -> bool:
+    try:
+        return p.is_file()
+    except OSError:  # a name too long for the file system: no such file either
+        return False
+
+
 def _file_problems(a: argparse.Namespace, dests: Sequence[str]) -> list[str]:
     """Input files given that do not exist."""
     return [_option_problem(d, getattr(a, d), "no such file", "give the path of an existing "
                             "file (relative to the current folder)")
-            for d in dests if getattr(a, d, None) is not None and not getattr(a, d).is_file()]
+            for d in dests if getattr(a, d, None) is not None and not _is_file(getattr(a, d))]
 
 
 def _folder_problems(a: argparse.Namespace, dests: Sequence[str]) -> list[str]:
@@ -168,12 +176,37 @@ def _folder_problems(a: argparse.Namespace, dests: Sequence[str]) -> list[str]:
         p = getattr(a, d, None)
         if p is None:
             continue
-        blocker = next((q for q in (p, *p.parents) if q.exists() and not q.is_dir()), None)
+        try:
+            blocker = next((q for q in (p, *p.parents) if q.exists() and not q.is_dir()), None)
+        except OSError as exc:  # a name too long for the file system, a path it cannot reach
+            out.append(_option_problem(d, p, f"cannot be a folder here ({exc.strerror or exc})",
+                                       "give a shorter or another folder path"))
+            continue
         if blocker is not None:
             what = "is a file" if blocker == p else f"lies inside the file {blocker}"
             out.append(_option_problem(d, p, f"{what}, not a folder", "give a folder "
                                        "(created if missing), or move the file away"))
     return out
+
+
+def _geocoder_problems(a: argparse.Namespace) -> list[str]:
+    """An online geocoder that cannot be built as given (built here; no request is sent)."""
+    geo: GeocodingSettings = a.settings.geocoding
+    if geo.geocoder == "offline":
+        return []
+    from optimizer.geo.geocode import GeocoderConfigError, geopy_service
+
+    try:
+        geopy_service(geo.geocoder, user_agent=geo.user_agent)
+    except GeocoderConfigError as exc:
+        return [_option_problem("geocoder", geo.geocoder, *_message_and_fix(str(exc)))]
+    return []
+
+
+def _message_and_fix(text: str) -> tuple[str, str]:
+    """A project error's message split at its ``; fix:``."""
+    message, _, fix = text.partition("; fix: ")
+    return message, fix or "see --help"
 
 
 def _raise_option_problems(problems: Sequence[str]) -> None:
@@ -210,6 +243,8 @@ def check_plan_options(a: argparse.Namespace) -> None:
         problems.append(_option_problem("pack_template" if a.pack_template else "lender",
                                         a.pack_template or a.lender, "is used only with "
                                         "--visit-pack", "add --visit-pack, or leave it out"))
+    if not {"geocoder", "user_agent"} & bad:
+        problems += _geocoder_problems(a)
     if not {"date", "days"} & bad:
         days = a.settings.horizon.days
         if days > 1 and (a.store or a.visit_pack):
@@ -251,14 +286,14 @@ def print_summary(plan: Plan, out: Path) -> None:
     s = plan.summary
     if s is None:  # a plan of the pipeline always has one
         return
-    con = Console()
+    con = plain_console()
     t = Table(title=f"Plan for {s.plan_date.isoformat()} (policy {s.policy}, weighting "
                     f"{s.weighting})")
     for col in ("route", "visits", "value", "travel h", "travel km", "leave", "return",
                 "utilisation"):
         t.add_column(col, justify="right" if col != "route" else "left")
     for p in s.per_collector:
-        t.add_row(p.collector_id, str(p.cases_visited), f"{p.value_visited:,.0f}",
+        t.add_row(printable(p.collector_id), str(p.cases_visited), f"{p.value_visited:,.0f}",
                   f"{p.travel_s / 3600:.1f}", f"{p.travel_m / 1000:.1f}", p.leave,
                   p.return_, f"{p.utilisation:.0%}")
     t.add_section()
@@ -275,7 +310,7 @@ def print_summary(plan: Plan, out: Path) -> None:
         con.print(f"Check {s.geocoding.uncertain} uncertain address match(es): geocode_score "
                   "below 1 in routes.csv / unassigned.csv (a near spelling, or one of several "
                   "same-name places; add the town or lat/lon).")
-    con.print(f"Written to {out}/ (index.html, one page per collector, routes.csv, "
+    con.print(f"Written to {printable(out)}/ (index.html, one page per collector, routes.csv, "
               "routes.json, routes.xlsx, unassigned.csv, summary.json)")
 
 
@@ -562,7 +597,7 @@ def _plan_horizon(a: argparse.Namespace, cases, collectors, geocoder, progress) 
     if a.quiet:
         return 0
     s = week.summary
-    con = Console()
+    con = plain_console()
     t = Table(title=f"Plan for {s.days} days, {s.first_date.isoformat()} to "
                     f"{s.last_date.isoformat()} (policy {s.policy})")
     for col in ("day", "visits", "value", "travel h", "routes", "collectors"):
@@ -577,8 +612,8 @@ def _plan_horizon(a: argparse.Namespace, cases, collectors, geocoder, progress) 
     con.print(t)
     con.print(f"Visited {s.cases_visited} of {s.cases_total} cases, value "
               f"{s.value_visited:,.0f} of {s.value_total:,.0f} ({s.value_share:.1%}).")
-    con.print(f"Written to {out}/ (one plan folder per day, index.html: the week, week.csv, "
-              "summary.json)")
+    con.print(f"Written to {printable(out)}/ (one plan folder per day, index.html: the week, "
+              "week.csv, summary.json)")
     return 0
 
 
@@ -603,7 +638,7 @@ def cmd_validate(a: argparse.Namespace) -> int:
     cases, collectors = read_inputs(a.cases, a.collectors)
     notes = _shift_notes(a, collectors)
     for line in notes:
-        print(f"warning: {line}", file=sys.stderr)
+        print(f"warning: {printable(line)}", file=sys.stderr)
     print(f"OK: {len(cases)} cases and {len(collectors)} collectors, no problems found"
           + (f" ({len(notes)} warning{'s' if len(notes) != 1 else ''} above)." if notes else "."))
     if not a.geocode:
@@ -639,7 +674,7 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
     finally:
         _report_unavailable(geocoder)
     counts = {s: sum(c.status == s for c in checks) for s in gc.ADDRESS_STATUSES}
-    con = Console(width=None if sys.stdout.isatty() else 160)
+    con = plain_console(width=None if sys.stdout.isatty() else 160)
     con.print(f"Addresses: {counts['given']} with lat/lon given, {counts['found']} found, "
               f"{counts['uncertain']} uncertain, {counts['not_found']} not found.")
     for status, title in (("not_found", "Not found (the case stays unvisited: fix the address "
@@ -654,7 +689,8 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
             t.add_column(col, overflow="fold")
         for c in rows[: a.show]:
             detail = f"{c.matched} (score {c.score:.2f})" if status == "uncertain" else c.reason
-            t.add_row(f"{c.file} row {c.row} ({c.record})", c.address, detail)
+            t.add_row(printable(f"{c.file} row {c.row} ({c.record})"), printable(c.address),
+                      printable(detail))
         con.print(t)
         if len(rows) > a.show:
             con.print(f"... and {len(rows) - a.show} more" + ("" if a.out else "; --out FILE "
@@ -671,7 +707,7 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
             raise ConfigError(_option_problem("out", a.out, f"cannot be written "
                                               f"({exc.strerror or exc})", "give a file in a "
                                               "folder you can write to")) from exc
-        con.print(f"Every address with its result: {a.out}")
+        con.print(f"Every address with its result: {printable(a.out)}")
     return 1 if counts["not_found"] or counts["uncertain"] else 0
 
 
@@ -698,14 +734,14 @@ def cmd_apikey(a: argparse.Namespace) -> int:
     from optimizer.store import apikeys
     from optimizer.store.db import Store
 
-    con = Console()
+    con = plain_console()
     with Store.open(a.store) as store:
         if a.action == "list":
             with store.reading() as s:
                 keys = apikeys.list_keys(s)
             table = Table("name", "key id", "created (UTC)", "revoked (UTC)")
             for k in keys:
-                table.add_row(k.name, k.key_id, f"{k.created_at:%Y-%m-%d %H:%M}",
+                table.add_row(printable(k.name), k.key_id, f"{k.created_at:%Y-%m-%d %H:%M}",
                               f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "")
             con.print(table if keys else "no API keys; make one with `collector-routes apikey "
                       "add NAME`")
@@ -737,11 +773,11 @@ def cmd_whatif(a: argparse.Namespace) -> int:
     """
     from optimizer.whatif import runner, scenario
 
-    err = Console(stderr=True)
+    err = plain_console(stderr=True)
     try:
         names = [v.name for v in scenario.load_scenario(a.file).variants]
     except InputError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        err.print(f"error: {printable(exc)}", soft_wrap=True)
         return exc.exit_code
     n, most, file = len(names) - 1, a.max_variants, Path(a.file).name  # the base always runs
     if n > most and not _confirm(err, f"{file} has {n} variants (more than --max-variants "
@@ -750,10 +786,10 @@ def cmd_whatif(a: argparse.Namespace) -> int:
                   f"--max-variants {n} to run them all, or split the file", markup=False,
                   highlight=False, soft_wrap=True)
         return 2
-    with Bars(SpinnerColumn(), TextColumn("{task.fields[variant]:<16}"),
-              TextColumn("{task.description}"), BarColumn(bar_width=12), TimeElapsedColumn(),
-              console=err, disable=a.quiet) as bars:
-        tasks = {name: bars.add_task("queued", total=1, variant=name, start=False)
+    with Bars(SpinnerColumn(), TextColumn("{task.fields[variant]:<16}", markup=False),
+              TextColumn("{task.description}", markup=False), BarColumn(bar_width=12),
+              TimeElapsedColumn(), console=err, disable=a.quiet) as bars:
+        tasks = {name: bars.add_task("queued", total=1, variant=printable(name), start=False)
                  for name in names}
         overall = bars.add_task("", total=len(names), variant="all variants")
 
@@ -775,7 +811,7 @@ def cmd_whatif(a: argparse.Namespace) -> int:
                                          on_event=on_event)
         except InputError as exc:
             bars.stop()
-            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            err.print(f"error: {printable(exc)}", soft_wrap=True)
             return exc.exit_code
     _print_whatif(result)
     return 1 if result.failed else 0
@@ -795,9 +831,9 @@ def _confirm(err: Console, question: str) -> bool:
 
 def _print_whatif(result: WhatIfResult) -> None:
     """The comparison table of a what-if run, and its failures."""
-    con = Console()
+    con = plain_console()
     if not con.is_terminal:
-        con = Console(width=160)  # a log file or pipe: do not wrap the table at 80 columns
+        con = plain_console(width=160)  # a log file or pipe: do not wrap the table at 80 columns
     t = Table(title=f"What-if {result.scenario.name}: {len(result.rows)} variants, "
                     f"{result.wall_s:.0f} s")
     cols = ("variant", "collectors", "visited", "value visited", "share", "vs base",
@@ -807,31 +843,41 @@ def _print_whatif(result: WhatIfResult) -> None:
     for r in result.rows:
         k, solved = r.kpis, r.solved
         if not r.ok or k is None or solved is None:
-            t.add_row(r.variant, "", "", "[red]failed[/red]", *[""] * 8)
+            t.add_row(printable(r.variant), "", "", Text("failed", style="red"), *[""] * 8)
             continue
         vb, mv = r.value_vs_base, r.marginal_value_per_collector
         t.add_row(
-            r.variant, str(k.collectors), str(k.cases_visited), f"{k.value_visited:,.0f}",
+            printable(r.variant), str(k.collectors), str(k.cases_visited),
+            f"{k.value_visited:,.0f}",
             f"{k.value_share:.1%}", "" if vb is None else f"{vb:+,.0f}",
             "" if mv is None else f"{mv:,.0f}", f"{k.travel_h:.1f}", f"{k.travel_km:.1f}",
             f"{k.utilisation_mean:.0%}", f"{k.utilisation_spread:.0%}",
             solved.started_from + (" (guard)" if solved.routes_from != "solver" else ""))
     con.print(t)
     for r in result.failed:
-        con.print(f"[red]variant {r.variant} failed:[/red]")
-        con.print(r.error, markup=False, highlight=False)
-    con.print(f"Report: {result.out_dir / 'report.html'} (kpis.csv, kpis.json, one folder per "
-              "variant)")
+        con.print(Text(f"variant {printable(r.variant)} failed:", style="red"))
+        con.print(printable(r.error))
+    con.print(f"Report: {printable(result.out_dir / 'report.html')} (kpis.csv, kpis.json, one "
+              "folder per variant)")
 
 
 def _check_validate_options(a: argparse.Namespace) -> None:
-    problems, across, _ = read_plan_options(a)
+    problems, across, bad = read_plan_options(a)
+    if a.geocode and not {"geocoder", "user_agent"} & bad:
+        problems += _geocoder_problems(a)
     problems += check_options(a, {"show": opt.whole(1)})
     problems += across
-    if a.out is not None and a.out.is_dir():
+    try:
+        out_is_dir = a.out is not None and a.out.is_dir()
+        no_folder = a.out is not None and not a.out.absolute().parent.is_dir()
+    except OSError as exc:  # a name too long for the file system
+        problems.append(_option_problem("out", a.out, f"cannot be a file here "
+                                        f"({exc.strerror or exc})", "give a shorter path"))
+        out_is_dir = no_folder = False
+    if out_is_dir:
         problems.append(_option_problem("out", a.out, "is a folder", "give a file name for "
                                         "the CSV, e.g. addresses.csv"))
-    elif a.out is not None and not a.out.absolute().parent.is_dir():
+    elif no_folder:
         problems.append(_option_problem("out", a.out, "its folder does not exist",
                                         "create the folder, or give a file in an existing one"))
     _raise_option_problems(problems)
@@ -951,15 +997,14 @@ def cmd_replan(a: argparse.Namespace) -> int:
                    "changes.csv": csv_bytes(CHANGE_FIELDS, change_rows(result.moves))})
     if not a.quiet:
         print_summary(result.plan, Path(a.out))
-        con = Console()
+        con = plain_console()
         con.print(f"Re-planned at {a.at // 3600:02d}:{a.at % 3600 // 60:02d}: "
                   f"{len(result.done)} visit(s) kept as done"
                   + (f", {', '.join(result.stopped)} stop" if result.stopped else "")
                   + f"; {len(result.moves)} case(s) changed route (changes.csv):")
         for m in result.moves[: 30]:
-            con.print(f"  {m.case_id}: {m.before or '-'} -> {m.after or '-'}"
-                      + (f" ({m.reason})" if m.reason and not m.after else ""),
-                      markup=False, highlight=False)
+            con.print(printable(f"  {m.case_id}: {m.before or '-'} -> {m.after or '-'}"
+                                + (f" ({m.reason})" if m.reason and not m.after else "")))
     return 0
 
 
@@ -994,8 +1039,27 @@ def _check_whatif_options(a: argparse.Namespace) -> None:
     _raise_option_problems(problems)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line errors: what is wrong, then ``fix:``."""
+
+    def error(self, message: str) -> NoReturn:
+        if "expected one argument" in message:
+            fix = ("give a value after the option; a value that starts with '-' is written "
+                   "with '=', e.g. --curve=-10:0.5")
+        elif "invalid choice" in message:
+            fix = "use one of the choices listed"
+        elif "unrecognized arguments" in message:
+            fix = ("check the spelling; `collector-routes <command> --help` lists the options "
+                   "of a command")
+        elif "required" in message:
+            fix = f"give what is missing; `{self.prog} --help` shows how"
+        else:
+            fix = f"see `{self.prog} --help`"
+        self.exit(2, f"error: {self.prog}: {message}; fix: {fix}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="collector-routes",
         description="Plan field debt-collection visit routes on real roads. With no arguments, "
                     "`collector-routes plan` plans the bundled Chengdu demo for the next "
@@ -1206,7 +1270,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return interrupts.EXIT_INTERRUPTED
     except CollectorRoutesError as exc:  # every error a user can cause (optimizer.errors)
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
 
 

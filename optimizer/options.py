@@ -47,8 +47,12 @@ class Bad(Exception):
 
 
 def is_none(v: object) -> bool:
-    """``None``, or a text that says none (``none``, ``null``, empty)."""
-    return v is None or (isinstance(v, str) and v.strip().lower() in ("none", "null", ""))
+    """``None``, or a text that says none (``none``, ``null``).
+
+    An empty text is not none: ``--max-work-hours ""`` (a shell variable left unset) must not
+    turn a legal limit off.
+    """
+    return v is None or (isinstance(v, str) and v.strip().lower() in ("none", "null"))
 
 
 def _show(x: float) -> str:

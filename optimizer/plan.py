@@ -562,7 +562,8 @@ def solve_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: 
     (`DayContext`); `steering`: what the case store's history says (`Steering`).
     """
     started = time.perf_counter()
-    crews = rules.form_crews(collectors, settings.policy, plan_date=settings.plan_date)
+    crews = rules.form_crews(collectors, settings.policy, plan_date=settings.plan_date,
+                             collectors_file=collectors_file)
     for crew in crews:
         if settings.policy.lunch_s > 0 and not rules.crew_breaks(crew, settings.policy):
             log.info("%s: shift %s does not meet the lunch window %s: no lunch break planned",

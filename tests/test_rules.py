@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from tinyday import MONDAY, case, collector, reasons, run, visited
 
-from optimizer.errors import ConfigError
+from optimizer.errors import ConfigError, InputError
 from optimizer.planning import rules
 from optimizer.planning.rules import Policy
 
@@ -83,8 +83,11 @@ def test_team_formation_rule():
     crews = rules.form_crews(ks, Policy(min_team_size=2))
     assert [c.crew_id for c in crews] == ["north", "E1+E2", "L1+L2+L3"]
     assert crews[2].shift.label() == "12:00-21:00"  # an evening team keeps its evening
-    with pytest.raises(ConfigError, match="fewer than 2"):
+    with pytest.raises(InputError, match="team solo has 1 collector.* fewer than the 2 per visit"):
         rules.form_crews([collector("X", team="solo")], Policy(min_team_size=2))
+    # nobody is left out silently: one collector without a team cannot visit alone
+    with pytest.raises(InputError, match="X.*no colleague to visit with"):
+        rules.form_crews([collector("X")], Policy(min_team_size=2))
     with pytest.raises(ConfigError, match="do not overlap"):
         rules.form_crews([collector("X", team="t", shift="08:00-10:00"),
                           collector("Y", team="t", shift="12:00-14:00")], Policy())

@@ -888,8 +888,8 @@ def _build_arrays(raw: _RawOsm, *, mode: str, speeds: Mapping[str, float]) -> di
         )
     if not edges_u:
         raise NetworkError(
-            f"no {mode} roads in the OSM data; check that the file covers the area and has "
-            "highway ways (or choose another mode)"
+            f"no {mode} roads in the OSM data; fix: give an extract that covers the area and has "
+            "highway ways (--osm), or choose another --mode"
         )
     graph.add_nodes_from((n, {"y": raw.node_lat[n], "x": raw.node_lon[n]}) for n in used)
     lat_u = np.array([raw.node_lat[n] for n in edges_u])
@@ -922,8 +922,9 @@ def _download_graph(
     except Exception as exc:  # network errors, unknown place, empty result
         what = f"bbox {bbox}" if bbox is not None else f"place {place!r}"
         raise NetworkError(
-            f"could not download {mode} roads for {what} from OpenStreetMap ({exc}); check the "
-            "internet connection and the place name, or use a local .osm file"
+            f"--place: could not download {mode} roads for {what} from OpenStreetMap ({exc}); "
+            "fix: check the internet connection and the place name, or give a local extract "
+            "with --osm"
         ) from exc
 
 

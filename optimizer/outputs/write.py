@@ -64,7 +64,11 @@ def out_dir_problem(out_dir: str | Path) -> tuple[str, str] | None:
     # a plan replaces its folder as a whole: the folder must be new, empty, or a plan folder
     # (only the files a plan writes); anything else in it would be lost
     out = Path(out_dir)
-    blocker = next((q for q in (out, *out.parents) if q.exists() and not q.is_dir()), None)
+    try:
+        blocker = next((q for q in (out, *out.parents) if q.exists() and not q.is_dir()), None)
+    except OSError as exc:  # a name too long for the file system, a path it cannot reach
+        return (f"cannot be a folder here ({exc.strerror or exc})", "give a shorter or "
+                "another folder path")
     if blocker is not None:
         return ("is a file, not a folder" if blocker == out else f"lies inside the file "
                 f"{blocker}", "give a folder (created if missing), or move the file away")
@@ -257,8 +261,8 @@ def write_plan(plan: Plan, out_dir: str | Path, *, tiles: str = "osm",
             write_manifest(plan, tmp, overview=overview, pages=pages)
             _refuse(out)  # a file put there while the plan was being made
     except OSError as exc:
-        raise OutputError(f"cannot write the plan into {out}: {exc.strerror or exc}; give a "
-                          "folder you can write to (--out)") from exc
+        raise OutputError(f"cannot write the plan into {out}: {exc.strerror or exc}; fix: give "
+                          "a folder you can write to (--out)") from exc
     return out
 
 

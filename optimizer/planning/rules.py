@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from optimizer.errors import ConfigError
+from optimizer.errors import ConfigError, InputError, Issue
 from optimizer.model import Break, Case, Collector, Place, TimeWindow
 
 H = 3600
@@ -196,8 +196,8 @@ def _place_key(p: Place) -> tuple:
     return (round(p.lat or 0.0, 4), round(p.lon or 0.0, 4), p.address)
 
 
-def form_crews(collectors: Sequence[Collector], policy: Policy, *, plan_date: date | None = None
-               ) -> tuple[Crew, ...]:
+def form_crews(collectors: Sequence[Collector], policy: Policy, *, plan_date: date | None = None,
+               collectors_file: str = "collectors.csv") -> tuple[Crew, ...]:
     """Form the crews that make routes (the two-collector rule).
 
     Rule (documented in the README): collectors not working on ``plan_date`` are left out. With
@@ -207,8 +207,21 @@ def form_crews(collectors: Sequence[Collector], policy: Policy, *, plan_date: da
     groups of ``min_team_size``, so that a team keeps its members' whole shift (an evening shift
     is not cut down by an early partner) and colleagues of the same branch go together. A
     remainder too small for a team joins the last team formed.
+
+    Raises
+    ------
+    InputError
+        Nobody works on ``plan_date``, a team has fewer members than the policy asks for, or
+        collectors without a team are too few to form one (each named by its row of
+        `collectors_file`): no collector is ever left out silently.
     """
     working = [c for c in collectors if plan_date is None or plan_date.weekday() in c.workdays]
+    if not working:
+        day = f"{plan_date:%A} {plan_date.isoformat()}" if plan_date else "the day"
+        raise InputError([Issue(
+            collectors_file, 0, "", "workdays", "", f"no collector works on {day}: the workdays "
+            f"of all {len(collectors)} collector(s) leave it out", "plan a day they work "
+            "(--date), or correct the workdays column")])
     teams: dict[str, list[Collector]] = {}
     loose: list[Collector] = []
     for c in working:
@@ -218,6 +231,7 @@ def form_crews(collectors: Sequence[Collector], policy: Policy, *, plan_date: da
             loose.append(c)
     crews = [_crew(t, ms) for t, ms in teams.items()]
     k = policy.min_team_size
+    alone: list[Collector] = []
     if k == 1:
         crews += [_crew(c.collector_id, [c]) for c in loose]
     else:
@@ -228,12 +242,23 @@ def form_crews(collectors: Sequence[Collector], policy: Policy, *, plan_date: da
             rest = groups.pop()
             if groups:
                 groups[-1].extend(rest)
+            else:
+                alone = rest
         crews += [_crew("+".join(m.collector_id for m in g), g) for g in groups]
-    small = [c for c in crews if len(c.members) < k]
-    if small:
-        ids = ", ".join(c.crew_id for c in small)
-        raise ConfigError(f"team(s) {ids} have fewer than {k} collectors, as the policy "
-                          f"{policy.name!r} requires; add members or leave the team column blank")
+    fix = ("add collectors to the team, leave the team column blank to pair collectors "
+           f"automatically, or set --team-size if the rules allow fewer than {k}")
+    problems = [Issue(collectors_file, m.row, f"collector_id={m.collector_id}", "team", c.crew_id,
+                      f"team {c.crew_id} has {len(c.members)} collector(s) working that day, "
+                      f"fewer than the {k} per visit that policy {policy.name!r} requires", fix)
+                for c in crews if len(c.members) < k for m in c.members[:1]]
+    problems += [Issue(collectors_file, m.row, f"collector_id={m.collector_id}", "team", "",
+                       f"no colleague to visit with: policy {policy.name!r} needs {k} "
+                       f"collectors per visit and only {len(alone)} without a team work that "
+                       "day", "give them a colleague (another collector, or the team of one)"
+                       f", or set --team-size if the rules allow fewer than {k}")
+                 for m in alone]
+    if problems:
+        raise InputError(problems)
     return tuple(crews)
 
 

@@ -59,7 +59,7 @@ import numpy as np
 import numpy.typing as npt
 
 from optimizer import interrupts, model
-from optimizer.errors import ConfigError, InfeasibleError, ProblemError
+from optimizer.errors import ConfigError, InfeasibleError, ProblemError, SearchTimeout
 from optimizer.routing.params import SolveSettings
 from optimizer.routing.schedule import simulate_route
 
@@ -636,7 +636,7 @@ def search(problem: model.Problem, settings: SolveSettings, *, starts: Sequence[
     time_limit_s = settings.time_limit_s
     if deadline is not None:
         time_limit_s = max(0.1, deadline - time.time())
-    assignment = _run(m, _parameters(settings, time_limit_s), starts)
+    assignment = _run(m, _parameters(settings, time_limit_s), starts, time_limit_s=time_limit_s)
     return _extract(m, assignment, wall_s=time.monotonic() - t0, timing=timing or problem)
 
 
@@ -663,8 +663,14 @@ def _parameters(settings: SolveSettings, time_limit_s: float) -> Any:
     return p
 
 
-def _run(m: _Model, params: Any, starts: Sequence[Routes]) -> Any:
-    """OR-Tools' search from the best of `starts` (or from scratch); its assignment."""
+def _run(m: _Model, params: Any, starts: Sequence[Routes], *, time_limit_s: float) -> Any:
+    """OR-Tools' search from the best of `starts` (or from scratch); its assignment.
+
+    Raises `SearchTimeout` when the clock (`time_limit_s`, seconds) ended the search before it
+    found a first plan, or at a first plan that drops every visit although a plan of one visit
+    is better (an empty plan would then be explained falsely as "the plan kept visits worth
+    more"); `InfeasibleError` when there is no plan.
+    """
     routing = m.routing
     with interrupts.ctrl_c_stops() as stop:
         if stop.armed:
@@ -672,7 +678,10 @@ def _run(m: _Model, params: Any, starts: Sequence[Routes]) -> Any:
             routing.AddSearchMonitor(routing.solver().CustomLimit(stop.is_set))
         assignment = None
         if starts:
-            routing.CloseModelWithParameters(params)
+            # the model's search limits also bound each check of a starting route set
+            # (ReadAssignmentFromRoutes): with the little time a large day leaves, an accepted
+            # route read as rejected; the search below sets its own time limit again
+            routing.CloseModelWithParameters(_loading_parameters(params))
             init = None
             for cand in starts:
                 a = _load_routes(m, cand)
@@ -682,14 +691,66 @@ def _run(m: _Model, params: Any, starts: Sequence[Routes]) -> Any:
                 log.warning("initial routes were rejected by the model; solving from scratch")
             else:
                 assignment = routing.SolveFromAssignmentWithParameters(init, params)
+                if assignment is None and not stop.is_set():
+                    # seen on a 3,000-visit day: the search from accepted starting routes
+                    # fails (status 3), and a cold search in the time left places nothing;
+                    # the starting routes are a plan the model accepts: keep them
+                    log.warning("the search from the starting routes failed (status %s); "
+                                "keeping the starting routes", routing.status())
+                    return init
         if assignment is None and not stop.is_set():
             assignment = routing.SolveWithParameters(params)
+    status = _STATUS.get(int(routing.status()))
+    if assignment is None and status == "fail_timeout":
+        raise SearchTimeout(f"OR-Tools found no first plan in the {time_limit_s:.1f} s left of "
+                            "the time limit")
+    n = m.nodes
+    if (assignment is not None and n.n_vis and n.n_veh and status == "partial_success"
+            and all(routing.IsEnd(assignment.Value(routing.NextVar(routing.Start(k))))
+                    for k in range(n.n_veh))
+            and _one_visit_is_better(m, int(assignment.ObjectiveValue()))):
+        raise SearchTimeout(f"the {time_limit_s:.1f} s left of the time limit ended the search "
+                            "before it placed a visit")
     if assignment is None:
         raise InfeasibleError(
             f"OR-Tools found no plan (status {routing.status()}); check that every required "
             "visit fits some vehicle's shift, capacity and windows"
         )
     return assignment
+
+
+#: least time limit, seconds, of the checks of starting routes (see `_run`)
+_LOADING_TIME_LIMIT_S = 60.0
+
+
+def _loading_parameters(params: Any) -> Any:
+    """`params` with a time limit long enough to check starting routes."""
+    from ortools.constraint_solver import pywrapcp
+
+    p = pywrapcp.DefaultRoutingSearchParameters()
+    p.CopyFrom(params)
+    if p.time_limit.ToMilliseconds() < _LOADING_TIME_LIMIT_S * 1000:
+        p.time_limit.FromMilliseconds(int(_LOADING_TIME_LIMIT_S * 1000))
+    return p
+
+
+def _one_visit_is_better(m: _Model, empty_objective: int, *, max_checks: int = 50) -> bool:
+    """Whether a plan of one visit (the most valuable ones first) beats the empty plan."""
+    routing, n = m.routing, m.nodes
+    inv = np.empty(n.n_vis, dtype=np.int64)
+    inv[n.perm] = np.arange(n.n_vis)
+    order = sorted(range(n.n_vis), key=lambda i: -m.problem.visits[i].value)
+    checks = 0
+    for i in order:
+        for k in range(n.n_veh):
+            if checks >= max_checks:
+                return False
+            checks += 1
+            routes = [[m.index(int(inv[i]))] if j == k else [] for j in range(n.n_veh)]
+            a = routing.ReadAssignmentFromRoutes(routes, True)
+            if a is not None and int(a.ObjectiveValue()) < empty_objective:
+                return True
+    return False
 
 
 def _load_routes(m: _Model, routes: Routes) -> Any:

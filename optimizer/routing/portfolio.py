@@ -230,8 +230,9 @@ def _vroom_start(job: _Job, *, remaining_s: float, starts: list[Routes]) -> warm
         problem, time_ticks_per_s=settings.time_ticks_per_s, value_scale=settings.value_scale,
         # level 3 first: on the demo day as good as 5 in a third of the time
         exploration_level=3,
-        # deterministic mode: VROOM stops by itself, never cut by the clock
-        time_limit_s=None if det else budget_s)
+        # deterministic mode: VROOM stops by itself, cut by the clock only when it would
+        # overrun the whole time limit (a huge day: it stays a cap)
+        time_limit_s=remaining_s if det else budget_s)
     starts.append(er.routes)
     if not det and er.wall_s < 0.1 * budget_s:
         # it was quick (small day): level 5 is affordable and sometimes better

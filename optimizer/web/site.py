@@ -197,7 +197,12 @@ def load_tokens(
 
 
 def manifest_or_error(plan_dir: Path) -> dict:
-    if not plan_dir.is_dir():
+    try:
+        is_dir = plan_dir.is_dir()
+    except OSError as exc:  # a name too long for the file system
+        raise ServeError(f"{plan_dir}: cannot be a plan directory ({exc.strerror or exc}); fix: "
+                         "give the plan folder written by `collector-routes plan --out`") from None
+    if not is_dir:
         raise ServeError(f"{plan_dir}: no such plan directory; fix: run `collector-routes plan "
                          f"--out {plan_dir}` first")
     try:
