@@ -11,7 +11,7 @@ import json
 import logging
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -63,7 +63,15 @@ def out_dir_problem(out_dir: str | Path) -> tuple[str, str] | None:
     """Why a plan cannot be written into `out_dir`, and the fix (``None`` if it can)."""
     # a plan replaces its folder as a whole: the folder must be new, empty, or a plan folder
     # (only the files a plan writes); anything else in it would be lost
-    out = Path(out_dir)
+    return _folder_problem(
+        Path(out_dir), "a plan",
+        lambda p: p.name in _PLAN_ENTRIES or (p.suffix == ".html" and p.is_file()))
+
+
+def _folder_problem(out: Path, what: str, ours: Callable[[Path], bool]
+                    ) -> tuple[str, str] | None:
+    """Why `what` (a plan, a multi-day plan) cannot replace the folder `out`, and the fix: a
+    file in the way, the root folder, or entries that `ours` does not recognise as its own."""
     try:
         blocker = next((q for q in (out, *out.parents) if q.exists() and not q.is_dir()), None)
     except OSError as exc:  # a name too long for the file system, a path it cannot reach
@@ -76,12 +84,11 @@ def out_dir_problem(out_dir: str | Path) -> tuple[str, str] | None:
         return None
     if out.resolve().parent == out.resolve():
         return "is the root folder", "give a folder for the plan"
-    foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir()
-                     if p.name not in _PLAN_ENTRIES and not (p.suffix == ".html" and p.is_file()))
+    foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir() if not ours(p))
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3
                                           else "")
-        return (f"holds files that are not part of a plan ({shown}) and a plan replaces the "
+        return (f"holds files that are not part of {what} ({shown}) and {what} replaces the "
                 "whole folder", "give a new or empty folder, or move those files away")
     return None
 
@@ -283,25 +290,10 @@ def _is_day_folder(p: Path) -> bool:
 def horizon_out_dir_problem(out_dir: str | Path) -> tuple[str, str] | None:
     """Why a multi-day plan cannot be written into `out_dir`, and the fix (None if it can):
     the folder must be new, empty, or a multi-day plan's (day folders and `HORIZON_FILES`)."""
-    out = Path(out_dir)
-    blocker = next((q for q in (out, *out.parents) if q.exists() and not q.is_dir()), None)
-    if blocker is not None:
-        return ("is a file, not a folder" if blocker == out else f"lies inside the file "
-                f"{blocker}", "give a folder (created if missing), or move the file away")
-    if not out.is_dir():
-        return None
-    if out.resolve().parent == out.resolve():
-        return "is the root folder", "give a folder for the plan"
-    foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir()
-                     if not (p.name in HORIZON_FILES or _is_day_folder(p)
-                             or (p.name.startswith(".") and p.name.endswith(".lock"))))
-    if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3
-                                          else "")
-        return (f"holds files that are not part of a multi-day plan ({shown}) and the plan "
-                "replaces the whole folder", "give a new or empty folder, or move those files "
-                "away")
-    return None
+    return _folder_problem(
+        Path(out_dir), "a multi-day plan",
+        lambda p: p.name in HORIZON_FILES or _is_day_folder(p)
+        or (p.name.startswith(".") and p.name.endswith(".lock")))
 
 
 def write_horizon(plan: HorizonPlan, out_dir: str | Path, *, tiles: str = "osm",
