@@ -1,5 +1,6 @@
-"""Where the bundled data lives: the demo day (``data/demo/``) and the OSM extract of central
-Chengdu (``data/osm/``, © OpenStreetMap contributors, ODbL 1.0).
+"""Where the bundled data lives: the demo day (``data/demo/``), the OSM extract of central
+Chengdu (``data/osm/``, © OpenStreetMap contributors, ODbL 1.0) and the default traffic profile
+(``data/traffic/``).
 
 The repository keeps them in ``data/`` at its top level. A wheel ships that folder inside the
 package as ``optimizer/data`` (``pyproject.toml``: ``package-dir`` maps the package
@@ -15,6 +16,8 @@ from pathlib import Path
 
 #: the bundled OSM extract, relative to the data folder
 OSM_EXTRACT = ("osm", "chengdu_ring2.osm.bz2")
+#: the default traffic profile for Chinese cities, relative to the data folder
+TRAFFIC_PROFILE = ("traffic", "china_cities.csv")
 
 
 def data_path(*parts: str) -> Path:
@@ -31,3 +34,8 @@ def data_path(*parts: str) -> Path:
 def default_osm_path() -> Path:
     """The bundled OSM extract of central Chengdu (roads and addresses of the demo)."""
     return data_path(*OSM_EXTRACT)
+
+
+def traffic_profile_path() -> Path:
+    """The default traffic profile for Chinese cities (`optimizer.geo.traffic`)."""
+    return data_path(*TRAFFIC_PROFILE)

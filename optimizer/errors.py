@@ -93,3 +93,11 @@ class InfeasibleError(CollectorRoutesError, RuntimeError):
     """No plan serves every required visit; the message names them and what to change."""
 
     exit_code = 3
+
+
+class SearchTimeout(InfeasibleError):
+    """The time limit ended the search before it found a first plan (a large day, a short
+    limit): what was given is too little time, so exit code 2; the message says how much more
+    time to give."""
+
+    exit_code = 2

@@ -16,13 +16,22 @@ Two layers live here.
 re-simulation (`optimizer.routing.verify`) work on: locations are indices into the travel matrices.
 The benchmark harness builds the same `Problem` from instance files, so the product and the
 benchmarks go through one model and one solve path.
+
+How long a leg takes is part of the problem's definition, so it is said here, once: `drive`
+(and its inverse `depart_by`) on `Problem.duration_s`, or, when the problem has time bands
+(`TimeBands`, travel by time of day), the time-dependent travel time of Ichoua, Gendreau and
+Potvin (2003). The route simulator (`optimizer.routing.schedule`) and the independent check
+(`optimizer.routing.verify`) both use it.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 import numpy as np
 
@@ -184,11 +193,53 @@ class Vehicle:
 
 
 @dataclass(frozen=True)
+class TimeBands:
+    """Travel by time of day: the day cut into bands, with travel matrices per band.
+
+    Band ``b`` lasts from ``start_s[b]`` to ``start_s[b + 1]`` (seconds since midnight); the
+    first starts at 0, the last lasts past midnight. ``duration_s[b]`` and ``distance_m[b]``
+    are the travel times and distances between the problem's locations at that band's speeds
+    (the shape of `Problem.duration_s`; bands with the same speeds may share one array).
+
+    Raises
+    ------
+    ValueError
+        No band, bands and matrices of different counts, starts not 0, increasing and finite,
+        or matrices of different shapes (or not square).
+    """
+
+    start_s: tuple[float, ...]
+    duration_s: tuple[np.ndarray, ...] = field(repr=False)
+    distance_m: tuple[np.ndarray, ...] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.start_s)
+        if n == 0 or len(self.duration_s) != n or len(self.distance_m) != n:
+            raise ValueError(f"time bands need as many matrices as bands ({n} starts, "
+                             f"{len(self.duration_s)} duration and {len(self.distance_m)} "
+                             "distance matrices), at least one")
+        pairs = zip(self.start_s, self.start_s[1:], strict=False)
+        if self.start_s[0] != 0 or not all(math.isfinite(b) and a < b for a, b in pairs):
+            raise ValueError(f"band starts {self.start_s} must begin at 0 and increase")
+        shape = np.shape(self.duration_s[0])
+        if len(shape) != 2 or shape[0] != shape[1] or any(
+                np.shape(m) != shape for m in (*self.duration_s, *self.distance_m)):
+            raise ValueError("the matrices of all bands must be square and of one shape")
+
+    def band(self, t_s: float) -> int:
+        """The band of time `t_s` (before midnight: the first; past the last start: the last)."""
+        return max(bisect.bisect_right(self.start_s, t_s) - 1, 0)
+
+
+@dataclass(frozen=True)
 class Problem:
     """A day's routing problem on a travel matrix.
 
     ``duration_s[i, j]`` and ``distance_m[i, j]`` are the travel time and distance from location
-    ``i`` to ``j``; ``np.inf`` marks a pair that cannot reach each other.
+    ``i`` to ``j``; ``np.inf`` marks a pair that cannot reach each other. With ``traffic``
+    (time bands), a leg's time depends on when it starts (`drive`) and ``duration_s`` is the
+    static base those bands are relative to (the network's own speeds): it tells which pairs
+    are connected, and is what a search that cannot take time into account starts from.
     """
 
     visits: tuple[Visit, ...]
@@ -203,6 +254,95 @@ class Problem:
     # workload balance: cost per second of the day's span, the latest return minus the earliest
     # departure over all routes (OR-Tools' global span cost of the time dimension); 0 = off
     balance_cost_per_s: float = 0.0
+    # travel by time of day; None: every leg takes ``duration_s`` whenever it starts
+    traffic: TimeBands | None = field(default=None, repr=False)
+
+
+class Drive(NamedTuple):
+    """Where a drive along one leg got to: the time, the share of the leg covered, the seconds
+    and the metres driven."""
+
+    end_s: float
+    fraction: float
+    travel_s: float
+    distance_m: float
+
+
+def drive(problem: Problem, i: int, j: int, start_s: float, *, fraction: float = 1.0,
+          until_s: float = math.inf) -> Drive:
+    """Drive from location `i` towards `j` from `start_s`: `fraction` of the leg, or until
+    `until_s` when that comes first.
+
+    Without ``problem.traffic`` the leg takes ``duration_s[i, j]`` at any time. With it, the
+    leg is covered at the pace of the band one is in, ``1 / duration_s[b][i, j]`` of it per
+    second, so a leg that runs into a slower band takes longer for the rest of the way: the
+    time-dependent travel time of Ichoua, Gendreau & Potvin (2003, "Vehicle dispatching with
+    time-dependent travel times", EJOR 144), the metres likewise from each band's distance.
+    Leaving later never arrives earlier (FIFO): the pace is positive at every moment, so the
+    arrival grows with the departure.
+
+    Returns
+    -------
+    Drive
+        The time reached (``np.inf`` with no road), the share of the leg covered in this call
+        (exactly `fraction` when the drive got there), its seconds and its metres.
+    """
+    tb = problem.traffic
+    if until_s <= start_s:
+        return Drive(start_s, 0.0, 0.0, 0.0)
+    if tb is None:
+        return _drive_in_band(float(problem.duration_s[i, j]), float(problem.distance_m[i, j]),
+                              start_s, fraction, until_s)
+    t, left, seconds, metres = start_s, fraction, 0.0, 0.0
+    b = tb.band(t)
+    while True:
+        band_end = tb.start_s[b + 1] if b + 1 < len(tb.start_s) else math.inf
+        part = _drive_in_band(float(tb.duration_s[b][i, j]), float(tb.distance_m[b][i, j]), t,
+                              left, min(band_end, until_s))
+        seconds += part.travel_s
+        metres += part.distance_m
+        if part.fraction >= left or not math.isfinite(part.end_s):
+            return Drive(part.end_s, fraction, seconds, metres)
+        left -= part.fraction
+        t = part.end_s
+        if band_end >= until_s:
+            return Drive(t, fraction - left, seconds, metres)
+        b += 1
+
+
+def _drive_in_band(t_ij: float, d_ij: float, start_s: float, fraction: float, until_s: float
+                   ) -> Drive:
+    """`drive` at one pace: the leg takes `t_ij` seconds over `d_ij` metres."""
+    if t_ij <= 0.0:
+        return Drive(start_s, fraction, 0.0, fraction * d_ij)
+    if not math.isfinite(t_ij):
+        return Drive(math.inf, fraction, math.inf, math.inf)
+    if start_s + fraction * t_ij <= until_s:
+        return Drive(start_s + fraction * t_ij, fraction, fraction * t_ij, fraction * d_ij)
+    done = (until_s - start_s) / t_ij
+    return Drive(float(until_s), done, until_s - start_s, done * d_ij)
+
+
+def depart_by(problem: Problem, i: int, j: int, arrive_s: float) -> float:
+    """The latest departure from location `i` that reaches `j` by `arrive_s` (`drive`'s
+    inverse: the leg walked back through the bands); ``-np.inf`` with no road."""
+    tb = problem.traffic
+    if tb is None:
+        return arrive_s - float(problem.duration_s[i, j])
+    t, left = arrive_s, 1.0
+    b = max(bisect.bisect_left(tb.start_s, t) - 1, 0)  # a start at the band's end is its own
+    while True:
+        t_ij = float(tb.duration_s[b][i, j])
+        if t_ij <= 0.0:
+            return t
+        if not math.isfinite(t_ij):
+            return -math.inf
+        band_start = tb.start_s[b] if b > 0 else -math.inf
+        if t - left * t_ij >= band_start:
+            return t - left * t_ij
+        left -= (t - band_start) / t_ij
+        t = band_start
+        b -= 1
 
 
 @dataclass(frozen=True)

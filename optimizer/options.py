@@ -12,17 +12,19 @@ the command line and the what-if files alike.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from optimizer.errors import ConfigError
-from optimizer.io.inputs import parse_time_window
+from optimizer.io.inputs import parse_time_s, parse_time_window
 from optimizer.planning.weigh import Weighting, parse_curve
 
 __all__ = ["MAX_COST", "MAX_VARIANTS", "Bad", "boolean", "choice", "curve", "day", "number",
-           "path", "text", "time_range", "whole"]
+           "path", "text", "time_range", "time_zone", "traffic", "whole", "clock_time"]
 
 Parser = Callable[[object], Any]  # the checked value (its type depends on the parser)
 
@@ -45,8 +47,12 @@ class Bad(Exception):
 
 
 def is_none(v: object) -> bool:
-    """``None``, or a text that says none (``none``, ``null``, empty)."""
-    return v is None or (isinstance(v, str) and v.strip().lower() in ("none", "null", ""))
+    """``None``, or a text that says none (``none``, ``null``).
+
+    An empty text is not none: ``--max-work-hours ""`` (a shell variable left unset) must not
+    turn a legal limit off.
+    """
+    return v is None or (isinstance(v, str) and v.strip().lower() in ("none", "null"))
 
 
 def _show(x: float) -> str:
@@ -139,6 +145,17 @@ def path(v: object) -> Path | None:
     return Path(v)
 
 
+def traffic(v: object) -> str | Path:
+    """``none``, ``default`` (the bundled profile) or the path of a profile CSV; the file is
+    read when the settings are built (relative to a scenario file's folder there)."""
+    if is_none(v):
+        return "none"
+    if not isinstance(v, str | Path) or not str(v).strip():
+        raise Bad("is not none, default or a file", "give none, default or the path of a "
+                  "traffic profile CSV (format: README, 'Traffic')")
+    return str(v) if str(v) in ("none", "default") else Path(v)
+
+
 def day(v: object) -> date:
     if isinstance(v, datetime):
         return v.date()
@@ -148,6 +165,15 @@ def day(v: object) -> date:
         return date.fromisoformat(str(v))
     except ValueError:
         raise Bad("is not a date", "write the date as YYYY-MM-DD, e.g. 2026-11-30") from None
+
+
+def clock_time(v: object) -> int:
+    """``HH:MM`` as seconds since midnight (``24:00`` allowed)."""
+    try:
+        return parse_time_s(str(v))
+    except ValueError as exc:
+        raise Bad(str(exc).removeprefix(f"'{v}' "), "write the time of day as HH:MM, e.g. "
+                  "13:00") from None
 
 
 def time_range(*, allow_none: bool = False) -> Parser:
@@ -177,3 +203,28 @@ def curve(v: object):
 
 # a cost above this many value units per hour is a typo (and would overflow the solver's integers)
 MAX_COST = 1e6
+
+
+_OFFSET = re.compile(r"^(?:UTC)?([+-])(\d{1,2}):?(\d{2})?$", re.I)
+
+
+def time_zone(v: object) -> tzinfo:
+    """A time zone: an IANA name (``Asia/Shanghai``), a UTC offset (``+08:00``), or ``local``
+    (this computer's zone)."""
+    t = str(v).strip()
+    if t.lower() == "local":
+        local = datetime.now().astimezone().tzinfo
+        assert local is not None  # astimezone() always gives an aware time
+        return local
+    m = _OFFSET.match(t)
+    if m:
+        h, mins = int(m.group(2)), int(m.group(3) or 0)
+        if h > 14 or mins > 59:
+            raise Bad("is not a UTC offset", "give an offset between -14:00 and +14:00")
+        sign = 1 if m.group(1) == "+" else -1
+        return timezone(sign * timedelta(hours=h, minutes=mins))
+    try:
+        return ZoneInfo(t)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Bad("is not a time zone", "give an IANA name such as Asia/Shanghai, an offset "
+                  "such as +08:00, or local") from None

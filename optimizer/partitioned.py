@@ -35,6 +35,7 @@ from optimizer.executor import Executor
 from optimizer.geo import geocode as gc
 from optimizer.geo import network as nw
 from optimizer.model import Case, Collector, Plan, SolverSummary
+from optimizer.planning.build import Steering
 from optimizer.planning.partition import Part, split_day
 from optimizer.progress import Advance, Progress, ensure, no_advance
 from optimizer.routing import verify
@@ -52,6 +53,7 @@ class PartJob:
     collectors: tuple[Collector, ...]
     settings: PlanSettings
     collectors_file: str
+    steering: Steering | None = None
 
 
 class _EmitProgress:
@@ -69,7 +71,7 @@ class _EmitProgress:
 def plan_part(job: PartJob) -> pl.Planned:
     """Plan one part through the daily pipeline (runs in a worker)."""
     return pl.solve_day(job.cases, job.collectors, job.settings,
-                        collectors_file=job.collectors_file,
+                        collectors_file=job.collectors_file, steering=job.steering,
                         progress=_EmitProgress(job.part.name))
 
 
@@ -104,9 +106,11 @@ def split(cases: Sequence[Case], collectors: Sequence[Collector], settings: Plan
 
 def plan_partitioned(cases: Sequence[Case], collectors: Sequence[Collector],
                      settings: PlanSettings, *, executor: Executor, geocoder: gc.Geocoder,
-                     collectors_file: str = "collectors.csv",
+                     collectors_file: str = "collectors.csv", steering: Steering | None = None,
                      progress: Progress | None = None) -> Plan:
     """Plan the day in parts on `executor` and stitch them (see the module notes).
+
+    `steering`: what the case store's history says (`Steering`), for every part.
 
     Raises
     ------
@@ -130,7 +134,8 @@ def plan_partitioned(cases: Sequence[Case], collectors: Sequence[Collector],
     one = dataclasses.replace(settings, solver=dataclasses.replace(settings.solver,
                                                                    num_workers=1))
     jobs = [PartJob(p, tuple(by_case[i] for i in p.case_ids),
-                    tuple(by_collector[i] for i in p.collector_ids), one, collectors_file)
+                    tuple(by_collector[i] for i in p.collector_ids), one, collectors_file,
+                    steering)
             for p in parts if p.collector_ids]
     log.info("%d cases in %d parts: %s", len(cases), len(jobs),
              ", ".join(f"{j.part.name} {len(j.cases)}/{len(j.collectors)}" for j in jobs))

@@ -1,6 +1,7 @@
 """Plan a day: THE pipeline from validated cases and collectors to a `Plan`.
 
-    crews -> locate (geocode, road network, travel matrix) -> build_problem (values, rules)
+    crews -> locate (geocode, road network, travel matrix, one per time band with traffic)
+          -> build_problem (values, rules)
           -> search (solve, verify, guard) -> assemble (road paths, reasons) -> Plan + summary
 
 `plan_day` runs all of it for the command line; `solve_day` does the same and also returns the
@@ -28,6 +29,7 @@ from optimizer.executor import Executor
 from optimizer.geo import geocode as gc
 from optimizer.geo import matrix as mx
 from optimizer.geo import network as nw
+from optimizer.geo import traffic as tr
 from optimizer.model import (
     Case,
     Collector,
@@ -42,13 +44,21 @@ from optimizer.model import (
     RouteSummary,
     Solution,
     SolverSummary,
+    TimeBands,
     TimeWindow,
     Unassigned,
     geocode_status,
     hhmm,
 )
 from optimizer.planning import explain, rules
-from optimizer.planning.build import Built, Located, Reason, build_problem
+from optimizer.planning.build import (
+    Built,
+    DayContext,
+    Located,
+    Reason,
+    Steering,
+    build_problem,
+)
 from optimizer.progress import Progress, ensure
 from optimizer.routing import solve as sv
 from optimizer.routing import verify
@@ -150,10 +160,41 @@ def _off_network(latlon: tuple[float, float], distance_m: float, max_snap_m: flo
             "coordinates")
 
 
+def time_bands(network: nw.RoadNetwork, snapped: nw.SnapResult, base: mx.TravelMatrices,
+               profile: tr.TrafficProfile, day: date, *, progress: Progress | None = None
+               ) -> TimeBands | None:
+    """The travel matrices of each time band of `day` under `profile` (`model.TimeBands`), or
+    None when every band keeps the network's own times.
+
+    One matrix pair per distinct set of factors (`tr.edge_times` through
+    `mx.travel_matrices`); bands at the network's own times share `base`.
+    """
+    bands = profile.bands(day)
+    if all(b.free for b in bands):
+        return None
+    found: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray]] = {}
+    todo = {(b.factors, b.other) for b in bands if not b.free}
+    with ensure(progress).step(f"Travel matrices by time of day ({len(todo)} more)",
+                               total=len(todo)) as advance:
+        for b in bands:
+            key = (b.factors, b.other)
+            if b.free:
+                found[key] = (base.duration_s, base.distance_m)
+            elif key not in found:
+                tm = mx.travel_matrices(network, snapped, edge_duration_s=tr.edge_times(network, b))
+                found[key] = (np.asarray(tm.duration_s, dtype=float),
+                              np.asarray(tm.distance_m, dtype=float))
+                advance()
+    pairs = [found[(b.factors, b.other)] for b in bands]
+    return TimeBands(tuple(b.start_s for b in bands), tuple(d for d, _ in pairs),
+                     tuple(m for _, m in pairs))
+
+
 def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSettings, *,
            geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
            collectors_file: str = "collectors.csv", progress: Progress | None = None) -> Located:
-    """Geocode cases and crew places, snap them to the road network, compute travel matrices.
+    """Geocode cases and crew places, snap them to the road network, compute travel matrices
+    (and with ``settings.roads.traffic`` one per time band of the plan date, `time_bands`).
 
     Raises `InputError` when a crew's start or end place cannot be found or lies off the roads;
     a case that cannot is left in ``unlocated`` with its reason.
@@ -192,12 +233,17 @@ def locate(cases: Sequence[Case], crews: Sequence[rules.Crew], settings: PlanSet
     timings["network"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     tm = mx.travel_matrices(network, snapped, progress=progress)
+    bands = None
+    if roads.traffic is not None:
+        bands = time_bands(network, snapped, tm, roads.traffic, settings.plan_date,
+                           progress=progress)
     timings["matrix"] = time.perf_counter() - t0
     return Located(case_latlon, unlocated, tuple(crews), points.crew_start, points.crew_end,
                    case_index, np.asarray(tm.duration_s, dtype=float),
                    np.asarray(tm.distance_m, dtype=float), np.asarray(snapped.node),
-                   points.latlon, network, timings,
-                   {cid: (r.matched, r.score, r.provider) for cid, r in found.items()})
+                   points.latlon, network, places=snapped, timings_s=timings,
+                   geocoded={cid: (r.matched, r.score, r.provider) for cid, r in found.items()},
+                   traffic=bands)
 
 
 # --------------------------------------------------------------------------- search
@@ -355,7 +401,8 @@ def _planned_route(route: Route, k: int, loc: Located, built: Built) -> PlannedR
     seq = [loc.crew_start[k], *(loc.case_index[s.visit_id] for s in route.stops),
            loc.crew_end[k]]
     if loc.network is not None:
-        path = tuple(mx.route_path(loc.network, [int(loc.node[i]) for i in seq]))
+        ends = loc.places.take(seq) if loc.places is not None else loc.node[seq]
+        path = tuple(mx.route_path(loc.network, ends))
     else:  # synthetic matrices (tests): straight lines between the places
         path = tuple(loc.loc_latlon[i] for i in seq)
     slat, slon = loc.loc_latlon[loc.crew_start[k]]
@@ -371,14 +418,21 @@ def assemble(cases: Sequence[Case], loc: Located, built: Built, solution: Soluti
              progress: Progress | None = None
              ) -> tuple[tuple[PlannedRoute, ...], tuple[Unassigned, ...]]:
     """The solution's routes on the roads, and a reason for every case left out."""
+    routes = trace_routes(loc, built, solution, progress=progress)
+    unassigned = explain.explain_unassigned(cases, loc, built, solution, progress=progress)
+    return routes, unassigned
+
+
+def trace_routes(loc: Located, built: Built, solution: Solution, *,
+                 progress: Progress | None = None) -> tuple[PlannedRoute, ...]:
+    """The solution's routes with their cases, windows and road paths."""
     vehicle_index = {v.vehicle_id: k for k, v in enumerate(built.problem.vehicles)}
     routes: list[PlannedRoute] = []
     with ensure(progress).step("Tracing routes on the roads", total=len(solution.routes)) as adv:
         for r in solution.routes:
             routes.append(_planned_route(r, vehicle_index[r.vehicle_id], loc, built))
             adv()
-    unassigned = explain.explain_unassigned(cases, loc, built, solution, progress=progress)
-    return tuple(routes), unassigned
+    return tuple(routes)
 
 
 def _crew_as_collector(crew: rules.Crew) -> Collector:
@@ -473,15 +527,20 @@ class Planned:
 
 def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *,
                   initial: Initial | None = None, progress: Progress | None = None,
-                  started: float | None = None, executor: Executor | None = None) -> Planned:
+                  started: float | None = None, context: DayContext | None = None,
+                  steering: Steering | None = None,
+                  executor: Executor | None = None) -> Planned:
     """Build, search, verify and explain a day whose places are already located.
 
     ``started``: `time.perf_counter` when planning the day began, for the summary's
-    ``wall_s`` (None: no wall time reported).
+    ``wall_s`` (None: no wall time reported). ``context``: the earlier days of a multi-day
+    plan and the solver's priorities (`DayContext`; None: a day alone). ``steering``: what
+    the case store's history says (`Steering`: cases held back, window parts).
     """
     built = build_problem(cases, loc, plan_date=settings.plan_date, policy=settings.policy,
                           weighting=settings.weighting,
-                          travel_cost_per_h=settings.travel_cost_per_h)
+                          travel_cost_per_h=settings.travel_cost_per_h, context=context,
+                          steering=steering)
     t0 = time.perf_counter()
     found = search(built.problem, settings.solver, initial=initial, progress=progress,
                    executor=executor)
@@ -501,15 +560,19 @@ def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *
 def solve_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,
               geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
               collectors_file: str = "collectors.csv", initial: Initial | None = None,
-              progress: Progress | None = None, executor: Executor | None = None) -> Planned:
+              progress: Progress | None = None, context: DayContext | None = None,
+              steering: Steering | None = None,
+              executor: Executor | None = None) -> Planned:
     """Plan the day (as `plan_day`) and keep what it was made from (`Planned`).
 
     `initial`: a plan to start from and to guard against (`Initial`); `geocoder` and `network`:
-    given ones instead of those `settings` name; `executor`: runs the solver's parallel
-    searches (None: local processes).
+    given ones instead of those `settings` name; `context`: a day of a multi-day plan
+    (`DayContext`); `steering`: what the case store's history says (`Steering`); `executor`:
+    runs the solver's parallel searches (None: local processes).
     """
     started = time.perf_counter()
-    crews = rules.form_crews(collectors, settings.policy, plan_date=settings.plan_date)
+    crews = rules.form_crews(collectors, settings.policy, plan_date=settings.plan_date,
+                             collectors_file=collectors_file)
     for crew in crews:
         if settings.policy.lunch_s > 0 and not rules.crew_breaks(crew, settings.policy):
             log.info("%s: shift %s does not meet the lunch window %s: no lunch break planned",
@@ -517,13 +580,15 @@ def solve_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: 
     loc = locate(cases, crews, settings, geocoder=geocoder, network=network,
                  collectors_file=collectors_file, progress=progress)
     return solve_located(cases, loc, settings, initial=initial, progress=progress,
-                         started=started, executor=executor)
+                         started=started, context=context, steering=steering,
+                         executor=executor)
 
 
 def plan_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,
              geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
              collectors_file: str = "collectors.csv", initial: Initial | None = None,
-             progress: Progress | None = None, executor: Executor | None = None) -> Plan:
+             steering: Steering | None = None, progress: Progress | None = None,
+             executor: Executor | None = None) -> Plan:
     """Plan the day: every case ends in exactly one route stop or in ``plan.unassigned``.
 
     Raises `InputError` for problems in the input that prevent planning (e.g. a collector's
@@ -531,5 +596,5 @@ def plan_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: P
     that fails the independent re-simulation (a bug, never expected).
     """
     return solve_day(cases, collectors, settings, geocoder=geocoder, network=network,
-                     collectors_file=collectors_file, initial=initial, progress=progress,
-                     executor=executor).plan
+                     collectors_file=collectors_file, initial=initial, steering=steering,
+                     progress=progress, executor=executor).plan

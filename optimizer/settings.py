@@ -26,18 +26,21 @@ from typing import Any, Literal
 
 from optimizer import options as opt
 from optimizer.cluster import EXECUTORS, SCHEDULER_ADDRESS, ExecutorSettings
-from optimizer.errors import ConfigError
+from optimizer.errors import ConfigError, InputError, Issue
+from optimizer.geo import traffic
+from optimizer.geo.traffic import TrafficProfile
 from optimizer.planning import rules, weigh
 from optimizer.planning.rules import Policy
 from optimizer.planning.weigh import Weighting
 from optimizer.routing.params import SolveSettings
 
-__all__ = ["OPTIONS", "ExecutorSettings", "GeocodingSettings", "Option", "OptionProblem",
-           "OutputSettings", "PlanSettings", "RoadSettings", "SettingsError", "build_settings",
-           "load_settings",
-           "next_working_day", "option_defaults", "parse_options"]
+__all__ = ["OPTIONS", "ExecutorSettings", "GeocodingSettings", "HorizonSettings", "Option",
+           "OptionProblem", "OutputSettings", "PlanSettings", "RoadSettings", "SettingsError",
+           "build_settings", "load_settings", "next_working_day", "option_defaults",
+           "parse_options"]
 
 MODES = ("drive", "bike", "walk")
+MAX_DAYS = 14  # longest multi-day plan
 #: default ``max_part_cases``: larger days are planned in parts of about this many cases
 MAX_PART_CASES = 1000
 TILES = ("osm", "amap")
@@ -71,6 +74,10 @@ class RoadSettings:
         Travel mode (drive, bike, walk) and a factor on all speeds (0.8 = 20 % slower).
     max_snap_m
         A case farther than this from the road network is left unassigned (off network), metres.
+    traffic
+        Travel by time of day: a speed profile (`optimizer.geo.traffic`), or None (default
+        here; the command line's default is `DEFAULT_TRAFFIC`): every leg takes as long at any
+        time.
     """
 
     osm_path: Path | None = None
@@ -79,6 +86,7 @@ class RoadSettings:
     mode: str = "drive"
     speed_factor: float = 1.0
     max_snap_m: float = 1000.0
+    traffic: TrafficProfile | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,36 @@ class OutputSettings:
     maps: bool = True
     tiles: str = "osm"
     self_contained: bool = False
+
+
+@dataclass(frozen=True)
+class HorizonSettings:
+    """How the days of a multi-day plan are tied together (`optimizer.horizon`).
+
+    Parameters
+    ----------
+    days
+        Days planned, 1-14, from ``plan_date`` on; 1 = a day alone (default).
+    revisit_gap_days
+        None (default): a case is visited at most once in the horizon; else it may be visited
+        again this many days after its last planned visit (and after the policy's cooldown).
+    urgency_weight
+        How much of a case's loss by waiting (its value today minus its value on its next
+        possible day in the horizon; all of it when there is none) is added to the value the
+        solver sees today; 0 = each day planned greedily on its own values. Default 1.
+    """
+
+    days: int = 1
+    revisit_gap_days: int | None = None
+    urgency_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.days <= MAX_DAYS:
+            raise ConfigError(f"days {self.days} must be 1..{MAX_DAYS}")
+        if self.revisit_gap_days is not None and self.revisit_gap_days < 1:
+            raise ConfigError(f"revisit_gap_days {self.revisit_gap_days} must be at least 1")
+        if not 0 <= self.urgency_weight <= 10:
+            raise ConfigError(f"urgency_weight {self.urgency_weight} must be 0..10")
 
 
 @dataclass(frozen=True)
@@ -123,6 +161,8 @@ class PlanSettings:
     executor
         Where the parallel work runs (`optimizer.cluster.ExecutorSettings`): this machine's
         processes (default) or a Dask cluster. It does not change the plan.
+    horizon
+        The days of a multi-day plan (`HorizonSettings`; default one day).
     """
 
     plan_date: date
@@ -136,6 +176,7 @@ class PlanSettings:
     output: OutputSettings = OutputSettings()
     max_part_cases: int | None = MAX_PART_CASES
     executor: ExecutorSettings = ExecutorSettings()
+    horizon: HorizonSettings = HorizonSettings()
 
 
 def next_working_day(today: date | None = None) -> date:
@@ -146,10 +187,22 @@ def next_working_day(today: date | None = None) -> date:
     return d
 
 
+#: ``--traffic`` when not given (see the README, "Traffic", for why)
+DEFAULT_TRAFFIC = "none"
+
+
+def traffic_profile(v: str | Path) -> TrafficProfile | None:
+    """The profile an option value names: ``none`` (None), ``default`` or a file."""
+    if isinstance(v, Path):
+        return traffic.load_profile(v)
+    return traffic.default_profile() if v == "default" else None
+
+
 def option_defaults(today: date | None = None) -> PlanSettings:
-    """The settings of the options not given: the next working day and the China policy (the
-    rest as `PlanSettings` has it)."""
-    return PlanSettings(plan_date=next_working_day(today), policy=rules.PRESETS["china"])
+    """The settings of the options not given: the next working day, the China policy and the
+    `DEFAULT_TRAFFIC` profile (the rest as `PlanSettings` has it)."""
+    return PlanSettings(plan_date=next_working_day(today), policy=rules.PRESETS["china"],
+                        roads=RoadSettings(traffic=traffic_profile(DEFAULT_TRAFFIC)))
 
 
 # --------------------------------------------------------------------------- the options
@@ -295,7 +348,19 @@ _OPTIONS: tuple[Option, ...] = (
     Option("collectors", opt.path, None, "collector list, .csv or .xlsx (default: "
            "data/demo/collectors.csv)", _G_IN, path=True),
     Option("date", opt.day, _top("plan_date"), "day to plan, YYYY-MM-DD (default: the next "
-           "working day)", _G_IN),
+           "working day); with --days the first day", _G_IN),
+    Option("days", opt.whole(1, hi=MAX_DAYS), _part("horizon", days=_same),
+           f"plan this many days from --date, 1-{MAX_DAYS}: one folder per day in --out, each "
+           "case visited once in the days (default 1)", _G_IN, scenario=False),
+    Option("revisit_gap_days", opt.whole(1, hi=MAX_DAYS, allow_none=True),
+           _part("horizon", revisit_gap_days=_same),
+           "with --days: a case may be visited again this many days after its last visit "
+           "(default none = once)", _G_IN, scenario=False),
+    Option("urgency_weight", opt.number(0.0, hi=10.0),
+           _part("horizon", urgency_weight=_same),
+           "with --days: share of a case's loss by waiting (value today minus on its next "
+           "possible day, all of it on its last chance) added to its value for the solver, "
+           "0-10 (default 1; 0 = each day greedy)", _G_IN, scenario=False),
     Option("weighting", opt.choice(weigh.PRESETS), _part("weighting", preset=_same),
            "what a visit is worth (default: expected_recovery = amount x collectability by days "
            "past due)", _G_RULES, metavar=_choices(weigh.PRESETS)),
@@ -350,6 +415,10 @@ _OPTIONS: tuple[Option, ...] = (
     Option("speed_factor", opt.number(0.0, strict=True, hi=10.0),
            _part("roads", speed_factor=_same),
            "multiply all speeds, e.g. 0.8 for heavy traffic (default 1.0)", _G_ROADS),
+    Option("traffic", opt.traffic, _part("roads", traffic=traffic_profile),
+           "travel times by time of day: none, default (the bundled profile for Chinese cities) "
+           f"or a profile CSV (default {DEFAULT_TRAFFIC})", _G_ROADS,
+           metavar="{none,default,FILE}", path=True),
     Option("max_snap_m", opt.number(0.0, strict=True, hi=100_000.0),
            _part("roads", max_snap_m=_same),
            "farthest distance from a case to a road, metres (default 1000)", _G_ROADS, cli=None),
@@ -464,10 +533,13 @@ def build_settings(values: Mapping[str, Any], *, base: PlanSettings, root: Path 
         if option.name not in values or option.apply is None:
             continue
         v = values[option.name]
-        if option.path and root is not None and v is not None:
+        if option.path and root is not None and isinstance(v, Path):
             v = root / v
         try:
             settings = option.apply(settings, v)
+        except InputError as exc:  # a file the option names (a traffic profile): its problems
+            problems.extend(OptionProblem(option.name, issue.value, _where(issue), issue.fix)
+                            for issue in exc.problems)
         except (ConfigError, TypeError, ValueError) as exc:
             problems.append(OptionProblem(option.name, values[option.name], str(exc),
                                           "give consistent values"))
@@ -483,6 +555,12 @@ def build_settings(values: Mapping[str, Any], *, base: PlanSettings, root: Path 
         problems.append(OptionProblem("place", values["place"], "osm and place both name the "
                                       "roads", "give only one of them"))
     return settings, problems
+
+
+def _where(issue: Issue) -> str:
+    """An input file's problem as an option problem's message: file, row, field, what."""
+    where = issue.file + (f" row {issue.row}" if issue.row else "")
+    return f"{where}{f' field {issue.field!r}' if issue.field else ''}: {issue.message}"
 
 
 def load_settings(raw: Mapping[str, object], *, base: PlanSettings | None = None,

@@ -3,7 +3,9 @@
 Reads the plan's output files (routes.csv, routes.json, unassigned.csv) and the input lists, then
 re-checks, without the solver or the planning code: every input case exactly once (routed or
 unassigned with a reason); each visit's times re-simulated from a travel matrix recomputed on the
-road network for the stops' coordinates; each visit starting inside one of its windows and the
+road network for the stops' coordinates (with a traffic profile: one matrix per time band of
+the plan date, each leg driven at the pace of the band it is in, here and not with the solver's
+code); each visit starting inside one of its windows and the
 legal contact hours; shifts, maximum visits, working time, breaks, team size, skills, fixed
 collectors, territories, cooldowns and open promises.
 """
@@ -37,11 +39,35 @@ def _read_csv(path: Path) -> list[dict]:
         return [{k: cell(v) for k, v in r.items()} for r in csv.DictReader(f)]
 
 
+def _arrive_s(bands: list[tuple[float, np.ndarray]], i: int, j: int, t: float) -> float:
+    """Arrival at `j` leaving `i` at `t`: the leg covered at ``1 / duration`` of it per second
+    of the band one is in (bands: start, duration matrix; the last lasts past midnight)."""
+    left = 1.0
+    b = max(k for k, (start, _) in enumerate(bands) if start <= t or k == 0)
+    while True:
+        d = float(bands[b][1][i, j])
+        if not np.isfinite(d):
+            return np.inf
+        if d <= 0.0:
+            return t
+        end = bands[b + 1][0] if b + 1 < len(bands) else np.inf
+        if t + left * d <= end:
+            return t + left * d
+        left -= (end - t) / d
+        t, b = end, b + 1
+
+
 def check_plan_outputs(out: Path, cases: tuple[Case, ...], collectors: tuple[Collector, ...],
-                       plan_date: date, policy: Policy, *, network=None) -> list[str]:
-    """All rule violations found in the plan written to `out` (empty = the plan holds)."""
+                       plan_date: date, policy: Policy, *, network=None, traffic=None
+                       ) -> list[str]:
+    """All rule violations found in the plan written to `out` (empty = the plan holds).
+
+    `traffic`: the `optimizer.geo.traffic.TrafficProfile` the plan was made with (None: the
+    network's own times at any time of day).
+    """
     from optimizer.geo import matrix as mx
     from optimizer.geo import network as nw
+    from optimizer.geo import traffic as tr
 
     errs: list[str] = []
     routes_rows = _read_csv(out / "routes.csv")
@@ -98,6 +124,11 @@ def check_plan_outputs(out: Path, cases: tuple[Case, ...], collectors: tuple[Col
         pts.append((route["end"]["lat"], route["end"]["lon"]))
         snapped = nw.snap(network, np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
         tm = mx.travel_matrices(network, snapped)
+        bands = [(0.0, np.asarray(tm.duration_s, dtype=float))]
+        if traffic is not None:
+            bands = [(b.start_s, np.asarray(mx.travel_matrices(
+                network, snapped, edge_duration_s=tr.edge_times(network, b)).duration_s,
+                dtype=float)) for b in traffic.bands(plan_date)]
         leave = _secs(route["leave"])
         ret = _secs(route["return"])
         if leave < shift_start - TOL_S:
@@ -128,15 +159,16 @@ def check_plan_outputs(out: Path, cases: tuple[Case, ...], collectors: tuple[Col
             case = by_id.get(cid)
             if case is None:
                 continue
-            travel = tm.duration_s[k, k + 1]
+            earliest = _arrive_s(bands, k, k + 1, t)
             arrive, start, depart = _secs(s["arrive"]), _secs(s["start"]), _secs(s["depart"])
-            if not np.isfinite(travel):
+            if not np.isfinite(earliest):
                 errs.append(f"{cid}: unreachable from the previous place")
                 continue
-            # breaks taken on the way delay arrival; never earlier than possible
-            if arrive < t + travel - TOL_S * 2:
+            # breaks taken on the way delay arrival (and a later start never arrives earlier);
+            # never earlier than possible
+            if arrive < earliest - TOL_S * 2:
                 errs.append(f"{cid}: arrives {s['arrive']} but cannot be there before "
-                            f"{(t + travel) / 3600:.3f} h")
+                            f"{earliest / 3600:.3f} h")
             if start < arrive - TOL_S:
                 errs.append(f"{cid}: starts before arriving")
             if abs(depart - (start + case.service_s)) > TOL_S:
@@ -168,7 +200,6 @@ def check_plan_outputs(out: Path, cases: tuple[Case, ...], collectors: tuple[Col
                     and case.promise_date > plan_date):
                 errs.append(f"{cid}: open promise until {case.promise_date}")
             t = depart
-        back = tm.duration_s[len(stops), len(stops) + 1]
-        if ret < t + back - TOL_S * 2:
+        if ret < _arrive_s(bands, len(stops), len(stops) + 1, t) - TOL_S * 2:
             errs.append(f"route {rid}: returns {route['return']} before it can be back")
     return errs

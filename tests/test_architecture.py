@@ -37,6 +37,8 @@ STAGES = {
     "optimizer.planning": "planning",
     "optimizer.plan": "plan",
     "optimizer.partitioned": "plan",
+    "optimizer.horizon": "plan",
+    "optimizer.replan": "plan",
     "optimizer.options": "plan",
     "optimizer.settings": "plan",
     "optimizer.outputs": "outputs",
@@ -44,6 +46,7 @@ STAGES = {
     "optimizer.web": "web",
     "optimizer.store": "store",
     "optimizer.store.outcomes": "codes",
+    "optimizer.loop": "loop",
 }
 
 _BELOW_PLAN = {"model", "core", "io", "geo", "routing", "planning"}
@@ -59,8 +62,12 @@ MAY_IMPORT = {
     "plan": _BELOW_PLAN | {"plan"},  # the day's pipeline and its option values
     "outputs": _BELOW_PLAN | {"plan", "outputs"},
     "whatif": _BELOW_PLAN | {"plan", "outputs", "whatif"},
-    "web": _BELOW_PLAN | {"plan", "outputs", "web"},
-    "cli": _BELOW_PLAN | {"plan", "outputs", "whatif", "web", "cli"},  # nothing imports it
+    # the web application records outcomes into the store and reads its plans
+    "web": _BELOW_PLAN | {"plan", "outputs", "codes", "store", "web"},
+    # nothing imports it; the store for plan --store and its commands, replan --store, serve
+    # --store and apikey
+    "cli": _BELOW_PLAN | {"plan", "outputs", "whatif", "web", "codes", "store", "loop",
+                          "cli"},
     "main": {"cli"},
     # the case store's outcome codes and their validation: plain data, shared by the store,
     # the sheet reader (io) and the web app
@@ -68,17 +75,31 @@ MAY_IMPORT = {
     # the case store: database rows, merges, outcomes, what the next plan learns; it reads
     # cases as io gives them and may use the planning rules, never a stage after planning
     "store": {"model", "core", "io", "planning", "codes", "store"},
+    # the collection loop: the store before and after the day's pipeline (plan --store)
+    "loop": _BELOW_PLAN | {"outputs", "codes", "store", "loop"},
 }
 
 #: imports a module makes inside functions, each with its reason; all others are at the top
 LAZY = {
     "optimizer.cli": {  # each command loads its stages when it runs: --help and validate start
-        "optimizer.plan", "optimizer.outputs.write", "optimizer.partitioned",  # fast
+        "optimizer.plan", "optimizer.outputs.write", "optimizer.horizon",  # fast
+        "optimizer.partitioned", "optimizer.replan", "optimizer.io.published",
+        "optimizer.outputs.tables",
+        # replan --store: the outcomes recorded, through the store's reading function
+        "optimizer.store.db", "optimizer.store.history",
         "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner",
-        "optimizer.whatif.scenario"},
+        "optimizer.whatif.scenario",
+        # SQLAlchemy and Alembic (0.3 s) only for the commands that use the store
+        "optimizer.loop", "optimizer.store.imports",
+        "optimizer.store.export", "optimizer.io.outcomes", "optimizer.store.migrate",
+        "optimizer.store.events", "optimizer.outputs.pack",  # Jinja, for plan --visit-pack only
+        # serve --store and apikey: the web application (FastAPI, uvicorn) and the store
+        # (SQLAlchemy) load only for them
+        "optimizer.web.run", "optimizer.store.apikeys"},
     "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs
     "optimizer.geo.network": {"networkx", "osmnx"},  # only to build a network (cache miss)
+    "optimizer.geo.cch": {"routingkit_cch"},  # optional: without it the matrices use Dijkstra
     "optimizer.geo.geocode.online": {"geopy"},  # online geocoding only: 0.1 s to import
     "optimizer.geo.osmfile": {"osmium"},  # .osm.pbf extracts only
     "optimizer.io.files": {"openpyxl"},  # .xlsx input only

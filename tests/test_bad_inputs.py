@@ -115,6 +115,49 @@ BAD = [
     pytest.param(f"{PLAN} --cases {{bad}}/cases_evening.csv --collectors "
                  "{bad}/collectors_evening.csv --out {tmp}/plan", 0, [],
                  id="evening-shift-plan"),
+    # ---- found by scripts/hostile_inputs.py (each failed as the comment says before its fix)
+    # a windows cell of separators only: the case vanished from the plan (exit 0)
+    pytest.param(f"validate --cases {{bad}}/cases_windows_separators.csv {OK_TEAM}", 2,
+                 ["cases_windows_separators.csv row 3 (case_id=W-2): field 'windows' value ';'",
+                  "names no window", "fix: write windows as"], id="windows-separators-only"),
+    # full-width digits, colon, dash and tilde as a Chinese input method types them: read as
+    # the windows they are (see test_fullwidth_windows_are_read)
+    pytest.param(f"validate --cases {{bad}}/cases_fullwidth_windows.csv {OK_TEAM}", 0,
+                 ["OK: 4 cases"], id="fullwidth-windows"),
+    # Korean EUC-KR was read as GBK: every name and address silently became other hanzi
+    pytest.param(f"validate --cases {{bad}}/cases_euc_kr.csv {OK_TEAM}", 2,
+                 ["cases_euc_kr.csv: the file is not UTF-8", "cannot be told", SAVE_UTF8],
+                 id="euc-kr"),
+    # nobody works on the day planned: a ValueError traceback ("the problem has no vehicles")
+    pytest.param(f"{PLAN} --cases {{bad}}/cases_evening.csv --collectors "
+                 "{bad}/collectors_weekend.csv --out {tmp}/plan", 2,
+                 ["collectors_weekend.csv: field 'workdays': no collector works on Monday "
+                  "2026-11-30", "fix: plan a day they work (--date)"], id="nobody-works-today"),
+    # one collector under the two-person rule: the same traceback
+    pytest.param(f"{PLAN} --cases {{bad}}/cases_evening.csv --collectors "
+                 "{bad}/collectors_one.csv --out {tmp}/plan", 2,
+                 ["collectors_one.csv row 2 (collector_id=K01): field 'team': no colleague to "
+                  "visit with: policy 'china' needs 2 collectors per visit",
+                  "or set --team-size"], id="team-of-one"),
+    # teams of one named in the team column: a message without file, rows or "fix:"
+    pytest.param(f"{PLAN} --cases {{bad}}/cases_evening.csv --collectors "
+                 "{bad}/collectors_teams_of_one.csv --out {tmp}/plan", 2,
+                 ["collectors_teams_of_one.csv row 2 (collector_id=K01): field 'team' value 'A':"
+                  " team A has 1 collector(s) working that day, fewer than the 2 per visit",
+                  "row 3 (collector_id=K02): field 'team' value 'B'", "fix: add collectors"],
+                 id="teams-of-one"),
+    # rich markup in a collector id: MarkupError traceback in the summary after the plan was
+    # written; an escape sequence in one reached the terminal (see test_console_...)
+    pytest.param("plan --date 2026-11-30 --time-limit 5 --max-solutions 50 --no-maps "
+                 "--cache-dir {cache} --policy none --cases {bad}/cases_evening.csv "
+                 "--collectors {bad}/collectors_markup.csv --out {tmp}/plan", 0,
+                 ["│ [/] ", "│ [bold]x", "K\\x1b[3"], id="console-markup-and-escapes"),
+    # a large day and a short time limit: InfeasibleError traceback ("status 4"); with the
+    # default limit the plan of 3,000 cases came out empty, every case "kept visits worth more"
+    pytest.param(f"{PLAN} --cases {{made}}/cases_3000.csv {OK_TEAM} --out {{tmp}}/plan "
+                 "--time-limit 0.01 --solver-option warm_start=none", 2,
+                 ["the solver found no plan within the time limit of 0.01 s (",
+                  "fix: give it more time (--time-limit 60"], id="large-day-short-limit"),
     # ---- geocoding set up wrong: an extract without data, a service that needs a key
     pytest.param(f"{PLAN} --osm {{made}}/empty.osm --out {{tmp}}/plan", 2,
                  ["empty.osm: the file holds no nodes", "give an OSM extract of the area"],
@@ -135,6 +178,10 @@ def made(tmp_path_factory) -> Path:
          + "\n").encode())
     (d / "cases_long_quoted_field.csv").write_bytes(
         (head + 'C-1,30.657,104.080,1500,45,"' + "备" * 40_000 + '"\n').encode())
+    # 3,000 cases on a grid over central Chengdu (about 60 m apart)
+    (d / "cases_3000.csv").write_text(head + "".join(
+        f"X{k:04d},{30.64 + (k // 60) * 6e-4:.4f},{104.04 + (k % 60) * 7e-4:.4f},"
+        f"{1000 + k},30,\n" for k in range(3000)), encoding="utf-8")
     (d / "empty.osm").write_text("<?xml version='1.0'?><osm version='0.6'></osm>")
     return d
 
@@ -170,6 +217,29 @@ def test_gbk_and_utf16_files_read_the_same_text(name):
            for c in read_cases(BAD_DIR / name)]
     assert got == GBK_CASES
     assert read_cases(BAD_DIR / name)[0].windows_on(date(2026, 11, 30))
+
+
+def test_fullwidth_windows_are_read():
+    # what a Chinese input method types in full-width mode is the window it shows
+    cases = {c.case_id: c for c in read_cases(BAD_DIR / "cases_fullwidth_windows.csv")}
+    monday, sunday = date(2026, 11, 30), date(2026, 11, 29)
+    assert [w.label() for w in cases["F-1"].windows_on(monday)] == ["09:00-12:00"]
+    assert [w.label() for w in cases["F-2"].windows_on(monday)] == ["14:00-17:30"]
+    assert cases["F-2"].windows_on(sunday) == ()
+    assert [w.label() for w in cases["F-3"].windows_on(monday)] == ["10:00-11:00",
+                                                                   "15:00-16:00"]
+    assert [w.label() for w in cases["F-4"].windows_on(sunday)] == ["09:00-11:00"]
+
+
+def test_console_shows_input_text_as_written(made, tmp_path, cache_dir):
+    # markup stays text, an escape sequence is shown escaped and never reaches the terminal
+    res = run_cli("plan --date 2026-11-30 --time-limit 5 --max-solutions 50 --no-maps "
+                  "--cache-dir {cache} --policy none --cases {bad}/cases_evening.csv "
+                  "--collectors {bad}/collectors_markup.csv --out {tmp}/plan", cwd=tmp_path,
+                  bad=BAD_DIR, tmp=tmp_path, cache=cache_dir)
+    assert res.returncode == 0, res.stderr
+    assert "\x1b" not in res.stdout + res.stderr
+    assert "│ [/] " in res.stdout and "│ [bold]x" in res.stdout  # (a narrow table wraps)
 
 
 def test_latin1_file_with_decimal_commas():

@@ -106,6 +106,64 @@ BAD = [
     pytest.param(["whatif", "{many}"], 2,
                  ["many.yaml has 30 variants, more than --max-variants 20",
                   "fix: pass --max-variants 30"], id="whatif-too-many-variants"),
+    # --- found by scripts/hostile_inputs.py (each failed as the comment says before its fix)
+    # an empty value (a shell variable left unset) read as "none": the 10-hour limit was off
+    pytest.param(["plan", "--max-work-hours", ""], 2,
+                 ["--max-work-hours value ''", "is not a number"], id="max-work-hours-empty"),
+    # solver options: tracebacks deep in OR-Tools (NaN, overflow, a text for a flag), or taken
+    pytest.param(["plan", "--solver-option", "value_scale=nan"], 2,
+                 ["value_scale=nan must be a positive, finite number", "fix: "],
+                 id="solver-option-nan"),
+    pytest.param(["plan", "--solver-option", "value_scale=1e300"], 2,
+                 ["value_scale=1e+300 must be a positive, finite number at most 1e+06"],
+                 id="solver-option-overflow"),
+    pytest.param(["plan", "--solver-option", "log_search=maybe"], 2,
+                 ["log_search='maybe' must be true or false"], id="solver-option-not-a-flag"),
+    pytest.param(["plan", "--solver-option", "max_warm_iterations=-1"], 2,
+                 ["max_warm_iterations=-1 must be a whole number >= 1"],
+                 id="solver-option-negative"),
+    pytest.param(["plan", "--solver-option", "num_workers=1000"], 2,
+                 ["num_workers=1000 must be a whole number >= 1 and <= 64"],
+                 id="solver-option-workers"),
+    # argparse's own errors: a usage screen and no fix
+    pytest.param(["plan", "--cases-file", "x.csv"], 2,
+                 ["unrecognized arguments: --cases-file x.csv", "fix: check the spelling"],
+                 id="unknown-option"),
+    pytest.param(["plan", "--curve", "-10:0.5"], 2,
+                 ["argument --curve: expected one argument", "--curve=-10:0.5"],
+                 id="value-like-an-option"),
+    # a path longer than a file name may be: OSError tracebacks
+    pytest.param(["plan", "--out", "{long}"], 2,
+                 ["--out value", "cannot be a folder here (File name too long)"],
+                 id="out-name-too-long"),
+    pytest.param(["plan", "--cases", "{long}.csv"], 2, ["--cases value", "no such file"],
+                 id="cases-name-too-long"),
+    pytest.param(["validate", "--out", "{long}.csv"], 2,
+                 ["--out value", "cannot be a file here (File name too long)"],
+                 id="validate-out-name-too-long"),
+    pytest.param(["serve", "{long}"], 2, ["cannot be a plan directory (File name too long)"],
+                 id="serve-name-too-long"),
+    # online geocoders that cannot work: found after the files were read (unclear), or a
+    # geopy ConfigurationError traceback (Google without an API key)
+    pytest.param(["plan", "--geocoder", "nosuch"], 2,
+                 ["--geocoder value 'nosuch': unknown geocoding service", "fix: use 'offline'"],
+                 id="geocoder-unknown"),
+    pytest.param(["plan", "--geocoder", "googlev3"], 2,
+                 ["--geocoder value 'googlev3'", "API key", "fix: give it the options it needs"],
+                 id="geocoder-needs-a-key"),
+    pytest.param(["plan", "--geocoder", "nominatim"], 2,
+                 ["--geocoder value 'nominatim'", "user agent", "--user-agent"],
+                 id="geocoder-needs-a-user-agent"),
+    # what-if files: a UnicodeDecodeError traceback; a variant silently lost to a key written
+    # twice; a message without its fix
+    pytest.param(["whatif", "{gbk}"], 2, ["gbk.yaml: not UTF-8 text",
+                                         "fix: save the scenario file as UTF-8"],
+                 id="whatif-not-utf8"),
+    pytest.param(["whatif", "{twice}"], 2,
+                 ["the key 'same' is written twice (lines 3 and 4); fix: keep one"],
+                 id="whatif-key-twice"),
+    pytest.param(["whatif", "{missing}"], 2, ["not found; fix: give the path"],
+                 id="whatif-missing-file"),
 ]
 
 
@@ -121,8 +179,14 @@ def paths(tmp_path) -> dict[str, str]:
     many = tmp_path / "many.yaml"
     many.write_text("base: {policy: none}\nvariants:\n" + "".join(
         f"  v{i:02d}: {{seed: {i}}}\n" for i in range(30)))
+    gbk = tmp_path / "gbk.yaml"
+    gbk.write_bytes("base: {policy: none}\nvariants:\n  多一人: {seed: 1}\n".encode("gbk"))
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("base: {policy: none}\nvariants:\n  same: {seed: 1}\n  same: {seed: 2}\n",
+                     encoding="utf-8")
     return {"file": str(f), "dir": str(empty), "foreign": str(foreign),
-            "missing": str(tmp_path / "nowhere.csv"), "plan": str(empty), "many": str(many)}
+            "missing": str(tmp_path / "nowhere.csv"), "plan": str(empty), "many": str(many),
+            "long": str(tmp_path / ("n" * 300)), "gbk": str(gbk), "twice": str(twice)}
 
 
 def run_cli(argv: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:

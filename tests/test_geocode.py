@@ -301,6 +301,30 @@ def test_cache_round_trip_hits_and_misses(tmp_path):
     assert inner.calls == ["某处", "无处", "无处"]
 
 
+def test_cache_held_by_another_program_is_skipped_not_a_traceback(tmp_path, caplog):
+    # found by scripts/hostile_inputs.py: a cache locked by another writer (a second plan, a
+    # what-if run) ended the plan in "sqlite3.OperationalError: database is locked"
+    import sqlite3
+
+    hit = GeocodeResult(30.66, 104.07, "某处", "poi", 0.9, "counting")
+    db = tmp_path / "geo.sqlite"
+    with CachedGeocoder(CountingGeocoder({}), db):
+        pass  # the file exists, in WAL mode
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        inner = CountingGeocoder({"某处": hit})
+        with CachedGeocoder(inner, db) as c:
+            c._db.execute("PRAGMA busy_timeout = 100")  # the test need not wait 5 s
+            assert c.geocode("某处") == hit
+            assert c.geocode("无处") is None
+        assert inner.calls == ["某处", "无处"]
+        assert sum("in use by another program" in r.message for r in caplog.records) == 1
+    finally:
+        other.rollback()
+        other.close()
+
+
 def test_unwritable_cache_place_is_a_clear_error(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")

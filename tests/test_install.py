@@ -65,7 +65,7 @@ def test_a_non_editable_install_plans_the_demo_from_another_folder(tmp_path, cac
 
     out = elsewhere / "X"
     run = subprocess.run([str(python), "-m", "optimizer", "plan", "--date", "2026-11-30",
-                          "--time-limit", "5", "--max-solutions", "20", "--no-maps", "-q",
+                          "--time-limit", "300", "--max-solutions", "20", "--no-maps", "-q",
                           "--out", "X"],
                          cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr

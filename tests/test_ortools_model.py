@@ -386,3 +386,31 @@ def test_ctrl_c_stops_is_armed_only_where_ctrl_c_is_ours():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+# --------------------------------------------------------------------------- starting routes
+
+
+def test_starting_routes_are_checked_under_a_limit_of_their_own():
+    # found by scripts/hostile_inputs.py on a loaded machine: a 300-case day with --time-limit
+    # 5 left OR-Tools 0.1 s after VROOM; each check of VROOM's routes ran under that 0.1 s
+    # limit and timed out, so accepted routes read as rejected ("initial routes were rejected
+    # by the model"), the search started from nothing and the day ended in SearchTimeout. The
+    # checks now run under `_LOADING_TIME_LIMIT_S`, the search under its own limit.
+    from ortools.constraint_solver import pywrapcp
+
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.time_limit.FromMilliseconds(100)
+    params.solution_limit = 7
+    loading = om._loading_parameters(params)
+    assert loading.time_limit.ToMilliseconds() == om._LOADING_TIME_LIMIT_S * 1000
+    assert loading.solution_limit == 7 and params.time_limit.ToMilliseconds() == 100
+    long = pywrapcp.DefaultRoutingSearchParameters()
+    long.time_limit.FromSeconds(600)
+    assert om._loading_parameters(long).time_limit.ToSeconds() == 600
+    # a search whose deadline has passed still starts from (and keeps) routes it accepts
+    # (hand-worked: v serves a then b on the line 0-1-2, travel 4 s, no visit left out)
+    p = problem(line(0, 1, 2), [visit("a", 1), visit("b", 2)], [vehicle()])
+    sol = om.search(p, FAST, starts=[[[0, 1]]], deadline=time.time() - 1)
+    assert order(sol) == ["a", "b"] and sol.dropped == ()
+    assert check_solution(p, sol) == []

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from tinyday import MONDAY, case, collector, reasons, run, visited
 
-from optimizer.errors import ConfigError
+from optimizer.errors import ConfigError, InputError
 from optimizer.planning import rules
 from optimizer.planning.rules import Policy
 
@@ -83,8 +83,11 @@ def test_team_formation_rule():
     crews = rules.form_crews(ks, Policy(min_team_size=2))
     assert [c.crew_id for c in crews] == ["north", "E1+E2", "L1+L2+L3"]
     assert crews[2].shift.label() == "12:00-21:00"  # an evening team keeps its evening
-    with pytest.raises(ConfigError, match="fewer than 2"):
+    with pytest.raises(InputError, match="team solo has 1 collector.* fewer than the 2 per visit"):
         rules.form_crews([collector("X", team="solo")], Policy(min_team_size=2))
+    # nobody is left out silently: one collector without a team cannot visit alone
+    with pytest.raises(InputError, match="X.*no colleague to visit with"):
+        rules.form_crews([collector("X")], Policy(min_team_size=2))
     with pytest.raises(ConfigError, match="do not overlap"):
         rules.form_crews([collector("X", team="t", shift="08:00-10:00"),
                           collector("Y", team="t", shift="12:00-14:00")], Policy())
@@ -254,3 +257,56 @@ def test_presets_contact_hours_differ(preset, visited_late):
         assert visited(plan) == {"A": "K1"}
     else:
         assert reasons(plan) == {"A": "outside_legal_hours"}
+
+
+# ---------------------------------------------------------------- rule 8: the horizon
+
+
+def test_a_case_planned_earlier_in_the_horizon_waits_for_its_revisit_gap():
+    # V at 5 was planned on Saturday (two days before MONDAY). Once per horizon (default): not
+    # today, reason planned_earlier naming the day. A revisit gap of 3 days: Saturday + 3 =
+    # Tuesday, still not today; a gap of 2: allowed today. W (not planned earlier) is visited.
+    from optimizer.planning.build import DayContext
+
+    sat = MONDAY - timedelta(days=2)
+    cs = [case("V", 5), case("W", 6)]
+    ks = [collector("K1")]
+    plan, _, _ = run(cs, ks, NONE)
+    assert set(visited(plan)) == {"V", "W"}
+    once = DayContext(planned_on={"V": (sat,)})
+    assert rules.horizon_reason(cs[0], MONDAY, (sat,)) == (
+        "planned_earlier", "planned on 2026-11-28; a multi-day plan visits a case once in its "
+        "horizon")
+    from tinyday import locate_tiny, settings
+
+    from optimizer.plan import solve_located
+
+    st = settings(NONE)
+    for context, expect in ((once, {"W"}), (DayContext({"V": (sat,)}, 3), {"W"}),
+                            (DayContext({"V": (sat,)}, 2), {"V", "W"})):
+        day = solve_located(cs, locate_tiny(cs, ks, st), st, context=context)
+        assert set(visited(day.plan)) == expect
+        if "V" not in expect:
+            assert reasons(day.plan) == {"V": "planned_earlier"}
+            assert "planned on 2026-11-28" in day.plan.unassigned[0].reason
+    # a day before the earlier one does not count (the list is of earlier days)
+    assert rules.horizon_reason(cs[0], MONDAY, (MONDAY + timedelta(days=1),)) is None
+
+
+def test_priority_changes_which_case_the_solver_keeps_but_not_its_value():
+    # K1 at 0 with time for one 4-hour visit (shift 08:00-12:10): A at 1 worth 1000, B at -1
+    # worth 900. Alone: A. B with priority 1.5 (900 x 1.5 = 1350 for the solver): B, and its
+    # reported value is still 900.
+    from tinyday import locate_tiny, settings
+
+    from optimizer.plan import solve_located
+    from optimizer.planning.build import DayContext
+
+    cs = [case("A", 1, service_min=240), case("B", -1, value=900.0, service_min=240)]
+    ks = [collector("K1", shift="08:00-12:10")]
+    st = settings(NONE)
+    day = solve_located(cs, locate_tiny(cs, ks, st), st)
+    assert set(visited(day.plan)) == {"A"}
+    day = solve_located(cs, locate_tiny(cs, ks, st), st, context=DayContext(priority={"B": 1.5}))
+    assert set(visited(day.plan)) == {"B"}
+    assert day.plan.summary.value_visited == 900.0

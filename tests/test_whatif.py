@@ -20,7 +20,7 @@ import yaml
 from plancheck import check_plan_outputs
 
 from optimizer.cli import main
-from optimizer.errors import InputError
+from optimizer.errors import ConfigError, InputError
 from optimizer.io.inputs import read_cases, read_collectors
 from optimizer.model import (
     Case,
@@ -162,6 +162,12 @@ def _base(**kw) -> dict:
     ({"add_collectors": {"count": -1, "like": "A1"}}, "add_collectors", ["must be >= 1"]),
     ({"remove_collectors": {"count": 1, "ids": ["A1"]}}, "remove_collectors", ["either"]),
     ({"cases": "nowhere.csv"}, "cases", ["not found"]),
+    # found by scripts/hostile_inputs.py: 100,000 new collectors planned for hours (a hang);
+    # NaN reached OR-Tools (a traceback)
+    ({"add_collectors": {"count": 100_000, "like": "A1"}}, "add_collectors", ["must be <= 1000"]),
+    ({"remove_collectors": {"count": 5000}}, "remove_collectors", ["must be <= 1000"]),
+    ({"solver": {"value_scale": float("nan")}}, "solver",
+     ["value_scale=nan must be a positive, finite number"]),
 ])
 def test_bad_variant_value_is_named_with_its_fix(tmp_path, variant, key, words):
     path = _write(tmp_path, {"base": _base(), "variants": {"good": {"seed": 1}, "bad": variant}})
@@ -174,6 +180,45 @@ def test_bad_variant_value_is_named_with_its_fix(tmp_path, variant, key, words):
     assert "fix: " in text
     for w in words:
         assert w in text, text
+
+
+def test_yaml_keys_twice_and_bad_dates_are_named(tmp_path):
+    # PyYAML keeps the last of two equal keys silently (a variant vanished from the report),
+    # and turned 2026-02-30 into a ValueError without the key's name
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(yaml.safe_dump({"base": _base()}) + "variants:\n  a: {seed: 1}\n"
+                     "  a: {seed: 2}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="the key 'a' is written twice"):
+        scenario.load_scenario(twice)
+    bad_date = tmp_path / "date.yaml"
+    bad_date.write_text(yaml.safe_dump({"base": _base()}).replace("date: '2026-11-30'",
+                                                                  "date: 2026-02-30")
+                        + "variants: {}\n", encoding="utf-8")
+    with pytest.raises(InputError, match="field 'date' value '2026-02-30': is not a date"):
+        scenario.load_scenario(bad_date)
+
+
+def test_variant_names_that_differ_only_in_case_are_an_error_naming_both(tmp_path):
+    # on a file system that ignores case (Windows, macOS) `Base/` and `base/` (or `Late/` and
+    # `late/`) are one folder: one variant's pages would overwrite the other's
+    for names, both in ((["Base"], ("base", "Base")), (["late", "LATE"], ("late", "LATE"))):
+        path = _write(tmp_path, {"base": _base(), "variants": {
+            "other": {"seed": 1}, **{n: {"seed": 2} for n in names}}})
+        with pytest.raises(InputError) as err:
+            scenario.load_scenario(path)
+        text = str(err.value)
+        assert f"s.yaml: field 'variants' value '{both[0]} and {both[1]}'" in text, text
+        assert f"the names `{both[0]}` and `{both[1]}` differ only in case" in text, text
+        assert "fix: give them names that differ in more than case" in text, text
+        assert "other" not in text, text
+    # nor the name of a file beside the variants' folders
+    path = _write(tmp_path, {"base": _base(), "variants": {"KPIs.json": {"seed": 1}}})
+    assert "the name is the one of a file of the results folder" in str(
+        scenario.load_scenario(path).variant("KPIs.json").issues[0])
+    path = _write(tmp_path, {"base": _base(), "variants": {"late": {}, "LATE": {}}})
+    # through the command line: exit code 2, nothing run
+    code = main(["whatif", str(path), "--out", str(tmp_path / "out"), "-q"])
+    assert code == 2 and not (tmp_path / "out").exists()
 
 
 def test_all_problems_of_a_variant_at_once(tmp_path):

@@ -1,11 +1,30 @@
 """Travel-time and distance matrices on the road network, and road geometry of routes.
 
-`travel_matrices` runs Dijkstra (compiled, `scipy.sparse.csgraph.dijkstra`) on travel times from
-each distinct source node and reads off the duration of the fastest path and its length: the
-distance matrix is the length *of the fastest path*, not the shortest distance. Each location also
-gets an access leg, from the point to its snapped node at ``access_speed_kmh`` (by default
-`ACCESS_SPEED_KMH` of the mode: parking and walking in from the car, 15 km/h), at both ends
-of every trip, so a case 300 m away from the road is not free.
+`travel_matrices` gives, for every ordered pair of locations, the duration of the fastest road
+path and its length: the distance matrix is the length *of the fastest path*, not the shortest
+distance. Two engines answer it on the same graph:
+
+- ``"cch"``: customizable contraction hierarchies (`optimizer.geo.cch`, RoutingKit through the
+  ``routingkit-cch`` wheel): the node order is computed once per network and cached with it
+  (`optimizer.geo.network`), each call customises the hierarchy with that call's edge times
+  (milliseconds), then answers one row per source. Times are exact to the millisecond rounding
+  of each arc; lengths are those of a fastest path (`optimizer.geo.cch` says how).
+- ``"dijkstra"``: scipy's compiled Dijkstra (`scipy.sparse.csgraph.dijkstra`) from every
+  distinct source, the length read off its shortest-path tree. The fallback when the wheel is
+  missing, and the reference the tests hold the CCH engine to.
+
+``engine="auto"`` (the default) takes ``"cch"`` when it is available. Measured on greater Porto
+(50,842 junctions): README, "Measured" (``scripts/bench_matrix.py``).
+
+Locations are places on roads (`optimizer.geo.network.snap`: the nearest point of the nearest
+segment), spliced into the graph as nodes of their own (`optimizer.geo.splice`): a place on a
+one-way street is reached from its edge's from-node and left towards its to-node; two places on
+one road are joined along it. Each location also gets an access leg, from the input point to its
+place on the road, walked at ``access_speed_kmh`` (by default `ACCESS_SPEED_KMH`, walking
+speed: the collector parks and walks the last metres), at both ends of every trip.
+
+``edge_duration_s`` replaces the network's own edge times for one call (e.g. one time band of a
+day: with CCH that is one re-customisation, the node order reused).
 
 Pairs that cannot reach each other get ``np.inf`` and are listed in
 `TravelMatrices.unreachable_pairs`; `TravelMatrices.unreachable_locations` names a small set of
@@ -13,29 +32,50 @@ locations whose removal leaves all others mutually reachable (the planner marks 
 unassigned with reason "unreachable"). With the default `optimizer.geo.network.snap` (largest
 strongly connected component only) there are none.
 
-`route_path` / `route_paths` return the road geometry through a sequence of nodes for maps.
+The matrices are numpy arrays filled row by row, never Python objects per pair: float64 up to
+`FLOAT32_FROM` locations, float32 (1 ms at 2 h, 1 cm at 100 km) from there on, to halve the
+memory of large days.
+
+`route_path` / `route_paths` return the road geometry through a sequence of places (or nodes)
+for maps: it starts and ends at the places on the road and follows the fastest path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra, reconstruct_path
 
-from optimizer.geo.network import NetworkError, RoadNetwork, SnapResult
+from optimizer.executor import Executor, LocalProcesses
+from optimizer.geo import cch
+from optimizer.geo.network import NetworkError, RoadNetwork, SnapResult, at_nodes
+from optimizer.geo.splice import Spliced, splice
 from optimizer.progress import Progress, ensure
 
 logger = logging.getLogger(__name__)
 
-#: Default speed of the access leg between a point and its snapped node, per travel mode, km/h:
-#: parking and walking in for cars, riding slowly into a compound for (e-)bikes, walking.
-ACCESS_SPEED_KMH: Mapping[str, float] = MappingProxyType({"drive": 15.0, "bike": 10.0, "walk": 4.5})
+#: Walking speed, km/h: the access leg between a case's point and its place on the road.
+WALK_SPEED_KMH = 4.5
+#: Default speed of the access leg per travel mode, km/h: the last metres are walked in every
+#: mode (the car or bike stays on the road).
+ACCESS_SPEED_KMH: Mapping[str, float] = MappingProxyType(
+    {"drive": WALK_SPEED_KMH, "bike": WALK_SPEED_KMH, "walk": WALK_SPEED_KMH})
+#: Matrix engines of `travel_matrices`.
+ENGINES = ("auto", "cch", "dijkstra")
+#: From this many locations on, the matrices are float32.
+FLOAT32_FROM = 4000
+#: From this many distinct places on, a second process answers half of the CCH rows (below,
+#: starting it costs more than it saves).
+PARALLEL_FROM = 1500
 
 # Sources per Dijkstra call: bounds memory (chunk x n_nodes predecessors) and paces progress.
 _CHUNK = 64
@@ -52,15 +92,15 @@ class TravelMatrices:
     Attributes
     ----------
     duration_s : np.ndarray
-        Travel time in seconds (float64), access legs included; ``np.inf`` if unreachable;
-        0 on the diagonal.
+        Travel time in seconds (float64; float32 from `FLOAT32_FROM` locations on), access legs
+        included; ``np.inf`` if unreachable; 0 on the diagonal.
     distance_m : np.ndarray
         Length in metres of the same fastest path, access legs included; ``np.inf`` if
         unreachable; 0 on the diagonal.
     unreachable_pairs : np.ndarray
         Shape (k, 2), int64: ``(i, j)`` rows for which location ``j`` cannot be reached from ``i``.
     node : np.ndarray
-        Network node of each location.
+        Network node of each location (the nearer end of its edge).
     access_s, access_m : np.ndarray
         Access leg of each location, seconds and metres (added once at each end of a trip).
     """
@@ -107,6 +147,9 @@ def travel_matrices(
     *,
     access_m: Any = None,
     access_speed_kmh: float | None = None,
+    edge_duration_s: Any = None,
+    engine: str = "auto",
+    workers: int | None = None,
     progress: Progress | None = None,
 ) -> TravelMatrices:
     """Travel times and distances between all pairs of locations on the road network.
@@ -115,16 +158,26 @@ def travel_matrices(
     ----------
     network : RoadNetwork
     locations : SnapResult or array_like of int
-        A `SnapResult` (its ``node`` and ``distance_m`` are used: access legs included), or
+        A `SnapResult` (its places on the roads, and its ``distance_m`` as access legs), or
         network node indices (no access legs unless ``access_m`` is given). Several locations
-        may share a node.
+        may share a place.
     access_m : array_like of float, optional
         Access distance of each location in metres; overrides the SnapResult's ``distance_m``.
     access_speed_kmh : float, optional
-        Speed of the access legs; default ``ACCESS_SPEED_KMH[network.mode]`` (drive 15,
-        bike 10, walk 4.5).
+        Speed of the access legs; default ``ACCESS_SPEED_KMH[network.mode]`` (walking, 4.5).
+    edge_duration_s : array_like of float, optional
+        Travel time of every edge of `network` (seconds, CSR order, finite and > 0), replacing
+        the network's own ``travel_time_s`` for this call (e.g. one time band).
+    engine : {"auto", "cch", "dijkstra"}, default "auto"
+        ``"auto"``: CCH when ``routingkit-cch`` is installed, else Dijkstra.
+    workers : int, optional
+        Processes answering CCH rows: 1 = this one alone; 2 = a second process
+        (`optimizer.executor.LocalProcesses`) computes half of the rows meanwhile (the same
+        matrices). Default: 2 from `PARALLEL_FROM` distinct places on when this process may
+        use two or more cores and one of them is idle (1-minute load average at most the
+        cores less one), else 1 (a second interpreter takes about half a second to start).
     progress : Progress, optional
-        Reports one step per source node.
+        Reports one step per distinct place.
 
     Returns
     -------
@@ -133,17 +186,12 @@ def travel_matrices(
     Raises
     ------
     NetworkError
-        Node indices out of range or access distances invalid.
+        Node indices out of range, access distances, edge times or the engine invalid.
     """
-    if isinstance(locations, SnapResult):
-        node = locations.node
-        if access_m is None:
-            access_m = locations.distance_m
-    else:
-        node = np.atleast_1d(np.asarray(locations))
-    node = _check_nodes(network, node)
-    n = node.shape[0]
-    acc_m = np.zeros(n) if access_m is None else np.asarray(access_m, dtype=float).reshape(-1)
+    places = _places(network, locations)
+    n = len(places)
+    acc_m = places.distance_m if access_m is None and isinstance(locations, SnapResult) else (
+        np.zeros(n) if access_m is None else np.asarray(access_m, dtype=float).reshape(-1))
     if acc_m.shape[0] != n or not np.all(np.isfinite(acc_m) & (acc_m >= 0)):
         raise NetworkError(
             f"access_m must hold {n} finite distances >= 0 (one per location), got "
@@ -154,25 +202,50 @@ def travel_matrices(
     if not access_speed_kmh > 0:
         raise NetworkError(f"access_speed_kmh {access_speed_kmh!r} must be positive")
     acc_s = acc_m / (access_speed_kmh / 3.6)
+    use = _engine(network, engine)
+    graph = splice(network, places, _edge_times(network, edge_duration_s))
 
-    sources, inverse = np.unique(node, return_inverse=True)
-    dur_u = np.empty((sources.size, sources.size))
-    dist_u = np.empty((sources.size, sources.size))
-    with ensure(progress).step("Travel matrix", total=int(sources.size)) as advance:
-        for start in range(0, sources.size, _CHUNK):
-            chunk = sources[start : start + _CHUNK]
-            time_all, pred = dijkstra(
-                network.travel_time_s, directed=True, indices=chunk, return_predecessors=True
-            )
-            length_all = _path_lengths(network, pred, chunk)
-            dur_u[start : start + chunk.size] = time_all[:, sources]
-            dist_u[start : start + chunk.size] = length_all[:, sources]
-            advance(int(chunk.size))
+    nodes, inverse = np.unique(graph.loc_node, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    by_source = np.argsort(inverse, kind="stable")
+    first_row = np.searchsorted(inverse[by_source], np.arange(nodes.size + 1))
+    dtype = np.float32 if n >= FLOAT32_FROM else np.float64
+    duration = np.empty((n, n), dtype=dtype)
+    distance = np.empty((n, n), dtype=dtype)
+    redo: list[np.ndarray] = []  # sources whose lengths the CCH could not pack
 
-    duration = dur_u[np.ix_(inverse, inverse)]
-    distance = dist_u[np.ix_(inverse, inverse)]
-    duration += acc_s[:, None] + acc_s[None, :]
-    distance += acc_m[:, None] + acc_m[None, :]
+    def fill(start: int, dur: np.ndarray, dist: np.ndarray, *, lengths_only: bool) -> None:
+        rows = by_source[first_row[start] : first_row[start + dur.shape[0]]]
+        local = (inverse[rows] - start)[:, None]
+        # one gather per matrix, the access legs added in place
+        if not lengths_only:
+            block = dur[local, inverse]
+            block += acc_s[rows][:, None]
+            block += acc_s
+            duration[rows] = block
+        block = dist[local, inverse]
+        block += acc_m[rows][:, None]
+        block += acc_m
+        distance[rows] = block
+
+    parallel = _workers(workers, int(nodes.size)) > 1 and use == "cch"
+    with (ensure(progress).step("Travel matrix", total=int(nodes.size)) as advance,
+          LocalProcesses(1) if parallel else contextlib.nullcontext() as executor):
+        rows_of = (_cch_rows(network, graph, nodes, executor) if use == "cch"
+                   else _dijkstra_rows(graph, nodes, nodes))
+        for start, dur, dist in rows_of:
+            overflow = np.isnan(dist).any(axis=1)
+            if overflow.any():
+                redo.append(start + np.flatnonzero(overflow))
+            fill(start, dur, dist, lengths_only=False)
+            advance(int(dur.shape[0]))
+        if redo:
+            again = np.concatenate(redo)
+            logger.info("%d source(s): lengths by Dijkstra (the packed metric overflowed)",
+                        again.size)
+            for i in again.tolist():
+                for start, dur, dist in _dijkstra_rows(graph, nodes[[i]], nodes):
+                    fill(i + start, dur, dist, lengths_only=True)
     np.fill_diagonal(duration, 0.0)
     np.fill_diagonal(distance, 0.0)
     bad = np.argwhere(~np.isfinite(duration)).astype(np.int64)
@@ -186,49 +259,58 @@ def travel_matrices(
         duration_s=duration,
         distance_m=distance,
         unreachable_pairs=bad,
-        node=node,
+        node=places.node,
         access_s=acc_s,
         access_m=acc_m,
     )
 
 
-def route_path(network: RoadNetwork, nodes: Any) -> list[tuple[float, float]]:
-    """Road geometry of the fastest path through consecutive nodes, as ``(lat, lon)`` points.
+def route_path(network: RoadNetwork, stops: SnapResult | Any, *,
+               edge_duration_s: Any = None) -> list[tuple[float, float]]:
+    """Road geometry of the fastest path through consecutive stops, as ``(lat, lon)`` points.
 
     Parameters
     ----------
     network : RoadNetwork
-    nodes : sequence of int
-        Node indices in visiting order (e.g. start, visits..., end). Repeated consecutive nodes
-        are fine.
+    stops : SnapResult or sequence of int
+        Places on the roads in visiting order (e.g. start, visits..., end), or node indices.
+        Repeated consecutive stops are fine.
+    edge_duration_s : array_like of float, optional
+        Edge times replacing the network's (as in `travel_matrices`).
 
     Returns
     -------
     list of (lat, lon)
-        Starts at the first node, ends at the last, follows every edge's geometry.
+        Starts at the first place on the road, ends at the last, follows every edge's geometry.
 
     Raises
     ------
     UnreachableError
         A leg has no path in its direction.
     """
-    return route_paths(network, [nodes])[0]
+    return route_paths(network, [stops], edge_duration_s=edge_duration_s)[0]
 
 
-def route_paths(network: RoadNetwork, sequences: Any) -> list[list[tuple[float, float]]]:
-    """`route_path` for several node sequences, sharing one Dijkstra run per distinct source."""
-    seqs = [_check_nodes(network, np.atleast_1d(np.asarray(s))) for s in sequences]
+def route_paths(network: RoadNetwork, sequences: Sequence[SnapResult | Any], *,
+                edge_duration_s: Any = None) -> list[list[tuple[float, float]]]:
+    """`route_path` for several sequences, sharing one Dijkstra run per distinct source."""
+    parts = [_places(network, s) for s in sequences]
+    graph = splice(network, SnapResult.concat(parts), _edge_times(network, edge_duration_s))
+    bounds = np.cumsum([0, *(len(p) for p in parts)])
+    seqs = [graph.loc_node[a:b] for a, b in itertools.pairwise(bounds.tolist())]
     legs = [(int(a), int(b)) for s in seqs for a, b in itertools.pairwise(s) if a != b]
     sources = np.unique(np.array([a for a, _ in legs], dtype=np.int64))
     row_of = {int(s): i for i, s in enumerate(sources.tolist())}
-    pred = np.empty((sources.size, network.n_nodes), dtype=np.int32)
+    times = _csr(graph, graph.time_s)
+    pred = np.empty((sources.size, graph.n_nodes), dtype=np.int32)
     for start in range(0, sources.size, _CHUNK):
         chunk = sources[start : start + _CHUNK]
-        _, p = dijkstra(
-            network.travel_time_s, directed=True, indices=chunk, return_predecessors=True
-        )
-        pred[start : start + chunk.size] = p
+        _, chunk_pred = dijkstra(times, directed=True, indices=chunk, return_predecessors=True)
+        pred[start : start + chunk.size] = chunk_pred
 
+    arc_of = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(
+        graph.tail[network.n_edges :].tolist(), graph.head[network.n_edges :].tolist(),
+        strict=True))}
     out: list[list[tuple[float, float]]] = []
     for seq in seqs:
         if seq.size == 0:
@@ -245,34 +327,100 @@ def route_paths(network: RoadNetwork, sequences: Any) -> list[list[tuple[float, 
                 if prev < 0:
                     raise UnreachableError(
                         f"no {network.mode} path from node {a} to node {b} "
-                        f"(OSM {network.node_osmid[a]} -> {network.node_osmid[b]}); "
+                        f"({_describe(network, graph, a)} -> {_describe(network, graph, b)}); "
                         "snap with main_component_only=True or drop the unreachable stop"
                     )
                 back.append(prev)
             path_nodes.extend(reversed(back[:-1]))
-        out.append(_geometry(network, np.array(path_nodes, dtype=np.int64)))
+        out.append(_geometry(network, graph, arc_of, path_nodes))
     return out
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _check_nodes(network: RoadNetwork, node: np.ndarray) -> np.ndarray:
-    if node.ndim != 1 or (node.size and not np.issubdtype(node.dtype, np.integer)):
+def _places(network: RoadNetwork, locations: SnapResult | Any) -> SnapResult:
+    if isinstance(locations, SnapResult):
+        return locations
+    return at_nodes(network, locations)
+
+
+def _edge_times(network: RoadNetwork, edge_duration_s: Any) -> np.ndarray:
+    """The edge times of a call: the network's, or `edge_duration_s` checked."""
+    if edge_duration_s is None:
+        return np.asarray(network.travel_time_s.data, dtype=float)
+    times = np.asarray(edge_duration_s, dtype=float)
+    if times.shape != (network.n_edges,):
         raise NetworkError(
-            f"node indices must be a 1-d integer array, got {node.dtype} {node.shape}"
+            f"edge_duration_s must hold one time per edge of the network ({network.n_edges}), "
+            f"got shape {times.shape}; build it from network.travel_time_s.data (CSR order)"
         )
-    node = node.astype(np.int64)
-    bad = np.flatnonzero((node < 0) | (node >= network.n_nodes))
+    bad = np.flatnonzero(~(np.isfinite(times) & (times > 0) & (times <= cch.MAX_ARC_S)))
     if bad.size:
         raise NetworkError(
-            f"node indices out of range 0..{network.n_nodes - 1} at positions "
-            f"{', '.join(map(str, bad[:20].tolist()))}; snap points with optimizer.geo.network.snap"
+            f"edge_duration_s must be finite seconds > 0 and at most {cch.MAX_ARC_S:,.0f} "
+            f"(24.8 days): {bad.size} edge(s) are not, e.g. edge {int(bad[0])} = "
+            f"{times[bad[0]]!r}"
         )
-    return node
+    return times
 
 
-def _path_lengths(network: RoadNetwork, pred: np.ndarray, sources: np.ndarray) -> np.ndarray:
+def _engine(network: RoadNetwork, engine: str) -> str:
+    if engine not in ENGINES:
+        raise NetworkError(f"unknown matrix engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if engine == "dijkstra":
+        return engine
+    if cch.available() and network.node_order.size == network.n_nodes:
+        return "cch"
+    if engine == "cch":
+        raise NetworkError(
+            "the CCH matrix engine needs the routingkit-cch package; install it "
+            "(pip install routingkit-cch) or use engine='dijkstra'"
+        )
+    logger.info("routingkit-cch not available: travel matrices by Dijkstra")
+    return "dijkstra"
+
+
+def _workers(workers: int | None, n_sources: int) -> int:
+    if workers is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+        # on a machine whose cores are all busy a second process only competes with this one
+        idle = os.getloadavg()[0] <= cores - 1 if hasattr(os, "getloadavg") else True
+        return 2 if cores >= 2 and n_sources >= PARALLEL_FROM and idle else 1
+    if workers not in (1, 2):
+        raise NetworkError(f"workers={workers!r}: the CCH matrix uses 1 or 2 processes")
+    return workers
+
+
+def _cch_rows(network: RoadNetwork, graph: Spliced, nodes: np.ndarray,
+              executor: Executor | None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    # the spliced nodes are ranked lowest: contracted first, they add no shortcut the road's
+    # own edge does not already give, so the network's cached order serves every day
+    order = np.concatenate([np.arange(graph.n_real, graph.n_nodes, dtype=np.int64),
+                            network.node_order.astype(np.int64)])
+    for rows in cch.matrices(graph.n_nodes, graph.tail, graph.head, graph.time_s,
+                             graph.length_m, order, nodes, chunk=_CHUNK,
+                             executor=executor):
+        yield rows.start, rows.duration_s, rows.distance_m
+
+
+def _dijkstra_rows(graph: Spliced, sources: np.ndarray, targets: np.ndarray
+                   ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    times = _csr(graph, graph.time_s)
+    lengths = _csr(graph, graph.length_m)
+    for start in range(0, sources.size, _CHUNK):
+        chunk = sources[start : start + _CHUNK]
+        time_all, pred = dijkstra(times, directed=True, indices=chunk, return_predecessors=True)
+        length_all = _path_lengths(lengths, pred, chunk)
+        yield start, time_all[:, targets], length_all[:, targets]
+
+
+def _csr(graph: Spliced, weight: np.ndarray) -> sp.csr_matrix:
+    return sp.csr_matrix((weight, (graph.tail, graph.head)), shape=(graph.n_nodes,) * 2)
+
+
+def _path_lengths(lengths: sp.csr_matrix, pred: np.ndarray, sources: np.ndarray) -> np.ndarray:
     """Length of each fastest path, from Dijkstra's predecessors (one row per source).
 
     The predecessors of one source form its shortest-path tree; rebuilt with edge lengths as
@@ -281,20 +429,30 @@ def _path_lengths(network: RoadNetwork, pred: np.ndarray, sources: np.ndarray) -
     """
     out = np.empty(pred.shape)
     for row, source in enumerate(sources.tolist()):
-        tree = reconstruct_path(network.length_m, pred[row], directed=True)
+        tree = reconstruct_path(lengths, pred[row], directed=True)
         out[row] = dijkstra(tree, directed=True, indices=source)
     return out
 
 
-def _geometry(network: RoadNetwork, path_nodes: np.ndarray) -> list[tuple[float, float]]:
-    lat: list[float] = [float(network.node_lat[path_nodes[0]])]
-    lon: list[float] = [float(network.node_lon[path_nodes[0]])]
-    if path_nodes.size > 1:
-        edges = network.edge_index(path_nodes[:-1], path_nodes[1:])
-        ptr = network.geom_ptr
-        for k, v in zip(edges.tolist(), path_nodes[1:].tolist(), strict=True):
-            lat.extend(network.geom_lat[ptr[k] : ptr[k + 1]].tolist())
-            lon.extend(network.geom_lon[ptr[k] : ptr[k + 1]].tolist())
-            lat.append(float(network.node_lat[v]))
-            lon.append(float(network.node_lon[v]))
-    return list(zip(lat, lon, strict=True))
+def _describe(network: RoadNetwork, graph: Spliced, node: int) -> str:
+    if node < graph.n_real:
+        return f"OSM {network.node_osmid[node]}"
+    return f"the place at {graph.node_lat[node]:.6f},{graph.node_lon[node]:.6f}"
+
+
+def _geometry(network: RoadNetwork, graph: Spliced, arc_of: Mapping[tuple[int, int], int],
+              path_nodes: Sequence[int]) -> list[tuple[float, float]]:
+    lat, lon = graph.node_lat, graph.node_lon
+    points: list[tuple[float, float]] = [(float(lat[path_nodes[0]]), float(lon[path_nodes[0]]))]
+    ptr = network.geom_ptr
+    for a, b in itertools.pairwise(path_nodes):
+        if a < graph.n_real and b < graph.n_real:
+            k = int(network.edge_index(np.array([a]), np.array([b]))[0])
+            points.extend(zip(network.geom_lat[ptr[k] : ptr[k + 1]].tolist(),
+                              network.geom_lon[ptr[k] : ptr[k + 1]].tolist(), strict=True))
+        else:
+            i = arc_of[(a, b)]
+            points.extend(network.edge_lines.interior(
+                int(graph.arc_edge[i]), float(graph.arc_from[i]), float(graph.arc_to[i])))
+        points.append((float(lat[b]), float(lon[b])))
+    return points

@@ -14,12 +14,19 @@ Loading
     split at the gap. Speeds are typical daytime urban speeds (`DEFAULT_SPEEDS_KPH`); an OSM
     ``maxspeed`` tag can only lower them. The processed arrays are cached (``.npz``) keyed by
     the file's content hash, the mode and the format version, so a second run does not parse
-    the OSM file. ``speed_factor`` is applied after the cache, so what-if runs reuse it.
+    the OSM file. ``speed_factor`` is applied after the cache, so what-if runs reuse it. The
+    cache also holds the node order of the contraction hierarchy the travel matrices use
+    (`optimizer.geo.cch`, 1.3 s on 50,000 junctions, once per network); a cache whose order or
+    arrays do not fit its network is set aside and rebuilt like any damaged cache.
 
 Snapping
-    `snap` maps points to their nearest network node. By default only nodes of the largest
-    strongly connected component are candidates, so every snapped point can reach every other.
-    Points farther than ``max_snap_m`` from a node or outside the network bounds are flagged.
+    `snap` places points on the nearest point of the nearest road segment (edge geometry
+    included, `optimizer.geo.segments`): the edge, the position along it, and the distance
+    from the point. By default only edges of the largest strongly connected component are
+    candidates, so every placed point can reach every other, and expressways only when no
+    street is in reach. Points farther than ``max_snap_m`` from a road or outside the network
+    bounds are flagged. `snap_to_node` is the former rule (nearest junction), for comparisons;
+    `at_nodes` places locations at given nodes.
 
 The bundled default network is ``data/osm/chengdu_ring2.osm.bz2`` (central Chengdu inside the
 2nd ring road), © OpenStreetMap contributors, ODbL 1.0; see `default_osm_path`.
@@ -35,7 +42,7 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -50,6 +57,7 @@ from scipy.spatial import cKDTree
 from optimizer import bundled
 from optimizer.cache import default_cache_dir, file_sha256, set_aside
 from optimizer.errors import ConfigError, MissingFileError
+from optimizer.geo import cch, segments
 from optimizer.geo.osmfile import FORMATS, OsmFileError, iter_osm
 from optimizer.progress import Progress, ensure
 
@@ -58,7 +66,9 @@ logger = logging.getLogger(__name__)
 MODES: tuple[str, ...] = ("drive", "bike", "walk")
 
 #: Version of the cache layout and of the processing; bump when either changes.
-FORMAT_VERSION = 2
+#: 3: the road class of each edge (``edge_highway``, ``highway_names``) for traffic profiles;
+#: 4: the node order of the contraction hierarchy and the expressway flags as well.
+FORMAT_VERSION = 4
 
 EARTH_RADIUS_M = 6_371_009.0  # mean Earth radius, as used by OSMnx
 
@@ -216,6 +226,16 @@ class RoadNetwork:
         True for nodes of the largest strongly connected component.
     node_street : np.ndarray
         True for nodes on at least one road that is not an expressway (`FAST_HIGHWAYS`).
+    edge_highway : np.ndarray
+        Road class of each edge (CSR order), int16 index into ``highway_names``. An edge that
+        OSMnx's simplification merged from roads of several classes has the first of them.
+    highway_names : tuple of str
+        The OSM ``highway`` values of the network, sorted.
+    edge_fast : np.ndarray
+        True for edges on expressway classes only (`FAST_HIGHWAYS`), CSR order.
+    cch_order : np.ndarray
+        Node order of the contraction hierarchy (`optimizer.geo.cch.node_order`), int32, least
+        important first; empty when ``routingkit-cch`` was missing as the network was built.
     bounds : Bounds
         Area the data covers completely: the extract's ``<bounds>`` if given (ways crossing it
         are kept whole, so some nodes lie outside), else the node extent.
@@ -239,6 +259,10 @@ class RoadNetwork:
     geom_lon: np.ndarray
     main_component: np.ndarray
     node_street: np.ndarray
+    edge_highway: np.ndarray
+    highway_names: tuple[str, ...]
+    edge_fast: np.ndarray
+    cch_order: np.ndarray
     bounds: Bounds
     source: str
     mode: str = "drive"
@@ -301,12 +325,45 @@ class RoadNetwork:
         return np.column_stack([x, y])
 
     @cached_property
-    def _trees(self) -> dict[tuple[bool, bool], tuple[cKDTree, np.ndarray] | None]:
+    def edge_twin(self) -> np.ndarray:
+        """The edge ``v -> u`` on the same road as each edge ``u -> v`` (two-way), else -1.
+
+        Same road: the reverse edge exists, has as many geometry points and the same length
+        (parallel edges are reduced to the fastest per direction, which may be another way).
+        """
+        u, v = self.edge_source, self.travel_time_s.indices.astype(np.int64)
+        rev = self.edge_index(v, u)
+        inner = np.diff(self.geom_ptr)
+        length = self.length_m.data
+        r = np.where(rev >= 0, rev, 0)
+        same = ((rev >= 0) & (inner[r] == inner)
+                & (np.abs(length[r] - length) <= 1e-6 * length + 1e-6))
+        return np.where(same, rev, -1).astype(np.int64)
+
+    @cached_property
+    def edge_lines(self) -> segments.EdgeLines:
+        """The line of every edge (`optimizer.geo.segments.EdgeLines`), projected."""
+        return segments.edge_lines(
+            self.node_lat, self.node_lon, self.edge_source,
+            self.travel_time_s.indices.astype(np.int64), self.geom_ptr, self.geom_lat,
+            self.geom_lon, self.project)
+
+    @cached_property
+    def node_order(self) -> np.ndarray:
+        """`cch_order`, or computed now (and kept in memory) for a network built without it."""
+        if self.cch_order.size == self.n_nodes or not cch.available():
+            return self.cch_order
+        logger.info("no contraction-hierarchy order in the cache of %s: computing it", self)
+        return cch.node_order(self.n_nodes, self.edge_source, self.travel_time_s.indices,
+                              self.node_lat, self.node_lon)
+
+    @cached_property
+    def _trees(self) -> dict[tuple[str, bool, bool], Any]:
         return {}
 
     def _tree(self, *, main_only: bool, street_only: bool) -> tuple[cKDTree, np.ndarray] | None:
         """KD-tree over the candidate nodes and their indices; None if there are none."""
-        key = (main_only, street_only)
+        key = ("node", main_only, street_only)
         if key not in self._trees:
             mask = np.ones(self.n_nodes, dtype=bool)
             if main_only:
@@ -316,27 +373,54 @@ class RoadNetwork:
             idx = np.flatnonzero(mask)
             tree = cKDTree(self.project(self.node_lat[idx], self.node_lon[idx]))
             self._trees[key] = (tree, idx) if idx.size else None
-        return self._trees[key]
+        result: tuple[cKDTree, np.ndarray] | None = self._trees[key]
+        return result
+
+    def _segments(self, *, main_only: bool, street_only: bool) -> segments.SegmentIndex | None:
+        """Index of the segments of the candidate edges, each road once (one of two twins)."""
+        key = ("edge", main_only, street_only)
+        if key not in self._trees:
+            mask = np.ones(self.n_edges, dtype=bool)
+            if main_only:
+                mask &= self.main_component[self.edge_source]
+                mask &= self.main_component[self.travel_time_s.indices]
+            if street_only:
+                mask &= ~self.edge_fast
+            twin = self.edge_twin
+            mask &= (twin < 0) | (np.arange(self.n_edges) < twin) | ~mask[np.maximum(twin, 0)]
+            self._trees[key] = segments.segment_index(self.edge_lines, np.flatnonzero(mask))
+        index: segments.SegmentIndex | None = self._trees[key]
+        return index
 
 
 @dataclass(frozen=True, eq=False)
 class SnapResult:
-    """Points snapped to network nodes (one entry per input point).
+    """Points placed on the road network (one entry per input point).
+
+    A point lies on edge ``edge`` (``u -> v``) at the fraction ``frac`` of its length from
+    ``u``; on a two-way road the twin edge ``v -> u`` (`RoadNetwork.edge_twin`) passes the same
+    point at ``1 - frac``. ``edge == -1``: the point is at the node ``node``.
 
     Attributes
     ----------
+    edge : np.ndarray
+        Edge of the point (CSR order, int64), -1 for a point at a node.
+    frac : np.ndarray
+        Position along that edge, 0 (its from-node) .. 1 (its to-node); 0 at a node.
     node : np.ndarray
-        Index of the nearest node (int64).
+        The nearer end of the edge (int64), or the node itself.
     distance_m : np.ndarray
-        Great-circle distance from the point to that node, metres.
+        Great-circle distance from the input point to its place on the road, metres.
     lat, lon : np.ndarray
-        Coordinates of that node.
+        Coordinates of the place on the road (the projected point, or the node).
     too_far : np.ndarray
         True where ``distance_m`` exceeds the ``max_snap_m`` of the call.
     outside : np.ndarray
         True where the point lies outside the network's bounds.
     """
 
+    edge: np.ndarray
+    frac: np.ndarray
     node: np.ndarray
     distance_m: np.ndarray
     lat: np.ndarray
@@ -351,6 +435,24 @@ class SnapResult:
 
     def __len__(self) -> int:
         return int(self.node.shape[0])
+
+    def take(self, index: Any) -> SnapResult:
+        """The entries at `index` (positions), in that order."""
+        i = np.asarray(index, dtype=np.int64).reshape(-1)
+        return SnapResult(self.edge[i], self.frac[i], self.node[i], self.distance_m[i],
+                          self.lat[i], self.lon[i], self.too_far[i], self.outside[i])
+
+    @staticmethod
+    def concat(parts: Sequence[SnapResult]) -> SnapResult:
+        """The entries of all `parts`, one after the other."""
+        def cat(name: str, dtype: Any) -> np.ndarray:
+            if not parts:
+                return np.zeros(0, dtype=dtype)
+            return np.concatenate([getattr(p, name) for p in parts]).astype(dtype)
+
+        return SnapResult(cat("edge", np.int64), cat("frac", float), cat("node", np.int64),
+                          cat("distance_m", float), cat("lat", float), cat("lon", float),
+                          cat("too_far", bool), cat("outside", bool))
 
 
 # --------------------------------------------------------------------------- public API
@@ -476,6 +578,8 @@ def load_network(
             advance()
             arrays = _arrays_from_graph(graph, speeds=speeds, bounds=None)
         advance()
+        arrays["cch_order"] = _node_order(arrays)
+        advance()
     arrays["source"] = np.array(description)
     arrays["mode"] = np.array(mode)
     if cache_file is not None:
@@ -494,7 +598,13 @@ def snap(
     main_component_only: bool = True,
     prefer_streets: bool = True,
 ) -> SnapResult:
-    """Snap points to their nearest network node.
+    """Place points on the nearest point of the nearest road segment.
+
+    Each point goes to the nearest point of the line of an edge (its geometry, not only its end
+    nodes): a case in the middle of a long block is placed beside its door, not at a junction
+    hundreds of metres away. On a two-way road the place lies on both directions' edges (one is
+    returned, the other is its `RoadNetwork.edge_twin`); on a one-way street it can be left only
+    towards the edge's to-node and reached only from its from-node (`optimizer.geo.matrix`).
 
     Parameters
     ----------
@@ -502,14 +612,14 @@ def snap(
     lat, lon : array_like
         Point coordinates, WGS-84 degrees, same length.
     max_snap_m : float, default 1000
-        Points farther than this from their node are flagged in ``too_far``; they are still
-        snapped so that the caller decides.
+        Points farther than this from the road are flagged in ``too_far``; they are still
+        placed, so that the caller decides.
     main_component_only : bool, default True
-        Snap only to nodes of the largest strongly connected component, so that every snapped
-        point can reach every other (points are never put on an isolated fragment).
+        Only edges between nodes of the largest strongly connected component, so that every
+        placed point can reach every other (points are never put on an isolated fragment).
     prefer_streets : bool, default True
-        Skip nodes that lie only on expressways (`FAST_HIGHWAYS`, e.g. the ramps of an elevated
-        ring road) unless no other node is within ``max_snap_m``.
+        Skip expressway edges (`FAST_HIGHWAYS`, e.g. the ramps of an elevated ring road) unless
+        no other road is within ``max_snap_m``.
 
     Returns
     -------
@@ -520,21 +630,53 @@ def snap(
     NetworkError
         Coordinates missing or not finite (all offending positions are named).
     """
-    if not max_snap_m > 0:
-        raise NetworkError(f"max_snap_m {max_snap_m!r} must be a positive distance in metres")
-    lat = np.atleast_1d(np.asarray(lat, dtype=float))
-    lon = np.atleast_1d(np.asarray(lon, dtype=float))
-    if lat.shape != lon.shape or lat.ndim != 1:
-        raise NetworkError(
-            f"lat and lon must be 1-d and equally long (got {lat.shape}, {lon.shape})"
-        )
-    bad = np.flatnonzero(~(np.isfinite(lat) & np.isfinite(lon)))
-    if bad.size:
-        shown = ", ".join(str(i) for i in bad[:20]) + (" ..." if bad.size > 20 else "")
-        raise NetworkError(
-            f"{bad.size} point(s) without finite lat/lon at positions {shown}; geocode them "
-            "or drop them before snapping"
-        )
+    lat, lon = _check_points(lat, lon, max_snap_m)
+    xy = network.project(lat, lon)
+    anywhere = network._segments(main_only=main_component_only, street_only=False)
+    streets = (network._segments(main_only=main_component_only, street_only=True)
+               if prefer_streets else None)
+    first = anywhere if streets is None else streets
+    if first is None:
+        raise NetworkError("the road network has no road to snap to")
+    near = first.nearest(network.edge_lines, xy)
+    edge, frac, plat, plon = near.edge, near.frac, near.lat, near.lon
+    dist = haversine_m(lat, lon, plat, plon)
+    if streets is not None and anywhere is not None:
+        # no street in reach: an expressway within reach is better than none
+        far = np.flatnonzero(dist > max_snap_m)
+        if far.size:
+            alt = anywhere.nearest(network.edge_lines, xy[far])
+            alt_dist = haversine_m(lat[far], lon[far], alt.lat, alt.lon)
+            use = alt_dist <= max_snap_m
+            sel = far[use]
+            edge[sel], frac[sel] = alt.edge[use], alt.frac[use]
+            plat[sel], plon[sel], dist[sel] = alt.lat[use], alt.lon[use], alt_dist[use]
+    u, v = network.edge_source[edge], network.travel_time_s.indices[edge].astype(np.int64)
+    node = np.where(frac <= 0.5, u, v)
+    at_end = (frac <= 0.0) | (frac >= 1.0)  # the projection is an end node: a place at a node
+    edge = np.where(at_end, -1, edge)
+    frac = np.where(at_end, 0.0, frac)
+    plat = np.where(at_end, network.node_lat[node], plat)
+    plon = np.where(at_end, network.node_lon[node], plon)
+    return SnapResult(edge=edge, frac=frac, node=node, distance_m=dist, lat=plat, lon=plon,
+                      too_far=dist > max_snap_m, outside=~network.bounds.contains(lat, lon))
+
+
+def snap_to_node(
+    network: RoadNetwork,
+    lat: Any,
+    lon: Any,
+    *,
+    max_snap_m: float = 1000.0,
+    main_component_only: bool = True,
+    prefer_streets: bool = True,
+) -> SnapResult:
+    """Place points at their nearest network *node* (junction or dead end), as `snap` did
+    before it placed them on segments; for comparisons (``scripts/bench_matrix.py``).
+
+    Parameters and result as for `snap`; every ``edge`` is -1.
+    """
+    lat, lon = _check_points(lat, lon, max_snap_m)
     xy = network.project(lat, lon)
     anywhere = network._tree(main_only=main_component_only, street_only=False)
     streets = (
@@ -551,15 +693,55 @@ def snap(
             use = alt_dist <= max_snap_m
             node[far[use]] = alt[use]
             dist[far[use]] = alt_dist[use]
-    nlat, nlon = network.node_lat[node], network.node_lon[node]
     return SnapResult(
+        edge=np.full(node.shape, -1, dtype=np.int64),
+        frac=np.zeros(node.shape),
         node=node,
         distance_m=dist,
-        lat=nlat,
-        lon=nlon,
+        lat=network.node_lat[node],
+        lon=network.node_lon[node],
         too_far=dist > max_snap_m,
         outside=~network.bounds.contains(lat, lon),
     )
+
+
+def at_nodes(network: RoadNetwork, node: Any) -> SnapResult:
+    """Places at the given network nodes (no distance to walk), e.g. for hand-picked nodes."""
+    node = np.atleast_1d(np.asarray(node))
+    if node.ndim != 1 or (node.size and not np.issubdtype(node.dtype, np.integer)):
+        raise NetworkError(
+            f"node indices must be a 1-d integer array, got {node.dtype} {node.shape}"
+        )
+    node = node.astype(np.int64)
+    bad = np.flatnonzero((node < 0) | (node >= network.n_nodes))
+    if bad.size:
+        raise NetworkError(
+            f"node indices out of range 0..{network.n_nodes - 1} at positions "
+            f"{', '.join(map(str, bad[:20].tolist()))}; snap points with optimizer.geo.network.snap"
+        )
+    lat, lon = network.node_lat[node], network.node_lon[node]
+    zeros = np.zeros(node.shape)
+    return SnapResult(np.full(node.shape, -1, dtype=np.int64), zeros, node, zeros.copy(), lat,
+                      lon, np.zeros(node.shape, dtype=bool), ~network.bounds.contains(lat, lon))
+
+
+def _check_points(lat: Any, lon: Any, max_snap_m: float) -> tuple[np.ndarray, np.ndarray]:
+    if not max_snap_m > 0:
+        raise NetworkError(f"max_snap_m {max_snap_m!r} must be a positive distance in metres")
+    lat = np.atleast_1d(np.asarray(lat, dtype=float))
+    lon = np.atleast_1d(np.asarray(lon, dtype=float))
+    if lat.shape != lon.shape or lat.ndim != 1:
+        raise NetworkError(
+            f"lat and lon must be 1-d and equally long (got {lat.shape}, {lon.shape})"
+        )
+    bad = np.flatnonzero(~(np.isfinite(lat) & np.isfinite(lon)))
+    if bad.size:
+        shown = ", ".join(str(i) for i in bad[:20]) + (" ..." if bad.size > 20 else "")
+        raise NetworkError(
+            f"{bad.size} point(s) without finite lat/lon at positions {shown}; geocode them "
+            "or drop them before snapping"
+        )
+    return lat, lon
 
 
 def _nearest(tree: tuple[cKDTree, np.ndarray] | None, xy: np.ndarray) -> np.ndarray:
@@ -706,8 +888,8 @@ def _build_arrays(raw: _RawOsm, *, mode: str, speeds: Mapping[str, float]) -> di
         )
     if not edges_u:
         raise NetworkError(
-            f"no {mode} roads in the OSM data; check that the file covers the area and has "
-            "highway ways (or choose another mode)"
+            f"no {mode} roads in the OSM data; fix: give an extract that covers the area and has "
+            "highway ways (--osm), or choose another --mode"
         )
     graph.add_nodes_from((n, {"y": raw.node_lat[n], "x": raw.node_lon[n]}) for n in used)
     lat_u = np.array([raw.node_lat[n] for n in edges_u])
@@ -740,8 +922,9 @@ def _download_graph(
     except Exception as exc:  # network errors, unknown place, empty result
         what = f"bbox {bbox}" if bbox is not None else f"place {place!r}"
         raise NetworkError(
-            f"could not download {mode} roads for {what} from OpenStreetMap ({exc}); check the "
-            "internet connection and the place name, or use a local .osm file"
+            f"--place: could not download {mode} roads for {what} from OpenStreetMap ({exc}); "
+            "fix: check the internet connection and the place name, or give a local extract "
+            "with --osm"
         ) from exc
 
 
@@ -751,6 +934,14 @@ def _speed_for(highway: Any, maxspeed: Any, speeds: Mapping[str, float]) -> floa
     speed = float(speeds.get(str(highway), speeds["*"]))
     limit = _parse_maxspeed(maxspeed)
     return min(speed, limit) if limit is not None else speed
+
+
+def _first_class(highway: Any) -> str:
+    """The road class of an edge: its ``highway`` value, the first one if simplification merged
+    several (as `_speed_for` reads it)."""
+    if isinstance(highway, list):
+        highway = highway[0] if highway else None
+    return str(highway) if highway is not None else ""
 
 
 def _parse_maxspeed(value: Any) -> float | None:
@@ -769,6 +960,12 @@ def _parse_maxspeed(value: Any) -> float | None:
     return min(found) if found else None
 
 
+def _is_fast(highway: Any) -> bool:
+    """True for an edge whose every highway class is an expressway class (`FAST_HIGHWAYS`)."""
+    classes = highway if isinstance(highway, list) else [highway]
+    return all(c in FAST_HIGHWAYS for c in classes)
+
+
 def _arrays_from_graph(
     graph: Any, *, speeds: Mapping[str, float], bounds: Bounds | None
 ) -> dict[str, Any]:
@@ -785,22 +982,21 @@ def _arrays_from_graph(
     index = {int(n): i for i, n in enumerate(osmids.tolist())}
     node_street = np.zeros(len(osmids), dtype=bool)
     for u, v, data in graph.edges(data=True):
-        classes = data.get("highway")
-        classes = classes if isinstance(classes, list) else [classes]
-        if any(c not in FAST_HIGHWAYS for c in classes):
+        if not _is_fast(data.get("highway")):
             node_street[index[u]] = node_street[index[v]] = True
     node_lat = np.array([graph.nodes[n]["y"] for n in osmids.tolist()], dtype=float)
     node_lon = np.array([graph.nodes[n]["x"] for n in osmids.tolist()], dtype=float)
 
-    # the fastest of parallel edges wins; keep its geometry
-    best: dict[tuple[int, int], tuple[float, float, Any]] = {}
+    # the fastest of parallel edges wins; keep its geometry, road class and expressway flag
+    best: dict[tuple[int, int], tuple[float, float, Any, str, bool]] = {}
     for u, v, data in graph.edges(data=True):
         if u == v:
             continue
         key = (index[u], index[v])
         tt = float(data["travel_time"])
         if key not in best or tt < best[key][0]:
-            best[key] = (tt, float(data["length"]), data.get("geometry"))
+            best[key] = (tt, float(data["length"]), data.get("geometry"),
+                         _first_class(data.get("highway")), _is_fast(data.get("highway")))
     keys = sorted(best)
     n = len(osmids)
     indptr = np.zeros(n + 1, dtype=np.int64)
@@ -819,6 +1015,9 @@ def _arrays_from_graph(
             glon.extend(c[0] for c in coords)
             glat.extend(c[1] for c in coords)
         geom_ptr[k + 1] = len(glat)
+    names = sorted({best[k][3] for k in keys})
+    code = {name: i for i, name in enumerate(names)}
+    edge_highway = np.array([code[best[k][3]] for k in keys], dtype=np.int16)
     if bounds is None:
         bounds = Bounds(
             float(node_lat.min()),
@@ -832,6 +1031,7 @@ def _arrays_from_graph(
         "node_lat": node_lat,
         "node_lon": node_lon,
         "node_street": node_street,
+        "edge_fast": np.array([best[k][4] for k in keys], dtype=bool),
         "indptr": indptr,
         "indices": indices,
         "time_s": time_s,
@@ -839,11 +1039,21 @@ def _arrays_from_graph(
         "geom_ptr": geom_ptr,
         "geom_lat": np.array(glat, dtype=float),
         "geom_lon": np.array(glon, dtype=float),
+        "edge_highway": edge_highway,
+        "highway_names": np.array(names, dtype=str),
         "bounds": np.array([bounds.min_lat, bounds.min_lon, bounds.max_lat, bounds.max_lon]),
     }
 
 
 # --------------------------------------------------------------------------- cache
+
+
+def _node_order(arrays: Mapping[str, Any]) -> np.ndarray:
+    """The contraction hierarchy's node order of the built arrays (1.3 s on 50,000 nodes)."""
+    indptr = arrays["indptr"]
+    n = int(arrays["node_lat"].shape[0])
+    tail = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+    return cch.node_order(n, tail, arrays["indices"], arrays["node_lat"], arrays["node_lon"])
 
 
 def _cache_key(origin: str, mode: str, speeds: Mapping[str, float]) -> str:
@@ -889,6 +1099,12 @@ def _network_from_arrays(
     counts = np.bincount(labels)
     main = labels == int(np.argmax(counts))
     b = arrays["bounds"]
+    order = np.asarray(arrays["cch_order"], dtype=np.int32)
+    if order.size and not cch.is_order(order, n):
+        raise ValueError(f"cch_order is not a node order of the {n} nodes")
+    edge_fast = np.asarray(arrays["edge_fast"], dtype=bool)
+    if edge_fast.shape != (indices.shape[0],):
+        raise ValueError(f"edge_fast has {edge_fast.shape[0]} entries for {indices.shape[0]} edges")
     return RoadNetwork(
         node_osmid=arrays["node_osmid"],
         node_lat=arrays["node_lat"],
@@ -900,6 +1116,10 @@ def _network_from_arrays(
         geom_lon=arrays["geom_lon"],
         main_component=main,
         node_street=arrays["node_street"],
+        edge_highway=arrays["edge_highway"],
+        highway_names=tuple(str(n) for n in arrays["highway_names"]),
+        edge_fast=edge_fast,
+        cch_order=order,
         bounds=Bounds(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
         source=str(arrays["source"]),
         mode=str(arrays["mode"]),

@@ -140,7 +140,7 @@ def _iter_xml(path: Path) -> Iterator[OsmElement]:
                 root.clear()
     except (ET.ParseError, OSError, EOFError, TypeError, ValueError, StopIteration) as exc:
         raise OsmFileError(
-            f"{path}: not a readable OSM XML file ({exc or type(exc).__name__}); give an "
+            f"{path}: not a readable OSM XML file ({exc or type(exc).__name__}); fix: give an "
             f"{FORMATS} file, e.g. exported from openstreetmap.org or downloaded from Geofabrik"
         ) from exc
 
@@ -195,7 +195,7 @@ def _iter_pbf(path: Path) -> Iterator[OsmElement]:
                 )
     except RuntimeError as exc:  # libosmium reports format errors as RuntimeError
         raise OsmFileError(
-            f"{path}: not a readable OSM PBF file ({exc}); give an {FORMATS} file, e.g. "
+            f"{path}: not a readable OSM PBF file ({exc}); fix: give an {FORMATS} file, e.g. "
             "downloaded from download.geofabrik.de"
         ) from exc
 

@@ -48,6 +48,7 @@ import logging
 import math
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from decimal import Decimal
@@ -188,9 +189,20 @@ def _is_common_chinese(ch: str) -> bool:
         return False
 
 
+#: Korean EUC-KR puts its Hangul syllables on the byte pairs of GB2312's first 2,350 hanzi
+#: (lead bytes 0xB0-0xC8), so Korean text decodes as common-looking Chinese. Chinese text of
+#: some length always has hanzi after them too (lead 0xC9-0xF7: 市 省 是 在 中 张 ...).
+_EUC_KR_HANGUL_LEADS = range(0xB0, 0xC9)
+_MIN_HANZI_TO_TELL = 20
+
+
 def _looks_chinese(text: str) -> bool:
     wide = [ch for ch in text if ord(ch) > 0x7F]
-    return bool(wide) and sum(map(_is_common_chinese, wide)) >= 0.9 * len(wide)
+    if not wide or sum(map(_is_common_chinese, wide)) < 0.9 * len(wide):
+        return False
+    leads = [ch.encode("gb2312")[0] for ch in wide if _is_common_chinese(ch)]
+    hanzi = [b for b in leads if b >= 0xB0]
+    return len(hanzi) < _MIN_HANZI_TO_TELL or any(b not in _EUC_KR_HANGUL_LEADS for b in hanzi)
 
 
 def _looks_latin(text: str) -> bool:
@@ -267,12 +279,14 @@ _CSV_ERRORS = (
 )
 
 
-def _csv_records(text: str, name: str, sep: str) -> list[tuple[int, list[str]]]:
-    """(row, cells) of every record; row = record number as Excel shows it (header = 1)."""
+def _csv_records(text: str, name: str, sep: str, *, line_offset: int = 0
+                 ) -> list[tuple[int, list[str]]]:
+    """(row, cells) of every record; row = record number as Excel shows it (header = 1);
+    `line_offset`: lines of the file before `text` (for the line numbers of messages)."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
     out: list[tuple[int, list[str]]] = []
     while True:
-        start_line = reader.line_num + 1
+        start_line = reader.line_num + 1 + line_offset
         try:
             cells = next(reader)
         except StopIteration:
@@ -390,6 +404,42 @@ def _split_number(cells: list[str]) -> int | None:
     return None
 
 
+def records_table(name: str, records: Sequence[Mapping[str, object]]) -> Table:
+    """JSON records (an HTTP body's list of objects) as a `Table` the readers validate.
+
+    Record ``k`` (from 1) is row ``k``; numbers become their text, ``true``/``false`` yes/no,
+    ``null`` a blank cell. A record that is not an object, or a value that is not text, a
+    number, a boolean or null, is a problem of the table (`Table.problems`), its record left out.
+    """
+    columns: dict[str, None] = {}
+    rows: list[tuple[int, dict[str, str]]] = []
+    problems: list[Issue] = []
+    for k, rec in enumerate(records, start=1):
+        if not isinstance(rec, Mapping):
+            problems.append(Issue(name, k, "", "", str(rec)[:40], "is not an object",
+                                  "send each record as a JSON object of column: value"))
+            continue
+        cells: dict[str, str] = {}
+        bad = False
+        for key, v in rec.items():
+            col = str(key).strip().lower().replace(" ", "_")
+            columns.setdefault(col, None)
+            if v is None:
+                cells[col] = ""
+            elif isinstance(v, bool):
+                cells[col] = "yes" if v else "no"
+            elif isinstance(v, int | float | str):
+                cells[col] = str(v).strip()
+            else:
+                problems.append(Issue(name, k, "", col, str(v)[:40],
+                                      "is not text, a number, true/false or null",
+                                      "send the value as text or a number"))
+                bad = True
+        if not bad:
+            rows.append((k, cells))
+    return Table(name=name, columns=tuple(columns), rows=tuple(rows), problems=tuple(problems))
+
+
 def read_table(path: str | Path) -> Table:
     """Read a CSV (',' ';' or tab separated, any common encoding) or .xlsx file.
 
@@ -414,9 +464,13 @@ def read_table(path: str | Path) -> Table:
         if encoding != "UTF-8":
             log.warning("%s: read as %s (the file is not UTF-8); check the names and addresses, "
                         "or %s", name, encoding, SAVE_AS_UTF8)
-        sep = _separator(text)
+        sep_line = re.match(r"sep=([,;\t])[ \t]*\r?\n", text)
+        if sep_line:  # Excel's hint line "sep=;": it names the separator and is no row
+            sep, text = sep_line.group(1), text[sep_line.end():]
+        else:
+            sep = _separator(text)
         decimal = "." if sep == "," else ""
-        raw = _csv_records(text, name, sep)
+        raw = _csv_records(text, name, sep, line_offset=1 if sep_line else 0)
     elif suffix == ".xls":
         raise InputError([Issue(name, 0, "", "", suffix, "Excel 97-2003 workbooks (.xls) are "
                                   "not read", "save it in Excel as .xlsx or as CSV UTF-8")])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
@@ -131,6 +132,15 @@ COLLECTOR_ALIASES = {
 }
 
 _TIME_RE = re.compile(r"^(\d{1,2})[:：](\d{2})$")
+#: what separates the two ends of a range: '-', en/em dash, minus sign, '~', the wave dash
+#: (〜) and 至/到 ("9:00至12:00"); full-width forms are folded first (`_fold`)
+_RANGE = "[-–—−~〜至到]"
+
+
+def _fold(text: str) -> str:
+    """Full-width digits and signs as typed in a Chinese input method (０９：００－１２：００,
+    ～, ；) as their ASCII forms (NFKC); other text is left as it is."""
+    return unicodedata.normalize("NFKC", text)
 _YES = {"yes", "y", "true", "1", "是", "x"}
 _NO = {"no", "n", "false", "0", "否", ""}
 
@@ -144,7 +154,7 @@ _NO = {"no", "n", "false", "0", "否", ""}
 
 def parse_time_s(text: str) -> int:
     """Parse ``HH:MM`` (24 h; ``24:00`` allowed) into seconds since midnight."""
-    m = _TIME_RE.match(text.strip())
+    m = _TIME_RE.match(_fold(text).strip())
     if not m:
         raise ValueError(f"'{text}' is not a time HH:MM")
     h, mi = int(m.group(1)), int(m.group(2))
@@ -155,7 +165,7 @@ def parse_time_s(text: str) -> int:
 
 def parse_time_window(text: str) -> TimeWindow:
     """Parse ``HH:MM-HH:MM``."""
-    parts = re.split(r"\s*[-–~至到]\s*", text.strip())
+    parts = re.split(rf"\s*{_RANGE}\s*", _fold(text).strip())
     if len(parts) != 2:
         raise ValueError(f"'{text}' is not a time range HH:MM-HH:MM")
     start_s, end_s = parse_time_s(parts[0]), parse_time_s(parts[1])
@@ -170,13 +180,13 @@ def parse_time_window(text: str) -> TimeWindow:
 def parse_days(text: str) -> frozenset[int]:
     """Parse a day spec: ``Mon-Fri``, ``Sat,Sun``, ``周一至周五``, ``工作日``, ``weekends``."""
     days: set[int] = set()
-    for part in re.split(r"\s*[,/、]\s*", text.strip()):
+    for part in re.split(r"\s*[,/、]\s*", _fold(text).strip()):
         if not part:
             continue
         if part.strip().lower() in _DAY_GROUPS:
             days |= _DAY_GROUPS[part.strip().lower()]
             continue
-        rng = re.split(r"\s*[-–~至到]\s*", part)
+        rng = re.split(rf"\s*{_RANGE}\s*", part)
         try:
             ids = [_DAY_ALIASES[r.strip().lower()] for r in rng]
         except KeyError as exc:
@@ -204,17 +214,22 @@ def parse_windows(text: str) -> tuple[WeeklyWindow, ...]:
     Windows are separated by ``;`` (or ``|`` or a newline); each is an optional day spec followed by
     ``HH:MM-HH:MM``. Without a day spec the window applies every day. Blank = any time.
     """
+    if not text.strip():
+        return ()
     out: list[WeeklyWindow] = []
     # "09:00-12:00, 14:00-18:00": a comma (or 、) after a time also separates windows
-    text = re.sub(r"(\d{1,2}[:：]\d{2})\s*[,，、]\s*", r"\1; ", text.strip())
+    text = re.sub(r"(\d{1,2}[:：]\d{2})\s*[,，、]\s*", r"\1; ", _fold(text).strip())
+    window = rf"\d{{1,2}}[:：]\d{{2}}\s*{_RANGE}\s*\d{{1,2}}[:：]\d{{2}}"
     for chunk in re.split(r"\s*[;；|\n]\s*", text):
         if not chunk:
             continue
-        m = re.match(r"^(.*?)\s*(\d{1,2}[:：]\d{2}\s*[-–~至到]\s*\d{1,2}[:：]\d{2})$", chunk)
+        m = re.match(rf"^(.*?)\s*({window})$", chunk)
         if not m:
             raise ValueError(f"'{chunk}' is not '[days] HH:MM-HH:MM'")
         days = parse_days(m.group(1)) if m.group(1).strip() else frozenset(range(7))
         out.append(WeeklyWindow(days, parse_time_window(m.group(2))))
+    if not out:  # only separators: not "any time" (a blank cell is)
+        raise ValueError(f"'{text}' names no window")
     return tuple(out)
 
 
@@ -430,8 +445,13 @@ def _lat_lon(r: _Row, lat_f: str, lon_f: str) -> tuple[float | None, float | Non
 
 def read_cases(path: str | Path) -> tuple[Case, ...]:
     """Read and validate a case list; raises `InputError` with every problem found."""
+    return parse_cases(read_table(path))
+
+
+def parse_cases(raw: Table) -> tuple[Case, ...]:
+    """Validate the case records of a table (a file's, or `records_table` of JSON records);
+    raises `InputError` with every problem found."""
     problems: list[Issue] = []
-    raw = read_table(path)
     table = _canonical(raw, CASE_COLUMNS, CASE_ALIASES, problems)
     _check_columns(table, CASE_COLUMNS,
                    [("case_id",), ("amount_overdue",), ("days_past_due",),

@@ -110,12 +110,15 @@ class OutcomeRow:
 
 @dataclass(frozen=True)
 class OutcomeFile:
-    """The outcomes of a file, and the stops left blank (sheet, row, case id)."""
+    """The outcomes of a file, the stops left blank (sheet, row, case id), and the problems of
+    the rows that could not be read (only with ``read_outcome_file(..., keep_problems=True)``:
+    the caller adds its own and raises them all at once)."""
 
     name: str
     kind: str  # "route_sheets" or "table"
     rows: tuple[OutcomeRow, ...]
     blank: tuple[tuple[str, int, str], ...] = ()
+    problems: tuple[Issue, ...] = ()
 
 
 def split_outcome(text: str) -> tuple[str, str]:
@@ -187,7 +190,8 @@ def _start_s(v: object) -> int | None:
     return None
 
 
-def read_outcome_file(path: str | Path, *, visit_date: date | None = None) -> OutcomeFile:
+def read_outcome_file(path: str | Path, *, visit_date: date | None = None,
+                      keep_problems: bool = False) -> OutcomeFile:
     """Read a filled route workbook or an outcome CSV/xlsx table (see the module docstring).
 
     Parameters
@@ -195,6 +199,10 @@ def read_outcome_file(path: str | Path, *, visit_date: date | None = None) -> Ou
     visit_date
         The day of the visits of a CSV without a ``visit_date`` column (route sheets carry
         their date).
+    keep_problems
+        Return the rows read and the problems of the others (`OutcomeFile.problems`) instead
+        of raising them, so the caller can report its own checks of the good rows with them.
+        A file that cannot be read at all still raises.
 
     Raises
     ------
@@ -213,10 +221,16 @@ def read_outcome_file(path: str | Path, *, visit_date: date | None = None) -> Ou
             sheets = [ws for ws in wb.worksheets
                       if ws.title.strip().lower() not in SKIPPED_SHEETS]
             if any(_header(ws) is not None for ws in sheets):
-                return _route_sheets(p.name, sheets)
+                return _raise_or_keep(_route_sheets(p.name, sheets), keep_problems)
         finally:
             wb.close()
-    return _table(read_table(p), visit_date)
+    return _raise_or_keep(_table(read_table(p), visit_date), keep_problems)
+
+
+def _raise_or_keep(read: OutcomeFile, keep: bool) -> OutcomeFile:
+    if read.problems and not keep:
+        raise InputError(read.problems)
+    return read
 
 
 def _header(ws: Sheet) -> tuple[int, dict[str, int]] | None:
@@ -300,9 +314,7 @@ def _route_sheets(name: str, sheets: Sequence[Sheet]) -> OutcomeFile:
                 continue
             rows.append(OutcomeRow(name, ws.title, i, case_id, day, result, route_id,
                                    _start_s(cell("Start"))))
-    if problems:
-        raise InputError(problems)
-    return OutcomeFile(name, "route_sheets", tuple(rows), tuple(blank))
+    return OutcomeFile(name, "route_sheets", tuple(rows), tuple(blank), tuple(problems))
 
 
 def _table(table: Table, visit_date: date | None) -> OutcomeFile:
@@ -367,6 +379,5 @@ def _table(table: Table, visit_date: date | None) -> OutcomeFile:
             problems.extend(exc.problems)
             continue
         rows.append(OutcomeRow(table.name, "", i, case_id, day, result))
-    if problems:
-        raise InputError(sorted(problems, key=lambda p: p.row))
-    return OutcomeFile(table.name, "table", tuple(rows), tuple(blank))
+    return OutcomeFile(table.name, "table", tuple(rows), tuple(blank),
+                       tuple(sorted(problems, key=lambda p: p.row)))

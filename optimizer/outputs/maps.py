@@ -920,6 +920,83 @@ def write_overview(
     )
 
 
+def write_week_map(
+    plans: Sequence[Plan],
+    path: str | Path,
+    *,
+    panel_html: str,
+    tiles: str | TileProvider = "osm",
+    self_contained: bool = False,
+) -> Path:
+    """Write the week overview of a multi-day plan: a map with one layer per day (every route
+    of the day in the day's colour, its stops numbered with the collector; the first day
+    shown), a layer of the cases no day visits (the reason is the last day's), and
+    `panel_html` (escaped HTML: the totals and the collector x day table) in the summary panel.
+
+    The page script is the overview's (``CR.overviewPage``): its layer control switches days.
+    """
+    tile = _tile_provider(tiles)
+    points: list[tuple[float, float]] = []
+    for plan in plans:
+        for route in plan.routes:
+            points += [_to_datum(tile, s.lat, s.lon) for s in route.stops]
+            points.append(_to_datum(tile, route.start_lat, route.start_lon))
+    m = _new_map(tile, points)
+    groups = []
+    days_data = []
+    for i, plan in enumerate(plans):
+        color = _color(i)
+        group = folium.FeatureGroup(name=f"day-{i}", control=False, show=i == 0).add_to(m)
+        places: list[dict] = []
+        stops: list[dict] = []
+        for route in plan.routes:
+            if not route.stops:
+                continue
+            _polyline(route, tile, color, weight=3).add_to(group)
+            places += _places(route, tile)
+            stops += _stop_data(route, tile, mask_private=False, nav=False,
+                                collector=route.collector.collector_id)
+        visits = sum(len(r.stops) for r in plan.routes)
+        groups.append(group.get_name())
+        days_data.append({
+            "color": color,
+            "label": f'<span class="cr-swatch" style="background:{color}"></span>'
+            f"{plan.plan_date:%a} {_esc(plan.plan_date.isoformat())} ({visits})",
+            "places": places,
+            "stops": stops,
+        })  # fmt: skip
+    visited = {s.case.case_id for plan in plans for r in plan.routes for s in r.stops}
+    never = []
+    for u in plans[-1].unassigned:  # the last day lists every case not visited that day
+        if u.case.case_id in visited or u.lat is None or u.lon is None:
+            continue
+        lat, lon = _to_datum(tile, u.lat, u.lon)
+        never.append({"id": u.case.case_id, "lat": lat, "lon": lon,
+                      "popup": _unassigned_popup(u, mask_private=False)})
+    unvisited = folium.FeatureGroup(name="unvisited", control=False, show=False).add_to(m)
+    data = {"routes": days_data, "unvisited": {
+        "color": _UNVISITED_COLOR,
+        "label": f'<span class="cr-swatch" style="background:{_UNVISITED_COLOR}"></span>'
+        f"Not visited in these days ({len(never)})",
+        "points": never}}
+    _Script(
+        f"CR.overviewPage({m.get_name()}, [{', '.join(groups)}], {unvisited.get_name()}, "
+        f"CR.data({_js_json(_DATA_ID)}));"
+    ).add_to(m)
+    first, last = plans[0].plan_date.isoformat(), plans[-1].plan_date.isoformat()
+    return _render(
+        m,
+        Path(path),
+        title=f"Collector routes {first} to {last}",
+        meta={"page": "week", "date": first},
+        body=f'<div class="cr-panel" id="cr-summary"><details open><summary>Plan {first} to '
+        f"{last}</summary>{panel_html}</details></div>",
+        data=data,
+        body_class="cr-overview",
+        self_contained=self_contained,
+    )
+
+
 # --------------------------------------------------------------------------- collector page
 
 

@@ -10,11 +10,13 @@ the exact text.
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+import io
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from optimizer.cells import csv_cell
 from optimizer.model import Plan, PlannedRoute, PlanSummary, RouteSummary, geocode_status
+from optimizer.replan import Move, Replanned
 
 ROUTE_FIELDS = (
     "collector_id", "members", "stop", "case_id", "customer_name", "address", "lat", "lon",
@@ -152,3 +154,29 @@ def _route_summary_json(r: RouteSummary) -> dict:
             "cases_visited": r.cases_visited, "value_visited": r.value_visited,
             "travel_s": r.travel_s, "travel_m": r.travel_m, "leave": r.leave, "return": r.return_,
             "work_s": r.work_s, "utilisation": r.utilisation}
+
+
+CHANGE_FIELDS = ("case_id", "before", "after", "reason")
+
+
+def csv_bytes(fields: tuple[str, ...], rows: list[dict]) -> bytes:
+    """A CSV file's bytes, as `write_csv` writes it."""
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    w.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def change_rows(moves: Sequence[Move]) -> list[dict]:
+    """The rows of changes.csv: each case whose route changed in a re-plan (``before``/``after``
+    a route id, blank = not visited)."""
+    return [{"case_id": m.case_id, "before": m.before, "after": m.after, "reason": m.reason}
+            for m in moves]
+
+
+def changes_json(r: Replanned) -> dict:
+    """``changes.json`` of a re-planned day: when, what was kept, who stopped, what moved."""
+    return {"plan_date": r.plan.plan_date.isoformat(), "at": clock(r.at_s)[:5],
+            "done": list(r.done), "absent": list(r.absent), "stopped": list(r.stopped),
+            "urgent": list(r.urgent), "moves": change_rows(r.moves)}

@@ -1,6 +1,7 @@
 """Write a plan folder: the tables (`optimizer.outputs.tables`), routes.xlsx
 (`optimizer.outputs.sheets`), summary.json, the maps (`optimizer.outputs.maps`) and
-``manifest.json``, whole or not at all.
+``manifest.json``, whole or not at all; and a multi-day plan's folder of day folders
+(`write_horizon`).
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ import json
 import logging
 import shutil
 import uuid
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from optimizer import atomic
 from optimizer.errors import CollectorRoutesError
+from optimizer.horizon import HorizonPlan, day_label
 from optimizer.model import Plan
 from optimizer.outputs import maps as mp
+from optimizer.outputs import week
 from optimizer.outputs.sheets import write_route_workbook
 from optimizer.outputs.tables import (
     ROUTE_FIELDS,
@@ -28,7 +31,7 @@ from optimizer.outputs.tables import (
     unassigned_rows,
     write_csv,
 )
-from optimizer.progress import Progress, ensure
+from optimizer.progress import Progress, ensure, labelled
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,9 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 LINKS_FILE = "links.json"  # the served link tokens (`optimizer.web.serve`), kept across re-plans
 TABLES = ("routes.csv", "routes.json", "routes.xlsx", "unassigned.csv", "summary.json")
-_PLAN_ENTRIES = frozenset({*TABLES, MANIFEST, LINKS_FILE, "assets"})
+#: what a re-planned day adds (`optimizer.replan`): the stops that moved
+CHANGES = ("changes.csv", "changes.json")
+_PLAN_ENTRIES = frozenset({*TABLES, *CHANGES, MANIFEST, LINKS_FILE, "assets"})
 
 
 class OutputError(CollectorRoutesError):
@@ -58,8 +63,20 @@ def out_dir_problem(out_dir: str | Path) -> tuple[str, str] | None:
     """Why a plan cannot be written into `out_dir`, and the fix (``None`` if it can)."""
     # a plan replaces its folder as a whole: the folder must be new, empty, or a plan folder
     # (only the files a plan writes); anything else in it would be lost
-    out = Path(out_dir)
-    blocker = next((q for q in (out, *out.parents) if q.exists() and not q.is_dir()), None)
+    return _folder_problem(
+        Path(out_dir), "a plan",
+        lambda p: p.name in _PLAN_ENTRIES or (p.suffix == ".html" and p.is_file()))
+
+
+def _folder_problem(out: Path, what: str, ours: Callable[[Path], bool]
+                    ) -> tuple[str, str] | None:
+    """Why `what` (a plan, a multi-day plan) cannot replace the folder `out`, and the fix: a
+    file in the way, the root folder, or entries that `ours` does not recognise as its own."""
+    try:
+        blocker = next((q for q in (out, *out.parents) if q.exists() and not q.is_dir()), None)
+    except OSError as exc:  # a name too long for the file system, a path it cannot reach
+        return (f"cannot be a folder here ({exc.strerror or exc})", "give a shorter or "
+                "another folder path")
     if blocker is not None:
         return ("is a file, not a folder" if blocker == out else f"lies inside the file "
                 f"{blocker}", "give a folder (created if missing), or move the file away")
@@ -67,12 +84,11 @@ def out_dir_problem(out_dir: str | Path) -> tuple[str, str] | None:
         return None
     if out.resolve().parent == out.resolve():
         return "is the root folder", "give a folder for the plan"
-    foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir()
-                     if p.name not in _PLAN_ENTRIES and not (p.suffix == ".html" and p.is_file()))
+    foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir() if not ours(p))
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3
                                           else "")
-        return (f"holds files that are not part of a plan ({shown}) and a plan replaces the "
+        return (f"holds files that are not part of {what} ({shown}) and {what} replaces the "
                 "whole folder", "give a new or empty folder, or move those files away")
     return None
 
@@ -213,8 +229,12 @@ def write_tables(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
 
 def write_plan(plan: Plan, out_dir: str | Path, *, tiles: str = "osm",
                self_contained: bool = False, maps: bool = True,
-               progress: Progress | None = None) -> Path:
+               progress: Progress | None = None,
+               extra: Mapping[str, bytes] | None = None) -> Path:
     """Write everything for a plan: route sheets, overview map and one page per collector.
+
+    `extra`: more files of the plan by name, written with it: one of `CHANGES`, or an HTML
+    page in the folder itself (``*.html``: the visit packs, `optimizer.outputs.pack`).
 
     The folder is written whole or not at all (`optimizer.atomic.replaced_folder`): into a
     temporary folder beside `out_dir`, ``manifest.json`` last, then swapped into place under a
@@ -232,6 +252,11 @@ def write_plan(plan: Plan, out_dir: str | Path, *, tiles: str = "osm",
     try:
         with atomic.replaced_folder(out) as tmp:
             _write_tables(plan, tmp)
+            for name, data in (extra or {}).items():
+                # a page in the folder itself is what out_dir_problem takes for a plan's file
+                assert name in CHANGES or (name.endswith(".html") and "/" not in name), (
+                    f"{name} is not a file of a plan folder")
+                (tmp / name).write_bytes(data)
             overview: str | None = None
             pages: dict[str, str] = {}
             if maps:
@@ -242,6 +267,70 @@ def write_plan(plan: Plan, out_dir: str | Path, *, tiles: str = "osm",
                 shutil.copy2(out / LINKS_FILE, tmp / LINKS_FILE)
             write_manifest(plan, tmp, overview=overview, pages=pages)
             _refuse(out)  # a file put there while the plan was being made
+    except OSError as exc:
+        raise OutputError(f"cannot write the plan into {out}: {exc.strerror or exc}; fix: give "
+                          "a folder you can write to (--out)") from exc
+    return out
+
+
+# --------------------------------------------------------------------------- multi-day plans
+
+#: the files of a multi-day plan's folder besides the day folders (``YYYY-MM-DD/``)
+HORIZON_FILES = ("summary.json", "week.csv", "index.html", "assets")
+
+
+def _is_day_folder(p: Path) -> bool:
+    try:
+        date.fromisoformat(p.name)
+    except ValueError:
+        return False
+    return p.is_dir() and len(p.name) == 10
+
+
+def horizon_out_dir_problem(out_dir: str | Path) -> tuple[str, str] | None:
+    """Why a multi-day plan cannot be written into `out_dir`, and the fix (None if it can):
+    the folder must be new, empty, or a multi-day plan's (day folders and `HORIZON_FILES`)."""
+    return _folder_problem(
+        Path(out_dir), "a multi-day plan",
+        lambda p: p.name in HORIZON_FILES or _is_day_folder(p)
+        or (p.name.startswith(".") and p.name.endswith(".lock")))
+
+
+def write_horizon(plan: HorizonPlan, out_dir: str | Path, *, tiles: str = "osm",
+                  self_contained: bool = False, maps: bool = True,
+                  progress: Progress | None = None) -> Path:
+    """Write a multi-day plan: one plan folder per day (``YYYY-MM-DD/``, as `write_plan`, each
+    with its manifest), the horizon's ``summary.json``, ``week.csv`` (collector x day) and the
+    week overview ``index.html`` (`optimizer.outputs.week`).
+
+    The whole folder is written at once or not at all (`atomic.replaced_folder`); each day's
+    ``links.json`` (served link tokens) of a previous plan in `out_dir` is kept.
+
+    Raises
+    ------
+    OutputError
+        `out_dir` is a file, holds files that are not a multi-day plan's, or cannot be written.
+    """
+    out = Path(out_dir)
+    why = horizon_out_dir_problem(out)
+    if why:
+        raise OutputError(f"cannot write the plan into {out}: it {why[0]}; fix: {why[1]}")
+    try:
+        with atomic.replaced_folder(out) as tmp:
+            for i, day in enumerate(plan.days):
+                name = day.plan.plan_date.isoformat()
+                if (out / name / LINKS_FILE).is_file():
+                    (tmp / name).mkdir()
+                    shutil.copy2(out / name / LINKS_FILE, tmp / name / LINKS_FILE)
+                write_plan(day.plan, tmp / name, tiles=tiles, self_contained=self_contained,
+                           maps=maps, progress=labelled(progress, day_label(
+                               i, len(plan.days), day.plan.plan_date)))
+            (tmp / "summary.json").write_text(json.dumps(
+                week.horizon_summary_json(plan.summary), ensure_ascii=False, indent=2),
+                encoding="utf-8")
+            week.write_week_csv(plan, tmp / "week.csv")
+            week.write_week_overview(plan, tmp / "index.html", maps=maps, tiles=tiles,
+                                     self_contained=self_contained)
     except OSError as exc:
         raise OutputError(f"cannot write the plan into {out}: {exc.strerror or exc}; give a "
                           "folder you can write to (--out)") from exc

@@ -4,12 +4,12 @@ Two kinds, both computed, never guessed:
 
 *cannot be visited today* (proven): no coordinates, off the road network, unreachable, no window
 today, outside legal hours, outside every eligible shift, no eligible collector (skill, fixed
-collector, territory), cooldown or open promise (decided before solving, see
-`optimizer.planning.build`); and ``cannot_fit_alone``: even as the only visit of an eligible
-crew's empty day it cannot be reached, served within a window and the crew returned within the
-shift. That is shown by simulating the one-visit route for every eligible crew with the
-solver's own route simulator (`optimizer.routing.schedule`), and, where breaks or working-time
-limits apply, by the solver on that one-visit problem.
+collector, territory), cooldown or open promise, planned on an earlier day of a multi-day plan
+(decided before solving, see `optimizer.planning.build`); and ``cannot_fit_alone``: even as
+the only visit of an eligible crew's empty day it cannot be reached, served within a window and
+the crew returned within the shift. That is shown by simulating the one-visit route for every
+eligible crew with the solver's own route simulator (`optimizer.routing.schedule`), and, where
+breaks or working-time limits apply, by the solver on that one-visit problem.
 
 *left out by choice* (``lower_value``): it fits at least one eligible crew's empty day (that
 one-visit route is built and passes `verify.check_solution`), but the plan kept visits worth more.
@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from optimizer import model
 from optimizer.errors import InfeasibleError
 from optimizer.model import (
     Case,
@@ -42,6 +43,7 @@ from optimizer.routing.solve import solve
 IMPOSSIBLE = {
     "no_coordinates", "off_network", "unreachable", "no_window_today", "outside_legal_hours",
     "outside_shifts", "no_eligible_collector", "cooldown", "open_promise", "cannot_fit_alone",
+    "planned_earlier",
 }
 BY_CHOICE = {"lower_value"}
 
@@ -59,7 +61,7 @@ def _one_visit_routes(problem: Problem, vehicle: int, visit: int) -> Iterator[Ro
     crew leaves just in time to start the visit as early as the window and the shift allow, and
     takes its break (if it has one) before leaving, on the way there or on arrival, on the way
     back or right after the service, or after returning. Leaving just in time keeps the working
-    time short.
+    time short. Travel is the problem's (`model.drive`: by time of day with time bands).
     """
     v = problem.vehicles[vehicle]
     vis = problem.visits[visit]
@@ -68,17 +70,23 @@ def _one_visit_routes(problem: Problem, vehicle: int, visit: int) -> Iterator[Ro
     if not (np.isfinite(t1) and np.isfinite(t2)) or len(v.breaks) > 1:
         return
     s0, e0 = float(v.shift.start_s), float(v.shift.end_s + v.overtime_s)
+    first = model.drive(problem, v.start, vis.location, s0).end_s  # there at the earliest
+    latest = model.depart_by(problem, vis.location, v.end, e0) - vis.service_s  # back in time
+
+    def leave_for(arrive_s: float) -> float:
+        return max(s0, model.depart_by(problem, v.start, vis.location, arrive_s))
+
     for w in vis.windows:
-        b_min = max(s0 + t1, float(w.start_s))
-        if b_min > min(float(w.end_s), e0 - vis.service_s - t2) + 1e-9:
+        b_min = max(first, float(w.start_s))
+        if b_min > min(float(w.end_s), latest) + 1e-9:
             continue  # no start in this window gets the crew back within the shift
-        leave = b_min - t1
+        leave = leave_for(b_min)
         if not v.breaks:
             yield schedule.simulate_route(problem, vehicle, [visit], leave_s=leave)
             continue
         brk = v.breaks[0]
         # on the way there: leave so as to arrive when the break can start at the earliest
-        on_arrival = max(float(brk.earliest_s), s0 + t1) - t1
+        on_arrival = leave_for(max(float(brk.earliest_s), first))
         for leg, leave_s in ((-1, leave), (0, on_arrival), (1, leave), (2, leave)):
             yield schedule.simulate_route(problem, vehicle, [visit], leave_s=leave_s,
                                           breaks=[(leg, brk)])
@@ -96,14 +104,15 @@ def fits_alone(problem: Problem, vehicle: int, visit: int) -> bool:
         return False  # infeasible even without breaks: proven impossible for this vehicle
     v, vis = problem.vehicles[vehicle], problem.visits[visit]
     single = Problem(visits=(vis,), vehicles=(v,), duration_s=problem.duration_s,
-                     distance_m=problem.distance_m)
+                     distance_m=problem.distance_m, traffic=problem.traffic)
     for route in _one_visit_routes(problem, vehicle, visit):
         if not verify.check_solution(single, Solution(routes=(route,), dropped=())):
             return True
     # no simple placement passed: let the solver decide on the one-visit problem
     req = Problem(visits=(Visit(vis.visit_id, vis.location, vis.value, vis.service_s,
                                 vis.windows, required=True),),
-                  vehicles=(v,), duration_s=problem.duration_s, distance_m=problem.distance_m)
+                  vehicles=(v,), duration_s=problem.duration_s, distance_m=problem.distance_m,
+                  traffic=problem.traffic)
     try:
         sol = solve(req, SolveSettings(time_limit_s=1.0, seed=0, warm_start="none"))
     except InfeasibleError:

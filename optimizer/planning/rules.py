@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from optimizer.errors import ConfigError
+from optimizer.errors import ConfigError, InputError, Issue
 from optimizer.model import Break, Case, Collector, Place, TimeWindow
 
 H = 3600
@@ -154,6 +154,8 @@ class Crew:
     skills: frozenset[str]
     districts: frozenset[str]  # empty = anywhere
     max_work_s: int | None = None  # the shortest limit of its members, if any
+    # re-planning during the day: the crew has taken its lunch break already (it owes none)
+    break_taken: bool = False
 
     def work_limit_s(self, policy: Policy) -> int | None:
         """Working-time limit of this crew: its members' and the policy's, whichever is less."""
@@ -194,8 +196,8 @@ def _place_key(p: Place) -> tuple:
     return (round(p.lat or 0.0, 4), round(p.lon or 0.0, 4), p.address)
 
 
-def form_crews(collectors: Sequence[Collector], policy: Policy, *, plan_date: date | None = None
-               ) -> tuple[Crew, ...]:
+def form_crews(collectors: Sequence[Collector], policy: Policy, *, plan_date: date | None = None,
+               collectors_file: str = "collectors.csv") -> tuple[Crew, ...]:
     """Form the crews that make routes (the two-collector rule).
 
     Rule (documented in the README): collectors not working on ``plan_date`` are left out. With
@@ -205,8 +207,21 @@ def form_crews(collectors: Sequence[Collector], policy: Policy, *, plan_date: da
     groups of ``min_team_size``, so that a team keeps its members' whole shift (an evening shift
     is not cut down by an early partner) and colleagues of the same branch go together. A
     remainder too small for a team joins the last team formed.
+
+    Raises
+    ------
+    InputError
+        Nobody works on ``plan_date``, a team has fewer members than the policy asks for, or
+        collectors without a team are too few to form one (each named by its row of
+        `collectors_file`): no collector is ever left out silently.
     """
     working = [c for c in collectors if plan_date is None or plan_date.weekday() in c.workdays]
+    if not working:
+        day = f"{plan_date:%A} {plan_date.isoformat()}" if plan_date else "the day"
+        raise InputError([Issue(
+            collectors_file, 0, "", "workdays", "", f"no collector works on {day}: the workdays "
+            f"of all {len(collectors)} collector(s) leave it out", "plan a day they work "
+            "(--date), or correct the workdays column")])
     teams: dict[str, list[Collector]] = {}
     loose: list[Collector] = []
     for c in working:
@@ -216,6 +231,7 @@ def form_crews(collectors: Sequence[Collector], policy: Policy, *, plan_date: da
             loose.append(c)
     crews = [_crew(t, ms) for t, ms in teams.items()]
     k = policy.min_team_size
+    alone: list[Collector] = []
     if k == 1:
         crews += [_crew(c.collector_id, [c]) for c in loose]
     else:
@@ -226,12 +242,23 @@ def form_crews(collectors: Sequence[Collector], policy: Policy, *, plan_date: da
             rest = groups.pop()
             if groups:
                 groups[-1].extend(rest)
+            else:
+                alone = rest
         crews += [_crew("+".join(m.collector_id for m in g), g) for g in groups]
-    small = [c for c in crews if len(c.members) < k]
-    if small:
-        ids = ", ".join(c.crew_id for c in small)
-        raise ConfigError(f"team(s) {ids} have fewer than {k} collectors, as the policy "
-                          f"{policy.name!r} requires; add members or leave the team column blank")
+    fix = ("add collectors to the team, leave the team column blank to pair collectors "
+           f"automatically, or set --team-size if the rules allow fewer than {k}")
+    problems = [Issue(collectors_file, m.row, f"collector_id={m.collector_id}", "team", c.crew_id,
+                      f"team {c.crew_id} has {len(c.members)} collector(s) working that day, "
+                      f"fewer than the {k} per visit that policy {policy.name!r} requires", fix)
+                for c in crews if len(c.members) < k for m in c.members[:1]]
+    problems += [Issue(collectors_file, m.row, f"collector_id={m.collector_id}", "team", "",
+                       f"no colleague to visit with: policy {policy.name!r} needs {k} "
+                       f"collectors per visit and only {len(alone)} without a team work that "
+                       "day", "give them a colleague (another collector, or the team of one)"
+                       f", or set --team-size if the rules allow fewer than {k}")
+                 for m in alone]
+    if problems:
+        raise InputError(problems)
     return tuple(crews)
 
 
@@ -261,7 +288,7 @@ def crew_breaks(crew: Crew, policy: Policy) -> tuple[Break, ...]:
     See `lunch_applies`: the break applies per crew, so an evening team plans without a lunch
     break while the day teams of the same plan take theirs.
     """
-    if not lunch_applies(crew.shift, policy):
+    if crew.break_taken or not lunch_applies(crew.shift, policy):
         return ()
     w = policy.lunch_window
     return (Break(w.start_s, w.end_s, policy.lunch_s),)
@@ -314,4 +341,32 @@ def cooldown_reason(case: Case, plan_date: date, policy: Policy) -> tuple[str, s
         return ("open_promise",
                 (f"the customer promised to pay by {case.promise_date.isoformat()}; no visit "
                 "before that date unless the promise is marked broken"))
+    return None
+
+
+# --------------------------------------------------------------------------- rule 7: the horizon
+
+
+def horizon_reason(case: Case, plan_date: date, planned_on: Sequence[date], *,
+                   revisit_gap_days: int | None = None) -> tuple[str, str] | None:
+    """(reason_code, sentence) if a multi-day plan may not visit `case` on `plan_date` again.
+
+    `planned_on`: the earlier days of the horizon that visit it. Rule (README, "Multi-day
+    plans"): a case is visited at most once in the horizon; with ``revisit_gap_days`` set, again
+    once that many days have passed since its last planned visit (the cooldown applies on top,
+    through ``last_visit_date``). The contact limit of the horizon follows: at most one visit in
+    any ``revisit_gap_days`` days.
+    """
+    earlier = sorted(d for d in planned_on if d < plan_date)
+    if not earlier:
+        return None
+    last = earlier[-1]
+    if revisit_gap_days is None:
+        return ("planned_earlier", f"planned on {last.isoformat()}; a multi-day plan visits a "
+                "case once in its horizon")
+    days = (plan_date - last).days
+    if days < revisit_gap_days:
+        nxt = date.fromordinal(last.toordinal() + revisit_gap_days)
+        return ("planned_earlier", f"planned on {last.isoformat()}; a revisit needs "
+                f"{revisit_gap_days} day(s) between visits, so not before {nxt.isoformat()}")
     return None

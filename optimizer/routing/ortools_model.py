@@ -62,7 +62,7 @@ import numpy as np
 import numpy.typing as npt
 
 from optimizer import interrupts, model
-from optimizer.errors import ConfigError, InfeasibleError, ProblemError
+from optimizer.errors import ConfigError, InfeasibleError, ProblemError, SearchTimeout
 from optimizer.routing.params import SolveSettings
 from optimizer.routing.schedule import simulate_route
 from optimizer.routing.stall import Stall
@@ -242,6 +242,9 @@ def check_problem(problem: model.Problem) -> None:
                 errors.append(f"vehicle {veh.vehicle_id}: location {loc} outside the matrix")
     if np.asarray(problem.distance_m).shape != np.asarray(problem.duration_s).shape:
         errors.append("duration_s and distance_m have different shapes")
+    if problem.traffic is not None and (
+            np.shape(problem.traffic.duration_s[0]) != np.asarray(problem.duration_s).shape):
+        errors.append("the time bands' matrices and duration_s have different shapes")
     if errors:
         raise ProblemError("invalid problem: " + "; ".join(errors))
 
@@ -597,8 +600,8 @@ def build(problem: model.Problem, settings: SolveSettings, *,
 
 
 def search(problem: model.Problem, settings: SolveSettings, *, starts: Sequence[Routes] = (),
-           deadline: float | None = None, families: Sequence[Family] = FAMILIES
-           ) -> model.Solution:
+           deadline: float | None = None, families: Sequence[Family] = FAMILIES,
+           timing: model.Problem | None = None) -> model.Solution:
     """Build the model of `problem` and search it, from the best of `starts` when given.
 
     Parameters
@@ -616,6 +619,10 @@ def search(problem: model.Problem, settings: SolveSettings, *, starts: Sequence[
         the model is built, at least 0.1 s).
     families
         The constraint families to add (tests leave one out to show what it does).
+    timing
+        The problem whose travel the reported times follow (default `problem`): the
+        time-dependent problem a static stand-in was made from (`optimizer.routing.timedep`),
+        with the same visits and vehicles in the same order.
 
     Returns
     -------
@@ -634,8 +641,8 @@ def search(problem: model.Problem, settings: SolveSettings, *, starts: Sequence[
     time_limit_s = settings.time_budget_s(len(problem.visits), len(problem.vehicles))
     if deadline is not None:
         time_limit_s = max(0.1, deadline - time.time())
-    assignment = _run(m, _parameters(settings, time_limit_s), starts)
-    return _extract(m, assignment, wall_s=time.monotonic() - t0)
+    assignment = _run(m, _parameters(settings, time_limit_s), starts, time_limit_s=time_limit_s)
+    return _extract(m, assignment, wall_s=time.monotonic() - t0, timing=timing or problem)
 
 
 def _parameters(settings: SolveSettings, time_limit_s: float) -> Any:
@@ -661,8 +668,14 @@ def _parameters(settings: SolveSettings, time_limit_s: float) -> Any:
     return p
 
 
-def _run(m: _Model, params: Any, starts: Sequence[Routes]) -> Any:
-    """OR-Tools' search from the best of `starts` (or from scratch); its assignment."""
+def _run(m: _Model, params: Any, starts: Sequence[Routes], *, time_limit_s: float) -> Any:
+    """OR-Tools' search from the best of `starts` (or from scratch); its assignment.
+
+    Raises `SearchTimeout` when the clock (`time_limit_s`, seconds) ended the search before it
+    found a first plan, or at a first plan that drops every visit although a plan of one visit
+    is better (an empty plan would then be explained falsely as "the plan kept visits worth
+    more"); `InfeasibleError` when there is no plan.
+    """
     routing = m.routing
     with interrupts.ctrl_c_stops() as stop:
         share = m.settings.stall
@@ -677,7 +690,10 @@ def _run(m: _Model, params: Any, starts: Sequence[Routes]) -> Any:
             routing.AddSearchMonitor(routing.solver().CustomLimit(limit))
         assignment = None
         if starts:
-            routing.CloseModelWithParameters(params)
+            # the model's search limits also bound each check of a starting route set
+            # (ReadAssignmentFromRoutes): with the little time a large day leaves, an accepted
+            # route read as rejected; the search below sets its own time limit again
+            routing.CloseModelWithParameters(_loading_parameters(params))
             init = None
             for cand in starts:
                 a = _load_routes(m, cand)
@@ -687,11 +703,29 @@ def _run(m: _Model, params: Any, starts: Sequence[Routes]) -> Any:
                 log.warning("initial routes were rejected by the model; solving from scratch")
             else:
                 assignment = routing.SolveFromAssignmentWithParameters(init, params)
+                if assignment is None and not stop.is_set():
+                    # seen on a 3,000-visit day: the search from accepted starting routes
+                    # fails (status 3), and a cold search in the time left places nothing;
+                    # the starting routes are a plan the model accepts: keep them
+                    log.warning("the search from the starting routes failed (status %s); "
+                                "keeping the starting routes", routing.status())
+                    return init
         if assignment is None and not stop.is_set():
             assignment = routing.SolveWithParameters(params)
     if stall is not None:
         log.info("OR-Tools search: %s after %.1f s, last improvement at %.1f s",
                  "stalled" if stall.stalled() else "ended", stall.elapsed_s(), stall.best_after_s())
+    status = _STATUS.get(int(routing.status()))
+    if assignment is None and status == "fail_timeout":
+        raise SearchTimeout(f"OR-Tools found no first plan in the {time_limit_s:.1f} s left of "
+                            "the time limit")
+    n = m.nodes
+    if (assignment is not None and n.n_vis and n.n_veh and status == "partial_success"
+            and all(routing.IsEnd(assignment.Value(routing.NextVar(routing.Start(k))))
+                    for k in range(n.n_veh))
+            and _one_visit_is_better(m, int(assignment.ObjectiveValue()))):
+        raise SearchTimeout(f"the {time_limit_s:.1f} s left of the time limit ended the search "
+                            "before it placed a visit")
     if assignment is None:
         raise InfeasibleError(
             f"OR-Tools found no plan (status {routing.status()}); check that every required "
@@ -711,6 +745,40 @@ def _limit(stop: interrupts.StopRequest | None, stall: Stall | None
     if len(checks) < 2:
         return checks[0] if checks else None
     return lambda: any(check() for check in checks)
+
+
+#: least time limit, seconds, of the checks of starting routes (see `_run`)
+_LOADING_TIME_LIMIT_S = 60.0
+
+
+def _loading_parameters(params: Any) -> Any:
+    """`params` with a time limit long enough to check starting routes."""
+    from ortools.constraint_solver import pywrapcp
+
+    p = pywrapcp.DefaultRoutingSearchParameters()
+    p.CopyFrom(params)
+    if p.time_limit.ToMilliseconds() < _LOADING_TIME_LIMIT_S * 1000:
+        p.time_limit.FromMilliseconds(int(_LOADING_TIME_LIMIT_S * 1000))
+    return p
+
+
+def _one_visit_is_better(m: _Model, empty_objective: int, *, max_checks: int = 50) -> bool:
+    """Whether a plan of one visit (the most valuable ones first) beats the empty plan."""
+    routing, n = m.routing, m.nodes
+    inv = np.empty(n.n_vis, dtype=np.int64)
+    inv[n.perm] = np.arange(n.n_vis)
+    order = sorted(range(n.n_vis), key=lambda i: -m.problem.visits[i].value)
+    checks = 0
+    for i in order:
+        for k in range(n.n_veh):
+            if checks >= max_checks:
+                return False
+            checks += 1
+            routes = [[m.index(int(inv[i]))] if j == k else [] for j in range(n.n_veh)]
+            a = routing.ReadAssignmentFromRoutes(routes, True)
+            if a is not None and int(a.ObjectiveValue()) < empty_objective:
+                return True
+    return False
 
 
 def _load_routes(m: _Model, routes: Routes) -> Any:
@@ -803,8 +871,10 @@ def _break_legs(m: _Model, assignment: Any, k: int) -> list[tuple[int, model.Bre
     return out
 
 
-def _extract(m: _Model, assignment: Any, *, wall_s: float) -> model.Solution:
-    """The `model.Solution` of an assignment: its sequences and breaks, simulated."""
+def _extract(m: _Model, assignment: Any, *, wall_s: float, timing: model.Problem
+             ) -> model.Solution:
+    """The `model.Solution` of an assignment: its sequences and breaks, simulated on the travel
+    of `timing`."""
     problem, routing = m.problem, m.routing
     tps = m.settings.time_ticks_per_s
     routes = []
@@ -814,7 +884,7 @@ def _extract(m: _Model, assignment: Any, *, wall_s: float) -> model.Solution:
         else:
             leave_s = int(assignment.Value(m.time.CumulVar(routing.Start(k)))) / tps
         legs = _break_legs(m, assignment, k) if seq else []
-        routes.append(simulate_route(problem, k, seq, leave_s=leave_s, breaks=legs))
+        routes.append(simulate_route(timing, k, seq, leave_s=leave_s, breaks=legs))
     visited = {s.visit_id for r in routes for s in r.stops}
     required_dropped = [
         v.visit_id for v in problem.visits if v.required and v.visit_id not in visited

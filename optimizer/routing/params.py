@@ -37,6 +37,11 @@ METAHEURISTICS = (
 WARM_STARTS = ("auto", "pyvrp", "vroom", "none")
 #: below this many visits the search is a single cold OR-Tools run (fast enough, no overhead)
 SMALL_PROBLEM = 12
+#: limits of `SolveSettings` beyond which the integers inside OR-Tools overflow or the machine
+#: drowns (a process per worker)
+MAX_TICKS_PER_S = 1000
+MAX_VALUE_SCALE = 1e6
+MAX_WORKERS = 64
 #: PyVRP iterations in deterministic mode (``max_solutions`` set, ``max_warm_iterations`` not)
 DETERMINISTIC_WARM_ITERATIONS = 2000
 #: the default budget (``time_limit_s=None``): `BUDGET_BASE_S` plus `BUDGET_S_PER_PAIR` per
@@ -84,10 +89,11 @@ class SolveSettings:
     metaheuristic
         Local-search metaheuristic, one of `METAHEURISTICS` (``"auto"``: guided local search).
     time_ticks_per_s
-        Integer time units per second inside OR-Tools, >= 1. Travel and service times are
-        rounded up to whole ticks, windows inwards. Default 1 (whole seconds).
+        Integer time units per second inside OR-Tools, 1..`MAX_TICKS_PER_S`. Travel and service
+        times are rounded up to whole ticks, windows inwards. Default 1 (whole seconds).
     value_scale
-        Money units are multiplied by this and rounded to integers for OR-Tools; positive.
+        Money units are multiplied by this and rounded to integers for OR-Tools; positive, at
+        most `MAX_VALUE_SCALE`.
         Default 100 (cents).
     max_solutions
         Deterministic mode: stop after this many solutions accepted by the search (in addition to
@@ -97,10 +103,10 @@ class SolveSettings:
     log_search
         Let OR-Tools log its search to stderr. Default False.
     num_workers
-        Searches run side by side, >= 1 (a portfolio over the machine's cores; worker 0 in this
-        process, the others through an executor). The best plan wins, ties go to the lowest
-        worker number. Which warm start each worker uses: see ``warm_start``. Problems with fewer
-        than `SMALL_PROBLEM` visits use one cold search. Default 2.
+        Searches run side by side, 1..`MAX_WORKERS` (a portfolio over the machine's cores;
+        worker 0 in this process, the others through an executor). The best plan wins, ties go
+        to the lowest worker number. Which warm start each worker uses: see ``warm_start``.
+        Problems with fewer than `SMALL_PROBLEM` visits use one cold search. Default 2.
     warm_start
         Engine that builds starting routes for OR-Tools (`optimizer.routing.warm`), one of
         `WARM_STARTS`. ``"auto"`` (default): with one worker, VROOM; with more, PyVRP (when the
@@ -183,14 +189,18 @@ def _problems(s: SolveSettings) -> list[str]:
     if s.stall_share is not None and not (_is_number(s.stall_share)
                                           and 0.0 < s.stall_share < 1.0):
         out.append(f"stall_share={s.stall_share!r} must be between 0 and 1, or None (off)")
-    if not (_is_number(s.value_scale) and s.value_scale > 0):
-        out.append(f"value_scale={s.value_scale!r} must be a positive, finite number")
+    if not (_is_number(s.value_scale) and 0 < s.value_scale <= MAX_VALUE_SCALE):
+        # OR-Tools costs are 64-bit integers: value x scale must stay far below 2**63
+        out.append(f"value_scale={s.value_scale!r} must be a positive, finite number at most "
+                   f"{MAX_VALUE_SCALE:g}")
     if not (_is_number(s.warm_share) and 0.0 < s.warm_share < 1.0):
         out.append(f"warm_share={s.warm_share!r} must be between 0 and 1")
-    for name, low in (("seed", 0), ("time_ticks_per_s", 1), ("num_workers", 1)):
+    for name, low, high in (("seed", 0, None), ("time_ticks_per_s", 1, MAX_TICKS_PER_S),
+                            ("num_workers", 1, MAX_WORKERS)):
         value = getattr(s, name)
-        if not (_is_int(value) and value >= low):
-            out.append(f"{name}={value!r} must be a whole number >= {low}")
+        if not (_is_int(value) and value >= low and (high is None or value <= high)):
+            out.append(f"{name}={value!r} must be a whole number >= {low}"
+                       + ("" if high is None else f" and <= {high}"))
     for name in ("max_solutions", "max_warm_iterations"):
         value = getattr(s, name)
         if value is not None and not (_is_int(value) and value >= 1):

@@ -12,6 +12,10 @@ the rest of the time. OR-Tools therefore checks every plan against every constra
 engines only propose. Problems with fewer than `SMALL_PROBLEM` visits get one cold OR-Tools
 search. A previous plan (``initial``) is loaded the same way into worker 0.
 
+A problem with travel by time of day is searched through static stand-ins
+(`optimizer.routing.timedep`): the warm-start engines and the first OR-Tools search see round 0's
+stand-in, later rounds refine it, and every plan's times are the time-dependent ones.
+
 A worker is a plain function of plain data (`_Job`), so an executor may run it in another
 interpreter or on another machine.
 """
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 
 from optimizer import model
 from optimizer.executor import Executor, LocalProcesses
-from optimizer.routing import ortools_model
+from optimizer.routing import ortools_model, timedep
 from optimizer.routing import warm as warm_mod
 from optimizer.routing.ortools_model import Routes
 from optimizer.routing.params import DETERMINISTIC_WARM_ITERATIONS, SMALL_PROBLEM, SolveSettings
@@ -157,13 +161,17 @@ def run_job(job: _Job) -> model.Solution:
     t0 = time.monotonic()
     settings, worker = job.settings, job.worker
     s = dataclasses.replace(settings, seed=worker.seed, first_solution=worker.first_solution)
+    # by time of day: the engines and the first search see a static stand-in
+    timed = job.problem.traffic is not None
+    planning = timedep.stand_in(job.problem) if timed else job.problem
     starts: list[Routes] = []  # starting route sets; the best one is used
     label = "ortools"
     if worker.warm == "initial" and job.initial is not None:
         starts, label = [job.initial], "ortools+initial"
     elif worker.warm in ("pyvrp", "vroom"):
         try:
-            engine = _warm_starts(job, remaining_s=max(0.1, job.deadline - time.time()),
+            engine = _warm_starts(dataclasses.replace(job, problem=planning),
+                                  remaining_s=max(0.1, job.deadline - time.time()),
                                   starts=starts)
             label = f"ortools+{engine}"
         except Exception as exc:  # noqa: BLE001 - the warm start is an optimisation only
@@ -173,7 +181,11 @@ def run_job(job: _Job) -> model.Solution:
         # accepted solution of a metaheuristic can take seconds on a large day, so a solution
         # limit would in practice be cut by the clock; a greedy descent stops by itself
         s = dataclasses.replace(s, metaheuristic="greedy_descent")
-    sol = ortools_model.search(job.problem, s, starts=starts, deadline=job.deadline)
+    if timed:
+        sol = timedep.search(job.problem, s, planning=planning, starts=starts,
+                             deadline=job.deadline)
+    else:
+        sol = ortools_model.search(job.problem, s, starts=starts, deadline=job.deadline)
     return dataclasses.replace(sol, solver=label, wall_s=time.monotonic() - t0)
 
 
@@ -220,8 +232,9 @@ def _vroom_start(job: _Job, *, remaining_s: float, starts: list[Routes]) -> warm
         problem, time_ticks_per_s=settings.time_ticks_per_s, value_scale=settings.value_scale,
         # level 3 first: on the demo day as good as 5 in a third of the time
         exploration_level=3,
-        # deterministic mode: VROOM stops by itself, never cut by the clock
-        time_limit_s=None if det else budget_s)
+        # deterministic mode: VROOM stops by itself, cut by the clock only when it would
+        # overrun the whole time limit (a huge day: it stays a cap)
+        time_limit_s=remaining_s if det else budget_s)
     starts.append(er.routes)
     if not det and er.wall_s < 0.1 * budget_s:
         # it was quick (small day): level 5 is affordable and sometimes better

@@ -9,6 +9,12 @@ the solver (`optimizer.routing.ortools_model`) reports the times of its routes f
 explanations (`optimizer.planning.explain`) build their one-visit routes with it and test
 insertions with `feasible_route`. `optimizer.routing.verify` re-checks every schedule on its own,
 on purpose: it is the check.
+
+A leg's time is the problem's (`model.drive`): with time bands it depends on when the leg
+starts, and a break taken on the way is a pause, after which the rest of the leg goes at the
+pace of the time it resumes. Leaving later never arrives earlier, so the schedule drives as
+soon as it can, and moves the departure later only as far as the first stop's window allows
+(`model.depart_by`).
 """
 
 from __future__ import annotations
@@ -54,8 +60,9 @@ def simulate_route(
     Returns
     -------
     model.Route
-        Times of every stop, seconds since midnight; the departure is moved later when that only
-        removes waiting at the first stop. Nothing is checked: a stop that arrives after its
+        Times of every stop, seconds since midnight, and the seconds and metres of each leg
+        (`model.drive`); the departure is moved later when that only removes waiting at the
+        first stop. Nothing is checked: a stop that arrives after its
         last window starts at its arrival (`optimizer.routing.verify` flags it), see
         `feasible_route` for the check.
     """
@@ -112,8 +119,6 @@ def _forward(
 ) -> tuple[model.Route, bool]:
     """`simulate_route`, and whether every visit started inside one of its windows."""
     veh = problem.vehicles[vehicle]
-    dur = problem.duration_s
-    dist = problem.distance_m
     visits = problem.visits
     if not seq:
         start = float(veh.shift.start_s)
@@ -135,10 +140,10 @@ def _forward(
     ret = t
     for p in range(len(seq) + 1):
         a, b_loc = locs[p], locs[p + 1]
-        travel = float(dur[a, b_loc])
-        t, arrive = _travel_with_breaks(t, travel, legs.get(p, []), taken)
+        t, arrive, travel, metres = _travel_with_breaks(problem, a, b_loc, t, legs.get(p, []),
+                                                        taken)
         total_s += travel
-        total_m += float(dist[a, b_loc])
+        total_m += metres
         if p == len(seq):
             ret = arrive
             break
@@ -148,20 +153,22 @@ def _forward(
             on_time = False
             begin = t
         depart = begin + vis.service_s
-        stops.append(model.Stop(vis.visit_id, arrive, begin, depart, travel, float(dist[a, b_loc])))
+        stops.append(model.Stop(vis.visit_id, arrive, begin, depart, travel, metres))
         t = depart
     for brk in legs.get(len(seq) + 1, []):
         b = max(float(brk.earliest_s), t)
         taken.append((b, b + brk.duration_s))
         t = b + brk.duration_s
-    # leave later instead of waiting at the first stop
-    if not legs.get(0) and not legs.get(-1):
-        wait = stops[0].start_s - stops[0].arrive_s
-        if wait > 0:
-            leave += wait
-            first = stops[0]
-            stops[0] = model.Stop(first.visit_id, first.arrive_s + wait, first.start_s,
-                                  first.depart_s, first.travel_s, first.travel_m)
+    # leave later instead of waiting at the first stop: as late as still arrives in time
+    if not legs.get(0) and not legs.get(-1) and stops[0].start_s > stops[0].arrive_s:
+        first = stops[0]
+        leave = max(leave, model.depart_by(problem, locs[0], locs[1], first.start_s))
+        drove = model.drive(problem, locs[0], locs[1], leave)
+        if drove.travel_s != first.travel_s:  # by time of day; else the sums stay as they are
+            total_s += drove.travel_s - first.travel_s
+            total_m += drove.distance_m - first.travel_m
+        stops[0] = model.Stop(first.visit_id, min(drove.end_s, first.start_s), first.start_s,
+                              first.depart_s, drove.travel_s, drove.distance_m)
     route = model.Route(
         vehicle_id=veh.vehicle_id,
         stops=tuple(stops),
@@ -187,25 +194,32 @@ def _earliest_start(windows: tuple[model.TimeWindow, ...], t: float) -> float | 
 
 
 def _travel_with_breaks(
-    t: float, travel: float, brks: list[model.Break], taken: list[tuple[float, float]]
-) -> tuple[float, float]:
-    """Travel `travel` seconds from time `t`, taking `brks` on the way or while waiting.
+    problem: model.Problem, i: int, j: int, t: float, brks: list[model.Break],
+    taken: list[tuple[float, float]]
+) -> tuple[float, float, float, float]:
+    """Drive from location `i` to `j` from time `t`, taking `brks` on the way (a pause) or
+    while waiting on arrival.
 
-    Returns (time ready to start service, arrival time), seconds since midnight; appends the
-    breaks taken to `taken`.
+    Returns (time ready to start service, arrival time, seconds driven, metres driven);
+    appends the breaks taken to `taken`.
     """
-    remaining = travel
+    left = 1.0
     arrive = None
+    seconds = metres = 0.0
     for brk in sorted(brks, key=lambda b: b.earliest_s):
         b = max(t, float(brk.earliest_s))
-        if arrive is None and b < t + remaining:
-            remaining -= b - t  # travelled until the break
-        elif arrive is None:
-            arrive = t + remaining
-            remaining = 0.0
+        if arrive is None:
+            part = model.drive(problem, i, j, t, fraction=left, until_s=b)
+            seconds += part.travel_s
+            metres += part.distance_m
+            if part.fraction >= left:  # there before the break: taken while waiting
+                arrive = part.end_s
+            left -= part.fraction
         taken.append((b, b + brk.duration_s))
         t = b + brk.duration_s
     if arrive is None:
-        arrive = t + remaining
-        t = arrive
-    return t, arrive
+        part = model.drive(problem, i, j, t, fraction=left)
+        seconds += part.travel_s
+        metres += part.distance_m
+        arrive = t = part.end_s
+    return t, arrive, seconds, metres

@@ -8,25 +8,26 @@ be imported from here too.
 
 Determinism
 -----------
-OR-Tools' single-threaded search is deterministic for fixed parameters, but a pure time limit
-stops it after however much work the machine managed: the same problem can give different plans
-on a loaded machine. ``SolveSettings.max_solutions`` bounds the work instead (a limit on the number
-of solutions the search accepts); PyVRP then stops after ``max_warm_iterations`` iterations, VROOM
-runs without a timeout, and a search from warm-start routes uses greedy descent (which stops by
-itself). As long as these limits are reached before the time limit, the plan depends only on the
-problem and the seed (the demo day: about 20 s of a 60 s cap). The time limit stays as a
-safety net. The seed permutes the order of the visit nodes (seed 0 keeps the input order) and
-seeds PyVRP, which gives different, equally valid, plans.
+OR-Tools' single-threaded search is deterministic for fixed parameters, but a pure time limit stops
+it after however much work the machine managed: the same problem can give different plans on a
+loaded machine. ``SolveSettings.max_solutions`` bounds the work instead (a limit on the number of
+solutions the search accepts); PyVRP then stops after ``max_warm_iterations`` iterations, VROOM
+runs without a timeout of its own (only the whole time limit caps it), and a search from warm-start
+routes uses greedy descent (which stops by itself). As long as these limits are reached before the
+time limit, the plan depends only on the problem and the seed (the demo day: about 20 s of a 60 s
+cap). The time limit stays as a safety net. The seed permutes the order of the visit nodes (seed 0
+keeps the input order) and seeds PyVRP, which gives different, equally valid, plans.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 
 from optimizer import model
-from optimizer.errors import InfeasibleError
+from optimizer.errors import InfeasibleError, SearchTimeout
 from optimizer.executor import Executor
 from optimizer.progress import Progress, ensure
 from optimizer.routing import ortools_model, portfolio
@@ -77,6 +78,9 @@ def solve(
     ------
     InfeasibleError
         A required visit could not be served.
+    SearchTimeout
+        The time limit ended every search before it found a first plan (the message says how
+        much more time to give).
     ConfigError
         A vehicle's break cannot be taken inside its shift.
     ProblemError
@@ -94,11 +98,22 @@ def solve(
     init = portfolio.initial_routes(problem, initial) if initial is not None else None
     workers = portfolio.portfolio(problem, settings, has_initial=init is not None)
     with ensure(progress).step(f"Solving routes ({len(workers)} search(es))", total=None):
-        results = portfolio.run(problem, settings, workers, deadline=deadline, initial=init,
-                                executor=executor)
+        try:
+            results = portfolio.run(problem, settings, workers, deadline=deadline,
+                                    initial=init, executor=executor)
+        except SearchTimeout as exc:  # one worker: said with the whole time limit below
+            results = [exc]
     ok = [(r, i) for i, r in enumerate(results) if isinstance(r, model.Solution)]
     if not ok:
-        raise next(r for r in results if isinstance(r, Exception))
+        err = next(r for r in results if isinstance(r, Exception))
+        if isinstance(err, SearchTimeout):
+            raise SearchTimeout(
+                f"the solver found no plan within the time limit of {budget_s:g} s "
+                f"({len(problem.visits)} visits, {len(problem.vehicles)} routes: building a "
+                f"first plan takes longer; {err}); fix: give it more time (--time-limit "
+                f"{max(60, math.ceil(budget_s * 4))}, or time_limit in a what-if "
+                "file), or plan fewer cases at once") from None
+        raise err
     # lowest objective wins; ties (at the model's integer resolution) go to the lower worker
     best, _ = min(ok, key=lambda t: (round(t[0].objective * settings.value_scale), t[1]))
     for r, i in ok:

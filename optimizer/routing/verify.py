@@ -4,15 +4,17 @@ Nothing here uses OR-Tools or the solver's internals: the check walks every rout
 travel matrices and tests each rule of the model on the reported times. It is used on every plan
 the tests produce, inside `optimizer.routing.solve` as a safety net, and by the benchmark harness
 on our solutions and the peers' alike.
+
+A leg's travel is the problem's definition (`model.drive`, by time of day when the problem has
+time bands): from the reported departure, driving whenever no break is taken, as early as
+possible; leaving later or pausing never arrives earlier (FIFO), so that is the earliest the
+next service can start.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-
-import numpy as np
-import numpy.typing as npt
 
 from optimizer import model
 
@@ -39,7 +41,8 @@ def check_solution(problem: model.Problem, solution: model.Solution) -> list[str
     -----
     Checked: every visit is routed or dropped exactly once (required ones routed); a route
     belongs to a known vehicle, at most one route per vehicle; arcs are finite; each stop's
-    travel equals the matrix, ``arrive >= previous depart + travel``, ``start >= arrive``,
+    travel equals the leg's (`model.drive` from the previous departure, paused by the breaks
+    taken on the way), ``arrive >= previous depart + travel``, ``start >= arrive``,
     ``depart = start + service``; start of service inside one of the visit's windows; leave and
     return inside the shift (plus overtime); route duration within ``max_duration_s`` (plus
     overtime); ``max_visits``; capacity; allowed vehicles; every break of a working vehicle
@@ -49,8 +52,6 @@ def check_solution(problem: model.Problem, solution: model.Solution) -> list[str
     errors: list[str] = []
     visits = {v.visit_id: v for v in problem.visits}
     veh_index = {v.vehicle_id: k for k, v in enumerate(problem.vehicles)}
-    dur = np.asarray(problem.duration_s, dtype=float)
-    dist = np.asarray(problem.distance_m, dtype=float)
 
     # ---- each visit exactly once, routed or dropped
     routed = Counter(s.visit_id for r in solution.routes for s in r.stops)
@@ -83,13 +84,12 @@ def check_solution(problem: model.Problem, solution: model.Solution) -> list[str
             errors.append(f"route of unknown vehicle {route.vehicle_id}")
             continue
         k = veh_index[route.vehicle_id]
-        errors.extend(_check_route(problem, k, route, visits, dur, dist))
+        errors.extend(_check_route(problem, k, route, visits))
     return errors
 
 
 def _check_route(problem: model.Problem, k: int, route: model.Route,
-                 visits: dict[str, model.Visit], dur: npt.NDArray[np.float64],
-                 dist: npt.NDArray[np.float64]) -> list[str]:
+                 visits: dict[str, model.Visit]) -> list[str]:
     """Every rule on the route of vehicle `k`: its limits, its breaks, then leg by leg."""
     veh = problem.vehicles[k]
     name = f"vehicle {veh.vehicle_id}"
@@ -97,7 +97,7 @@ def _check_route(problem: model.Problem, k: int, route: model.Route,
     if not stops:
         return []
     return (_check_limits(veh, name, route, stops, visits) + _check_breaks(veh, name, route, stops)
-            + _check_legs(veh, k, name, route, stops, visits, dur, dist))
+            + _check_legs(veh, k, name, route, stops, visits, problem))
 
 
 def _check_limits(veh: model.Vehicle, name: str, route: model.Route,
@@ -172,8 +172,8 @@ def _check_breaks(veh: model.Vehicle, name: str, route: model.Route, stops: list
 
 def _check_legs(veh: model.Vehicle, k: int, name: str, route: model.Route,
                 stops: list[model.Stop], visits: dict[str, model.Visit],
-                dur: npt.NDArray[np.float64], dist: npt.NDArray[np.float64]) -> list[str]:
-    """Leg by leg: a road, travel as in the matrices, arrival, service, window, allowed vehicle,
+                problem: model.Problem) -> list[str]:
+    """Leg by leg: a road, travel as the problem's, arrival, service, window, allowed vehicle,
     the time between services enough for travel and breaks; the route's totals."""
     errs: list[str] = []
     breaks = sorted(route.breaks)
@@ -191,23 +191,26 @@ def _check_legs(veh: model.Vehicle, k: int, name: str, route: model.Route,
             stop = None
             loc = veh.end
             what = f"{name} return to end"
-        t_ij = float(dur[prev_loc, loc])
-        d_ij = float(dist[prev_loc, loc])
-        if not (math.isfinite(t_ij) and math.isfinite(d_ij)):
+        if not (math.isfinite(float(problem.duration_s[prev_loc, loc]))
+                and math.isfinite(float(problem.distance_m[prev_loc, loc]))):
             errs.append(f"{what}: location {prev_loc} cannot reach {loc} (no road)")
             return errs
-        total_s += t_ij
-        total_m += d_ij
         arrive = stop.arrive_s if stop is not None else route.return_s
         ready = stop.start_s if stop is not None else route.return_s
-        in_gap = sum(be - bs for bs, be in breaks if bs >= prev_t - EPS and be <= ready + EPS)
+        gap = [(bs, be) for bs, be in breaks if bs >= prev_t - EPS and be <= ready + EPS]
+        in_gap = sum(be - bs for bs, be in gap)
+        alone = model.drive(problem, prev_loc, loc, prev_t)
+        done_s, t_ij, d_ij = _drive_with_pauses(problem, prev_loc, loc, prev_t, gap)
+        total_s += t_ij
+        total_m += d_ij
         if stop is not None:
+            when = f" leaving at {model.hhmm(prev_t)}" if problem.traffic is not None else ""
             if abs(stop.travel_s - t_ij) > EPS * max(1.0, t_ij):
-                errs.append(
-                    f"{what}: travel_s {stop.travel_s:.3f} differs from the matrix {t_ij:.3f}")
+                errs.append(f"{what}: travel_s {stop.travel_s:.3f} differs from the matrix "
+                            f"{t_ij:.3f}{when}")
             if abs(stop.travel_m - d_ij) > EPS * max(1.0, d_ij):
-                errs.append(
-                    f"{what}: travel_m {stop.travel_m:.3f} differs from the matrix {d_ij:.3f}")
+                errs.append(f"{what}: travel_m {stop.travel_m:.3f} differs from the matrix "
+                            f"{d_ij:.3f}{when}")
             if stop.start_s < stop.arrive_s - EPS:
                 errs.append(
                     f"{what}: starts at {stop.start_s:.1f} before arriving {stop.arrive_s:.1f}")
@@ -228,12 +231,12 @@ def _check_legs(veh: model.Vehicle, k: int, name: str, route: model.Route,
                 errs.append(
                     f"{what}: vehicle index {k} not allowed (allowed {tuple(vis.allowed_vehicles)})"
                 )
-        if arrive < prev_t + t_ij - EPS:
+        if arrive < alone.end_s - EPS:
             errs.append(
                 f"{what}: arrives at {arrive:.3f}, earlier than leaving at {prev_t:.3f} "
-                f"plus travel {t_ij:.3f}"
+                f"plus travel {alone.travel_s:.3f}"
             )
-        if ready < prev_t + t_ij + in_gap - EPS:
+        if ready < done_s - EPS:
             errs.append(
                 f"{what}: {ready - prev_t:.1f} s between services, less than travel "
                 f"{t_ij:.1f} s plus breaks {in_gap:.1f} s"
@@ -246,6 +249,31 @@ def _check_legs(veh: model.Vehicle, k: int, name: str, route: model.Route,
     if abs(route.travel_m - total_m) > EPS * max(1.0, total_m):
         errs.append(f"{name}: travel_m total {route.travel_m:.3f} != sum of legs {total_m:.3f}")
     return errs
+
+
+def _drive_with_pauses(problem: model.Problem, i: int, j: int, t: float,
+                       pauses: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """Drive from location `i` to `j` from time `t`, pausing for each of `pauses` (breaks,
+    sorted) that starts before the arrival; the others are taken on arrival.
+
+    Returns (the earliest the next service can start: arrived and every pause over, the
+    seconds and the metres driven).
+    """
+    left, seconds, metres = 1.0, 0.0, 0.0
+    for bs, be in pauses:
+        if left > 0.0:
+            part = model.drive(problem, i, j, t, fraction=left, until_s=bs)
+            seconds += part.travel_s
+            metres += part.distance_m
+            left = 0.0 if part.fraction >= left else left - part.fraction
+            t = max(t, part.end_s)
+        t = max(t, be)
+    if left > 0.0:
+        part = model.drive(problem, i, j, t, fraction=left)
+        seconds += part.travel_s
+        metres += part.distance_m
+        t = part.end_s
+    return t, seconds, metres
 
 
 def route_cost(problem: model.Problem, solution: model.Solution) -> dict[str, float]:

@@ -7,5 +7,5 @@ with the promises and payments they carry, and an append-only audit log. `db` op
 `outcomes` the outcome codes and their validation (plain data, no database); `cases` merges an
 imported case list; `events` records outcomes and address corrections; `plans` records and
 queries published plans; `history` turns the store into what the next plan learns; `export`
-writes the compliance file.
+writes the compliance file; `apikeys` makes and checks the keys of the lender's HTTP API.
 """

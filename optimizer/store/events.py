@@ -87,6 +87,11 @@ def _recorded(row: OutcomeRecord, created: bool) -> RecordedOutcome:
         far_from_pin=row.far_from_pin, supersedes=row.supersedes_id)
 
 
+def as_recorded(row: OutcomeRecord) -> RecordedOutcome:
+    """A stored outcome as a `RecordedOutcome` (``created`` False: it was there before)."""
+    return _recorded(row, created=False)
+
+
 def stored_input(session: Session, row: OutcomeRecord) -> OutcomeInput:
     """The `OutcomeInput` a stored outcome was recorded from."""
     collectors = session.scalars(select(OutcomeCollector.collector_id).where(

@@ -175,6 +175,10 @@ def published_route(session: Session, collector_id: str, plan_date: date
         PlanRoute.plan_id == rec.id, PlanRouteMember.collector_id == collector_id))
     if route is None:
         return None
+    return _route_of(session, rec, route)
+
+
+def _route_of(session: Session, rec: PlanRecord, route: PlanRoute) -> PublishedRoute:
     members = tuple(session.scalars(select(PlanRouteMember.collector_id).where(
         PlanRouteMember.route_pk == route.id).order_by(PlanRouteMember.position)))
     stops = tuple(PublishedStop(
@@ -186,6 +190,32 @@ def published_route(session: Session, collector_id: str, plan_date: date
                                  .order_by(PlanStop.stop)))
     return PublishedRoute(rec.id, rec.plan_date, rec.version, route.route_id, route.name,
                           members, stops)
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A case a plan left out, with its reason code and sentence."""
+
+    case_id: str
+    reason_code: str
+    reason: str
+
+
+def plan_routes(session: Session, plan_id: int) -> tuple[PublishedRoute, ...]:
+    """Every route of a recorded plan, in the order recorded (an empty tuple: no such plan)."""
+    rec = session.get(PlanRecord, plan_id)
+    if rec is None:
+        return ()
+    routes = session.scalars(select(PlanRoute).where(PlanRoute.plan_id == rec.id)
+                             .order_by(PlanRoute.id))
+    return tuple(_route_of(session, rec, r) for r in routes)
+
+
+def plan_left_out(session: Session, plan_id: int) -> tuple[LeftOut, ...]:
+    """The cases a recorded plan left out, with their reasons."""
+    return tuple(LeftOut(u.case_id, u.reason_code, u.reason) for u in session.scalars(
+        select(PlanUnassigned).where(PlanUnassigned.plan_id == plan_id)
+        .order_by(PlanUnassigned.id)))
 
 
 def published_stop(session: Session, collector_id: str, plan_date: date, case_id: str

@@ -421,6 +421,28 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]]
 
 
+# --------------------------------------------------------------------------- API clients
+
+
+class ApiKey(Base):
+    """A key of the lender's HTTP API (`optimizer.store.apikeys`): only its SHA-256 is kept.
+
+    ``key_id`` is the key's public part (it names the key in logs and the audit log without
+    revealing it); ``revoked_at`` ends it. State, not an event: a revocation changes the row.
+    """
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("name"), UniqueConstraint("key_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    key_id: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    actor: Mapped[str]
+    revoked_at: Mapped[datetime | None]
+
+
 #: tables whose rows are never updated or deleted
 APPEND_ONLY: tuple[type[Base], ...] = (
     CaseVersion, AddressCorrection, OutcomeRecord, OutcomeCollector, PromiseRecord,

@@ -23,39 +23,37 @@ the manifest's hash, so a plan written again into the folder while serving
 the plan gets ``404``, a new one gets a link (shown on the overview), and no request ever sees a
 mix of two plans. A folder without a complete plan answers ``503``.
 
-The HTTP layer (`_Handler`, stdlib `http.server`) only maps requests to `_Site` answers.
+Tokens, links and what a token opens are `optimizer.web.site`'s, shared with the web
+application (`optimizer.web.run`, ``serve --store``). The HTTP layer here (`_Handler`, stdlib
+`http.server`) only maps requests to `Site` answers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import gzip
-import hashlib
-import json
 import logging
 import os
-import re
-import secrets
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
-from optimizer import atomic
-from optimizer.errors import ConfigError
 from optimizer.outputs import maps
-from optimizer.outputs.write import (
-    LINKS_FILE,
-    MANIFEST,
-    IncompletePlan,
-    parse_manifest,
-    read_manifest,
+from optimizer.web.security import tile_hosts
+from optimizer.web.site import (
+    Links,
+    ServeError,
+    Site,
+    build_links,
+    format_links,
+    load_tokens,
+    manifest_or_error,
 )
 
 logger = logging.getLogger(__name__)
@@ -72,16 +70,10 @@ __all__ = [
     "start_server",
 ]
 
-_TOKEN_BYTES = 32
-# what `secrets.token_urlsafe(32)` gives: 43 characters of the URL-safe base64 alphabet
-_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43,}")
 #: pending connections the listening socket holds (the stdlib's default of 5 makes the kernel
 #: drop connection attempts of a busy morning, which clients retry only after 1 s, 3 s, ...)
 REQUEST_QUEUE_SIZE = 128
 
-
-class ServeError(ConfigError):
-    """The server cannot start: the message names the problem and the fix (exit code 2)."""
 
 _CONTENT_TYPES = {
     ".js": "text/javascript; charset=utf-8",
@@ -92,13 +84,9 @@ _CONTENT_TYPES = {
 
 
 def _csp() -> str:
-    tile_hosts = " ".join(
-        sorted({"https://" + t.url.split("/")[2].replace("{s}", "*") for t in maps.TILES.values()})
-    )
-    tile_hosts = tile_hosts.replace("https://webrd0*.is.autonavi.com", "https://*.is.autonavi.com")
     return (
         "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-        f"img-src 'self' data: {tile_hosts}; connect-src 'none'; base-uri 'none'; "
+        f"img-src 'self' data: {' '.join(tile_hosts())}; connect-src 'none'; base-uri 'none'; "
         "form-action 'none'; frame-ancestors 'none'"
     )
 
@@ -111,307 +99,11 @@ _SECURITY_HEADERS = {
 }
 
 
-@dataclass(frozen=True)
-class Links:
-    """The served URLs: the overview's and one per collector."""
-
-    overview: str | None
-    collectors: dict[str, str] = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return {"overview": self.overview, "collectors": dict(self.collectors)}
-
-
-# --------------------------------------------------------------------------- tokens
-
-
-def _token_problems(loaded: object, path: Path) -> list[str]:
-    """What is wrong with the content of a ``links.json`` (empty: nothing)."""
-    if not isinstance(loaded, dict) or not isinstance(loaded.get("collectors", {}), dict):
-        return ['it is not {"overview": token, "collectors": {collector_id: token}}']
-    entries: list[tuple[str, object]] = []
-    if loaded.get("overview") is not None:
-        entries.append(("overview", loaded["overview"]))
-    entries += [(f"collector {cid}", t) for cid, t in (loaded.get("collectors") or {}).items()]
-    problems = []
-    seen: dict[str, str] = {}
-    for name, token in entries:
-        if not isinstance(token, str):
-            problems.append(f"the token of {name} is not text")
-        elif not _TOKEN_RE.fullmatch(token):
-            bad = sorted(set(re.sub(r"[A-Za-z0-9_-]", "", token)))
-            problems.append(f"the token of {name} is weak ({len(token)} characters"
-                            + (f", with {''.join(bad)!r} outside the URL-safe alphabet" if bad
-                               else "") + "; the links this server issues have 43 URL-safe "
-                            "characters, 256 random bits)")
-        elif token in seen:
-            problems.append(f"the token of {name} is the same as that of {seen[token]}")
-        else:
-            seen[token] = name
-    return problems
-
-
-def _read_tokens(path: Path) -> dict:
-    """The tokens saved in `path` (none if it does not exist); `ServeError` if they are unsafe."""
-    tokens: dict = {"overview": None, "collectors": {}}
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return tokens
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ServeError(f"{path}: cannot be read ({exc}); fix: delete the file to issue new "
-                         "links") from None
-    try:
-        loaded = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ServeError(f"{path}: not valid JSON ({exc}); fix: delete the file to issue new "
-                         "links (or repair it)") from None
-    problems = _token_problems(loaded, path)
-    if problems:
-        raise ServeError(f"{path}: {'; '.join(problems)}; fix: delete those entries (or the "
-                         "file) to issue new links")
-    tokens["overview"] = loaded.get("overview")
-    tokens["collectors"] = dict(loaded.get("collectors") or {})
-    return tokens
-
-
-def _save_tokens(path: Path, tokens: dict) -> None:
-    data = json.dumps(tokens, ensure_ascii=False, indent=2).encode("utf-8")
-    atomic.write_file(path, data, mode=0o600)
-    logger.info("saved link tokens to %s", path)
-
-
-def _add_tokens(tokens: dict, collector_ids) -> bool:
-    """Give the overview and every collector of `collector_ids` a token; True if any was new."""
-    changed = False
-    taken = {tokens["overview"], *tokens["collectors"].values()}
-    if not tokens["overview"]:
-        tokens["overview"] = secrets.token_urlsafe(_TOKEN_BYTES)
-        taken.add(tokens["overview"])
-        changed = True
-    for cid in collector_ids:
-        if not tokens["collectors"].get(cid):
-            token = secrets.token_urlsafe(_TOKEN_BYTES)
-            while token in taken:  # never, with 256 bits; but a duplicate would cross pages
-                token = secrets.token_urlsafe(_TOKEN_BYTES)
-            tokens["collectors"][cid] = token
-            taken.add(token)
-            changed = True
-    return changed
-
-
-def load_tokens(
-    plan_dir: str | Path,
-    *,
-    token_file: str | Path | None = None,
-    collector_ids: list[str] | None = None,
-) -> dict:
-    """Read the tokens of a plan directory, creating and saving missing ones.
-
-    Parameters
-    ----------
-    plan_dir : str or Path
-        The plan output directory.
-    token_file : str or Path, optional
-        Where tokens are kept; default ``plan_dir/links.json``.
-    collector_ids : list of str, optional
-        Collectors that need a token; default: those with a page in the plan's manifest.
-
-    Returns
-    -------
-    dict
-        ``{"overview": token, "collectors": {collector_id: token}}``.
-
-    Raises
-    ------
-    ServeError
-        The token file is damaged, or holds a weak or duplicate token (the message names it).
-    """
-    plan_dir = Path(plan_dir)
-    path = Path(token_file) if token_file else plan_dir / LINKS_FILE
-    if collector_ids is None:
-        collector_ids = list(_manifest_or_error(plan_dir)["pages"])
-    # under the folder's lock: a plan written into the folder meanwhile keeps what is saved
-    with atomic.folder_lock(plan_dir):
-        tokens = _read_tokens(path)
-        if _add_tokens(tokens, collector_ids):
-            _save_tokens(path, tokens)
-    return tokens
-
-
-def _manifest_or_error(plan_dir: Path) -> dict:
-    if not plan_dir.is_dir():
-        raise ServeError(f"{plan_dir}: no such plan directory; fix: run `collector-routes plan "
-                         f"--out {plan_dir}` first")
-    try:
-        return read_manifest(plan_dir)
-    except IncompletePlan as exc:
-        raise ServeError(str(exc)) from None
-
-
-def build_links(
-    plan_dir: str | Path, base_url: str, *, token_file: str | Path | None = None
-) -> Links:
-    """The URLs under `base_url` (e.g. ``http://192.168.1.5:8000``) of a plan directory's pages."""
-    plan_dir = Path(plan_dir)
-    manifest = _manifest_or_error(plan_dir)
-    tokens = load_tokens(plan_dir, token_file=token_file, collector_ids=list(manifest["pages"]))
-    return _links(manifest, tokens, base_url)
-
-
-def _links(manifest: Mapping, tokens: Mapping, base_url: str) -> Links:
-    base = base_url.rstrip("/")
-    return Links(
-        overview=f"{base}/{tokens['overview']}/" if manifest.get("overview") else None,
-        collectors={cid: f"{base}/{tokens['collectors'][cid]}/" for cid in manifest["pages"]},
-    )
-
-
-def format_links(links: Links) -> str:
-    """The links as lines of text for the CLI to print."""
-    lines = [f"overview  {links.overview or '(no index.html in the plan directory)'}"]
-    width = max((len(c) for c in links.collectors), default=0)
-    lines += [f"{cid:<{width}}  {url}" for cid, url in links.collectors.items()]
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- what is served
-
-
-class _Gone(Exception):
-    """The plan changed or vanished while a request read it (retry once, then 503)."""
-
-
-@dataclass(frozen=True)
-class _View:
-    """One plan as served: its manifest and which token opens which page."""
-
-    manifest: Mapping
-    routes: Mapping[str, str]  # token -> page file
-    overview_token: str | None
-    links: Links
-
-
-class _Folder:
-    """A handle on the plan folder as it was when opened: reads never mix two plans."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def read(self, name: str) -> bytes:
-        try:
-            fd = os.open(name, os.O_RDONLY, dir_fd=self.fd)
-        except FileNotFoundError:
-            raise _Gone(name) from None
-        with os.fdopen(fd, "rb") as fh:
-            return fh.read()
-
-
-class _Site:
-    """What a request gets: resolves tokens against the current manifest, reads checked pages.
-
-    Kept apart from the HTTP layer (a later web framework calls the same methods).
-    """
-
-    def __init__(self, plan_dir: Path, *, token_file: Path | None, base_url: str) -> None:
-        self.plan_dir = plan_dir
-        self.token_path = token_file or plan_dir / LINKS_FILE
-        self.base_url = base_url
-        self._lock = threading.Lock()
-        self._tokens = _read_tokens(self.token_path)
-        self._unsaved = False
-        self._view: _View | None = None
-        self.assets = {
-            f"{maps.ASSETS_DIRNAME}/{rel}": data for rel, data in maps.asset_files().items()
-        }
-
-    @contextlib.contextmanager
-    def folder(self) -> Iterator[_Folder | None]:
-        """The plan folder as it is now (``None`` if it is gone)."""
-        try:
-            fd = os.open(self.plan_dir, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            yield None
-            return
-        try:
-            yield _Folder(fd)
-        finally:
-            os.close(fd)
-
-    def view(self, folder: _Folder) -> _View | None:
-        """The plan in `folder` (``None``: no complete plan there)."""
-        try:
-            manifest = parse_manifest(folder.read(MANIFEST))
-        except (_Gone, IncompletePlan, OSError):
-            return None
-        with self._lock:
-            if self._view is not None and self._view.manifest["plan_id"] == manifest["plan_id"]:
-                if self._unsaved:
-                    self._save()
-                return self._view
-            if _add_tokens(self._tokens, manifest["pages"]) or self._unsaved:
-                self._unsaved = True
-                self._save()
-            t = self._tokens
-            routes = {t["collectors"][cid]: page for cid, page in manifest["pages"].items()}
-            overview = None
-            if manifest.get("overview"):
-                overview = t["overview"]
-                routes[overview] = manifest["overview"]
-            self._view = _View(manifest, routes, overview, _links(manifest, t, self.base_url))
-            return self._view
-
-    def _save(self) -> None:
-        """Save new tokens unless a plan is being written right now (then on a later request)."""
-        try:
-            with atomic.folder_lock(self.plan_dir, blocking=False):
-                _save_tokens(self.token_path, self._tokens)
-            self._unsaved = False
-        except BlockingIOError:
-            logger.info("plan folder busy; new link tokens saved later")
-        except OSError as exc:
-            logger.warning("could not save link tokens to %s: %s", self.token_path, exc)
-
-    @staticmethod
-    def page_for(view: _View, token: str) -> str | None:
-        for known, page in view.routes.items():
-            if secrets.compare_digest(known.encode(), token.encode()):
-                return page
-        return None
-
-    def page(self, token: str) -> tuple[int, bytes]:
-        """``(status, body)`` of the page behind `token`: 200, 404 or 503 (no complete plan)."""
-        for _ in range(2):  # the folder may be swapped between reading the manifest and the page
-            with self.folder() as folder:
-                view = self.view(folder) if folder is not None else None
-                if folder is None or view is None:
-                    return 503, b""
-                page = self.page_for(view, token)
-                if page is None:
-                    return 404, b""
-                try:
-                    body = folder.read(page)
-                except (_Gone, OSError):
-                    continue
-                digest = view.manifest["files"].get(page)
-                if digest is None or hashlib.sha256(body).hexdigest() != digest or not body:
-                    continue
-                if token == view.overview_token:
-                    body = _with_links(body.decode("utf-8"), view.links).encode("utf-8")
-                return 200, body
-        return 503, b""
-
-    def valid_token(self, token: str) -> bool:
-        with self.folder() as folder:
-            view = self.view(folder) if folder is not None else None
-        return view is not None and self.page_for(view, token) is not None
-
-
 class _Handler(BaseHTTPRequestHandler):
     server_version = "collector-routes"
     sys_version = ""
     timeout = 30  # seconds a slow client may hold a connection
-    site: _Site  # set on the subclass made per server
+    site: Site  # set on the subclass made per server
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # the stdlib's error page names the server and echoes the request: send nothing instead
@@ -474,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._asset("/".join(parts))
         if len(parts) == 1:
             return self._page(parts[0])
-        if parts[1] == maps.ASSETS_DIRNAME and self.site.valid_token(parts[0]):
+        if parts[1] == maps.ASSETS_DIRNAME and self.site.access(parts[0]) is not None:
             return self._asset("/".join(parts[1:]))
         return self._not_found()
 
@@ -488,26 +180,17 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _page(self, token: str) -> None:
-        status, body = self.site.page(token)
-        if status == 200:
-            self._send(200, body, "text/html; charset=utf-8", cache="no-store")
-        elif status == 503:  # no complete plan in the folder right now
+        found = self.site.page(token)
+        if found.status == 200:
+            self._send(200, found.body, "text/html; charset=utf-8", cache="no-store")
+        elif found.status == 503:  # no complete plan in the folder right now
             self._send(503, b"", "text/plain; charset=utf-8", cache="no-store",
                        extra={"Retry-After": "5"})
         else:
             self._not_found()
 
 
-def _with_links(text: str, links: Links) -> str:
-    begin = text.find(maps.LINKS_BEGIN)
-    end = text.find(maps.LINKS_END, begin + 1)
-    if begin < 0 or end < 0:
-        return text
-    section = maps.collector_links_html(links.collectors, qr=True)
-    return text[:begin] + section + text[end + len(maps.LINKS_END) :]
-
-
-def _public_host(host: str) -> str:
+def public_host(host: str) -> str:
     """An address phones can use when the server listens on every interface."""
     if host in ("0.0.0.0", "", "::"):
         # the machine's own addresses as its name resolves (no traffic is sent); pass
@@ -559,30 +242,37 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
+def bind_problem(host: str, port: int, exc: BaseException) -> ServeError:
+    """What to do when listening on `host`:`port` failed with `exc` (also `optimizer.web.run`)."""
+    if isinstance(exc, socket.gaierror):
+        return ServeError(f"--host {host!r} is not an address or a name this machine can "
+                          "resolve; fix: give 127.0.0.1 (this machine), 0.0.0.0 (every network) "
+                          "or one of its addresses")
+    if isinstance(exc, OverflowError):
+        return ServeError(f"--port {port} is not a port; fix: give 0-65535")
+    err = getattr(exc, "errno", None)
+    if err == errno.EADDRINUSE:
+        return ServeError(f"port {port} on {host} is already in use (another server, or "
+                          "another `collector-routes serve`); fix: give another --port, or "
+                          "stop the other server")
+    if err == errno.EADDRNOTAVAIL:
+        return ServeError(f"--host {host} is not an address of this machine; fix: give "
+                          "127.0.0.1, 0.0.0.0 or one of its addresses")
+    if err == errno.EACCES:
+        return ServeError(f"port {port} needs administrator rights; fix: give a port "
+                          "above 1023, e.g. --port 8000")
+    why = getattr(exc, "strerror", None) or exc
+    return ServeError(f"cannot listen on {host}:{port}: {why}; fix: give another --host or "
+                      "--port")
+
+
 def _bind(host: str, port: int, handler) -> ThreadingHTTPServer:
     """Listen on `host`:`port`; `ServeError` saying what to do when that is not possible."""
     cls = _Server6 if ":" in host else _Server
     try:
         return cls((host, port), handler)
-    except socket.gaierror:
-        raise ServeError(f"--host {host!r} is not an address or a name this machine can "
-                         "resolve; fix: give 127.0.0.1 (this machine), 0.0.0.0 (every network) "
-                         "or one of its addresses") from None
-    except OverflowError:
-        raise ServeError(f"--port {port} is not a port; fix: give 0-65535") from None
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise ServeError(f"port {port} on {host} is already in use (another server, or "
-                             "another `collector-routes serve`); fix: give another --port, or "
-                             "stop the other server") from None
-        if exc.errno == errno.EADDRNOTAVAIL:
-            raise ServeError(f"--host {host} is not an address of this machine; fix: give "
-                             "127.0.0.1, 0.0.0.0 or one of its addresses") from None
-        if exc.errno == errno.EACCES:
-            raise ServeError(f"port {port} needs administrator rights; fix: give a port "
-                             "above 1023, e.g. --port 8000") from None
-        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; fix: give "
-                         "another --host or --port") from None
+    except (OSError, OverflowError) as exc:  # socket.gaierror is an OSError
+        raise bind_problem(host, port, exc) from None
 
 
 def _make_server(
@@ -594,7 +284,7 @@ def _make_server(
     public_url: str | None,
 ) -> tuple[ThreadingHTTPServer, str, Links]:
     plan_dir = Path(plan_dir)
-    manifest = _manifest_or_error(plan_dir)
+    manifest = manifest_or_error(plan_dir)
     if not manifest.get("overview") and not manifest["pages"]:
         raise ServeError(f"{plan_dir}: the plan has no pages (written with --no-maps); fix: run "
                          f"`collector-routes plan --out {plan_dir}` without --no-maps")
@@ -604,18 +294,17 @@ def _make_server(
     httpd = _bind(host, port, handler)
     try:
         bound_port = httpd.server_address[1]
-        base_url = (public_url or f"http://{_public_host(host)}:{bound_port}").rstrip("/")
-        handler.site = _Site(plan_dir, token_file=Path(token_file) if token_file else None,
-                             base_url=base_url)
-        with handler.site.folder() as folder:
-            view = handler.site.view(folder) if folder is not None else None
-        if view is None:
+        base_url = (public_url or f"http://{public_host(host)}:{bound_port}").rstrip("/")
+        handler.site = Site(plan_dir, token_file=Path(token_file) if token_file else None,
+                            base_url=base_url)
+        links = handler.site.links()
+        if links is None:
             raise ServeError(f"{plan_dir}: the plan changed while the server started; fix: "
                              "start it again")
     except BaseException:
         httpd.server_close()
         raise
-    return httpd, base_url, view.links
+    return httpd, base_url, links
 
 
 def start_server(

@@ -22,6 +22,9 @@ from optimizer.settings import PlanSettings
 
 #: names of variants, scenarios and added collectors' ids: usable as folder and file names
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: most collectors a variant adds or removes at once (a larger number is a typo: 100,000 new
+#: collectors would plan for hours)
+MAX_COLLECTORS = 1000
 _DAY_S = 24 * 3600
 
 
@@ -104,7 +107,7 @@ def _remove(v: object) -> RemoveCollectors:
         if unknown or len(v) != 1:
             raise opt.Bad(f"has keys {sorted(v)}", "give either {ids: [K14, K15]} or {count: 5}")
         if "count" in v:
-            return RemoveCollectors(count=opt.whole(1)(v["count"]))
+            return RemoveCollectors(count=opt.whole(1, hi=MAX_COLLECTORS)(v["count"]))
         return _remove(v["ids"])
     raise opt.Bad("is not a list of ids or {count: n}", "give [K14, K15] or {count: 5}")
 
@@ -139,7 +142,7 @@ def _add_one(v: object) -> AddCollectors:
     if unknown:
         raise opt.Bad(f"has unknown key(s) {', '.join(unknown)}",
                       f"use only: {', '.join(_ADD_KEYS)}")
-    count = opt.whole(1)(v.get("count", 1))
+    count = opt.whole(1, hi=MAX_COLLECTORS)(v.get("count", 1))
     like = opt.text(v["like"]) if "like" in v else None
     if like is None and ("start" not in v or "shift" not in v):
         raise opt.Bad("needs `like` (a collector to copy) or both `start` and `shift`",

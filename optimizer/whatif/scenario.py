@@ -26,6 +26,8 @@ from optimizer.settings import OPTIONS, PlanSettings, build_settings, option_def
 from optimizer.whatif.edits import NAME_RE, TEAM_KEYS, TeamEdits
 
 BASE = "base"
+#: the files a run writes beside the variants' folders (a variant may not take their names)
+RESULT_FILES = ("report.html", "kpis.csv", "kpis.json")
 START_FROM_BASE = ("auto", "always", "never")
 #: keys of how a variant is run (the others: plan options and team edits)
 RUN_KEYS: Mapping[str, opt.Parser] = {
@@ -118,7 +120,23 @@ def load_scenario(path: str | Path) -> Scenario:
     if len({v.name for v in variants}) != len(variants):
         raise InputError([Issue(file, 0, "", "variants", "", "duplicate variant names",
                                 "give every variant its own name")])
+    clashes = _case_clashes([v.name for v in variants])
+    if clashes:
+        raise InputError([Issue(file, 0, "", "variants", " and ".join(names),
+                                f"the names {' and '.join(f'`{n}`' for n in names)} differ only "
+                                "in case: on a file system that ignores case (Windows, macOS) "
+                                "their result folders are one folder",
+                                "give them names that differ in more than case")
+                          for names in clashes])
     return Scenario(name, path, str(data.get("description", "")), tuple(variants))
+
+
+def _case_clashes(names: Sequence[str]) -> list[tuple[str, ...]]:
+    """Groups of names equal when case is ignored (`str.casefold`), in file order."""
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(n.casefold(), []).append(n)
+    return [tuple(g) for g in groups.values() if len(g) > 1]
 
 
 def _variant(name: str, section: object, base: Mapping[str, Any], file: str,
@@ -131,6 +149,10 @@ def _variant(name: str, section: object, base: Mapping[str, Any], file: str,
     elif not NAME_RE.match(name):
         issues.append(Issue(file, 0, where, "", name, "the name is not usable as a folder name",
                             "use letters, digits, '-', '_' or '.'"))
+    elif name.casefold() in RESULT_FILES:
+        issues.append(Issue(file, 0, where, "", name, "the name is the one of a file of the "
+                            "results folder (its folder would take the file's place)",
+                            "rename the variant"))
     over, more = _parse_section(section, where, file, allow_team=True)
     issues += more
     if "shift_hours" in over and "extend_shift_hours" in over:
@@ -177,24 +199,56 @@ def _read_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise MissingFileError(f"scenario file {path} not found; give the path of a .yaml or "
-                               ".toml scenario file (see docs/whatif.md)") from None
+        raise MissingFileError(f"scenario file {path} not found; fix: give the path of a .yaml "
+                               "or .toml scenario file (see docs/whatif.md)") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path.name}: not UTF-8 text (byte {exc.start}); save the scenario "
-                          "file as UTF-8") from None
+        raise ConfigError(f"{path.name}: not UTF-8 text (byte {exc.start}); fix: save the "
+                          "scenario file as UTF-8") from None
     except OSError as exc:  # a folder, no permission
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc}); give the path of a "
-                          "readable .yaml or .toml scenario file") from None
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc}); fix: give the path "
+                          "of a readable .yaml or .toml scenario file") from None
     toml = path.suffix.lower() == ".toml"
     try:
-        data = tomllib.loads(text) if toml else yaml.safe_load(text)
+        data = tomllib.loads(text) if toml else _yaml(text)
     except Exception as exc:  # noqa: BLE001 - YAML and TOML raise their own types
         raise ConfigError(f"{path.name}: cannot be read as {'TOML' if toml else 'YAML'}: {exc}; "
-                          "fix the syntax (see docs/whatif.md)") from None
+                          "fix: correct the syntax (see docs/whatif.md)") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path.name}: the file must be a mapping with `base` and `variants`; "
-                          "see docs/whatif.md")
+                          "fix: write `base:` and `variants:` at the top level (see "
+                          "docs/whatif.md)")
     return data
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with two of its surprises turned off: a key written twice is an
+    error (PyYAML keeps the last silently, so a variant would vanish), and dates stay text until
+    the key's own check reads them (a bad date then names its key)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key {key!r} is written twice (lines {seen[key]} and "
+                f"{key_node.start_mark.line + 1}); fix: keep one, or rename one",
+                key_node.start_mark)
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _parse_section(section: object, where: str, file: str, *, allow_team: bool

@@ -36,7 +36,7 @@ from optimizer.geo.geocode.base import Geocoder, GeocoderConfigError, GeocodeRes
 from optimizer.geo.geocode.cache import CachedGeocoder
 from optimizer.geo.geocode.gazetteer import DEFAULT_MIN_SCORE, Gazetteer
 from optimizer.geo.geocode.index import DEFAULT_OSM_PATH
-from optimizer.geo.geocode.online import GeopyGeocoder
+from optimizer.geo.geocode.online import GeopyGeocoder, geopy_service
 from optimizer.model import Case, Collector, geocode_status
 from optimizer.progress import Progress, ensure
 
@@ -48,6 +48,7 @@ __all__ = [
     "GeocoderConfigError",
     "check_addresses",
     "geocode_cases",
+    "geopy_service",
     "make_geocoder",
 ]
 

@@ -84,11 +84,12 @@ class CachedGeocoder:
                 self._db = self._open()
         except (OSError, sqlite3.Error, _DamagedCache) as exc:
             raise GeocoderConfigError(
-                f"cannot use the geocoding cache {self.path}: {exc}; point ${CACHE_ENV} (or the "
-                "cache_dir option) to a writable folder"
+                f"cannot use the geocoding cache {self.path}: {exc}; fix: give a writable cache "
+                f"folder (--cache-dir, or ${CACHE_ENV}), or remove {self.path.name} there"
             ) from exc
         self.hits = 0
         self.misses = 0
+        self._writable = True  # False once another program held the cache past the timeout
 
     def _open(self) -> sqlite3.Connection:
         """Connect and check the file; `_DamagedCache` if it is not a cache of ours."""
@@ -130,12 +131,25 @@ class CachedGeocoder:
     def _row(self, key: str) -> tuple[Any, ...] | None:
         """The cached answer of a query key: (found, lat, lon, matched, kind, score,
         result_provider, reason), or ``None``."""
-        row: tuple[Any, ...] | None = self._db.execute(
-            "SELECT found, lat, lon, matched, kind, score, result_provider, reason FROM geocode "
-            "WHERE provider = ? AND query = ?",
-            (self.provider, key),
-        ).fetchone()
+        try:
+            row: tuple[Any, ...] | None = self._db.execute(
+                "SELECT found, lat, lon, matched, kind, score, result_provider, reason FROM "
+                "geocode WHERE provider = ? AND query = ?",
+                (self.provider, key),
+            ).fetchone()
+        except sqlite3.OperationalError as exc:  # locked by another program: ask the geocoder
+            self._busy(exc)
+            return None
         return row
+
+    def _busy(self, exc: sqlite3.OperationalError) -> None:
+        """Another program holds the cache (a second plan, a what-if run): go on without it."""
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise exc
+        if self._writable:
+            logger.warning("the geocoding cache %s is in use by another program (%s); the "
+                           "answers of this run are not cached", self.path, exc)
+        self._writable = False
 
     def geocode(self, query: str) -> GeocodeResult | None:
         key = cache_query_key(query)
@@ -154,7 +168,16 @@ class CachedGeocoder:
         return result
 
     def _store(self, key: str, result: GeocodeResult | None, reason: str) -> None:
-        """Keep an answer (a miss: ``result`` None, with its reason), committed at once."""
+        """Keep an answer (a miss: ``result`` None, with its reason), committed at once; not
+        while another program holds the cache (`_busy`)."""
+        if not self._writable:
+            return
+        try:
+            self._store_now(key, result, reason)
+        except sqlite3.OperationalError as exc:
+            self._busy(exc)
+
+    def _store_now(self, key: str, result: GeocodeResult | None, reason: str) -> None:
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO geocode VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

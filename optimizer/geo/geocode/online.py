@@ -71,7 +71,8 @@ class GeopyGeocoder:
 
         self.provider = provider
         if geocoder is None:
-            geocoder = _service(provider, user_agent, timeout_s, provider_kwargs)
+            geocoder = geopy_service(provider, user_agent=user_agent, timeout_s=timeout_s,
+                                     **provider_kwargs)
         # the rate limit only: retries are counted here, for the circuit breaker
         self._geocode = RateLimiter(
             geocoder.geocode,
@@ -193,11 +194,14 @@ class GeopyGeocoder:
         return "failed:" in reason or "geocoder unavailable" in reason
 
 
-def _service(
-    provider: str, user_agent: str | None, timeout_s: float, provider_kwargs: dict[str, Any]
-) -> Any:
-    """The geopy geocoder instance of a service name; `GeocoderConfigError` if it cannot be
-    built as asked."""
+def geopy_service(provider: str, *, user_agent: str | None = None, timeout_s: float = 10,
+                  **provider_kwargs: Any) -> Any:
+    """The geopy geocoder of an online service, built without a request.
+
+    Raises `GeocoderConfigError` (with the fix) for an unknown service, Nominatim without a
+    user agent, or options the service refuses (Google without an API key...); the command
+    line calls it while it checks its options, before any work.
+    """
     from geopy.exc import ConfigurationError, GeocoderNotFound  # online geocoding only
     from geopy.geocoders import get_geocoder_for_service
 
@@ -205,14 +209,14 @@ def _service(
         cls = get_geocoder_for_service(provider)
     except GeocoderNotFound as exc:
         raise GeocoderConfigError(
-            f"unknown geocoding service {provider!r}; use 'offline' or a geopy service "
+            f"unknown geocoding service {provider!r}; fix: use 'offline' or a geopy service "
             "name such as 'nominatim', 'arcgis', 'baiduv3'"
         ) from exc
     if provider.lower() == "nominatim" and not user_agent:
         raise GeocoderConfigError(
-            "the Nominatim service requires a user agent that identifies your "
-            "application; pass user_agent='my-company-collector-routes' "
-            "(see https://operations.osmfoundation.org/policies/nominatim/)"
+            "the Nominatim service requires a user agent that identifies your application; "
+            "fix: pass user_agent='my-company-collector-routes' (--user-agent; see "
+            "https://operations.osmfoundation.org/policies/nominatim/)"
         )
     kwargs = dict(provider_kwargs)
     kwargs.setdefault("timeout", timeout_s)
@@ -220,15 +224,12 @@ def _service(
         kwargs.setdefault("user_agent", user_agent)
     try:
         return cls(**kwargs)
-    except TypeError as exc:
+    except (TypeError, ConfigurationError) as exc:  # e.g. a service that needs an API key
         raise GeocoderConfigError(
-            f"geocoding service {provider!r} rejected the options {sorted(kwargs)}: {exc}"
-        ) from exc
-    except ConfigurationError as exc:  # e.g. a service that needs an API key and got none
-        raise GeocoderConfigError(
-            f"geocoding service {provider!r} cannot be used as configured ({exc}); give it the "
-            "options it needs (such as api_key), or use 'offline' or a service that needs "
-            "none, such as 'nominatim' with a user agent"
+            f"geocoding service {provider!r} cannot be used as configured ({exc}; options "
+            f"given: {', '.join(sorted(kwargs))}); fix: give it the options it needs (such as "
+            "api_key), or use --geocoder offline, or a service that needs none, such as "
+            "nominatim with a user agent"
         ) from exc
 
 

@@ -29,6 +29,11 @@ LATIN = (
 )
 # Traditional Chinese in Big5: neither GBK nor Latin text, so its encoding cannot be told
 BIG5 = HEADER + "\r\nT-1,陳大文,臺北市中山區南京東路,30.6570,104.0800,1000,45,,請先電話聯絡\r\n"
+# Korean in EUC-KR: its Hangul bytes are those of common GB2312 hanzi, so it decodes as
+# Chinese-looking text (it was read so, silently); only hanzi of the first 2,350 show up
+EUC_KR = HEADER + ("\r\nK-1,김철수,서울특별시 중구 세종대로 110,30.6570,104.0800,1000,45,,"
+                   "전화 먼저 부탁합니다\r\nK-2,이영희,부산광역시 해운대구 우동,30.6640,104.0620,"
+                   "2000,30,,오후에 방문\r\n")
 
 
 def _rewrite_zip(data: bytes, edit) -> bytes:
@@ -84,6 +89,7 @@ def main() -> None:
         b"\xff\xfe" + text.replace(",", "\t").encode("utf-16-le"))
     (HERE / "cases_latin1.csv").write_bytes(LATIN.encode("cp1252"))
     (HERE / "cases_big5.csv").write_bytes(BIG5.encode("big5"))
+    (HERE / "cases_euc_kr.csv").write_bytes(EUC_KR.encode("euc-kr"))
     book = big_ids_workbook()
     (HERE / "cases_big_ids.xlsx").write_bytes(book)
     (HERE / "cases_truncated.xlsx").write_bytes(book[: len(book) // 2])

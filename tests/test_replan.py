@@ -1,0 +1,183 @@
+"""Re-planning during the day (`collector-routes replan`): the demo day, published by `plan`,
+re-planned at 13:00 with one absent collector and two urgent cases.
+
+Every re-planned day is re-checked by `plancheck` (the demo cases and the urgent ones, each
+exactly once); the done part is compared with the published plan; no new visit starts before
+13:00; the absent collector's crew makes no later visit; both urgent cases are visited or
+explained; with a case store, the visits done are those with an outcome recorded.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from demoplan import PLAN_DATE
+from plancheck import check_plan_outputs
+
+from optimizer.cli import main
+from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_cases, read_collectors
+from optimizer.planning.rules import PRESETS
+
+AT = "13:00"
+ABSENT = "K03"
+URGENT = """\
+case_id,customer_name,address,lat,lon,amount_overdue,days_past_due,windows,service_minutes
+U-1,急一,,30.6612,104.0706,30000,40,14:00-18:00,20
+U-2,急二,,30.6745,104.0512,22000,75,15:00-19:00,20
+"""
+
+
+def _rows(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _secs(clock: str) -> int:
+    h, m, s = (int(x) for x in clock.split(":"))
+    return h * 3600 + m * 60 + s
+
+
+def _routes(folder: Path) -> dict[str, dict]:
+    data = json.loads((folder / "routes.json").read_text(encoding="utf-8"))
+    return {r["collector_id"]: r for r in data["routes"]}
+
+
+@pytest.fixture(scope="module")
+def urgent_file(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("urgent") / "urgent.csv"
+    p.write_text(URGENT, encoding="utf-8")
+    return p
+
+
+@pytest.fixture(scope="module")
+def replanned(demo_plan, urgent_file, tmp_path_factory, cache_dir) -> Path:
+    out = tmp_path_factory.mktemp("replan") / "new"
+    assert main(["replan", "--plan", str(demo_plan), "--at", AT, "--absent", ABSENT,
+                 "--urgent", str(urgent_file), "--out", str(out), "--time-limit", "300",
+                 "--max-solutions", "30",
+                 "--no-maps", "-q", "--cache-dir", str(cache_dir)]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_the_replanned_day_passes_the_re_simulation(replanned, urgent_file, cache_dir):
+    from optimizer.geo.network import load_network
+
+    cases = read_cases(DEMO_CASES) + read_cases(urgent_file)
+    assert check_plan_outputs(replanned, cases, read_collectors(DEMO_COLLECTORS), PLAN_DATE,
+                              PRESETS["china"], network=load_network(cache_dir=cache_dir)) == []
+
+
+@pytest.mark.slow
+def test_done_stops_are_kept_and_nothing_new_starts_before_the_time(demo_plan, replanned):
+    at = _secs(AT + ":00")
+    old, new = _routes(demo_plan), _routes(replanned)
+    assert set(old) == set(new)  # the same crews, the same route ids (pages and links)
+    kept: list[str] = []
+    for rid, route in old.items():
+        done = [s for s in route["stops"] if _secs(s["start"]) < at]
+        now = new[rid]["stops"]
+        assert [s["case_id"] for s in now[:len(done)]] == [s["case_id"] for s in done]
+        for a, b in zip(done, now, strict=False):  # re-timed to the second at most
+            assert abs(_secs(a["start"]) - _secs(b["start"])) <= 1, (rid, a, b)
+        for s in now[len(done):]:
+            assert _secs(s["start"]) >= at, (rid, s)
+        if done:
+            assert new[rid]["leave"] == route["leave"]
+        kept += [s["case_id"] for s in done]
+    changes = json.loads((replanned / "changes.json").read_text(encoding="utf-8"))
+    assert kept
+    assert sorted(changes["done"]) == sorted(kept)
+    assert changes["at"] == AT
+
+
+@pytest.mark.slow
+def test_the_absent_collector_makes_no_later_visit(demo_plan, replanned):
+    at = _secs(AT + ":00")
+    old, new = _routes(demo_plan), _routes(replanned)
+    (rid,) = [r for r, route in new.items() if ABSENT in route["members"]]
+    assert all(_secs(s["start"]) < at for s in new[rid]["stops"])
+    later = {s["case_id"] for s in old[rid]["stops"] if _secs(s["start"]) >= at}
+    assert later  # K03's crew had visits planned after 13:00
+    moves = {r["case_id"]: r for r in _rows(replanned / "changes.csv")}
+    unassigned = {u["case_id"]: u for u in _rows(replanned / "unassigned.csv")}
+    elsewhere = {s["case_id"]: r for r, route in new.items() for s in route["stops"]}
+    for cid in later:  # each moved to another crew, or explained
+        assert moves[cid]["before"] == rid
+        assert moves[cid]["after"] == elsewhere.get(cid, "")
+        assert cid in elsewhere or unassigned[cid]["reason"]
+    changes = json.loads((replanned / "changes.json").read_text(encoding="utf-8"))
+    assert changes["absent"] == [ABSENT] and changes["stopped"] == [rid]
+
+
+@pytest.mark.slow
+def test_both_urgent_cases_are_visited_or_explained(replanned):
+    routed = {r["case_id"]: r for r in _rows(replanned / "routes.csv")}
+    unassigned = {u["case_id"]: u for u in _rows(replanned / "unassigned.csv")}
+    moves = {r["case_id"]: r for r in _rows(replanned / "changes.csv")}
+    for cid in ("U-1", "U-2"):
+        assert (cid in routed) != (cid in unassigned)
+        assert moves[cid]["before"] == ""
+        if cid in routed:
+            assert moves[cid]["after"] == routed[cid]["collector_id"]
+            assert moves[cid]["reason"] == "urgent"
+    # they are worth more to the solver than any other case: both fit the afternoon
+    assert {"U-1", "U-2"} <= set(routed)
+
+
+@pytest.mark.slow
+def test_with_a_store_the_done_visits_are_those_with_an_outcome(demo_plan, tmp_path, cache_dir):
+    from datetime import datetime, timedelta, timezone
+
+    from optimizer.store.cases import merge_cases
+    from optimizer.store.db import Store
+    from optimizer.store.events import record_outcome
+    from optimizer.store.outcomes import parse_outcome
+
+    old = _routes(demo_plan)
+    # the first stop of two routes reported (one paid, one not at home); a no_attempt on a
+    # third route's first stop is no visit; everything else planned before 13:00 is not done
+    firsts = [r["stops"][0] for r in old.values() if r["stops"]]
+    reported = {firsts[0]["case_id"]: "paid", firsts[1]["case_id"]: "not_home",
+                firsts[2]["case_id"]: "no_attempt"}
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    cst = timezone(timedelta(hours=8))
+    with Store.open(url) as store:
+        with store.session() as s:
+            merge_cases(s, read_cases(DEMO_CASES), file_name="cases.csv", sha256="d" * 64)
+        with store.session() as s:
+            for k, (cid, code) in enumerate(reported.items()):
+                body = {"key": f"k{k}", "case_id": cid, "outcome": code, "collectors": "K01",
+                        "event_time": datetime(2026, 11, 30, 10, 0, tzinfo=cst).isoformat(),
+                        "source": "api", **({"amount": 100.0} if code == "paid" else {})}
+                record_outcome(s, parse_outcome(body), actor="test")
+    out = tmp_path / "new"
+    assert main(["replan", "--plan", str(demo_plan), "--at", AT, "--store", url, "--out",
+                 str(out), "--time-limit", "300", "--max-solutions", "20", "--no-maps", "-q",
+                 "--cache-dir",
+                 str(cache_dir)]) == 0
+    changes = json.loads((out / "changes.json").read_text(encoding="utf-8"))
+    assert sorted(changes["done"]) == sorted(c for c, code in reported.items()
+                                             if code != "no_attempt")
+    at = _secs(AT + ":00")
+    done = set(changes["done"])
+    for route in _routes(out).values():
+        for s in route["stops"]:
+            assert s["case_id"] in done or _secs(s["start"]) >= at
+
+
+def test_bad_options_are_reported_at_once(demo_plan, tmp_path, capsys):
+    code = main(["replan", "--plan", str(demo_plan), "--at", "25:10", "--absent", "K99",
+                 "--absent", "K01", "--urgent", str(tmp_path / "none.csv"), "--out",
+                 str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--at value '25:10'" in err and "--absent value 'K99':" in err  # K01 is known
+    assert "--urgent value" in err and "no such file" in err and "Traceback" not in err
+    code = main(["replan", "--plan", str(tmp_path), "--at", "13:00", "--out",
+                 str(tmp_path / "y")])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds no complete plan" in err
