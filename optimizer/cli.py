@@ -740,20 +740,13 @@ def _check_addresses(a: argparse.Namespace, cases, collectors) -> int:
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
-    """``serve DIR``: the pages alone (stdlib server); with a store (``--store`` or
-    $COLLECTOR_ROUTES_STORE) the web application: outcome form, offline queue, lender API."""
+    """``serve DIR``: the web application on uvicorn; with a store (``--store`` or
+    $COLLECTOR_ROUTES_STORE) also the outcome form, offline queue and lender API."""
     from optimizer.store.db import ENV_VAR
+    from optimizer.web import run
 
-    store = a.store or os.environ.get(ENV_VAR)
-    if store:
-        from optimizer.web import run
-
-        run.serve_forever(a.dir, store_url=store, host=a.host, port=a.port,
-                          public_url=a.public_url)
-        return 0
-    from optimizer.web import serve
-
-    serve.serve_forever(a.dir, host=a.host, port=a.port, public_url=a.public_url)
+    run.serve_forever(a.dir, store_url=a.store or os.environ.get(ENV_VAR) or None,
+                      host=a.host, port=a.port, public_url=a.public_url)
     return 0
 
 
@@ -1184,7 +1177,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the case store (a SQLAlchemy URL; default $COLLECTOR_ROUTES_STORE): "
                          "serve the web application, where collectors record each visit's "
                          "outcome (kept on the phone while offline) and the lender's systems "
-                         "use the HTTP API (docs/api.md); without it, the pages alone")
+                         "use the HTTP API (docs/api.md); without it, the pages alone "
+                         "(no outcome form; the outcome endpoint answers 403)")
     sp.set_defaults(func=cmd_serve, check=_check_serve_options)
 
     sp = sub.add_parser("apikey", help="make, revoke or list keys of the lender's HTTP API",

@@ -87,13 +87,13 @@ LAZY = {
         "optimizer.outputs.tables",
         # replan --store: the outcomes recorded, through the store's reading function
         "optimizer.store.db", "optimizer.store.history",
-        "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner",
+        "optimizer.geo.geocode", "optimizer.whatif.runner",
         "optimizer.whatif.scenario",
         # SQLAlchemy and Alembic (0.3 s) only for the commands that use the store
         "optimizer.loop", "optimizer.store.imports",
         "optimizer.store.export", "optimizer.io.outcomes", "optimizer.store.migrate",
         "optimizer.store.events", "optimizer.outputs.pack",  # Jinja, for plan --visit-pack only
-        # serve --store and apikey: the web application (FastAPI, uvicorn) and the store
+        # serve and apikey: the web application (FastAPI, uvicorn) and the store
         # (SQLAlchemy) load only for them
         "optimizer.web.run", "optimizer.store.apikeys"},
     "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built

@@ -1,4 +1,6 @@
-"""The plan server over real HTTP on 127.0.0.1 (no browser: see tests/browser for that)."""
+"""``serve DIR`` without a store over real HTTP on 127.0.0.1: the web application (FastAPI on
+uvicorn, `optimizer.web.run`) serving the pages alone (no browser: see tests/browser for that;
+with a store: tests/web)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import os
 import stat
 import urllib.error
 import urllib.request
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -15,14 +18,8 @@ from maps_plan import make_plan
 
 from optimizer.outputs import maps
 from optimizer.outputs.write import write_manifest
-from optimizer.web.serve import (
-    ServeError,
-    build_links,
-    format_links,
-    load_tokens,
-    serve_forever,
-    start_server,
-)
+from optimizer.web.run import serve_forever, start_server
+from optimizer.web.site import ServeError, build_links, format_links, load_tokens
 
 
 def _write_plan(out: Path) -> None:
@@ -49,13 +46,14 @@ def server(plan_dir):
         yield running
 
 
-def _get(url: str, method: str = "GET") -> tuple[int, bytes, dict]:
+def _get(url: str, method: str = "GET") -> tuple[int, bytes, Message]:
+    """Status, body and headers (names case-insensitive, as HTTP has them)."""
     req = urllib.request.Request(url, method=method)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, resp.read(), dict(resp.headers)
+            return resp.status, resp.read(), resp.headers
     except urllib.error.HTTPError as err:
-        return err.code, err.read(), dict(err.headers)
+        return err.code, err.read(), err.headers
 
 
 def test_each_page_behind_its_own_token(server):
@@ -85,7 +83,7 @@ def test_overview_served_with_qr_per_collector_link(server):
     for url in server.links.collectors.values():
         assert f'href="{url}"' in section
     # the file on disk keeps its plain links
-    site = server.server.RequestHandlerClass.site
+    site = server.site
     assert "<svg" not in (site.plan_dir / "index.html").read_text(encoding="utf-8")
 
 
@@ -141,10 +139,12 @@ def test_wrong_token_and_near_misses_404(server):
         assert _get(url, method=method)[:2] == (404, b"")
 
 
-def test_malformed_requests_get_an_empty_answer(server):
+def test_malformed_requests_get_an_answer_that_leaks_nothing(server):
+    """No server name, nothing of the request echoed (the stdlib's error page did both):
+    uvicorn answers a request it cannot parse with a bare 400 and a fixed sentence."""
     import socket
 
-    host, port = server.server.server_address[:2]
+    host, port = "127.0.0.1", server.port
     requests = (
         b"BREW /pot HTTP/1.1\r\n\r\n",
         b"GET\r\n\r\n",
@@ -156,10 +156,10 @@ def test_malformed_requests_get_an_empty_answer(server):
             answer = b""
             while chunk := sock.recv(65536):
                 answer += chunk
-        # a status line and headers only (nothing at all for an HTTP/0.9-style request line)
         head, _, body = answer.partition(b"\r\n\r\n")
-        assert answer == b"" or head.startswith(b"HTTP/1."), raw[:20]
-        assert body == b"", (raw[:20], body[:200])
+        assert answer == b"" or head.startswith(b"HTTP/1.1 400 "), raw[:20]
+        assert b"\r\nserver:" not in head.lower(), head
+        assert body in (b"", b"Invalid HTTP request received."), (raw[:20], body[:200])
 
 
 def test_tokens_persist_across_restarts(plan_dir):
@@ -246,18 +246,19 @@ def test_ids_that_used_to_share_a_file_each_get_their_page(tmp_path):
 
 
 def test_serve_forever_prints_links_and_stops_on_interrupt(plan_dir, monkeypatch):
-    import http.server
     import io
 
-    def interrupted(self, poll_interval=0.5):
+    import uvicorn
+
+    def interrupted(self, sockets=None):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(http.server.ThreadingHTTPServer, "serve_forever", interrupted)
+    monkeypatch.setattr(uvicorn.Server, "run", interrupted)
     out = io.StringIO()
     with pytest.raises(KeyboardInterrupt):  # the CLI turns it into 'interrupted', exit 130
         serve_forever(plan_dir, port=0, out=out)
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("Serving")
+    assert lines[0].startswith("Serving the pages alone (no case store")
     assert lines[1].startswith("overview  http://127.0.0.1:")
     assert {line.split()[0] for line in lines[2:]} == {"C01", "C02", "C03"}
 
@@ -294,3 +295,71 @@ def test_public_url_is_used_in_links_and_qr_codes(plan_dir):
         assert status == 200
         status, body, _ = _get(f"http://127.0.0.1:{port}/{running.links.overview.split('/')[3]}/")
         assert b'href="http://192.0.2.10:9000/' in body
+
+
+# --------------------------------------------------------------------------- no store
+
+
+def test_pages_alone_have_no_form_and_recording_is_refused_in_words(server):
+    """Without a store: the page has no outcome form and may connect nowhere; a collector's
+    outcome post (a page cached from a server with a store) gets a 403 that says why and
+    what to do; the lender API and its schema do not exist."""
+    import json as _json
+
+    url = server.links.collectors["C01"]
+    status, body, headers = _get(url)
+    text = body.decode("utf-8")
+    assert status == 200 and "cr-outcome-config" not in text and "cr-outcomes.js" not in text
+    csp = headers["Content-Security-Policy"]
+    assert "connect-src 'none'" in csp
+    assert "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+    assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
+    # the customer's name and phone are masked on the page served, as written by `plan`
+    assert "张三明" not in text and "张*明" in text and "13812345678" not in text
+    body_json = _json.dumps({"key": "k1", "case_id": "K-1001", "outcome": "not_home",
+                             "event_time": "2026-11-30T10:05:00+08:00"}).encode()
+    for method in ("POST", "GET"):
+        req = urllib.request.Request(url + "api/outcomes", method=method,
+                                     data=body_json if method == "POST" else None,
+                                     headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as got:
+            urllib.request.urlopen(req, timeout=10)
+        answer = _json.loads(got.value.read())
+        assert got.value.code == 403 and answer["error"] == "recording_disabled", answer
+        assert "without a case store" in answer["message"] and "--store" in answer["message"]
+    # a token that opens no collector page learns nothing: the same empty 404 as before
+    overview = server.links.overview.split("/")[3]
+    for token in (overview, "nonexistent-token"):
+        status, body, _ = _get(f"{server.base_url}/{token}/api/outcomes", method="POST")
+        assert (status, body) == (404, b""), token
+    for path in ("/api/v1/outcomes", "/api/v1/openapi.json", "/docs", "/openapi.json"):
+        assert _get(server.base_url + path)[:2] == (404, b""), path
+
+
+def test_cli_serve_without_a_store_runs_the_web_application(plan_dir, tmp_path):
+    """``collector-routes serve DIR`` (no --store, no $COLLECTOR_ROUTES_STORE) in its own
+    process: the links printed open the pages; Ctrl-C ends it with 'interrupted'."""
+    import signal
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "COLLECTOR_ROUTES_STORE"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    env["XDG_DATA_HOME"] = str(tmp_path)  # where the default store would be made
+    p = subprocess.Popen([sys.executable, "-m", "optimizer", "serve", str(plan_dir), "--port",
+                          "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env, cwd=tmp_path)
+    try:
+        assert p.stdout is not None
+        head = p.stdout.readline()
+        assert head.startswith("Serving the pages alone"), head
+        overview = p.stdout.readline().split()[1]
+        links = dict(p.stdout.readline().split() for _ in range(3))
+        assert set(links) == {"C01", "C02", "C03"}
+        assert _get(links["C01"])[0] == 200 and _get(overview)[0] == 200
+        assert _get(links["C01"] + "api/outcomes", method="POST")[0] == 403
+    finally:
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+    assert p.returncode == 130 and err.strip().splitlines()[-1] == "interrupted", err
+    assert not list(tmp_path.iterdir())  # no store was made, the default one neither

@@ -558,7 +558,7 @@ def test_serve_start_up_errors_are_one_line(written_plan):
 
 
 def _good_tokens(plan_dir: Path) -> dict:
-    from optimizer.web.serve import load_tokens
+    from optimizer.web.site import load_tokens
 
     return load_tokens(plan_dir)
 

@@ -88,7 +88,7 @@ _IMAGE_FILES = (
 )
 _OTHER_FILES = ("leaflet/LICENSE",)
 
-# where the overview's collector-links section starts and ends (optimizer.web.serve replaces it)
+# where the overview's collector-links section starts and ends (optimizer.web.site replaces it)
 LINKS_BEGIN = "<!--cr-links-->"
 LINKS_END = "<!--/cr-links-->"
 
@@ -739,7 +739,7 @@ def _stop_data(
 def collector_links_html(links: Mapping[str, str] | None, *, qr: bool = True) -> str:
     """The overview's section of per-collector links (with a QR code each when `qr`).
 
-    Wrapped in ``LINKS_BEGIN`` / ``LINKS_END`` so that ``optimizer.web.serve`` can replace it with
+    Wrapped in ``LINKS_BEGIN`` / ``LINKS_END`` so that ``optimizer.web.site`` can replace it with
     the links it serves. QR codes are inline SVG made with segno: no network, no image files.
     """
     if not links:
@@ -1074,7 +1074,7 @@ def write_collector_page(
         Inline Leaflet and the helper script/stylesheet into the page.
     collector_id : str, optional
         Whose page this is when a team makes the route together (one of ``route.members``);
-        default: the route's collector. `optimizer.web.serve` gives each page its own link.
+        default: the route's collector. `optimizer.web.site` gives each page its own link.
 
     Returns
     -------

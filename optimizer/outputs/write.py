@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 #: the completion marker of a plan folder, written last (see `write_manifest`)
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
-LINKS_FILE = "links.json"  # the served link tokens (`optimizer.web.serve`), kept across re-plans
+LINKS_FILE = "links.json"  # the served link tokens (`optimizer.web.site`), kept across re-plans
 TABLES = ("routes.csv", "routes.json", "routes.xlsx", "unassigned.csv", "summary.json")
 #: what a re-planned day adds (`optimizer.replan`): the stops that moved
 CHANGES = ("changes.csv", "changes.json")

@@ -8,7 +8,8 @@
 - ``GET /assets/...`` and ``/<token>/assets/...``: Leaflet and our script and stylesheet.
 - ``POST /<token>/api/outcomes``: record an outcome of a stop of this collector's published
   route for the day of the visit (`record`); ``GET /<token>/api/outcomes``: the outcomes of
-  the stops of this collector's route of the plan served.
+  the stops of this collector's route of the plan served. Without a store (the pages alone)
+  both answer 403 ``recording_disabled`` (`optimizer.web.deps.recording_store`).
 
 Everything else, any other method included, is an empty 404 (`optimizer.web.app`).
 """
@@ -43,6 +44,7 @@ from optimizer.web.deps import (
     get_site,
     json_object,
     optional_store,
+    recording_store,
 )
 from optimizer.web.errors import ApiError, NotFound, body_problem, invalid
 from optimizer.web.schemas import ErrorBody, OutcomeOut, StopOutcome, StopOutcomes
@@ -237,7 +239,8 @@ def _replay(session: Session, outcome: OutcomeInput, actor: str) -> RecordedOutc
              responses={200: {"model": OutcomeOut}, 403: {"model": ErrorBody},
                         409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
 def record(response: Response, access: Annotated[Access, Depends(collector_access)],
-           body: JsonBody, session: WriteSession) -> OutcomeOut:
+           _store: Annotated[Store, Depends(recording_store)], body: JsonBody,
+           session: WriteSession) -> OutcomeOut:
     """Record an outcome of a stop of this collector's published route (one transaction)."""
     data = json_object(body)
     cid = access.collector_id
@@ -273,6 +276,7 @@ def record(response: Response, access: Annotated[Access, Depends(collector_acces
 
 @router.get("/{token}/api/outcomes", response_model=StopOutcomes)
 def route_outcomes(access: Annotated[Access, Depends(collector_access)],
+                   _store: Annotated[Store, Depends(recording_store)],
                    session: ReadSession) -> StopOutcomes:
     """The outcomes recorded for the stops of this collector's route of the plan served."""
     assert access.collector_id is not None

@@ -90,6 +90,19 @@ def collector_access(token: str, site: Annotated[Site, Depends(get_site)]) -> Ac
     return access
 
 
+def recording_store(access: Annotated[Access, Depends(collector_access)],
+                    store: Annotated[Store | None, Depends(optional_store)]) -> Store:
+    """The store a collector's outcome goes into; without one (``serve DIR`` without
+    ``--store``) a 403 that says so: the collector holds a valid link, so it hides nothing, and
+    the phone keeps the outcome with the message instead of dropping it."""
+    if store is None:
+        raise ApiError(403, "recording_disabled", "this server shows the plan's pages only: it "
+                       "was started without a case store, so it records no outcomes; write the "
+                       "outcome on the route sheet, or ask the dispatcher to restart it with "
+                       "`collector-routes serve DIR --store URL`")
+    return store
+
+
 def api_client(session: ReadSession,
                authorization: Annotated[str | None, Header()] = None) -> ApiClient:
     """The lender's system whose key is in ``Authorization: Bearer ...`` (else 401)."""

@@ -1,8 +1,9 @@
 """Fixtures for tests in a real browser: Debian's Chromium driven by Playwright.
 
-Pages are served by `optimizer.web.serve` on 127.0.0.1 (port 0). Background tiles are answered
-with a blank PNG by the test (no network here); every other request that does not go to the test
-server is aborted and recorded, so a page that needs anything from outside fails its test.
+Pages are served by the web application (`optimizer.web.run`, here without a store) on
+127.0.0.1 (port 0). Background tiles are answered with a blank PNG by the test (no network
+here); every other request that does not go to the test server is aborted and recorded, so a
+page that needs anything from outside fails its test.
 
 Screenshots go to ``artifacts/screenshots/`` (gitignored) for review.
 """
@@ -27,7 +28,7 @@ from maps_plan import make_plan  # noqa: E402
 
 from optimizer.outputs import maps  # noqa: E402
 from optimizer.outputs.write import write_manifest  # noqa: E402
-from optimizer.web.serve import start_server  # noqa: E402
+from optimizer.web.run import start_server  # noqa: E402
 
 # the session's one browser (fixture `browser`) lives in tests/conftest.py
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

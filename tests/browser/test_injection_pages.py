@@ -2,9 +2,10 @@
 
 The pages of tests/injection_plan.py (every text field of both input files carries ``{{ 7*191 }}``,
 ``{% if 1 %}x{% endif %}``, ``{#``, ``{# x #}`` and expressions that would run shell commands),
-planned by the real CLI and served by `optimizer.web.serve`. The text content of the stop list, the
-popups, the layer control, the summary and the served links must equal the input strings (masked
-where a collector's page masks them); tests/test_template_injection.py checks the HTML sources.
+planned by the real CLI and served by `optimizer.web.run` (the web application, no store). The
+text content of the stop list, the popups, the layer control, the summary and the served links
+must equal the input strings (masked where a collector's page masks them);
+tests/test_template_injection.py checks the HTML sources.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from injection_plan import (
 )
 
 from optimizer.outputs import maps
-from optimizer.web.serve import start_server
+from optimizer.web.run import start_server
 
 _STOP_LIST = """() => Array.from(document.querySelectorAll('#cr-stops [data-stop]')).map(li => ({
     id: li.getAttribute('data-case-id'),
