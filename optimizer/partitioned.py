@@ -13,8 +13,13 @@ re-simulated in that part's problem (`optimizer.routing.verify`), and the stitch
 every input case exactly once (in a route or unassigned with a reason), else
 `CollectorRoutesError`.
 
-Not done: no improvement across the borders of parts (re-solving neighbouring routes of two
-parts); a collector works in the part of his territory only.
+Then across the borders (``border_routes`` > 0, `improve_borders`): neighbouring parts are
+paired (`optimizer.planning.partition.border_groups`), and each pair's routes nearest to the
+other part are planned again as one problem with the cases both parts left out for reasons
+that depend on the crews (value, reach, territory), starting from their current routes and
+guarded by them: a group's plan replaces its routes only when it visits at least their value
+(`optimizer.plan.Initial`), and it is re-simulated like a part's. The groups of a round share
+no crew and no case, so they run at once on the executor.
 """
 
 from __future__ import annotations
@@ -34,12 +39,13 @@ from optimizer.errors import CollectorRoutesError
 from optimizer.executor import Executor
 from optimizer.geo import geocode as gc
 from optimizer.geo import network as nw
-from optimizer.model import Case, Collector, Plan, SolverSummary
+from optimizer.model import Case, Collector, Plan, Solution, SolverSummary
+from optimizer.planning import rules
 from optimizer.planning.build import Steering
-from optimizer.planning.partition import Part, split_day
+from optimizer.planning.partition import FreeCase, Part, PlacedRoute, border_groups, split_day
 from optimizer.progress import Advance, Progress, ensure, no_advance
 from optimizer.routing import verify
-from optimizer.settings import PlanSettings
+from optimizer.settings import MAX_PART_CASES, PlanSettings
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,7 @@ class PartJob:
     settings: PlanSettings
     collectors_file: str
     steering: Steering | None = None
+    initial: pl.Initial | None = None  # a border group: its routes as the parts planned them
 
 
 class _EmitProgress:
@@ -72,7 +79,7 @@ def plan_part(job: PartJob) -> pl.Planned:
     """Plan one part through the daily pipeline (runs in a worker)."""
     return pl.solve_day(job.cases, job.collectors, job.settings,
                         collectors_file=job.collectors_file, steering=job.steering,
-                        progress=_EmitProgress(job.part.name))
+                        initial=job.initial, progress=_EmitProgress(job.part.name))
 
 
 def needs_parts(cases: Sequence[Case], settings: PlanSettings) -> bool:
@@ -139,8 +146,22 @@ def plan_partitioned(cases: Sequence[Case], collectors: Sequence[Collector],
             for p in parts if p.collector_ids]
     log.info("%d cases in %d parts: %s", len(cases), len(jobs),
              ", ".join(f"{j.part.name} {len(j.cases)}/{len(j.collectors)}" for j in jobs))
+    planned = _run(jobs, executor, f"Planning {len(jobs)} parts", progress)
+    t0 = time.perf_counter()
+    groups = improve_borders(planned, [j.part for j in jobs], one, executor=executor,
+                             by_case=by_case, by_collector=by_collector,
+                             collectors_file=collectors_file, steering=steering,
+                             progress=progress)
+    t_border = time.perf_counter() - t0
+    return stitch(cases, planned, settings, split_s=t_split, started=started, groups=groups,
+                  border_s=t_border)
+
+
+def _run(jobs: Sequence[PartJob], executor: Executor, title: str,
+         progress: Progress | None) -> list[pl.Planned]:
+    """Plan `jobs` on `executor`; each plan re-simulated in its own problem."""
     planned: list[pl.Planned] = []
-    with ensure(progress).step(f"Planning {len(jobs)} parts", total=len(jobs)) as advance:
+    with ensure(progress).step(title, total=len(jobs)) as advance:
         results = executor.map(plan_part, jobs, on_event=lambda e: log.debug("part %s: %s", *e))
         for job, res in zip(jobs, results, strict=True):
             if isinstance(res, CollectorRoutesError):
@@ -154,15 +175,88 @@ def plan_partitioned(cases: Sequence[Case], collectors: Sequence[Collector],
                                            f"fails the re-simulation: {'; '.join(problems[:3])}")
             planned.append(res)
             advance()
-    return stitch(cases, planned, settings, split_s=t_split, started=started)
+    return planned
+
+
+def _as_crew(c: Collector, members: tuple[str, ...]) -> Collector:
+    """`c`, made to form the same crew in a border group as in its part: a team formed
+    automatically keeps its members through the ``team`` value the crew id would have."""
+    if len(members) > 1 and not c.team:
+        return dataclasses.replace(c, team="+".join(members))
+    return c
+
+
+#: reasons a part leaves a case out that depend on its crews: another part's may take it
+BORDER_REASONS = frozenset({"lower_value", "cannot_fit_alone", "no_eligible_collector",
+                            "outside_shifts", "unreachable"})
+
+
+def improve_borders(planned: Sequence[pl.Planned], parts: Sequence[Part],
+                    settings: PlanSettings, *, executor: Executor, by_case: dict[str, Case],
+                    by_collector: dict[str, Collector], collectors_file: str,
+                    steering: Steering | None = None,
+                    progress: Progress | None = None) -> list[pl.Planned]:
+    """One round of border groups (see the module notes), planned on `executor`.
+
+    Returns the groups' plans; each replaces, in `stitch`, the routes of its crews and the
+    plans of its cases. A group's plan visits at least the value its routes visited before
+    (the guard), else its routes as they were (re-verified in the group's problem).
+    """
+    if settings.border_routes <= 0 or len(planned) < 2:
+        return []
+    placed: list[PlacedRoute] = []
+    value: dict[tuple[str, ...], float] = {}  # value visited by each crew's route
+    free: list[FreeCase] = []
+    for k, p in enumerate(planned):
+        for r in p.plan.routes:
+            where = ((float(np.mean([s.lat for s in r.stops])),
+                      float(np.mean([s.lon for s in r.stops]))) if r.stops
+                     else (r.start_lat, r.start_lon))
+            members = r.members or (r.collector.collector_id,)
+            placed.append(PlacedRoute(k, members, tuple(s.case.case_id for s in r.stops), where))
+            value[members] = r.value
+        free += [FreeCase(k, u.case.case_id, (u.lat, u.lon)) for u in p.plan.unassigned
+                 if u.reason_code in BORDER_REASONS and u.lat is not None and u.lon is not None]
+    groups = border_groups([p.name for p in parts], placed, free,
+                           max_routes=settings.border_routes,
+                           max_cases=(settings.max_part_cases or MAX_PART_CASES) // 2)
+    routes_by_crew = {r.vehicle_id: r for p in planned for r in p.solution.routes}
+    jobs = []
+    for g in groups:
+        crews = [r.collector_ids for r in placed if set(r.collector_ids) <= set(g.collector_ids)]
+        collectors = tuple(_as_crew(by_collector[i], m) for m in crews for i in m)
+        made = rules.form_crews(collectors, settings.policy, plan_date=settings.plan_date,
+                                collectors_file=collectors_file)
+        routes = tuple(routes_by_crew[c.crew_id] for c in made if c.crew_id in routes_by_crew)
+        on_route = {s.visit_id for r in routes for s in r.stops}
+        start = Solution(routes=routes,
+                         dropped=tuple(cid for cid in g.case_ids if cid not in on_route))
+        jobs.append(PartJob(g, tuple(by_case[i] for i in g.case_ids), collectors, settings,
+                            collectors_file, steering,
+                            pl.Initial(start, label="parts' routes", search="only",
+                                       guard_value=sum(value.get(m, 0.0) for m in crews))))
+    if not jobs:
+        return []
+    log.info("border groups: %s", ", ".join(f"{j.part.name} {len(j.cases)}/{len(j.collectors)}"
+                                            for j in jobs))
+    return _run(jobs, executor, f"Planning {len(jobs)} border groups", progress)
 
 
 def stitch(cases: Sequence[Case], parts: Sequence[pl.Planned], settings: PlanSettings, *,
-           split_s: float, started: float) -> Plan:
-    """One plan of the parts' plans: their routes and unassigned cases, one summary (stage
-    times summed over the parts, the objective the parts' sum)."""
-    routes = tuple(r for p in parts for r in p.plan.routes)
-    unassigned = tuple(u for p in parts for u in p.plan.unassigned)
+           split_s: float, started: float, groups: Sequence[pl.Planned] = (),
+           border_s: float = 0.0) -> Plan:
+    """One plan of the parts' plans: their routes and unassigned cases, where a border group's
+    plan (`groups`) replaces the routes of its crews and the plans of its cases; one summary
+    (stage times summed over the parts and groups, the objective the parts' sum)."""
+    crews = {m for g in groups for r in g.plan.routes for m in (r.members or
+                                                               (r.collector.collector_id,))}
+    moved = {s.case.case_id for g in groups for r in g.plan.routes for s in r.stops}
+    moved |= {u.case.case_id for g in groups for u in g.plan.unassigned}
+    routes = tuple(r for p in parts for r in p.plan.routes
+                   if not set(r.members or (r.collector.collector_id,)) & crews)
+    routes += tuple(r for g in groups for r in g.plan.routes)
+    unassigned = tuple(u for p in parts for u in p.plan.unassigned if u.case.case_id not in moved)
+    unassigned += tuple(u for g in groups for u in g.plan.unassigned)
     seen = [s.case.case_id for r in routes for s in r.stops] + [u.case.case_id
                                                                 for u in unassigned]
     missing = {c.case_id for c in cases} - set(seen)
@@ -170,18 +264,22 @@ def stitch(cases: Sequence[Case], parts: Sequence[pl.Planned], settings: PlanSet
         raise CollectorRoutesError(f"the stitched plan does not hold every case once: "
                                    f"{len(missing)} missing, {len(seen) - len(set(seen))} "
                                    "repeated")
-    geocoded = {k: v for p in parts for k, v in p.plan.geocoded.items()}
+    geocoded = {k: v for p in [*parts, *groups] for k, v in p.plan.geocoded.items()}
     timings: dict[str, float] = {"split": split_s}
     for p in parts:
         for k, v in (p.plan.summary.timings_s or {} if p.plan.summary else {}).items():
             timings[k] = timings.get(k, 0.0) + v
+    if groups:
+        timings["borders"] = border_s
     summary = pl.summarize(routes, unassigned, plan_date=settings.plan_date,
                            policy=settings.policy.name, weighting=settings.weighting.preset,
                            geocoded=geocoded, timings_s=timings,
                            wall_s=time.perf_counter() - started)
     solvers = sorted({p.solution.solver for p in parts})
+    name = f"{len(parts)} parts: {'/'.join(solvers)}"
+    if groups:
+        name += f"; {len(groups)} border group(s)"
     summary = dataclasses.replace(summary, solver=SolverSummary(
-        f"{len(parts)} parts: {'/'.join(solvers)}",
-        round(sum(p.solution.objective for p in parts), 4)))
+        name, round(sum(p.solution.objective for p in parts), 4)))
     return Plan(plan_date=settings.plan_date, routes=routes, unassigned=unassigned,
                 summary=summary, geocoded=geocoded)

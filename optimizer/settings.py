@@ -43,6 +43,8 @@ MODES = ("drive", "bike", "walk")
 MAX_DAYS = 14  # longest multi-day plan
 #: default ``max_part_cases``: larger days are planned in parts of about this many cases
 MAX_PART_CASES = 1000
+#: default ``border_routes``: routes of each part planned again with the next part's
+BORDER_ROUTES = 8
 TILES = ("osm", "amap")
 
 
@@ -158,6 +160,11 @@ class PlanSettings:
         A day with more cases than this is planned in parts (`optimizer.partitioned`: split by
         collector territories, each part its own problem); ``None``: always one problem.
         Default `MAX_PART_CASES`.
+    border_routes
+        A day planned in parts is then improved across the parts' borders: neighbouring parts
+        are paired, and each pair's ``border_routes`` routes nearest to the other part are
+        planned again together with the cases both left out (`optimizer.partitioned`); 0: no
+        border step. Default `BORDER_ROUTES`.
     executor
         Where the parallel work runs (`optimizer.cluster.ExecutorSettings`): this machine's
         processes (default) or a Dask cluster. It does not change the plan.
@@ -175,6 +182,7 @@ class PlanSettings:
     cache_dir: Path | None = None
     output: OutputSettings = OutputSettings()
     max_part_cases: int | None = MAX_PART_CASES
+    border_routes: int = BORDER_ROUTES
     executor: ExecutorSettings = ExecutorSettings()
     horizon: HorizonSettings = HorizonSettings()
 
@@ -459,6 +467,10 @@ _OPTIONS: tuple[Option, ...] = (
            "plan a day of more cases than this in parts, split by collector territories "
            "(team column, else start places), or none = always one problem (default "
            f"{MAX_PART_CASES})", _G_SOLVER, scenario=False),
+    Option("border_routes", opt.whole(0, hi=100), _top("border_routes"),
+           "a day in parts: routes of each part planned again with the neighbouring part's, "
+           "across their border, with the cases both left out; 0 = no border step (default "
+           f"{BORDER_ROUTES})", _G_SOLVER, scenario=False),
     Option("executor", opt.choice(EXECUTORS), _part("executor", kind=_same),
            "where parallel work runs (the solver's searches, what-if variants): local "
            "processes (default) or a Dask cluster (needs --scheduler)", _G_SOLVER,
