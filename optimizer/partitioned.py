@@ -111,6 +111,50 @@ def split(cases: Sequence[Case], collectors: Sequence[Collector], settings: Plan
                      case_district={c.case_id: c.district for c in cases if c.district})
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A day split into part jobs, with what its border step and stitching need."""
+
+    cases: tuple[Case, ...]
+    jobs: tuple[PartJob, ...]
+    settings: PlanSettings  # the parts' settings: one solver process each
+    by_case: dict[str, Case]
+    by_collector: dict[str, Collector]
+    collectors_file: str
+    steering: Steering | None
+    split_s: float
+
+
+def prepare(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,
+            geocoder: gc.Geocoder, collectors_file: str = "collectors.csv",
+            steering: Steering | None = None, whole: str | None = None,
+            progress: Progress | None = None) -> Prepared:
+    """The day's part jobs: `split` by territories, or the whole day as the one part named
+    `whole`; the road network loaded here once, which fills the cache the workers read."""
+    t0 = time.perf_counter()
+    if whole is not None:
+        parts: tuple[Part, ...] = (Part(whole, tuple(c.collector_id for c in collectors),
+                                        tuple(c.case_id for c in cases)),)
+    else:
+        parts = split(cases, collectors, settings, geocoder=geocoder, progress=progress)
+    roads = settings.roads
+    nw.load_network(roads.osm_path, place=roads.place, bbox=roads.bbox, mode=roads.mode,
+                    speed_factor=roads.speed_factor, cache_dir=settings.cache_dir,
+                    progress=progress)
+    by_case = {c.case_id: c for c in cases}
+    by_collector = {c.collector_id: c for c in collectors}
+    one = dataclasses.replace(settings, solver=dataclasses.replace(settings.solver,
+                                                                   num_workers=1))
+    jobs = tuple(PartJob(p, tuple(by_case[i] for i in p.case_ids),
+                         tuple(by_collector[i] for i in p.collector_ids), one, collectors_file,
+                         steering)
+                 for p in parts if p.collector_ids)
+    log.info("%d cases in %d parts: %s", len(cases), len(jobs),
+             ", ".join(f"{j.part.name} {len(j.cases)}/{len(j.collectors)}" for j in jobs))
+    return Prepared(tuple(cases), jobs, one, by_case, by_collector, collectors_file, steering,
+                    time.perf_counter() - t0)
+
+
 def plan_partitioned(cases: Sequence[Case], collectors: Sequence[Collector],
                      settings: PlanSettings, *, executor: Executor, geocoder: gc.Geocoder,
                      collectors_file: str = "collectors.csv", steering: Steering | None = None,
@@ -128,39 +172,22 @@ def plan_partitioned(cases: Sequence[Case], collectors: Sequence[Collector],
         not hold every case exactly once.
     """
     started = time.perf_counter()
+    prep = prepare(cases, collectors, settings, geocoder=geocoder,
+                   collectors_file=collectors_file, steering=steering, progress=progress)
+    planned = run_jobs(prep.jobs, executor, f"Planning {len(prep.jobs)} parts", progress)
     t0 = time.perf_counter()
-    parts = split(cases, collectors, settings, geocoder=geocoder, progress=progress)
-    roads = settings.roads
-    # the workers read the network from the cache this fills
-    nw.load_network(roads.osm_path, place=roads.place, bbox=roads.bbox, mode=roads.mode,
-                    speed_factor=roads.speed_factor, cache_dir=settings.cache_dir,
-                    progress=progress)
-    t_split = time.perf_counter() - t0
-    by_case = {c.case_id: c for c in cases}
-    by_collector = {c.collector_id: c for c in collectors}
-    one = dataclasses.replace(settings, solver=dataclasses.replace(settings.solver,
-                                                                   num_workers=1))
-    jobs = [PartJob(p, tuple(by_case[i] for i in p.case_ids),
-                    tuple(by_collector[i] for i in p.collector_ids), one, collectors_file,
-                    steering)
-            for p in parts if p.collector_ids]
-    log.info("%d cases in %d parts: %s", len(cases), len(jobs),
-             ", ".join(f"{j.part.name} {len(j.cases)}/{len(j.collectors)}" for j in jobs))
-    planned = _run(jobs, executor, f"Planning {len(jobs)} parts", progress)
-    t0 = time.perf_counter()
-    groups = improve_borders(planned, [j.part for j in jobs], one, executor=executor,
-                             by_case=by_case, by_collector=by_collector,
-                             collectors_file=collectors_file, steering=steering,
-                             progress=progress)
-    t_border = time.perf_counter() - t0
-    return stitch(cases, planned, settings, split_s=t_split, started=started, groups=groups,
-                  border_s=t_border)
+    border = border_jobs(prep, planned)
+    groups = run_jobs(border, executor, f"Planning {len(border)} border groups", progress)
+    return stitch(prep, planned, groups=groups, border_s=time.perf_counter() - t0,
+                  started=started)
 
 
-def _run(jobs: Sequence[PartJob], executor: Executor, title: str,
-         progress: Progress | None) -> list[pl.Planned]:
+def run_jobs(jobs: Sequence[PartJob], executor: Executor, title: str,
+             progress: Progress | None = None) -> list[pl.Planned]:
     """Plan `jobs` on `executor`; each plan re-simulated in its own problem."""
     planned: list[pl.Planned] = []
+    if not jobs:
+        return planned
     with ensure(progress).step(title, total=len(jobs)) as advance:
         results = executor.map(plan_part, jobs, on_event=lambda e: log.debug("part %s: %s", *e))
         for job, res in zip(jobs, results, strict=True):
@@ -191,17 +218,16 @@ BORDER_REASONS = frozenset({"lower_value", "cannot_fit_alone", "no_eligible_coll
                             "outside_shifts", "unreachable"})
 
 
-def improve_borders(planned: Sequence[pl.Planned], parts: Sequence[Part],
-                    settings: PlanSettings, *, executor: Executor, by_case: dict[str, Case],
-                    by_collector: dict[str, Collector], collectors_file: str,
-                    steering: Steering | None = None,
-                    progress: Progress | None = None) -> list[pl.Planned]:
-    """One round of border groups (see the module notes), planned on `executor`.
+def border_jobs(prep: Prepared, planned: Sequence[pl.Planned]) -> list[PartJob]:
+    """One round of border groups (see the module notes) of a day's planned parts, as jobs.
 
-    Returns the groups' plans; each replaces, in `stitch`, the routes of its crews and the
-    plans of its cases. A group's plan visits at least the value its routes visited before
-    (the guard), else its routes as they were (re-verified in the group's problem).
+    Each group's plan replaces, in `stitch`, the routes of its crews and the plans of its
+    cases. It visits at least the value its routes visited before (the guard), else it is its
+    routes as they were (re-verified in the group's problem).
     """
+    settings, by_collector, by_case = prep.settings, prep.by_collector, prep.by_case
+    collectors_file, steering = prep.collectors_file, prep.steering
+    parts = [j.part for j in prep.jobs]
     if settings.border_routes <= 0 or len(planned) < 2:
         return []
     placed: list[PlacedRoute] = []
@@ -239,12 +265,11 @@ def improve_borders(planned: Sequence[pl.Planned], parts: Sequence[Part],
         return []
     log.info("border groups: %s", ", ".join(f"{j.part.name} {len(j.cases)}/{len(j.collectors)}"
                                             for j in jobs))
-    return _run(jobs, executor, f"Planning {len(jobs)} border groups", progress)
+    return jobs
 
 
-def stitch(cases: Sequence[Case], parts: Sequence[pl.Planned], settings: PlanSettings, *,
-           split_s: float, started: float, groups: Sequence[pl.Planned] = (),
-           border_s: float = 0.0) -> Plan:
+def stitch(prep: Prepared, parts: Sequence[pl.Planned], *, started: float,
+           groups: Sequence[pl.Planned] = (), border_s: float = 0.0) -> Plan:
     """One plan of the parts' plans: their routes and unassigned cases, where a border group's
     plan (`groups`) replaces the routes of its crews and the plans of its cases; one summary
     (stage times summed over the parts and groups, the objective the parts' sum)."""
@@ -259,13 +284,14 @@ def stitch(cases: Sequence[Case], parts: Sequence[pl.Planned], settings: PlanSet
     unassigned += tuple(u for g in groups for u in g.plan.unassigned)
     seen = [s.case.case_id for r in routes for s in r.stops] + [u.case.case_id
                                                                 for u in unassigned]
-    missing = {c.case_id for c in cases} - set(seen)
+    missing = {c.case_id for c in prep.cases} - set(seen)
     if missing or len(seen) != len(set(seen)):
         raise CollectorRoutesError(f"the stitched plan does not hold every case once: "
                                    f"{len(missing)} missing, {len(seen) - len(set(seen))} "
                                    "repeated")
     geocoded = {k: v for p in [*parts, *groups] for k, v in p.plan.geocoded.items()}
-    timings: dict[str, float] = {"split": split_s}
+    timings: dict[str, float] = {"split": prep.split_s}
+    settings = prep.settings
     for p in parts:
         for k, v in (p.plan.summary.timings_s or {} if p.plan.summary else {}).items():
             timings[k] = timings.get(k, 0.0) + v

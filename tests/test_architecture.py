@@ -37,6 +37,7 @@ STAGES = {
     "optimizer.planning": "planning",
     "optimizer.plan": "plan",
     "optimizer.partitioned": "plan",
+    "optimizer.cities": "plan",
     "optimizer.horizon": "plan",
     "optimizer.replan": "plan",
     "optimizer.options": "plan",
@@ -83,7 +84,8 @@ MAY_IMPORT = {
 LAZY = {
     "optimizer.cli": {  # each command loads its stages when it runs: --help and validate start
         "optimizer.plan", "optimizer.outputs.write", "optimizer.horizon",  # fast
-        "optimizer.partitioned", "optimizer.replan", "optimizer.io.published",
+        "optimizer.partitioned", "optimizer.cities", "optimizer.replan",
+        "optimizer.io.published",
         "optimizer.outputs.tables",
         # replan --store: the outcomes recorded, through the store's reading function
         "optimizer.store.db", "optimizer.store.history",
