@@ -126,13 +126,18 @@ def plan_cities(cases: Sequence[Case], collectors: Sequence[Collector], settings
                           collectors_file=collectors_file,
                           whole=None if pt.needs_parts(mine, city) else name, progress=progress)
         preps.append((name, osm, _named(prep, name)))
-    jobs = [j for _, _, p in preps for j in p.jobs]
+    budget_s = pt.day_budget_s(settings, len(cases), len(collectors))
+    slots = pt.worker_slots(executor)
+    jobs = pt.share_budget([j for _, _, p in preps for j in p.jobs], budget_s * pt.PARTS_SHARE,
+                           slots)
     planned = pt.run_jobs(jobs, executor, f"Planning {len(jobs)} jobs of {len(preps)} cities",
                           progress)
     by_city = _slices(planned, [len(p.jobs) for _, _, p in preps])
     border = [pt.border_jobs(p, done) for (_, _, p), done in zip(preps, by_city, strict=True)]
     t0 = time.perf_counter()
-    groups = _slices(pt.run_jobs([j for b in border for j in b], executor,
+    border_all = pt.share_budget([j for b in border for j in b],
+                                 budget_s * (1 - pt.PARTS_SHARE), slots)
+    groups = _slices(pt.run_jobs(border_all, executor,
                                  f"Planning {sum(map(len, border))} border groups", progress),
                      [len(b) for b in border])
     border_s = time.perf_counter() - t0

@@ -20,6 +20,11 @@ that depend on the crews (value, reach, territory), starting from their current 
 guarded by them: a group's plan replaces its routes only when it visits at least their value
 (`optimizer.plan.Initial`), and it is re-simulated like a part's. The groups of a round share
 no crew and no case, so they run at once on the executor.
+
+The solver budget is the day's (``--time-limit``, else sized by the whole day as one problem):
+the parts share three quarters of it and the border groups the rest, each job a time limit of
+its share times the executor's workers over the jobs (`share_budget`), so the day's solving
+takes about its budget of wall time however many parts it has.
 """
 
 from __future__ import annotations
@@ -174,12 +179,48 @@ def plan_partitioned(cases: Sequence[Case], collectors: Sequence[Collector],
     started = time.perf_counter()
     prep = prepare(cases, collectors, settings, geocoder=geocoder,
                    collectors_file=collectors_file, steering=steering, progress=progress)
-    planned = run_jobs(prep.jobs, executor, f"Planning {len(prep.jobs)} parts", progress)
+    budget_s = day_budget_s(settings, len(cases), len(collectors))
+    slots = worker_slots(executor)
+    jobs = share_budget(prep.jobs, budget_s * PARTS_SHARE, slots)
+    planned = run_jobs(jobs, executor, f"Planning {len(jobs)} parts", progress)
     t0 = time.perf_counter()
-    border = border_jobs(prep, planned)
+    border = share_budget(border_jobs(prep, planned), budget_s * (1 - PARTS_SHARE), slots)
     groups = run_jobs(border, executor, f"Planning {len(border)} border groups", progress)
     return stitch(prep, planned, groups=groups, border_s=time.perf_counter() - t0,
                   started=started)
+
+
+#: share of a day's solver budget for its parts; the rest is for the border groups
+PARTS_SHARE = 0.75
+#: least time limit of a part or border group, seconds
+MIN_JOB_S = 5.0
+
+
+def day_budget_s(settings: PlanSettings, n_cases: int, n_collectors: int) -> float:
+    """The solver budget of a whole day in parts: ``--time-limit``, else sized by the day as
+    one problem would be (`optimizer.routing.params.default_budget_s`), seconds."""
+    return settings.solver.time_budget_s(n_cases, n_collectors)
+
+
+def worker_slots(executor: Executor) -> int:
+    """How many jobs `executor` runs at once (local processes, or the cluster's workers)."""
+    n = getattr(executor, "max_workers", None)
+    if n is None and callable(getattr(executor, "workers", None)):
+        n = executor.workers()  # type: ignore[attr-defined]
+    return max(1, int(n or 1))
+
+
+def share_budget(jobs: Sequence[PartJob], budget_s: float, slots: int) -> list[PartJob]:
+    """`jobs`, each with its share of `budget_s` as its time limit: the jobs run `slots` at a
+    time, so each gets ``budget_s x slots / len(jobs)`` (at least `MIN_JOB_S`, at most
+    `budget_s`): the day's solving takes about `budget_s` of wall time, whatever its number of
+    parts. The time limit is a cap; a search may stop before when it stalls."""
+    if not jobs:
+        return []
+    each = min(budget_s, max(MIN_JOB_S, budget_s * slots / len(jobs)))
+    return [dataclasses.replace(j, settings=dataclasses.replace(
+        j.settings, solver=dataclasses.replace(j.settings.solver, time_limit_s=each)))
+        for j in jobs]
 
 
 def run_jobs(jobs: Sequence[PartJob], executor: Executor, title: str,
