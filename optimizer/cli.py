@@ -523,7 +523,7 @@ def cmd_import(a: argparse.Namespace) -> int:
 def cmd_outcomes_import(a: argparse.Namespace) -> int:
     """``collector-routes outcomes import FILE``: record a filled route workbook or CSV."""
     from optimizer.io.outcomes import read_outcome_file
-    from optimizer.store.imports import record_outcome_file
+    from optimizer.recording import record_outcome_file
 
     progress = RichProgress(disable=a.quiet)
     with progress.step(f"Reading {a.file.name}"):
