@@ -128,8 +128,9 @@ def plan_cities(cases: Sequence[Case], collectors: Sequence[Collector], settings
         preps.append((name, osm, _named(prep, name)))
     budget_s = pt.day_budget_s(settings, len(cases), len(collectors))
     slots = pt.worker_slots(executor)
-    jobs = pt.share_budget([j for _, _, p in preps for j in p.jobs], budget_s * pt.PARTS_SHARE,
-                           slots)
+    jobs = [j for _, _, p in preps for j in p.jobs]
+    borders = any(len(p.jobs) > 1 for _, _, p in preps) and settings.border_routes > 0
+    jobs = pt.share_budget(jobs, budget_s * (pt.PARTS_SHARE if borders else 1.0), slots)
     planned = pt.run_jobs(jobs, executor, f"Planning {len(jobs)} jobs of {len(preps)} cities",
                           progress)
     by_city = _slices(planned, [len(p.jobs) for _, _, p in preps])

@@ -181,7 +181,7 @@ def plan_partitioned(cases: Sequence[Case], collectors: Sequence[Collector],
                    collectors_file=collectors_file, steering=steering, progress=progress)
     budget_s = day_budget_s(settings, len(cases), len(collectors))
     slots = worker_slots(executor)
-    jobs = share_budget(prep.jobs, budget_s * PARTS_SHARE, slots)
+    jobs = share_budget(prep.jobs, budget_s * parts_share(prep.jobs, settings), slots)
     planned = run_jobs(jobs, executor, f"Planning {len(jobs)} parts", progress)
     t0 = time.perf_counter()
     border = share_budget(border_jobs(prep, planned), budget_s * (1 - PARTS_SHARE), slots)
@@ -194,6 +194,12 @@ def plan_partitioned(cases: Sequence[Case], collectors: Sequence[Collector],
 PARTS_SHARE = 0.75
 #: least time limit of a part or border group, seconds
 MIN_JOB_S = 5.0
+
+
+def parts_share(jobs: Sequence[PartJob], settings: PlanSettings) -> float:
+    """The share of the day's budget for its parts: `PARTS_SHARE`, or all of it when there
+    will be no border groups (one part, or ``border_routes`` 0)."""
+    return PARTS_SHARE if len(jobs) > 1 and settings.border_routes > 0 else 1.0
 
 
 def day_budget_s(settings: PlanSettings, n_cases: int, n_collectors: int) -> float:
