@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from optimizer import partitioned as pt
 from optimizer.errors import InputError, Issue
@@ -171,7 +172,7 @@ def _slices(items: Sequence[pt.pl.Planned], sizes: Sequence[int]) -> list[list[p
     return out
 
 
-def summary_json(plan: CitiesPlan) -> dict[str, object]:
+def summary_json(plan: CitiesPlan) -> dict[str, Any]:
     """The combined ``summary.json`` of a multi-city run: totals and one entry per city."""
     return {**plan.totals(), "per_city": [
         {**dataclasses.asdict(c), "value_total": round(c.value_total, 2),

@@ -211,8 +211,9 @@ def day_budget_s(settings: PlanSettings, n_cases: int, n_collectors: int) -> flo
 def worker_slots(executor: Executor) -> int:
     """How many jobs `executor` runs at once (local processes, or the cluster's workers)."""
     n = getattr(executor, "max_workers", None)
-    if n is None and callable(getattr(executor, "workers", None)):
-        n = executor.workers()  # type: ignore[attr-defined]
+    count = getattr(executor, "workers", None)  # a Dask cluster: its workers now
+    if n is None and callable(count):
+        n = count()
     return max(1, int(n or 1))
 
 

@@ -381,13 +381,13 @@ def write_cities(plan: ct.CitiesPlan, out_dir: str | Path, *, tiles: str = "osm"
                 write_plan(city_plan, tmp / folder, tiles=tiles, self_contained=self_contained,
                            maps=maps, progress=labelled(progress, name))
             summary = ct.summary_json(plan)
-            for line in summary["per_city"]:  # type: ignore[attr-defined]
+            for line in summary["per_city"]:
                 line["folder"] = folders[line["city"]]
             (tmp / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
                                               encoding="utf-8")
             fields = ("city", "folder", "osm", "cases_total", "cases_visited", "value_total",
                       "value_visited", "routes", "parts", "border_groups", "wall_s")
-            write_csv(tmp / "cities.csv", fields, summary["per_city"])  # type: ignore[arg-type]
+            write_csv(tmp / "cities.csv", fields, summary["per_city"])
     except OSError as exc:
         raise OutputError(f"cannot write the plan into {out}: {exc.strerror or exc}; give a "
                           "folder you can write to (--out)") from exc
