@@ -630,7 +630,7 @@ def _plan_horizon(a: argparse.Namespace, cases, collectors, geocoder, progress) 
     con.print(f"Visited {s.cases_visited} of {s.cases_total} cases, value "
               f"{s.value_visited:,.0f} of {s.value_total:,.0f} ({s.value_share:.1%}).")
     con.print(f"Written to {printable(out)}/ (one plan folder per day, index.html: the week, "
-              "week.csv, summary.json)")
+              "week.csv, routes.xlsx: the week workbook, summary.json)")
     return 0
 
 

@@ -21,7 +21,7 @@ from optimizer.horizon import HorizonPlan, day_label
 from optimizer.model import Plan
 from optimizer.outputs import maps as mp
 from optimizer.outputs import week
-from optimizer.outputs.sheets import write_route_workbook
+from optimizer.outputs.sheets import write_route_workbook, write_week_workbook
 from optimizer.outputs.tables import (
     ROUTE_FIELDS,
     UNASSIGNED_FIELDS,
@@ -276,7 +276,7 @@ def write_plan(plan: Plan, out_dir: str | Path, *, tiles: str = "osm",
 # --------------------------------------------------------------------------- multi-day plans
 
 #: the files of a multi-day plan's folder besides the day folders (``YYYY-MM-DD/``)
-HORIZON_FILES = ("summary.json", "week.csv", "index.html", "assets")
+HORIZON_FILES = ("summary.json", "week.csv", "routes.xlsx", "index.html", "assets")
 
 
 def _is_day_folder(p: Path) -> bool:
@@ -300,8 +300,9 @@ def write_horizon(plan: HorizonPlan, out_dir: str | Path, *, tiles: str = "osm",
                   self_contained: bool = False, maps: bool = True,
                   progress: Progress | None = None) -> Path:
     """Write a multi-day plan: one plan folder per day (``YYYY-MM-DD/``, as `write_plan`, each
-    with its manifest), the horizon's ``summary.json``, ``week.csv`` (collector x day) and the
-    week overview ``index.html`` (`optimizer.outputs.week`).
+    with its manifest and its own route sheets), the horizon's ``summary.json``, ``week.csv``
+    (collector x day), ``routes.xlsx`` (the week workbook, `sheets.write_week_workbook`) and
+    the week overview ``index.html`` (`optimizer.outputs.week`).
 
     The whole folder is written at once or not at all (`atomic.replaced_folder`); each day's
     ``links.json`` (served link tokens) of a previous plan in `out_dir` is kept.
@@ -329,6 +330,7 @@ def write_horizon(plan: HorizonPlan, out_dir: str | Path, *, tiles: str = "osm",
                 week.horizon_summary_json(plan.summary), ensure_ascii=False, indent=2),
                 encoding="utf-8")
             week.write_week_csv(plan, tmp / "week.csv")
+            write_week_workbook(plan, tmp / "routes.xlsx")
             week.write_week_overview(plan, tmp / "index.html", maps=maps, tiles=tiles,
                                      self_contained=self_contained)
     except OSError as exc:
