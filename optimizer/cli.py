@@ -13,12 +13,12 @@ import argparse
 import csv
 import dataclasses
 import getpass
-import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -254,11 +254,10 @@ def check_plan_options(a: argparse.Namespace) -> None:
         problems += _geocoder_problems(a)
     if not {"date", "days"} & bad:
         days = a.settings.horizon.days
-        if days > 1 and (a.store or a.visit_pack):
+        if days > 1 and a.visit_pack:
             problems.append(_option_problem("days", days, "a plan of several days does not "
-                                            "use the case store or write visit packs yet",
-                                            "plan one day at a time with --store / "
-                                            "--visit-pack, or leave those out"))
+                                            "write visit packs yet", "plan one day at a time "
+                                            "with --visit-pack, or leave it out"))
         why = (horizon_out_dir_problem if days > 1 else out_dir_problem)(plan_out_dir(a))
         if why:
             problems.append(_option_problem("out", plan_out_dir(a), *why))
@@ -338,10 +337,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
     settings: PlanSettings = a.settings  # read and checked by `check_plan_options`
     progress = RichProgress(disable=a.quiet)
     if settings.horizon.days > 1:
-        cases, collectors = read_inputs(a.cases, a.collectors)
-        geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
-                             progress)
-        return _plan_horizon(a, cases, collectors, geocoder, progress)
+        return _plan_horizon(a, progress)
     store = _open_store(a.store) if a.store else None
     try:
         if store is None:
@@ -596,21 +592,52 @@ def cmd_store_status(a: argparse.Namespace) -> int:
     return 0
 
 
-def _plan_horizon(a: argparse.Namespace, cases, collectors, geocoder, progress) -> int:
-    """``plan --days N``: the days in order, one folder each, and the week overview."""
-    from optimizer.horizon import plan_horizon
+def _plan_horizon(a: argparse.Namespace, progress: RichProgress) -> int:
+    """``plan --days N``: the days in order, one folder each, and the week overview. With a
+    store (a rolling horizon): every day takes what the store's history says that day, the
+    first day is recorded and published as ``plan --store`` does, the others are provisional
+    (written, not recorded: the next morning's run plans them again from the outcomes)."""
+    from optimizer.horizon import StoreView, plan_horizon
     from optimizer.outputs.write import write_horizon
 
     settings: PlanSettings = a.settings
+    store = _open_store(a.store) if a.store else None
+    recorded = None
     try:
-        week = plan_horizon(cases, collectors, settings, geocoder=geocoder, progress=progress,
-                            collectors_file=(a.collectors or DEMO_COLLECTORS).name)
+        see = None
+        if store is None:
+            cases, collectors = read_inputs(a.cases, a.collectors)
+        else:
+            from optimizer import loop
+
+            cases, collectors, first = _store_day(a, store, settings, progress)
+            policy = {"policy": a.outcome_policy} if a.outcome_policy else {}
+
+            def see(day: date) -> StoreView:
+                seen = first if day == settings.plan_date else loop.prepare(
+                    store, cases, day, **policy)
+                return StoreView(seen.cases, seen.steering)
+
+        geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
+                             progress)
+        try:
+            week = plan_horizon(cases, collectors, settings, geocoder=geocoder,
+                                progress=progress, see=see,
+                                collectors_file=(a.collectors or DEMO_COLLECTORS).name)
+        finally:
+            _report_unavailable(geocoder)
+        out = plan_out_dir(a)
+        output = settings.output
+        write_horizon(week, out, tiles=output.tiles, self_contained=output.self_contained,
+                      maps=output.maps, progress=progress,
+                      published=settings.plan_date if store is not None else None)
+        if store is not None:
+            from optimizer import loop
+
+            recorded = loop.record(store, week.days[0].plan, actor=_actor("plan"))
     finally:
-        _report_unavailable(geocoder)
-    out = plan_out_dir(a)
-    output = settings.output
-    write_horizon(week, out, tiles=output.tiles, self_contained=output.self_contained,
-                  maps=output.maps, progress=progress)
+        if store is not None:
+            store.close()
     if a.quiet:
         return 0
     s = week.summary
@@ -631,6 +658,11 @@ def _plan_horizon(a: argparse.Namespace, cases, collectors, geocoder, progress) 
               f"{s.value_visited:,.0f} of {s.value_total:,.0f} ({s.value_share:.1%}).")
     con.print(f"Written to {printable(out)}/ (one plan folder per day, index.html: the week, "
               "week.csv, routes.xlsx: the week workbook, summary.json)")
+    if recorded is not None and store is not None:
+        con.print(f"Recorded in the store {printable(store.url)} as plan #{recorded.plan_id} "
+                  f"(version {recorded.version} of {recorded.plan_date.isoformat()}, "
+                  f"published); the {s.days - 1} later day(s) are provisional: not published, "
+                  "planned again by the next morning's run from the outcomes recorded.")
     return 0
 
 
@@ -747,9 +779,11 @@ def cmd_serve(a: argparse.Namespace) -> int:
     store = a.store or os.environ.get(ENV_VAR)
     if store:
         from optimizer.web import run
+        from optimizer.web.settings import WebSettings
 
         run.serve_forever(a.dir, store_url=store, host=a.host, port=a.port,
-                          public_url=a.public_url)
+                          public_url=a.public_url,
+                          settings=WebSettings(plan_dir=a.dir, collectors_file=a.collectors))
         return 0
     from optimizer.web import serve
 
@@ -998,8 +1032,7 @@ def _check_replan_options(a: argparse.Namespace) -> None:
 
 def cmd_replan(a: argparse.Namespace) -> int:
     """``collector-routes replan``: the rest of a published day from --at, written to --out."""
-    from optimizer.outputs.tables import CHANGE_FIELDS, change_rows, changes_json, csv_bytes
-    from optimizer.outputs.write import write_plan
+    from optimizer.outputs.write import write_replanned
     from optimizer.replan import done_by_clock, replan_day
 
     settings: PlanSettings = a.settings
@@ -1018,11 +1051,9 @@ def cmd_replan(a: argparse.Namespace) -> int:
     finally:
         _report_unavailable(geocoder)
     output = settings.output
-    write_plan(result.plan, a.out, tiles=output.tiles, self_contained=output.self_contained,
-               maps=output.maps, progress=progress, extra={
-                   "changes.json": json.dumps(changes_json(result), ensure_ascii=False,
-                                              indent=1).encode("utf-8"),
-                   "changes.csv": csv_bytes(CHANGE_FIELDS, change_rows(result.moves))})
+    updated_at = datetime.now().astimezone().strftime("%H:%M")  # the pages' "Updated at"
+    write_replanned(result, a.out, updated_at=updated_at, tiles=output.tiles,
+                    self_contained=output.self_contained, maps=output.maps, progress=progress)
     if not a.quiet:
         print_summary(result.plan, Path(a.out))
         con = plain_console()
@@ -1039,21 +1070,13 @@ def cmd_replan(a: argparse.Namespace) -> int:
 def done_from_store(url: str, day, at_s: int) -> frozenset[str]:
     """The seam to the case store: the published stops whose case has an outcome recorded on
     the plan's day at or before `at_s` (device time), ``no_attempt`` excepted (no visit
-    happened). Reads `optimizer.store.history.load_history` only."""
+    happened): `optimizer.store.history.visited_by`."""
     from optimizer.store.db import Store
-    from optimizer.store.history import load_history
+    from optimizer.store.history import visited_by
 
     ids = [s.case_id for r in day.routes for s in r.stops]
     with Store.open(url) as store, store.reading() as session:
-        histories = load_history(session, ids)
-    done = set()
-    for cid, h in histories.items():
-        for o in h.outcomes:
-            t = o.time
-            if (o.code != "no_attempt" and t.date() == day.plan_date
-                    and t.hour * 3600 + t.minute * 60 + t.second <= at_s):
-                done.add(cid)
-    return frozenset(done)
+        return visited_by(session, ids, day.plan_date, at_s)
 
 
 def _check_serve_options(a: argparse.Namespace) -> None:
@@ -1185,6 +1208,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "serve the web application, where collectors record each visit's "
                          "outcome (kept on the phone while offline) and the lender's systems "
                          "use the HTTP API (docs/api.md); without it, the pages alone")
+    sp.add_argument("--collectors", default=None, type=Path, metavar="FILE",
+                    help="with --store: the collector list a re-plan through the API "
+                         "(POST /api/v1/replan) reads (default: the bundled demo's)")
     sp.set_defaults(func=cmd_serve, check=_check_serve_options)
 
     sp = sub.add_parser("apikey", help="make, revoke or list keys of the lender's HTTP API",

@@ -31,7 +31,7 @@ from optimizer.model import Case, Plan
 from optimizer.outputs.pack import RecordLine
 from optimizer.planning.build import Reason, Steering
 from optimizer.progress import Progress, ensure
-from optimizer.store.cases import MergeReport, case_of, file_sha256, merge_cases
+from optimizer.store.cases import MergeReport, file_sha256, latest_case_list, merge_cases
 from optimizer.store.db import Store
 from optimizer.store.history import (
     Learned,
@@ -102,13 +102,8 @@ def latest_import(store: Store) -> CaseImport | None:
 
 def stored_case_list(store: Store) -> tuple[Case, ...]:
     """The cases the latest import listed, as the store holds them now (by case id)."""
-    last = latest_import(store)
-    if last is None:
-        return ()
     with store.reading() as s:
-        rows = s.scalars(select(StoredCase).where(StoredCase.last_import_id == last.import_id)
-                         .order_by(StoredCase.case_id))
-        return tuple(case_of(r) for r in rows)
+        return latest_case_list(s)
 
 
 def steering_of(learned: Mapping[str, Learned], cases: Sequence[Case], plan_date: date,

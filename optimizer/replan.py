@@ -6,8 +6,9 @@
       -> the rest of the day's problem: each crew from its last done stop when it has finished
          it (and not before --at), with the visits, working time and break it has left; the
          crews that lost a member below the policy's team size, and absent collectors, stop;
-         every visit not done yet, a crew's remaining stops preferred for it (the change cost
-         is the policy's ``preferred_cost``), urgent cases ahead of all others
+         every visit not done yet, a crew's remaining stops preferred for it (moving one to
+         another crew costs the change cost: ``change_cost``, default the policy's
+         ``preferred_cost``), urgent cases required (served whenever a crew can make them)
       -> `plan.search` (solve, verify) -> the done stops followed by the new ones, re-checked
          on the whole day's problem (`verify.check_solution`) -> routes on the roads, a reason
          for every case not visited (explained on the rest of the day), the changes
@@ -25,7 +26,7 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from optimizer.errors import CollectorRoutesError
+from optimizer.errors import CollectorRoutesError, InfeasibleError, SearchTimeout
 from optimizer.geo import geocode as gc
 from optimizer.geo import network as nw
 from optimizer.io.published import PublishedDay, PublishedRoute, PublishedStop
@@ -76,6 +77,7 @@ class Replanned:
     stopped: tuple[str, ...]  # routes that make no further visit (absent members, no time)
     urgent: tuple[str, ...]
     moves: tuple[Move, ...]
+    impossible: tuple[str, ...] = ()  # urgent cases that cannot be visited (each explained)
 
 
 def done_by_clock(day: PublishedDay, at_s: int) -> frozenset[str]:
@@ -198,6 +200,7 @@ def _merge(problem: Problem, done: Route, rest: Route | None) -> Route:
 def replan_day(day: PublishedDay, cases: Sequence[Case], collectors: Sequence[Collector],
                settings: PlanSettings, *, at_s: int, done: Collection[str],
                absent: Collection[str] = (), urgent: Sequence[Case] = (),
+               change_cost: float | None = None,
                geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
                progress: Progress | None = None) -> Replanned:
     """Re-plan the rest of `day` from `at_s` (see the module's docstring).
@@ -205,7 +208,11 @@ def replan_day(day: PublishedDay, cases: Sequence[Case], collectors: Sequence[Co
     `cases`, `collectors`: the lists the day was planned from; `settings`: its settings (the
     plan date is the day's); `done`: the case ids of the published stops done (or under way);
     `absent`: collector ids who make no further visit; `urgent`: cases to add (a case of the
-    list with the same id is replaced by it), ahead of every other.
+    list with the same id is replaced by it), each a required visit: served whenever any crew
+    can make it, whatever it displaces; one that no crew can make is unassigned with its
+    reason, prefixed "urgent visit required but impossible", and listed in ``impossible``.
+    `change_cost`: what giving one of a crew's remaining stops to another crew must gain, in
+    value units (None: the policy's ``preferred_cost``; 0: the stops move freely).
     Raises `CollectorRoutesError` if the kept and new routes fail the re-simulation (a bug).
     """
     started = time.perf_counter()
@@ -258,6 +265,7 @@ def replan_day(day: PublishedDay, cases: Sequence[Case], collectors: Sequence[Co
     top = max((full.values[c.case_id] for c in all_cases), default=0.0)
     rest_visits: list[Visit] = []
     excluded = dict(full.excluded)
+    cost = policy.preferred_cost if change_cost is None else change_cost
     for v in problem.visits:
         if v.visit_id in done:
             continue
@@ -276,10 +284,18 @@ def replan_day(day: PublishedDay, cases: Sequence[Case], collectors: Sequence[Co
         keep = (was,) if was is not None and was in allowed else ()
         rest_visits.append(replace(
             v, value=value, allowed_vehicles=None if len(allowed) == len(vehicles) else allowed,
+            required=v.visit_id in urgent_ids,
             preferred_vehicles=keep or v.preferred_vehicles,
-            off_preference_cost=policy.preferred_cost if keep else v.off_preference_cost))
+            off_preference_cost=cost if keep else v.off_preference_cost))
     rest_problem = replace(problem, visits=tuple(rest_visits), vehicles=tuple(vehicles))
-    found = search(rest_problem, settings.solver, progress=progress)
+    try:
+        found = search(rest_problem, settings.solver, progress=progress)
+    except SearchTimeout:
+        raise
+    except InfeasibleError:  # an urgent visit no crew can make: plan the rest, explain it
+        rest_problem = replace(rest_problem, visits=tuple(replace(v, required=False)
+                                                          for v in rest_visits))
+        found = search(rest_problem, settings.solver, progress=progress)
     rest_routes = {r.vehicle_id: r for r in found.solution.routes}
 
     merged = Solution(
@@ -302,6 +318,10 @@ def replan_day(day: PublishedDay, cases: Sequence[Case], collectors: Sequence[Co
     left = [c for c in all_cases if c.case_id not in done]
     unassigned = explain.explain_unassigned(left, loc, rest_built, found.solution,
                                             progress=progress)
+    impossible = tuple(sorted(u.case.case_id for u in unassigned
+                              if u.case.case_id in urgent_ids))
+    unassigned = tuple(replace(u, reason=f"urgent visit required but impossible: {u.reason}")
+                       if u.case.case_id in urgent_ids else u for u in unassigned)
     summary = summarize(routes, unassigned, plan_date=day.plan_date, policy=policy.name,
                         weighting=settings.weighting.preset, geocoded=loc.geocoded,
                         timings_s=loc.timings_s, solver=found.solution,
@@ -310,7 +330,7 @@ def replan_day(day: PublishedDay, cases: Sequence[Case], collectors: Sequence[Co
                 geocoded=dict(loc.geocoded))
     return Replanned(plan, at_s, tuple(sorted(done)), tuple(sorted(absent_set)),
                      tuple(stopped), tuple(sorted(urgent_ids)),
-                     moves(day, plan, urgent_ids))
+                     moves(day, plan, urgent_ids), impossible)
 
 
 def moves(day: PublishedDay, plan: Plan, urgent: Collection[str] = ()) -> tuple[Move, ...]:

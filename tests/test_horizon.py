@@ -144,9 +144,9 @@ def _tiny(policy: Policy = PRESETS["none"], **horizon) -> PlanSettings:
 
 
 def _run(cases, collectors, st: PlanSettings):
-    def one(cases_d, settings_d, context, progress):
+    def one(cases_d, settings_d, context, steering, progress):
         return solve_located(cases_d, locate_tiny(cases_d, collectors, settings_d), settings_d,
-                             context=context)
+                             context=context, steering=steering)
     return plan_days(cases, collectors, st, one)
 
 

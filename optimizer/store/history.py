@@ -426,3 +426,19 @@ def learn_all(histories: Mapping[str, CaseHistory], plan_date: date,
               policy: OutcomePolicy = OutcomePolicy()) -> dict[str, Learned]:
     """`learn` for every case."""
     return {i: learn(h, plan_date, policy) for i, h in histories.items()}
+
+
+def visited_by(session: Session, case_ids: Iterable[str], plan_date: date, until_s: int
+               ) -> frozenset[str]:
+    """The cases of `case_ids` with an outcome recorded on `plan_date` at or before `until_s`
+    (seconds since midnight, device time), ``no_attempt`` excepted (no visit happened): the
+    visits done when a day is re-planned at `until_s` (``replan --store``, the API's re-plan).
+    """
+    done = set()
+    for cid, h in load_history(session, list(case_ids)).items():
+        for o in h.outcomes:
+            t = o.time
+            if (o.code != "no_attempt" and t.date() == plan_date
+                    and t.hour * 3600 + t.minute * 60 + t.second <= until_s):
+                done.add(cid)
+    return frozenset(done)
