@@ -1015,7 +1015,7 @@ def _check_replan_options(a: argparse.Namespace) -> None:
         a.policy = a.day.policy  # re-plan under the rules the day was planned with
     more, across, _ = read_plan_options(a)
     problems += more
-    problems += check_options(a, {"at": opt.clock_time})
+    problems += check_options(a, {"at": opt.clock_time, "change_cost": opt.number(0.0)})
     if a.day is not None:
         known = a.day.collectors
         unknown = [x for x in a.absent if x not in known]
@@ -1046,14 +1046,18 @@ def cmd_replan(a: argparse.Namespace) -> int:
                          progress)
     try:
         result = replan_day(day, cases, collectors, settings, at_s=a.at, done=done,
-                            absent=a.absent, urgent=urgent, geocoder=geocoder,
-                            progress=progress)
+                            absent=a.absent, urgent=urgent, change_cost=a.change_cost,
+                            geocoder=geocoder, progress=progress)
     finally:
         _report_unavailable(geocoder)
     output = settings.output
     updated_at = datetime.now().astimezone().strftime("%H:%M")  # the pages' "Updated at"
     write_replanned(result, a.out, updated_at=updated_at, tiles=output.tiles,
                     self_contained=output.self_contained, maps=output.maps, progress=progress)
+    for cid in result.impossible:  # never silent, also with -q
+        reason = next(u.reason for u in result.plan.unassigned if u.case.case_id == cid)
+        print(printable(f"warning: urgent case {cid} cannot be visited: {reason}"),
+              file=sys.stderr)
     if not a.quiet:
         print_summary(result.plan, Path(a.out))
         con = plain_console()
@@ -1183,8 +1187,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a collector who makes no further visit today (repeatable; a "
                              "team left below the policy's team size stops too)")
     replan.add_argument("--urgent", type=Path, default=None, metavar="CASES.csv",
-                        help="cases to add ahead of all others (a case list; a case of "
-                             "--cases with the same id is replaced)")
+                        help="cases to add, each a required visit: made whenever a crew can "
+                             "(ahead of all others), else listed with the reason it cannot be "
+                             "(a case list; a case of --cases with the same id is replaced)")
+    replan.add_argument("--change-cost", default=None, metavar="VALUE",
+                        help="what giving one of a crew's remaining stops to another crew must "
+                             "gain, in value units (default: the policy's preferred_cost; 0 = "
+                             "stops move freely); a crew keeps its stops in order unless a move "
+                             "gains more")
     replan.add_argument("--store", default=None, metavar="URL",
                         help="the case store: the visits done are those with an outcome "
                              "recorded today up to --at (default: those planned before --at)")

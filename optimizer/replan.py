@@ -44,11 +44,12 @@ from optimizer.model import (
     Visit,
     hhmm,
 )
-from optimizer.plan import locate, search, summarize, trace_routes
+from optimizer.plan import Initial, locate, search, summarize, trace_routes
 from optimizer.planning import explain, rules
 from optimizer.planning.build import Built, build_problem
 from optimizer.progress import Progress
 from optimizer.routing import verify
+from optimizer.routing.schedule import simulate_route
 from optimizer.settings import PlanSettings
 
 #: the solver's value of an urgent case: this many times the most valuable case of the day
@@ -170,6 +171,27 @@ def _rest_vehicle(veh: Vehicle, done: Route, at_s: int, start: int) -> Vehicle |
                    max_visits=left, max_duration_s=max_duration, breaks=breaks)
 
 
+def _published_order(rest: Problem, remaining: Mapping[str, int], usable: Sequence[int]
+                     ) -> Initial:
+    """The search's start: each continuing crew's remaining stops in their published order
+    (`remaining`: case id -> its published route's index), so the solver changes a route only
+    where that improves the plan (and a move to another crew must gain the change cost); the
+    model cuts what no longer fits (`optimizer.routing.ortools_model`)."""
+    index = {v.visit_id: i for i, v in enumerate(rest.visits)}
+    routes = []
+    for k, veh in enumerate(rest.vehicles):
+        seq = [index[cid] for cid, was in remaining.items() if was == k and cid in index
+               and k in usable] if k in usable else []
+        routes.append(simulate_route(rest, k, seq, leave_s=float(veh.shift.start_s)) if seq
+                      else Route(veh.vehicle_id, (), float(veh.shift.start_s),
+                                 float(veh.shift.start_s), 0.0, 0.0))
+    routed = {s.visit_id for r in routes for s in r.stops}
+    return Initial(Solution(routes=tuple(routes),
+                            dropped=tuple(v.visit_id for v in rest.visits
+                                          if v.visit_id not in routed), solver="published"),
+                   label="published order", search="only")
+
+
 def _merge(problem: Problem, done: Route, rest: Route | None) -> Route:
     """The done part followed by the rest of the day's route, as one route of the whole day
     (a crew that stops goes back from its last done stop, taking a break it still owes)."""
@@ -289,13 +311,15 @@ def replan_day(day: PublishedDay, cases: Sequence[Case], collectors: Sequence[Co
             off_preference_cost=cost if keep else v.off_preference_cost))
     rest_problem = replace(problem, visits=tuple(rest_visits), vehicles=tuple(vehicles))
     try:
-        found = search(rest_problem, settings.solver, progress=progress)
+        found = search(rest_problem, settings.solver, progress=progress,
+                       initial=_published_order(rest_problem, remaining, usable))
     except SearchTimeout:
         raise
     except InfeasibleError:  # an urgent visit no crew can make: plan the rest, explain it
         rest_problem = replace(rest_problem, visits=tuple(replace(v, required=False)
                                                           for v in rest_visits))
-        found = search(rest_problem, settings.solver, progress=progress)
+        found = search(rest_problem, settings.solver, progress=progress,
+                       initial=_published_order(rest_problem, remaining, usable))
     rest_routes = {r.vehicle_id: r for r in found.solution.routes}
 
     merged = Solution(

@@ -181,3 +181,45 @@ def test_bad_options_are_reported_at_once(demo_plan, tmp_path, capsys):
                  str(tmp_path / "y")])
     err = capsys.readouterr().err
     assert code == 2 and "holds no complete plan" in err
+
+
+IMPOSSIBLE = """\
+case_id,customer_name,address,lat,lon,amount_overdue,days_past_due,windows,service_minutes
+U-9,急九,,30.6612,104.0706,50000,40,09:00-10:00,20
+"""
+
+
+def _moves_between_continuing(folder: Path) -> list[dict]:
+    """The moves of a crew's remaining stop to another crew, both crews still visiting."""
+    changes = json.loads((folder / "changes.json").read_text(encoding="utf-8"))
+    stopped = set(changes["stopped"])
+    return [m for m in changes["moves"] if m["before"] and m["after"]
+            and m["before"] != m["after"] and m["before"] not in stopped]
+
+
+@pytest.mark.slow
+def test_the_change_cost_keeps_stops_with_their_crew_and_a_required_visit_is_never_silent(
+        demo_plan, tmp_path, cache_dir, capsys):
+    # U-9 wants a visit between 09:00 and 10:00, and the day is re-planned at 13:00: no crew
+    # can make it. It is a required visit: the rest of the day is planned, U-9 is listed with
+    # its reason and a warning (on stderr, with -q too), never silently dropped.
+    urgent = tmp_path / "urgent.csv"
+    urgent.write_text(IMPOSSIBLE, encoding="utf-8")
+    runs = {}
+    for cost in ("1000000000", "0"):
+        out = tmp_path / f"cost-{cost}"
+        assert main(["replan", "--plan", str(demo_plan), "--at", AT, "--absent", ABSENT,
+                     "--urgent", str(urgent), "--change-cost", cost, "--out", str(out),
+                     "--time-limit", "300", "--max-solutions", "30", "--no-maps", "-q",
+                     "--cache-dir", str(cache_dir)]) == 0
+        err = capsys.readouterr().err
+        assert "warning: urgent case U-9 cannot be visited: urgent visit required but " \
+               "impossible" in err
+        left = {u["case_id"]: u for u in _rows(out / "unassigned.csv")}
+        assert left["U-9"]["reason"].startswith("urgent visit required but impossible: ")
+        assert "U-9" not in {r["case_id"] for r in _rows(out / "routes.csv")}
+        runs[cost] = _moves_between_continuing(out)
+    # a change cost above any case's value: every crew keeps its remaining stops (in order);
+    # none: the solver moves some of them to other crews
+    assert runs["1000000000"] == []
+    assert len(runs["0"]) > 0

@@ -282,10 +282,17 @@ def stored_case(session: Session, case_id: str) -> StoredCase | None:
     return session.get(StoredCase, case_id)
 
 
+#: the import name of the urgent cases a re-plan adds (``POST /api/v1/replan``): merged so the
+#: re-planned day can be recorded, never the case list a later plan takes
+URGENT_IMPORT = "replan-urgent"
+
+
 def latest_case_list(session: Session) -> tuple[Case, ...]:
-    """The cases the store's latest case import listed, as the store holds them now (by case
-    id); () before the first import."""
-    last = session.scalar(select(ImportRecord.id).where(ImportRecord.kind == "cases")
+    """The cases the store's latest case import listed (the urgent cases of a re-plan,
+    `URGENT_IMPORT`, are not a case list), as the store holds them now (by case id); ()
+    before the first import."""
+    last = session.scalar(select(ImportRecord.id).where(ImportRecord.kind == "cases",
+                                                        ImportRecord.file_name != URGENT_IMPORT)
                           .order_by(ImportRecord.id.desc()).limit(1))
     if last is None:
         return ()

@@ -27,7 +27,7 @@ from optimizer.outputs.write import write_replanned
 from optimizer.replan import replan_day
 from optimizer.settings import build_settings, option_defaults, parse_options
 from optimizer.store.apikeys import ApiClient
-from optimizer.store.cases import cases_by_id, merge_cases
+from optimizer.store.cases import URGENT_IMPORT, cases_by_id, merge_cases
 from optimizer.store.db import Store
 from optimizer.store.events import record_outcome
 from optimizer.store.export import outcome_rows
@@ -267,7 +267,7 @@ def post_replan(request: Request, client: Client, body: JsonBody,
         updated_at = datetime.now().astimezone().strftime("%H:%M")
         with store.session() as s:
             if o["urgent"]:  # the urgent cases join the store (a partial list: none closed)
-                merge_cases(s, o["urgent"], file_name="replan-urgent", actor=client.actor,
+                merge_cases(s, o["urgent"], file_name=URGENT_IMPORT, actor=client.actor,
                             sha256=hashlib.sha256(json.dumps(
                                 data["urgent"], sort_keys=True, ensure_ascii=False)
                                 .encode("utf-8")).hexdigest(), close_missing=False)

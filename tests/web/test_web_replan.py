@@ -25,6 +25,7 @@ from webhelp import call
 
 from optimizer.cli import main
 from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_cases, read_collectors
+from optimizer.loop import stored_case_list
 from optimizer.planning.rules import PRESETS
 from optimizer.store import apikeys
 from optimizer.store.db import Store
@@ -114,9 +115,12 @@ def test_the_api_replans_the_served_day(store_url, tmp_path, cache_dir):
                               PRESETS["china"], network=load_network(cache_dir=cache_dir)) == []
     changes = json.loads((out / "changes.json").read_text(encoding="utf-8"))
     assert changes["updated_at"] == answer["updated_at"]
-    with Store.open(store_url) as store, store.reading() as s:
-        rec = published_plan(s, PLAN_DATE)
-        assert rec is not None and rec.version == first_version + 1 == answer["version"]
+    with Store.open(store_url) as store:
+        with store.reading() as s:
+            rec = published_plan(s, PLAN_DATE)
+            assert rec is not None and rec.version == first_version + 1 == answer["version"]
+        # the urgent cases joined the store, but the case list a later plan takes is the demo's
+        assert len(stored_case_list(store)) == len(read_cases(DEMO_CASES))
 
     # each page: updated at, and only its own route's changes
     for cid, page in pages.items():
