@@ -1039,15 +1039,15 @@ def cmd_replan(a: argparse.Namespace) -> int:
     cases, collectors = read_inputs(a.cases, a.collectors)
     urgent = read_cases(a.urgent) if a.urgent else ()
     day = a.day
-    done = (done_from_store(a.store, day, a.at) if a.store is not None
-            else done_by_clock(day, a.at))
+    done, positions = (done_from_store(a.store, day, a.at) if a.store is not None
+                       else (done_by_clock(day, a.at), {}))
     progress = RichProgress(disable=a.quiet)
     geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
                          progress)
     try:
         result = replan_day(day, cases, collectors, settings, at_s=a.at, done=done,
                             absent=a.absent, urgent=urgent, change_cost=a.change_cost,
-                            geocoder=geocoder, progress=progress)
+                            positions=positions, geocoder=geocoder, progress=progress)
     finally:
         _report_unavailable(geocoder)
     output = settings.output
@@ -1071,16 +1071,19 @@ def cmd_replan(a: argparse.Namespace) -> int:
     return 0
 
 
-def done_from_store(url: str, day, at_s: int) -> frozenset[str]:
+def done_from_store(url: str, day, at_s: int
+                    ) -> tuple[frozenset[str], dict[str, tuple[float, float]]]:
     """The seam to the case store: the published stops whose case has an outcome recorded on
     the plan's day at or before `at_s` (device time), ``no_attempt`` excepted (no visit
-    happened): `optimizer.store.history.visited_by`."""
+    happened), and the device positions recorded with them
+    (`optimizer.store.history.visited_by`, `device_positions`)."""
     from optimizer.store.db import Store
-    from optimizer.store.history import visited_by
+    from optimizer.store.history import device_positions, visited_by
 
     ids = [s.case_id for r in day.routes for s in r.stops]
     with Store.open(url) as store, store.reading() as session:
-        return visited_by(session, ids, day.plan_date, at_s)
+        return (visited_by(session, ids, day.plan_date, at_s),
+                device_positions(session, ids, day.plan_date, at_s))
 
 
 def _check_serve_options(a: argparse.Namespace) -> None:

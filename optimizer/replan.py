@@ -4,7 +4,8 @@
       -> the whole day's problem (the published crews from their start places, every case and
          the urgent ones: `plan.locate`, `build_problem`)
       -> the rest of the day's problem: each crew from its last done stop when it has finished
-         it (and not before --at), with the visits, working time and break it has left; the
+         it (and not before --at; placed where the device recorded its outcome, when the store
+         has that position), with the visits, working time and break it has left; the
          crews that lost a member below the policy's team size, and absent collectors, stop;
          every visit not done yet, a crew's remaining stops preferred for it (moving one to
          another crew costs the change cost: ``change_cost``, default the policy's
@@ -223,6 +224,7 @@ def replan_day(day: PublishedDay, cases: Sequence[Case], collectors: Sequence[Co
                settings: PlanSettings, *, at_s: int, done: Collection[str],
                absent: Collection[str] = (), urgent: Sequence[Case] = (),
                change_cost: float | None = None,
+               positions: Mapping[str, tuple[float, float]] | None = None,
                geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
                progress: Progress | None = None) -> Replanned:
     """Re-plan the rest of `day` from `at_s` (see the module's docstring).
@@ -235,14 +237,22 @@ def replan_day(day: PublishedDay, cases: Sequence[Case], collectors: Sequence[Co
     reason, prefixed "urgent visit required but impossible", and listed in ``impossible``.
     `change_cost`: what giving one of a crew's remaining stops to another crew must gain, in
     value units (None: the policy's ``preferred_cost``; 0: the stops move freely).
+    `positions`: case_id -> the device's (lat, lon) recorded with a done visit's outcome; a
+    crew whose last done visit has one continues from there (the visit is placed where it was
+    made, so the whole day is checked on the same places), the others from their last stop.
     Raises `CollectorRoutesError` if the kept and new routes fail the re-simulation (a bug).
     """
     started = time.perf_counter()
     settings = replace(settings, plan_date=day.plan_date)
     policy = settings.policy
     urgent_ids = {c.case_id for c in urgent}
-    all_cases = tuple([c for c in cases if c.case_id not in urgent_ids]
-                      + [c for c in urgent])
+    # where each crew is: the device position of its last done visit, when recorded
+    lasts = {done_r[-1].case_id for done_r in (
+        tuple(x for x in r.stops if x.case_id in done) for r in day.routes) if done_r}
+    here = {cid: p for cid, p in (positions or {}).items() if cid in lasts}
+    all_cases = tuple([replace(c, lat=here[c.case_id][0], lon=here[c.case_id][1])
+                       if c.case_id in here else c
+                       for c in cases if c.case_id not in urgent_ids] + [c for c in urgent])
     crews = _crews(day, collectors, policy)
     loc = locate(all_cases, crews, settings, geocoder=geocoder, network=network,
                  progress=progress)
@@ -274,8 +284,8 @@ def replan_day(day: PublishedDay, cases: Sequence[Case], collectors: Sequence[Co
         done_r = done_routes[r.route_id]
         rest_v = None
         if len(present) >= max(1, policy.min_team_size):
-            here = index[done_r.stops[-1].visit_id] if done_r.stops else veh.start
-            rest_v = _rest_vehicle(veh, done_r, at_s, here)
+            start = index[done_r.stops[-1].visit_id] if done_r.stops else veh.start
+            rest_v = _rest_vehicle(veh, done_r, at_s, start)
         if rest_v is None:
             stopped.append(r.route_id)
             vehicles.append(veh)

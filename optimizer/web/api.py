@@ -31,7 +31,7 @@ from optimizer.store.cases import URGENT_IMPORT, cases_by_id, merge_cases
 from optimizer.store.db import Store
 from optimizer.store.events import record_outcome
 from optimizer.store.export import outcome_rows
-from optimizer.store.history import visited_by
+from optimizer.store.history import device_positions, visited_by
 from optimizer.store.outcomes import parse_outcome
 from optimizer.store.plans import plan_left_out, plan_routes, published_plan, record_plan
 from optimizer.web.collector import check_clock, recorded_out
@@ -243,8 +243,9 @@ def post_replan(request: Request, client: Client, body: JsonBody,
             ids = ([x.case_id for r in plan_routes(s, rec.id) for x in r.stops]
                    + [u.case_id for u in plan_left_out(s, rec.id)])
             cases = cases_by_id(s, ids)
-            done = visited_by(s, [x.case_id for r in day.routes for x in r.stops],
-                              day.plan_date, o["at_s"])
+            stops = [x.case_id for r in day.routes for x in r.stops]
+            done = visited_by(s, stops, day.plan_date, o["at_s"])
+            positions = device_positions(s, stops, day.plan_date, o["at_s"])
         web: WebSettings = request.app.state.settings
         values: dict[str, object] = {"policy": day.policy or "china"}
         if o["time_limit_s"] is not None:
@@ -259,7 +260,7 @@ def post_replan(request: Request, client: Client, body: JsonBody,
         try:
             result = replan_day(day, cases, collectors, settings, at_s=o["at_s"], done=done,
                                 absent=o["absent"], urgent=o["urgent"],
-                                change_cost=o["change_cost"])
+                                change_cost=o["change_cost"], positions=positions)
         except InputError:
             raise
         except CollectorRoutesError as exc:

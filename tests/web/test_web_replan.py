@@ -13,6 +13,7 @@ new version is the published one.
 from __future__ import annotations
 
 import csv
+import html
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -43,6 +44,10 @@ URGENT = [
      "service_minutes": 20},
     {"case_id": "U-2", "customer_name": "急二", "lat": 30.6745, "lon": 104.0512,
      "amount_overdue": 22000, "days_past_due": 75, "windows": "15:00-19:00",
+     "service_minutes": 20},
+    # markup in an id: every page shows it as text
+    {"case_id": "U-<i>3</i>", "customer_name": "<b>急三</b>", "lat": 30.6700, "lon": 104.0650,
+     "amount_overdue": 18000, "days_past_due": 30, "windows": "13:30-19:30",
      "service_minutes": 20},
 ]
 
@@ -98,11 +103,11 @@ def test_the_api_replans_the_served_day(store_url, tmp_path, cache_dir):
 
     assert sorted(answer["done"]) == sorted(firsts) and answer["at"] == "13:00"
     assert re.fullmatch(r"\d\d:\d\d", answer["updated_at"])
-    assert answer["absent"] == ["K03"] and answer["urgent"] == ["U-1", "U-2"]
+    assert answer["absent"] == ["K03"] and answer["urgent"] == ["U-1", "U-2", "U-<i>3</i>"]
     moves = {m["case_id"]: m for m in answer["moves"]}
     after = _routes(out)
     routed = {s["case_id"]: rid for rid, r in after.items() for s in r["stops"]}
-    for cid in ("U-1", "U-2"):
+    for cid in ("U-1", "U-2", "U-<i>3</i>"):
         assert moves[cid]["before"] == "" and moves[cid]["after"] == routed[cid]
     at = _secs("13:00:00")
     for rid, r in after.items():
@@ -130,7 +135,9 @@ def test_the_api_replans_the_served_day(store_url, tmp_path, cache_dir):
         rid = next(r for r, route in after.items() if cid in route["members"])
         notice = text.split('id="cr-changes">', 1)[1].split("</ul>", 1)[0]
         mine = {m["case_id"] for m in answer["moves"] if rid in (m["before"], m["after"])}
-        shown = {x for x in re.findall(r"<li>([^:<]+):", notice) if not x.startswith("No ")}
+        assert "<i>" not in notice  # the markup of an id is text
+        shown = {html.unescape(x) for x in re.findall(r"<li>([^:<]+):", notice)
+                 if not x.startswith("No ")}
         assert shown == mine, (cid, shown, mine)
         if rid in answer["stopped"]:
             assert "No further visits today" in notice
