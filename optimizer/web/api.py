@@ -9,6 +9,7 @@ and messages as the phone, the route sheets and the command line. One transactio
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -266,7 +267,10 @@ def post_replan(request: Request, client: Client, body: JsonBody,
         except CollectorRoutesError as exc:
             raise body_problem("at", data.get("at"), str(exc), "see the message") from None
         updated_at = datetime.now().astimezone().strftime("%H:%M")
-        with store.session() as s:
+        # recorded and written in one transaction: either the store publishes the day the
+        # folder shows, or neither changes (on SQLite the other writers wait meanwhile)
+        writers: threading.Lock | None = request.app.state.write_lock
+        with writers or contextlib.nullcontext(), store.session() as s:
             if o["urgent"]:  # the urgent cases join the store (a partial list: none closed)
                 merge_cases(s, o["urgent"], file_name=URGENT_IMPORT, actor=client.actor,
                             sha256=hashlib.sha256(json.dumps(
