@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
 from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -240,7 +240,11 @@ def read_plan_options(a: argparse.Namespace) -> tuple[list[str], list[str], set[
 
 def check_plan_options(a: argparse.Namespace) -> None:
     """Every problem of `plan`'s options at once (`ConfigError`), before any work is done."""
-    from optimizer.outputs.write import horizon_out_dir_problem, out_dir_problem
+    from optimizer.outputs.write import (
+        cities_out_dir_problem,
+        horizon_out_dir_problem,
+        out_dir_problem,
+    )
 
     problems, across, bad = read_plan_options(a)
     a.store = _store_url(a.store)
@@ -258,7 +262,16 @@ def check_plan_options(a: argparse.Namespace) -> None:
             problems.append(_option_problem("days", days, "a plan of several days does not "
                                             "write visit packs yet", "plan one day at a time "
                                             "with --visit-pack, or leave it out"))
-        why = (horizon_out_dir_problem if days > 1 else out_dir_problem)(plan_out_dir(a))
+        cities = a.settings.cities
+        if cities and (days > 1 or a.store or a.visit_pack):
+            problems.append(_option_problem("city", f"{cities[0][0]}={cities[0][1]}",
+                                            "a multi-city day is planned alone: not with "
+                                            "--days, --store or --visit-pack",
+                                            "plan the cities without those options, or one "
+                                            "city at a time with them"))
+        check = (cities_out_dir_problem if cities else horizon_out_dir_problem if days > 1
+                 else out_dir_problem)
+        why = check(plan_out_dir(a))
         if why:
             problems.append(_option_problem("out", plan_out_dir(a), *why))
     _raise_option_problems(problems + across)
@@ -336,6 +349,8 @@ def cmd_plan(a: argparse.Namespace) -> int:
 
     settings: PlanSettings = a.settings  # read and checked by `check_plan_options`
     progress = RichProgress(disable=a.quiet)
+    if settings.cities:
+        return _plan_cities(a, progress)
     if settings.horizon.days > 1:
         return _plan_horizon(a, progress)
     store = _open_store(a.store) if a.store else None
@@ -504,7 +519,7 @@ def cmd_import(a: argparse.Namespace) -> int:
 def cmd_outcomes_import(a: argparse.Namespace) -> int:
     """``collector-routes outcomes import FILE``: record a filled route workbook or CSV."""
     from optimizer.io.outcomes import read_outcome_file
-    from optimizer.store.imports import record_outcome_file
+    from optimizer.recording import record_outcome_file
 
     progress = RichProgress(disable=a.quiet)
     with progress.step(f"Reading {a.file.name}"):
@@ -589,6 +604,51 @@ def cmd_store_status(a: argparse.Namespace) -> int:
         c = loop.store_counts(store)
     print(f"Cases: {c['open']} open, {c['closed']} closed; case imports {c['imports']}; plans "
           f"{c['plans']}; outcomes {c['outcomes']}.")
+    return 0
+
+
+def _plan_cities(a: argparse.Namespace, progress: RichProgress) -> int:
+    """``plan --city CITY=FILE ...``: every city on its own roads, as jobs on the executor; one
+    plan folder per city and the combined summary."""
+    from optimizer.cities import plan_cities
+    from optimizer.outputs.write import write_cities
+
+    settings: PlanSettings = a.settings
+    cases, collectors = read_inputs(a.cases, a.collectors)
+    geocoders: dict[Path, Any] = {}
+
+    def geocoder_for(osm: Path) -> Any:
+        if osm not in geocoders:
+            geocoders[osm] = _geocoder(settings.geocoding, osm, settings.cache_dir, progress)
+        return geocoders[osm]
+
+    try:
+        with make_executor(settings.executor, max_workers=PART_WORKERS) as executor:
+            plan = plan_cities(cases, collectors, settings, executor=executor,
+                               geocoder_for=geocoder_for,
+                               collectors_file=(a.collectors or DEMO_COLLECTORS).name,
+                               progress=progress)
+    finally:
+        for g in geocoders.values():
+            _report_unavailable(g)
+    out = plan_out_dir(a)
+    output = settings.output
+    write_cities(plan, out, tiles=output.tiles, self_contained=output.self_contained,
+                 maps=output.maps, progress=progress)
+    if a.quiet:
+        return 0
+    t = Table(title=f"Plan for {len(plan.cities)} cities, {settings.plan_date.isoformat()}")
+    for col in ("city", "cases", "visited", "value visited", "routes", "parts"):
+        t.add_column(col, justify="left" if col == "city" else "right")
+    for c in plan.cities:
+        t.add_row(printable(c.city), str(c.cases_total), str(c.cases_visited),
+                  f"{c.value_visited:,.0f}", str(c.routes), str(c.parts))
+    tot = plan.totals()
+    t.add_section()
+    t.add_row("total", str(tot["cases_total"]), str(tot["cases_visited"]),
+              f"{tot['value_visited']:,.0f}", str(tot["routes"]), str(tot["parts"]))
+    plain_console().print(t)
+    print(f"Written to {printable(out)}/ (one plan folder per city, summary.json, cities.csv)")
     return 0
 
 

@@ -97,6 +97,7 @@ class Case:
     customer_name: str = ""
     phone: str = ""
     district: str = ""
+    city: str = ""  # a multi-city day: whose roads (`optimizer.cities`)
     notes: str = ""
     # collection-rule attributes (see optimizer.planning.rules)
     skill: str = ""
@@ -144,6 +145,7 @@ class Collector:
     districts: frozenset[str] = frozenset()  # empty = anywhere
     workdays: frozenset[int] = frozenset(range(7))
     max_work_s: int | None = None  # longest working day of this collector; None = policy's
+    city: str = ""  # a multi-city day: where the collector works (`optimizer.cities`)
     row: int = 0
 
 

@@ -43,6 +43,8 @@ MODES = ("drive", "bike", "walk")
 MAX_DAYS = 14  # longest multi-day plan
 #: default ``max_part_cases``: larger days are planned in parts of about this many cases
 MAX_PART_CASES = 1000
+#: default ``border_routes``: routes of each part planned again with the next part's
+BORDER_ROUTES = 8
 TILES = ("osm", "amap")
 
 
@@ -158,6 +160,14 @@ class PlanSettings:
         A day with more cases than this is planned in parts (`optimizer.partitioned`: split by
         collector territories, each part its own problem); ``None``: always one problem.
         Default `MAX_PART_CASES`.
+    border_routes
+        A day planned in parts is then improved across the parts' borders: neighbouring parts
+        are paired, and each pair's ``border_routes`` routes nearest to the other part are
+        planned again together with the cases both left out (`optimizer.partitioned`); 0: no
+        border step. Default `BORDER_ROUTES`.
+    cities
+        A multi-city day (`optimizer.cities`): each city named in the files' ``city`` column
+        and its OSM extract; empty (default): one road network for the day.
     executor
         Where the parallel work runs (`optimizer.cluster.ExecutorSettings`): this machine's
         processes (default) or a Dask cluster. It does not change the plan.
@@ -175,6 +185,8 @@ class PlanSettings:
     cache_dir: Path | None = None
     output: OutputSettings = OutputSettings()
     max_part_cases: int | None = MAX_PART_CASES
+    border_routes: int = BORDER_ROUTES
+    cities: tuple[tuple[str, Path], ...] = ()
     executor: ExecutorSettings = ExecutorSettings()
     horizon: HorizonSettings = HorizonSettings()
 
@@ -335,6 +347,32 @@ def scheduler_address(v: object) -> str:
         raise opt.Bad("is not a scheduler address", "give tcp://HOST:PORT, e.g. "
                       "tcp://127.0.0.1:8786 (where `dask scheduler` listens)")
     return text
+
+
+def city_extracts(v: object) -> tuple[tuple[str, Path], ...]:
+    """``--city CITY=FILE`` items (repeatable): each city's name and its OSM extract; every
+    bad item named in one problem."""
+    items = [v] if isinstance(v, str) else list(v) if isinstance(v, Sequence) else [v]
+    out: dict[str, Path] = {}
+    bad: list[str] = []
+    for item in items:
+        name, sep, raw = str(item).partition("=")
+        name = name.strip()
+        if not sep or not name or not raw.strip():
+            bad.append(f"{str(item)!r} is not CITY=FILE (e.g. porto=porto.osm.pbf)")
+        elif name in out:
+            bad.append(f"{str(item)!r} names the city {name!r} again")
+        elif not Path(raw.strip()).is_file():
+            bad.append(f"{str(item)!r} names no file {raw.strip()!r}")
+        else:
+            out[name] = Path(raw.strip())
+    if bad:
+        raise opt.Bad("; ".join(bad), "give each city once as CITY=FILE: the city as the case "
+                      "and collector files write it, '=', and the path of its OSM extract "
+                      "(.osm, .osm.bz2, .osm.pbf)", value=", ".join(map(str, items)))
+    return tuple(out.items())
+
+
 _COST = opt.number(0.0, hi=opt.MAX_COST)  # value units (per hour)
 
 
@@ -459,6 +497,15 @@ _OPTIONS: tuple[Option, ...] = (
            "plan a day of more cases than this in parts, split by collector territories "
            "(team column, else start places), or none = always one problem (default "
            f"{MAX_PART_CASES})", _G_SOLVER, scenario=False),
+    Option("border_routes", opt.whole(0, hi=100), _top("border_routes"),
+           "a day in parts: routes of each part planned again with the neighbouring part's, "
+           "across their border, with the cases both left out; 0 = no border step (default "
+           f"{BORDER_ROUTES})", _G_SOLVER, scenario=False),
+    Option("city", city_extracts, _top("cities"),
+           "a multi-city day: a city of the files' city column and its OSM extract, "
+           "CITY=FILE (repeatable); each city is planned on its own roads, as jobs on the "
+           "executor, with one combined summary", _G_SOLVER, cli="append", scenario=False,
+           metavar="CITY=FILE"),
     Option("executor", opt.choice(EXECUTORS), _part("executor", kind=_same),
            "where parallel work runs (the solver's searches, what-if variants): local "
            "processes (default) or a Dask cluster (needs --scheduler)", _G_SOLVER,

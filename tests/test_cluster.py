@@ -251,3 +251,19 @@ def test_executor_options_are_checked_with_the_others(tmp_path):
     res = _cli("whatif", str(WHATIF / "scenario.yaml"), "--scheduler", "tcp://127.0.0.1:1",
                cwd=tmp_path)
     assert res.returncode == 2 and "only the dask executor uses a scheduler" in res.stderr
+
+
+def test_a_multi_city_day_through_the_cluster_is_the_local_plan(scheduler, tmp_path,
+                                                                 cache_dir):
+    from test_cities import check_cities, plan_cities
+
+    local = plan_cities(tmp_path / "local", cache_dir)
+    assert local.returncode == 0, local.stderr
+    remote = plan_cities(tmp_path / "dask", cache_dir, "--executor", "dask", "--scheduler",
+                         scheduler)
+    assert remote.returncode == 0, remote.stderr
+    for city in ("chengdu", "heidelberg"):
+        for name in ("routes.csv", "unassigned.csv", "routes.json"):
+            assert ((tmp_path / "dask" / city / name).read_bytes()
+                    == (tmp_path / "local" / city / name).read_bytes()), (city, name)
+    check_cities(tmp_path / "dask", cache_dir)

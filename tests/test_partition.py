@@ -95,3 +95,36 @@ def test_a_day_larger_than_the_part_limit_is_planned_in_parts(tmp_path, cache_di
     cases, collectors = read_inputs(WHATIF / "cases.csv", WHATIF / "collectors.csv")
     errs = check_plan_outputs(out, cases, collectors, date(2026, 11, 30), rules.PRESETS["none"])
     assert errs == [], errs[:3]
+    # the border step planned the two parts' routes again together, guarded by their value
+    assert "border groups: border area-1/area-2" in res.stderr
+    assert "1 border group(s)" in summary["solver"]["search"]
+    alone = tmp_path / "no-borders"
+    res = subprocess.run(
+        [sys.executable, "-m", "optimizer", "plan", "--cases", str(WHATIF / "cases.csv"),
+         "--collectors", str(WHATIF / "collectors.csv"), "--date", "2026-11-30", "--policy",
+         "none", "--time-limit", "30", "--max-solutions", "100", "--max-part-cases", "12",
+         "--border-routes", "0", "--no-maps", "-q", "--cache-dir", str(cache_dir), "--out",
+         str(alone)], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    parts_only = json.loads((alone / "summary.json").read_text(encoding="utf-8"))
+    assert "border" not in parts_only["solver"]["search"]
+    assert summary["value_visited"] >= parts_only["value_visited"] - 1e-6
+
+
+def test_border_groups_pair_the_nearest_parts_and_take_the_routes_facing_each_other():
+    from optimizer.planning.partition import FreeCase, PlacedRoute, border_groups
+
+    # parts 0 and 1 side by side on a line of longitude, part 2 far east; 3 routes each
+    routes = [PlacedRoute(p, (f"c{p}{i}",), (f"k{p}{i}",), (0.0, x))
+              for p, xs in enumerate(([0.0, 0.1, 0.2], [0.3, 0.4, 0.5], [5.0, 5.1, 5.2]))
+              for i, x in enumerate(xs)]
+    free = [FreeCase(0, "f-near", (0.0, 0.26)), FreeCase(1, "f-far", (0.0, 0.9)),
+            FreeCase(2, "f-other", (0.0, 0.25))]
+    groups = border_groups(["a", "b", "c"], routes, free, max_routes=1, max_cases=3)
+    assert len(groups) == 1  # part 2 has no partner left: each part in at most one group
+    g = groups[0]
+    assert g.name == "border a/b"
+    assert g.collector_ids == ("c02", "c10")  # the route of each part nearest the other part
+    assert g.case_ids == ("k02", "k10", "f-near")  # stops, then free cases by distance, capped
+    assert border_groups(["a"], routes[:3], [], max_routes=2, max_cases=10) == ()

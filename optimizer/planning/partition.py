@@ -177,3 +177,80 @@ def split_day(case_ids: Sequence[str], case_latlon: Mapping[str, tuple[float, fl
         ids = tuple(cid for cid in case_ids if assigned.get(cid, 0) == p)
         parts.append(Part(name, tuple(c.collector_id for c in members), ids))
     return tuple(parts)
+
+
+# --------------------------------------------------------------------------- across borders
+
+
+@dataclass(frozen=True)
+class PlacedRoute:
+    """A planned route as the border search sees it: its part, crew, stops and where it is."""
+
+    part: int
+    collector_ids: tuple[str, ...]  # the crew (one collector, or a team)
+    case_ids: tuple[str, ...]  # its stops
+    latlon: tuple[float, float]  # the mean of its stops, or its start place when it has none
+
+
+@dataclass(frozen=True)
+class FreeCase:
+    """A case a part left out for a reason another part's crews might not have."""
+
+    part: int
+    case_id: str
+    latlon: tuple[float, float]
+
+
+def border_groups(names: Sequence[str], routes: Sequence[PlacedRoute],
+                  free: Sequence[FreeCase], *, max_routes: int, max_cases: int
+                  ) -> tuple[Part, ...]:
+    """Groups of neighbouring routes across part borders, to be planned again together.
+
+    Parts are paired by the distance between their centres (the mean place of their routes),
+    nearest pairs first, each part in at most one pair, so the groups share no crew and no case
+    and can be planned at once. A group takes, of each part of its pair, the `max_routes`
+    routes nearest to the other part's centre, with their stops, and the free cases of both
+    parts nearest to those routes, up to `max_cases` cases in all (the stops always in).
+
+    Parameters
+    ----------
+    names
+        The parts' names, by part number.
+    routes
+        Every planned route (idle ones too: a crew with room is what a border needs).
+    free
+        The cases the parts left out for crew-dependent reasons (value, reach, territory).
+    """
+    if len(names) < 2 or not routes:
+        return ()
+    lat0 = float(np.mean([r.latlon[0] for r in routes]))
+    xy = _xy(np.array([r.latlon for r in routes]), lat0)
+    part_of = np.array([r.part for r in routes])
+    present = sorted(set(part_of.tolist()))
+    centre = {p: xy[part_of == p].mean(axis=0) for p in present}
+    pairs = sorted(((float(np.linalg.norm(centre[a] - centre[b])), a, b)
+                    for i, a in enumerate(present) for b in present[i + 1:]))
+    used: set[int] = set()
+    free_xy = _xy(np.array([f.latlon for f in free]), lat0) if free else np.zeros((0, 2))
+    free_part = np.array([f.part for f in free], dtype=np.int64)
+    groups = []
+    for _, a, b in pairs:
+        if a in used or b in used:
+            continue
+        used |= {a, b}
+        chosen: list[int] = []
+        for own, other in ((a, b), (b, a)):
+            idx = np.flatnonzero(part_of == own)
+            d = np.linalg.norm(xy[idx] - centre[other], axis=1)
+            chosen += [int(i) for i in idx[np.argsort(d, kind="stable")][:max_routes]]
+        stops = [cid for i in chosen for cid in routes[i].case_ids]
+        room = max(0, max_cases - len(stops))
+        near: list[str] = []
+        cand = np.flatnonzero((free_part == a) | (free_part == b))
+        if room and len(cand):
+            d = np.min(np.linalg.norm(free_xy[cand][:, None, :] - xy[chosen][None, :, :],
+                                      axis=2), axis=1)
+            near = [free[int(i)].case_id for i in cand[np.argsort(d, kind="stable")][:room]]
+        crew = tuple(c for i in chosen for c in routes[i].collector_ids)
+        groups.append(Part(f"border {names[a]}/{names[b]}", crew, tuple(stops + near)))
+    return tuple(groups)
