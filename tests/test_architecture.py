@@ -89,7 +89,6 @@ LAZY = {
         "optimizer.plan", "optimizer.outputs.write", "optimizer.horizon",  # fast
         "optimizer.partitioned", "optimizer.cities", "optimizer.replan",
         "optimizer.io.published",
-        "optimizer.outputs.tables",
         # replan --store: the outcomes recorded, through the store's reading function
         "optimizer.store.db", "optimizer.store.history",
         "optimizer.geo.geocode", "optimizer.whatif.runner",
@@ -100,7 +99,7 @@ LAZY = {
         "optimizer.store.events", "optimizer.outputs.pack",  # Jinja, for plan --visit-pack only
         # serve and apikey: the web application (FastAPI, uvicorn) and the store
         # (SQLAlchemy) load only for them
-        "optimizer.web.run", "optimizer.store.apikeys"},
+        "optimizer.web.run", "optimizer.web.settings", "optimizer.store.apikeys"},
     "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs
     "optimizer.geo.network": {"networkx", "osmnx"},  # only to build a network (cache miss)
