@@ -1,0 +1,245 @@
+"""Compiled kernels of the CCH matrices (numba): the hierarchy, its weights, the row sweeps.
+
+Everything here is in *rank space*: node ``r`` is the node of rank ``r`` of the node order
+(least important first). `optimizer.geo.cch` translates and documents the method; these are
+its loops, compiled once (``cache=True`` keeps the machine code on disk beside this file).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+_INF = np.inf
+
+
+@nb.njit(cache=True)
+def topology(n: int, tail: np.ndarray, head: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The chordal supergraph of the graph under its node order (the elimination game).
+
+    Returns ``up_first`` (n + 1), ``up_head`` (the upward neighbours of each node, sorted by
+    rank, ``up_head[up_first[v]:up_first[v + 1]]``) and ``parent`` (the elimination tree: the
+    lowest upward neighbour, -1 for a root).
+    """
+    first = np.zeros(n + 1, dtype=np.int64)
+    for i in range(tail.shape[0]):
+        a, b = tail[i], head[i]
+        if a != b:
+            first[min(a, b) + 1] += 1
+    for v in range(n):
+        first[v + 1] += first[v]
+    fill = first[:-1].copy()
+    orig = np.empty(first[n], dtype=np.int64)
+    for i in range(tail.shape[0]):
+        a, b = tail[i], head[i]
+        if a != b:
+            lo, hi = min(a, b), max(a, b)
+            orig[fill[lo]] = hi
+            fill[lo] += 1
+    first_child = np.full(n, -1, dtype=np.int64)
+    next_sibling = np.full(n, -1, dtype=np.int64)
+    parent = np.full(n, -1, dtype=np.int64)
+    mark = np.full(n, -1, dtype=np.int64)
+    buf = np.empty(n, dtype=np.int64)
+    up_first = np.zeros(n + 1, dtype=np.int64)
+    up_head = np.empty(2 * orig.shape[0] + 16, dtype=np.int64)
+    m = 0
+    for v in range(n):
+        count = 0
+        for i in range(first[v], first[v + 1]):
+            w = orig[i]
+            if mark[w] != v:
+                mark[w] = v
+                buf[count] = w
+                count += 1
+        c = first_child[v]
+        while c != -1:  # a child's upward neighbours (all above v) are v's too
+            for i in range(up_first[c], up_first[c + 1]):
+                w = up_head[i]
+                if w != v and mark[w] != v:
+                    mark[w] = v
+                    buf[count] = w
+                    count += 1
+            c = next_sibling[c]
+        if m + count > up_head.shape[0]:
+            grown = np.empty(2 * up_head.shape[0] + count, dtype=np.int64)
+            grown[:m] = up_head[:m]
+            up_head = grown
+        up_head[m : m + count] = np.sort(buf[:count])
+        m += count
+        up_first[v + 1] = m
+        if count:
+            p = up_head[up_first[v]]
+            parent[v] = p
+            next_sibling[v] = first_child[p]
+            first_child[p] = v
+    return up_first, up_head[:m].copy(), parent
+
+
+@nb.njit(inline="always")
+def _better(t: float, length: float, t_old: float, length_old: float) -> bool:
+    # the faster path; of two equally fast ones, the shorter
+    return t < t_old or (t == t_old and length < length_old)
+
+
+@nb.njit(cache=True)
+def customise(up_first: np.ndarray, up_head: np.ndarray, tail: np.ndarray, head: np.ndarray,
+              time_s: np.ndarray, length_m: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Times and lengths of every hierarchy arc, up (``v -> w``) and down (``w -> v``).
+
+    Basic customisation: each arc first takes the graph's arc (the best of parallel ones), then,
+    lowest node first, every lower triangle ``x <- v -> y`` offers the path through ``v``.
+    """
+    m = up_head.shape[0]
+    up_t = np.full(m, _INF)
+    up_l = np.full(m, _INF)
+    dn_t = np.full(m, _INF)
+    dn_l = np.full(m, _INF)
+    for i in range(tail.shape[0]):
+        a, b = tail[i], head[i]
+        if a == b:
+            continue
+        lo, hi = min(a, b), max(a, b)
+        k = up_first[lo] + np.searchsorted(up_head[up_first[lo] : up_first[lo + 1]], hi)
+        if a < b:
+            if _better(time_s[i], length_m[i], up_t[k], up_l[k]):
+                up_t[k] = time_s[i]
+                up_l[k] = length_m[i]
+        elif _better(time_s[i], length_m[i], dn_t[k], dn_l[k]):
+            dn_t[k] = time_s[i]
+            dn_l[k] = length_m[i]
+    n = up_first.shape[0] - 1
+    for v in range(n):
+        end = up_first[v + 1]
+        for i in range(up_first[v], end):
+            x = up_head[i]
+            p = up_first[x]
+            for j in range(i + 1, end):
+                y = up_head[j]
+                while up_head[p] != y:  # v's neighbours above x are x's too (chordal)
+                    p += 1
+                t = dn_t[i] + up_t[j]  # x -> v -> y
+                length = dn_l[i] + up_l[j]
+                if _better(t, length, up_t[p], up_l[p]):
+                    up_t[p] = t
+                    up_l[p] = length
+                t = dn_t[j] + up_t[i]  # y -> v -> x
+                length = dn_l[j] + up_l[i]
+                if _better(t, length, dn_t[p], dn_l[p]):
+                    dn_t[p] = t
+                    dn_l[p] = length
+    return up_t, up_l, dn_t, dn_l
+
+
+@nb.njit(cache=True)
+def sweep_graph(up_first: np.ndarray, up_head: np.ndarray, parent: np.ndarray,
+                dn_t: np.ndarray, dn_l: np.ndarray, pinned: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The part of the hierarchy the rows sweep: the ancestors of the `pinned` nodes.
+
+    Returns ``pos`` (each node's position in the sweep, highest rank first; -1 outside),
+    and the sweep's arcs in CSR form by position: ``first``, the position of the upper end,
+    its time and length downwards.
+    """
+    n = parent.shape[0]
+    marked = np.zeros(n, dtype=np.bool_)
+    for s in pinned:
+        v = s
+        while v != -1 and not marked[v]:
+            marked[v] = True
+            v = parent[v]
+    pos = np.full(n, -1, dtype=np.int64)
+    count = 0
+    for v in range(n - 1, -1, -1):
+        if marked[v]:
+            pos[v] = count
+            count += 1
+    first = np.zeros(count + 1, dtype=np.int64)
+    nodes = np.empty(count, dtype=np.int64)
+    for v in range(n):
+        if pos[v] >= 0:
+            nodes[pos[v]] = v
+    for p in range(count):
+        v = nodes[p]
+        first[p + 1] = first[p] + up_first[v + 1] - up_first[v]
+    upper = np.empty(first[count], dtype=np.int64)
+    w_t = np.empty(first[count])
+    w_l = np.empty(first[count])
+    for p in range(count):
+        v = nodes[p]
+        e = first[p]
+        for a in range(up_first[v], up_first[v + 1]):
+            upper[e] = pos[up_head[a]]
+            w_t[e] = dn_t[a]
+            w_l[e] = dn_l[a]
+            e += 1
+    return pos, first, upper, w_t, w_l
+
+
+@nb.njit(parallel=True, cache=True)
+def rows(up_first: np.ndarray, up_head: np.ndarray, parent: np.ndarray, up_t: np.ndarray,
+         up_l: np.ndarray, pos: np.ndarray, first: np.ndarray, upper: np.ndarray,
+         w_t: np.ndarray, w_l: np.ndarray, sources: np.ndarray, target_pos: np.ndarray,
+         out_t: np.ndarray, out_l: np.ndarray, batch: int) -> None:
+    """Fill ``out_t[i], out_l[i]`` (time, length to every target) for each of `sources`.
+
+    `batch` sources share one sweep: each climbs its elimination-tree path (the upward search),
+    then one pass over the sweep graph, highest node first, carries all of them down at once.
+    """
+    n_pos = first.shape[0] - 1
+    n_batches = (sources.shape[0] + batch - 1) // batch
+    for b in nb.prange(n_batches):
+        lo = b * batch
+        k = min(batch, sources.shape[0] - lo)
+        d_t = np.full((n_pos, batch), _INF)
+        d_l = np.full((n_pos, batch), _INF)
+        for j in range(k):
+            s = sources[lo + j]
+            d_t[pos[s], j] = 0.0
+            d_l[pos[s], j] = 0.0
+            v = s
+            while v != -1:
+                pv = pos[v]
+                tv = d_t[pv, j]
+                if tv < _INF:
+                    lv = d_l[pv, j]
+                    for a in range(up_first[v], up_first[v + 1]):
+                        pw = pos[up_head[a]]
+                        t = tv + up_t[a]
+                        length = lv + up_l[a]
+                        if _better(t, length, d_t[pw, j], d_l[pw, j]):
+                            d_t[pw, j] = t
+                            d_l[pw, j] = length
+                v = parent[v]
+        for p in range(n_pos):
+            for e in range(first[p], first[p + 1]):
+                q = upper[e]
+                et = w_t[e]
+                el = w_l[e]
+                for j in range(batch):
+                    t = d_t[q, j] + et
+                    length = d_l[q, j] + el
+                    if _better(t, length, d_t[p, j], d_l[p, j]):
+                        d_t[p, j] = t
+                        d_l[p, j] = length
+        for j in range(k):
+            for i in range(target_pos.shape[0]):
+                out_t[lo + j, i] = d_t[target_pos[i], j]
+                out_l[lo + j, i] = d_l[target_pos[i], j]
+
+
+def rows_threaded(up_first: np.ndarray, up_head: np.ndarray, parent: np.ndarray,
+                  up_t: np.ndarray, up_l: np.ndarray, pos: np.ndarray, first: np.ndarray,
+                  upper: np.ndarray, w_t: np.ndarray, w_l: np.ndarray, sources: np.ndarray,
+                  target_pos: np.ndarray, out_t: np.ndarray, out_l: np.ndarray, *,
+                  batch: int, threads: int) -> None:
+    """`rows` on `threads` threads (numba's pool; its setting restored afterwards)."""
+    before = nb.get_num_threads()
+    nb.set_num_threads(max(1, min(threads, nb.config.NUMBA_NUM_THREADS)))
+    try:
+        rows(up_first, up_head, parent, up_t, up_l, pos, first, upper, w_t, w_l, sources,
+             target_pos, out_t, out_l, batch)
+    finally:
+        nb.set_num_threads(before)
