@@ -52,10 +52,16 @@ def _random_graph(rng, n, m, *, integer):
     return tail, head, rng.uniform(0.5, 60.0, m), rng.uniform(1.0, 800.0, m)
 
 
-def _table(n, tail, head, time_s, length_m, order, nodes, **kw):
-    rows = list(cch.matrices(n, tail, head, time_s, length_m, order, nodes, **kw))
-    assert [r.start for r in rows] == list(range(0, len(nodes), kw.get("chunk", 256)))
-    return np.vstack([r.duration_s for r in rows]), np.vstack([r.distance_m for r in rows])
+def _table(n, tail, head, time_s, length_m, order, nodes, *, dtype=float, **kw):
+    """The table between `nodes` (no access legs); `advance` hears of every distinct node."""
+    dur = np.full((len(nodes),) * 2, np.nan, dtype=dtype)
+    dist = np.full_like(dur, np.nan)
+    done: list[int] = []
+    cch.fill_matrices(n, tail, head, time_s, length_m, order, nodes, access_s=np.zeros(len(nodes)),
+                      access_m=np.zeros(len(nodes)), duration=dur, distance=dist,
+                      advance=done.append, **kw)
+    assert sum(done) == len(set(np.asarray(nodes).tolist()))
+    return dur, dist
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -122,3 +128,23 @@ def test_two_threads_and_any_chunk_give_the_same_table():
     # more sources than one batch, a chunk that splits batches
     two = _table(n, tail, head, time_s, length_m, order, nodes, chunk=cch.BATCH + 3, threads=2)
     assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_locations_sharing_nodes_get_their_own_access_legs(dtype):
+    rng = np.random.default_rng(3)
+    n = 120
+    tail, head, time_s, length_m = _random_graph(rng, n, 400, integer=False)
+    order = rng.permutation(n)
+    nodes = rng.choice(n, size=30, replace=False)
+    base_t, base_l = _table(n, tail, head, time_s, length_m, order, nodes)
+    pick = rng.integers(0, nodes.size, 70)  # most nodes twice or more, in no order
+    acc_s, acc_m = rng.uniform(0, 90, pick.size), rng.uniform(0, 100, pick.size)
+    dur = np.empty((pick.size,) * 2, dtype=dtype)
+    dist = np.empty_like(dur)
+    cch.fill_matrices(n, tail, head, time_s, length_m, order, nodes[pick], access_s=acc_s,
+                      access_m=acc_m, duration=dur, distance=dist, chunk=4, threads=2)
+    want_t = base_t[np.ix_(pick, pick)] + acc_s[:, None] + acc_s[None, :]
+    want_l = base_l[np.ix_(pick, pick)] + acc_m[:, None] + acc_m[None, :]
+    assert np.array_equal(dur, want_t.astype(dtype))
+    assert np.array_equal(dist, want_l.astype(dtype))

@@ -24,7 +24,6 @@ from optimizer.geo.matrix import (
     ACCESS_SPEED_KMH,
     WALK_SPEED_KMH,
     UnreachableError,
-    _dijkstra_rows,
     route_path,
     route_paths,
     travel_matrices,
@@ -216,18 +215,21 @@ def test_a_second_thread_gives_the_same_matrices(chengdu, places, reference):
     _agree(two, reference)
 
 
-def test_chunks_of_rows_in_order(chengdu, places, reference):
-    """`cch.matrices` yields consecutive chunks that stack to the table, as Dijkstra has it."""
+def test_rows_in_chunks_equal_dijkstra(chengdu, places, reference):
+    """`cch.fill_matrices` in chunks of 100 places (each reported) gives Dijkstra's matrices."""
     graph = splice(chengdu, places, chengdu.travel_time_s.data)
-    nodes = np.unique(graph.loc_node)
     order = np.concatenate([np.arange(graph.n_real, graph.n_nodes), chengdu.node_order])
-    rows = list(cch.matrices(graph.n_nodes, graph.tail, graph.head, graph.time_s,
-                             graph.length_m, order, nodes, chunk=100))
-    assert [r.start for r in rows] == list(range(0, nodes.size, 100))
-    dur = np.vstack([r.duration_s for r in rows])
-    assert dur.shape == (nodes.size, nodes.size)
-    ref = next(_dijkstra_rows(graph, nodes, nodes))[1]  # the first 64 sources
-    assert np.abs(dur[:64] - ref).max() <= TIME_TOL_S
+    dur, dist = np.full((2, reference.n, reference.n), np.nan)
+    done: list[int] = []
+    cch.fill_matrices(graph.n_nodes, graph.tail, graph.head, graph.time_s, graph.length_m,
+                      order, graph.loc_node, access_s=reference.access_s,
+                      access_m=reference.access_m, duration=dur, distance=dist, chunk=100,
+                      advance=done.append)
+    n_nodes = np.unique(graph.loc_node).size
+    assert done == [100] * (n_nodes // 100) + [n_nodes % 100] * bool(n_nodes % 100)
+    np.fill_diagonal(dur, 0.0)
+    np.fill_diagonal(dist, 0.0)
+    _agree(replace(reference, duration_s=dur, distance_m=dist), reference)
 
 
 def test_workers_out_of_range_are_named(chengdu, points):

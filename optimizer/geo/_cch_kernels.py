@@ -179,67 +179,98 @@ def sweep_graph(up_first: np.ndarray, up_head: np.ndarray, parent: np.ndarray,
 
 
 @nb.njit(parallel=True, cache=True)
-def rows(up_first: np.ndarray, up_head: np.ndarray, parent: np.ndarray, up_t: np.ndarray,
-         up_l: np.ndarray, pos: np.ndarray, first: np.ndarray, upper: np.ndarray,
-         w_t: np.ndarray, w_l: np.ndarray, sources: np.ndarray, target_pos: np.ndarray,
-         out_t: np.ndarray, out_l: np.ndarray, batch: int) -> None:
-    """Fill ``out_t[i], out_l[i]`` (time, length to every target) for each of `sources`.
+def fill_rows(up_first: np.ndarray, up_head: np.ndarray, parent: np.ndarray,
+              up_t: np.ndarray, up_l: np.ndarray, pos: np.ndarray, first: np.ndarray,
+              upper: np.ndarray, w_t: np.ndarray, w_l: np.ndarray, sources: np.ndarray,
+              row_first: np.ndarray, row_loc: np.ndarray, col_pos: np.ndarray,
+              add_s: np.ndarray, add_m: np.ndarray, duration: np.ndarray,
+              distance: np.ndarray, d_t: np.ndarray, d_l: np.ndarray, stamp: np.ndarray,
+              serial: int) -> None:
+    """Fill the matrix rows of `sources` in place.
 
-    `batch` sources share one sweep: each climbs its elimination-tree path (the upward search),
-    then one pass over the sweep graph, highest node first, carries all of them down at once.
+    Source ``i`` is the node of the locations ``row_loc[row_first[i]:row_first[i + 1]]``;
+    column ``c`` is a location whose node sits at sweep position ``col_pos[c]``. Row ``r``
+    gets, in column ``c``, the time (length) of the fastest path plus ``add_s[r] + add_s[c]``
+    (``add_m``), ``inf`` where unreachable.
+
+    A batch of ``d_t.shape[2]`` sources shares one sweep: each climbs its elimination-tree
+    path (the upward search), then one pass over the sweep graph, highest node first, carries
+    all of them down at once. Batches run on numba's threads, each with its own buffers
+    ``d_t[thread], d_l[thread]`` (positions x batch); a buffer row counts as cleared only if
+    its ``stamp`` is the batch's number (``serial`` + batch), so no pass clears the buffers.
     """
     n_pos = first.shape[0] - 1
+    batch = d_t.shape[2]
     n_batches = (sources.shape[0] + batch - 1) // batch
     for b in nb.prange(n_batches):
+        me = nb.get_thread_id()
+        dt = d_t[me]
+        dl = d_l[me]
+        st = stamp[me]
+        now = serial + b
         lo = b * batch
         k = min(batch, sources.shape[0] - lo)
-        d_t = np.full((n_pos, batch), _INF)
-        d_l = np.full((n_pos, batch), _INF)
         for j in range(k):
             s = sources[lo + j]
-            d_t[pos[s], j] = 0.0
-            d_l[pos[s], j] = 0.0
+            ps = pos[s]
+            if st[ps] != now:
+                dt[ps, :] = _INF
+                dl[ps, :] = _INF
+                st[ps] = now
+            dt[ps, j] = 0.0
+            dl[ps, j] = 0.0
             v = s
             while v != -1:
                 pv = pos[v]
-                tv = d_t[pv, j]
-                if tv < _INF:
-                    lv = d_l[pv, j]
+                if st[pv] == now and dt[pv, j] < _INF:
+                    tv = dt[pv, j]
+                    lv = dl[pv, j]
                     for a in range(up_first[v], up_first[v + 1]):
                         pw = pos[up_head[a]]
+                        if st[pw] != now:
+                            dt[pw, :] = _INF
+                            dl[pw, :] = _INF
+                            st[pw] = now
                         t = tv + up_t[a]
                         length = lv + up_l[a]
-                        if _better(t, length, d_t[pw, j], d_l[pw, j]):
-                            d_t[pw, j] = t
-                            d_l[pw, j] = length
+                        if _better(t, length, dt[pw, j], dl[pw, j]):
+                            dt[pw, j] = t
+                            dl[pw, j] = length
                 v = parent[v]
         for p in range(n_pos):
+            if st[p] != now:
+                dt[p, :] = _INF
+                dl[p, :] = _INF
+                st[p] = now
             for e in range(first[p], first[p + 1]):
                 q = upper[e]
                 et = w_t[e]
                 el = w_l[e]
                 for j in range(batch):
-                    t = d_t[q, j] + et
-                    length = d_l[q, j] + el
-                    if _better(t, length, d_t[p, j], d_l[p, j]):
-                        d_t[p, j] = t
-                        d_l[p, j] = length
-        for j in range(k):
-            for i in range(target_pos.shape[0]):
-                out_t[lo + j, i] = d_t[target_pos[i], j]
-                out_l[lo + j, i] = d_l[target_pos[i], j]
+                    t = dt[q, j] + et
+                    length = dl[q, j] + el
+                    if _better(t, length, dt[p, j], dl[p, j]):
+                        dt[p, j] = t
+                        dl[p, j] = length
+        for c in range(col_pos.shape[0]):
+            p = col_pos[c]
+            for j in range(k):
+                for i in range(row_first[lo + j], row_first[lo + j + 1]):
+                    r = row_loc[i]
+                    duration[r, c] = dt[p, j] + add_s[r] + add_s[c]
+                    distance[r, c] = dl[p, j] + add_m[r] + add_m[c]
 
 
-def rows_threaded(up_first: np.ndarray, up_head: np.ndarray, parent: np.ndarray,
-                  up_t: np.ndarray, up_l: np.ndarray, pos: np.ndarray, first: np.ndarray,
-                  upper: np.ndarray, w_t: np.ndarray, w_l: np.ndarray, sources: np.ndarray,
-                  target_pos: np.ndarray, out_t: np.ndarray, out_l: np.ndarray, *,
-                  batch: int, threads: int) -> None:
-    """`rows` on `threads` threads (numba's pool; its setting restored afterwards)."""
+def fill_rows_threaded(*args: object, threads: int) -> None:
+    """`fill_rows` on `threads` threads of numba's pool, its settings restored afterwards.
+
+    Threads take one batch at a time (chunk size 1) rather than an equal share up front: on a
+    shared machine one thread may get less of its core, and the other then takes more batches.
+    """
     before = nb.get_num_threads()
     nb.set_num_threads(max(1, min(threads, nb.config.NUMBA_NUM_THREADS)))
     try:
-        rows(up_first, up_head, parent, up_t, up_l, pos, first, upper, w_t, w_l, sources,
-             target_pos, out_t, out_l, batch)
+        with nb.parallel_chunksize(1):
+            fill_rows(*args)
     finally:
         nb.set_num_threads(before)

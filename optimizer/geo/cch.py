@@ -44,8 +44,7 @@ from __future__ import annotations
 
 import logging
 import importlib.util
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -116,28 +115,17 @@ def is_order(order: np.ndarray, n_nodes: int) -> bool:
 
 
 
-@dataclass(frozen=True, eq=False)
-class Rows:
-    """One chunk of matrix rows from `matrices`.
+def fill_matrices(n_nodes: int, tail: np.ndarray, head: np.ndarray, time_s: np.ndarray,
+                  length_m: np.ndarray, order: np.ndarray, loc_node: np.ndarray, *,
+                  access_s: np.ndarray, access_m: np.ndarray, duration: np.ndarray,
+                  distance: np.ndarray, threads: int = 1, chunk: int = 512,
+                  advance: Callable[[int], object] | None = None) -> None:
+    """Fill the travel matrices between locations with the fastest paths between their nodes.
 
-    Attributes
-    ----------
-    start : int
-        Position of the first row among the sources.
-    duration_s, distance_m : np.ndarray
-        Shape (rows, targets), float64: the time (seconds) and length (metres) of a fastest
-        path; ``np.inf`` in both where unreachable.
-    """
-
-    start: int
-    duration_s: np.ndarray
-    distance_m: np.ndarray
-
-
-def matrices(n_nodes: int, tail: np.ndarray, head: np.ndarray, time_s: np.ndarray,
-             length_m: np.ndarray, order: np.ndarray, nodes: np.ndarray, *,
-             chunk: int = 256, threads: int = 1) -> Iterator[Rows]:
-    """Times and lengths of the fastest paths between all pairs of `nodes`, row chunk by chunk.
+    ``duration[i, j]`` becomes the time of the fastest path from ``loc_node[i]`` to
+    ``loc_node[j]`` plus ``access_s[i] + access_s[j]``, ``distance[i, j]`` its length plus
+    ``access_m[i] + access_m[j]``; both ``np.inf`` where there is no path (the diagonal too
+    gets the access legs: the caller sets it).
 
     Parameters
     ----------
@@ -149,21 +137,23 @@ def matrices(n_nodes: int, tail: np.ndarray, head: np.ndarray, time_s: np.ndarra
         Travel time (seconds) and length (metres) of every arc, finite and >= 0.
     order : np.ndarray
         Node order of this graph (`node_order`, or one extended with nodes ranked first).
-    nodes : np.ndarray
-        The sources, also the targets, in this order.
-    chunk : int, default 256
-        Rows per yielded `Rows`.
+    loc_node : np.ndarray
+        The node of each location (several may share one).
+    access_s, access_m : np.ndarray
+        Added at both ends of every pair, seconds and metres, one per location.
+    duration, distance : np.ndarray
+        Shape (locations, locations), float64 or float32: filled in place.
     threads : int, default 1
-        Threads sharing each chunk's batches of `BATCH` sources.
-
-    Yields
-    ------
-    Rows
-        Consecutive chunks of rows, in the order of `nodes`.
+        Threads sharing the batches of `BATCH` sources.
+    chunk : int, default 512
+        Distinct nodes per call of the kernel (and per `advance`).
+    advance : callable, optional
+        Called with the number of distinct nodes whose rows are done, after each chunk.
     """
     from optimizer.geo import _cch_kernels as kernels  # numba: 0.25 s to import
 
-    nodes = np.asarray(nodes, dtype=np.int64)
+    nodes, inverse = np.unique(np.asarray(loc_node, dtype=np.int64), return_inverse=True)
+    inverse = inverse.reshape(-1)
     rank = np.empty(n_nodes, dtype=np.int64)
     rank[np.asarray(order, dtype=np.int64)] = np.arange(n_nodes, dtype=np.int64)
     tail_r = rank[np.asarray(tail, dtype=np.int64)]
@@ -175,12 +165,21 @@ def matrices(n_nodes: int, tail: np.ndarray, head: np.ndarray, time_s: np.ndarra
     sources = rank[nodes]
     pos, first, upper, w_t, w_l = kernels.sweep_graph(up_first, up_head, parent, dn_t, dn_l,
                                                       sources)
-    target_pos = pos[sources]
-    for start in range(0, sources.shape[0], chunk):
-        part = sources[start : start + chunk]
-        out_t = np.empty((part.shape[0], sources.shape[0]))
-        out_l = np.empty_like(out_t)
-        kernels.rows_threaded(up_first, up_head, parent, up_t, up_l, pos, first, upper, w_t,
-                              w_l, part, target_pos, out_t, out_l, batch=BATCH,
-                              threads=threads)
-        yield Rows(start, out_t, out_l)
+    # the locations of each distinct node, as consecutive runs
+    by_node = np.argsort(inverse, kind="stable").astype(np.int64)
+    row_first = np.searchsorted(inverse[by_node], np.arange(nodes.size + 1)).astype(np.int64)
+    col_pos = pos[sources][inverse]
+    threads = max(1, int(threads))
+    d_t = np.empty((threads, first.size - 1, BATCH))
+    d_l = np.empty_like(d_t)
+    stamp = np.full((threads, first.size - 1), -1, dtype=np.int64)
+    add_s = np.asarray(access_s, dtype=np.float64)
+    add_m = np.asarray(access_m, dtype=np.float64)
+    for start in range(0, nodes.size, chunk):
+        stop = min(start + chunk, nodes.size)
+        kernels.fill_rows_threaded(
+            up_first, up_head, parent, up_t, up_l, pos, first, upper, w_t, w_l,
+            sources[start:stop], row_first[start : stop + 1] , by_node, col_pos, add_s, add_m,
+            duration, distance, d_t, d_l, stamp, start, threads=threads)
+        if advance is not None:
+            advance(stop - start)

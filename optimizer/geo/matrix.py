@@ -46,7 +46,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -205,29 +205,27 @@ def travel_matrices(
 
     nodes, inverse = np.unique(graph.loc_node, return_inverse=True)
     inverse = inverse.reshape(-1)
-    by_source = np.argsort(inverse, kind="stable")
-    first_row = np.searchsorted(inverse[by_source], np.arange(nodes.size + 1))
     dtype = np.float32 if n >= FLOAT32_FROM else np.float64
     duration = np.empty((n, n), dtype=dtype)
     distance = np.empty((n, n), dtype=dtype)
-
-    def fill(start: int, dur: np.ndarray, dist: np.ndarray) -> None:
-        rows = by_source[first_row[start] : first_row[start + dur.shape[0]]]
-        local = (inverse[rows] - start)[:, None]
-        # one gather per matrix, the access legs added in place
-        for out, got, acc in ((duration, dur, acc_s), (distance, dist, acc_m)):
-            block = got[local, inverse]
-            block += acc[rows][:, None]
-            block += acc
-            out[rows] = block
-
-    threads = _workers(workers, int(nodes.size)) if use == "cch" else 1
+    threads = _workers(workers, int(nodes.size))
     with ensure(progress).step("Travel matrix", total=int(nodes.size)) as advance:
-        rows_of = (_cch_rows(network, graph, nodes, threads) if use == "cch"
-                   else _dijkstra_rows(graph, nodes, nodes))
-        for start, dur, dist in rows_of:
-            fill(start, dur, dist)
-            advance(int(dur.shape[0]))
+        if use == "cch":
+            _cch_fill(network, graph, acc_s, acc_m, duration, distance, threads=threads,
+                      advance=advance)
+        else:
+            by_source = np.argsort(inverse, kind="stable")
+            first_row = np.searchsorted(inverse[by_source], np.arange(nodes.size + 1))
+            for start, dur, dist in _dijkstra_rows(graph, nodes, nodes):
+                rows = by_source[first_row[start] : first_row[start + dur.shape[0]]]
+                local = (inverse[rows] - start)[:, None]
+                # one gather per matrix, the access legs added in place
+                for out, got, acc in ((duration, dur, acc_s), (distance, dist, acc_m)):
+                    block = got[local, inverse]
+                    block += acc[rows][:, None]
+                    block += acc
+                    out[rows] = block
+                advance(int(dur.shape[0]))
     np.fill_diagonal(duration, 0.0)
     np.fill_diagonal(distance, 0.0)
     bad = np.argwhere(~np.isfinite(duration)).astype(np.int64)
@@ -374,15 +372,17 @@ def _workers(workers: int | None, n_sources: int) -> int:
     return workers
 
 
-def _cch_rows(network: RoadNetwork, graph: Spliced, nodes: np.ndarray,
-              threads: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+def _cch_fill(network: RoadNetwork, graph: Spliced, acc_s: np.ndarray, acc_m: np.ndarray,
+              duration: np.ndarray, distance: np.ndarray, *, threads: int,
+              advance: Callable[[int], object]) -> None:
     # the spliced nodes are ranked lowest: contracted first, they add no shortcut the road's
     # own edge does not already give, so the network's cached order serves every day
     order = np.concatenate([np.arange(graph.n_real, graph.n_nodes, dtype=np.int64),
                             network.node_order.astype(np.int64)])
-    for rows in cch.matrices(graph.n_nodes, graph.tail, graph.head, graph.time_s,
-                             graph.length_m, order, nodes, threads=threads):
-        yield rows.start, rows.duration_s, rows.distance_m
+    cch.fill_matrices(graph.n_nodes, graph.tail, graph.head, graph.time_s, graph.length_m,
+                      order, graph.loc_node, access_s=acc_s, access_m=acc_m,
+                      duration=duration, distance=distance, threads=threads,
+                      advance=advance)
 
 
 def _dijkstra_rows(graph: Spliced, sources: np.ndarray, targets: np.ndarray
