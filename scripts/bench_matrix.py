@@ -18,8 +18,9 @@ random nodes of the main component (up to 50 m off, in a random direction), fixe
 figure is the median over ``--runs`` runs. Cold loads use a fresh cache directory each run
 (they parse the file and compute the CCH node order, reported on its own); warm loads read the
 cache (``--cache-dir``, default a temporary one). Memory: the peak of the matrix call as
-tracemalloc sees it (numpy's arrays; the CCH's own C++ memory is not traced) and the process's
-peak resident size (``ru_maxrss``) at the end: run one size per process. ``--compare`` also
+tracemalloc sees it (numpy's arrays: the matrices and the CCH's per-thread buffers; what the
+compiled kernels allocate inside, the hierarchy's arcs and weights, is not traced) and the
+process's peak resident size (``ru_maxrss``) at the end: run one size per process. ``--compare`` also
 runs the other engine once and reports how far the matrices differ. ``--demo-snap`` geocodes the
 bundled demo day offline and reports the median and p95 distance from each case and collector
 place to its place on the road, snapped to the nearest node and to the nearest segment, and the
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", default="auto", choices=("auto", "cch", "dijkstra"))
     ap.add_argument("--compare", action="store_true", help="also run the other engine once")
     ap.add_argument("--workers", type=int, default=None, choices=(1, 2),
-                    help="processes answering CCH rows (default: travel_matrices decides)")
+                    help="threads answering CCH rows (default: travel_matrices decides)")
     ap.add_argument("--cold-runs", type=int, default=None,
                     help="cold loads (parse + node order), default --runs")
     ap.add_argument("--stops", type=int, default=20, help="stops per route for route geometry")

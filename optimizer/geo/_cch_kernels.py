@@ -7,6 +7,8 @@ its loops, compiled once (``cache=True`` keeps the machine code on disk beside t
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba as nb
 import numpy as np
 
@@ -261,14 +263,16 @@ def fill_rows(up_first: np.ndarray, up_head: np.ndarray, parent: np.ndarray,
                     distance[r, c] = dl[p, j] + add_m[r] + add_m[c]
 
 
-def fill_rows_threaded(*args: object, threads: int) -> None:
+def fill_rows_threaded(*args: Any, threads: int) -> None:
     """`fill_rows` on `threads` threads of numba's pool, its settings restored afterwards.
 
     Threads take one batch at a time (chunk size 1) rather than an equal share up front: on a
     shared machine one thread may get less of its core, and the other then takes more batches.
     """
     before = nb.get_num_threads()
-    nb.set_num_threads(max(1, min(threads, nb.config.NUMBA_NUM_THREADS)))
+    # numba's pool has NUMBA_NUM_THREADS threads (the cores, or the environment variable)
+    most = nb.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]  # set at run time
+    nb.set_num_threads(max(1, min(threads, most)))
     try:
         with nb.parallel_chunksize(1):
             fill_rows(*args)

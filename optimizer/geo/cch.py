@@ -5,7 +5,7 @@ Wagner, "Customizable Contraction Hierarchies", 2016): a **node order** that dep
 graph's shape (computed once per network and cached with it, `node_order`: RoutingKit's
 inertial-flow nested dissection, through the ``routingkit-cch`` wheel, which this module alone
 imports), a **customisation** that puts one set of arc weights on the hierarchy, and the
-**queries**. `matrices` answers a whole table at once with its own compiled kernels
+**queries**. `fill_matrices` answers a whole table at once with its own compiled kernels
 (`optimizer.geo._cch_kernels`, numba), in four steps on the day's graph:
 
 1. **the hierarchy**: the chordal supergraph of the graph under the order (the elimination
@@ -20,10 +20,11 @@ imports), a **customisation** that puts one set of arc weights on the hierarchy,
    first: a source's path to any place goes up its own ancestors and down through that
    place's, so the rows never look at the rest (on greater Porto 15,000 nodes for 2,000 places,
    38,000 for 10,000);
-4. **the rows**: a batch of sources climbs its elimination-tree paths (the upward searches),
-   then one pass over the sweep graph carries the whole batch down at once (a vector of
-   `BATCH` sources per node, so the inner loop is one compiled vector operation); batches run
-   on several threads.
+4. **the rows**: a batch of `BATCH` sources climbs its elimination-tree paths (the upward
+   searches), then one pass over the sweep graph carries the whole batch down at once (a
+   vector of sources per node: the inner loop is one compiled vector operation), and the
+   batch's rows go straight into the caller's matrices, access legs added; batches run on one
+   or two threads, each thread taking the next batch when it is free.
 
 Weights are float64 seconds and metres, the arcs' own values, so a path's time is the sum of
 its arcs' times as Dijkstra's is (the two differ by float rounding, 1e-11 s). The order of two
@@ -31,19 +32,22 @@ paths is by time, then by length: the length reported is that of a fastest path,
 shortest one where two are exactly as fast. Scipy's compiled Dijkstra (`optimizer.geo.matrix`)
 stays the fallback when the wheel or numba is missing, and the reference in the tests.
 
-Why this and not RoutingKit's own queries: its one-to-many query answers one source per sweep
-over the same sweep graph, and hands every row over as a Python list (on greater Porto 0.6 ms a
-row to 2,000 places, 1.6 ms to 10,000, plus 0.5 ms to convert a row); it holds 32-bit integer
-weights, so a time and a length need two sweeps (or one packed weight, which trades a
-millisecond for a dozen metres and so reports wrong lengths for 0.1 % of the pairs). The
-kernels here do both in one sweep of 64 sources and write numpy rows: 0.1-0.3 s for 2,000 x
-2,000 and 3 s for 10,000 x 10,000 on two threads (README, "Measured").
+Why this and not RoutingKit's own queries (what this engine used before): its one-to-many query
+sweeps the same part of the hierarchy for one source at a time and hands every row over as a
+Python list (on greater Porto 0.6 ms a row to 2,000 places and 1.6 ms to 10,000, plus 0.06 and
+0.5 ms to convert the row); its weights are 32-bit integers, so a time and a length took two
+sweeps, one of them on times packed with lengths, which trades a millisecond for a dozen
+metres and so reported lengths up to a kilometre off for 0.1 % of the pairs. The kernels here
+sweep 64 sources at once for both and fill the matrices in place: about 0.3 s of CPU for
+2,000 x 2,000 and 3.3 s for 10,000 x 10,000 on greater Porto (README, "Measured"). The
+first call after an install compiles them (numba, ``cache=True``: once, then read from
+``__pycache__``).
 """
 
 from __future__ import annotations
 
-import logging
 import importlib.util
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -51,7 +55,8 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-#: Sources per sweep (`matrices`): the inner loop's vector length
+#: Sources per sweep (`fill_matrices`): the inner loop's vector length (32 to 128 cost about the
+#: same on greater Porto; 16 a third more)
 BATCH = 64
 
 
