@@ -39,10 +39,12 @@ def topology(n: int, tail: np.ndarray, head: np.ndarray
             lo, hi = min(a, b), max(a, b)
             orig[fill[lo]] = hi
             fill[lo] += 1
-    first_child = np.full(n, -1, dtype=np.int64)
-    next_sibling = np.full(n, -1, dtype=np.int64)
-    parent = np.full(n, -1, dtype=np.int64)
-    mark = np.full(n, -1, dtype=np.int64)
+    first_child = np.empty(n, dtype=np.int64)
+    next_sibling = np.empty(n, dtype=np.int64)
+    parent = np.empty(n, dtype=np.int64)
+    mark = np.empty(n, dtype=np.int64)
+    for v in range(n):
+        first_child[v] = next_sibling[v] = parent[v] = mark[v] = -1
     buf = np.empty(n, dtype=np.int64)
     up_first = np.zeros(n + 1, dtype=np.int64)
     up_head = np.empty(2 * orig.shape[0] + 16, dtype=np.int64)
@@ -66,9 +68,12 @@ def topology(n: int, tail: np.ndarray, head: np.ndarray
             c = next_sibling[c]
         if m + count > up_head.shape[0]:
             grown = np.empty(2 * up_head.shape[0] + count, dtype=np.int64)
-            grown[:m] = up_head[:m]
+            for i in range(m):
+                grown[i] = up_head[i]
             up_head = grown
-        up_head[m : m + count] = np.sort(buf[:count])
+        _insertion_sort(buf, count)
+        for i in range(count):
+            up_head[m + i] = buf[i]
         m += count
         up_first[v + 1] = m
         if count:
@@ -77,6 +82,50 @@ def topology(n: int, tail: np.ndarray, head: np.ndarray
             next_sibling[v] = first_child[p]
             first_child[p] = v
     return up_first, up_head[:m].copy(), parent
+
+
+# Numba compiles numpy's own np.full, np.sort and slice assignments slowly (seconds each on the
+# first call after an install): the kernels use plain loops for them.
+
+
+@nb.njit(cache=True)
+def _filled(n: int, value: float) -> np.ndarray:
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = value
+    return out
+
+
+@nb.njit(inline="always")
+def _clear(d_t: np.ndarray, d_l: np.ndarray, p: int) -> None:
+    for j in range(d_t.shape[1]):
+        d_t[p, j] = _INF
+        d_l[p, j] = _INF
+
+
+@nb.njit(cache=True)
+def _insertion_sort(a: np.ndarray, count: int) -> None:
+    """Sort ``a[:count]`` in place (a node's upper neighbours: a few, or a separator's)."""
+    for i in range(1, count):
+        x = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > x:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = x
+
+
+@nb.njit(cache=True)
+def _arc(up_first: np.ndarray, up_head: np.ndarray, lo: int, hi: int) -> int:
+    """The index of the hierarchy arc ``lo -> hi`` (binary search in lo's sorted neighbours)."""
+    a, b = up_first[lo], up_first[lo + 1]
+    while a < b:
+        mid = (a + b) // 2
+        if up_head[mid] < hi:
+            a = mid + 1
+        else:
+            b = mid
+    return a
 
 
 @nb.njit(inline="always")
@@ -95,16 +144,16 @@ def customise(up_first: np.ndarray, up_head: np.ndarray, tail: np.ndarray, head:
     lowest node first, every lower triangle ``x <- v -> y`` offers the path through ``v``.
     """
     m = up_head.shape[0]
-    up_t = np.full(m, _INF)
-    up_l = np.full(m, _INF)
-    dn_t = np.full(m, _INF)
-    dn_l = np.full(m, _INF)
+    up_t = _filled(m, _INF)
+    up_l = _filled(m, _INF)
+    dn_t = _filled(m, _INF)
+    dn_l = _filled(m, _INF)
     for i in range(tail.shape[0]):
         a, b = tail[i], head[i]
         if a == b:
             continue
         lo, hi = min(a, b), max(a, b)
-        k = up_first[lo] + np.searchsorted(up_head[up_first[lo] : up_first[lo + 1]], hi)
+        k = _arc(up_first, up_head, lo, hi)
         if a < b:
             if _better(time_s[i], length_m[i], up_t[k], up_l[k]):
                 up_t[k] = time_s[i]
@@ -152,9 +201,10 @@ def sweep_graph(up_first: np.ndarray, up_head: np.ndarray, parent: np.ndarray,
         while v != -1 and not marked[v]:
             marked[v] = True
             v = parent[v]
-    pos = np.full(n, -1, dtype=np.int64)
+    pos = np.empty(n, dtype=np.int64)
     count = 0
     for v in range(n - 1, -1, -1):
+        pos[v] = -1
         if marked[v]:
             pos[v] = count
             count += 1
@@ -216,8 +266,7 @@ def fill_rows(up_first: np.ndarray, up_head: np.ndarray, parent: np.ndarray,
             s = sources[lo + j]
             ps = pos[s]
             if st[ps] != now:
-                dt[ps, :] = _INF
-                dl[ps, :] = _INF
+                _clear(dt, dl, ps)
                 st[ps] = now
             dt[ps, j] = 0.0
             dl[ps, j] = 0.0
@@ -230,8 +279,7 @@ def fill_rows(up_first: np.ndarray, up_head: np.ndarray, parent: np.ndarray,
                     for a in range(up_first[v], up_first[v + 1]):
                         pw = pos[up_head[a]]
                         if st[pw] != now:
-                            dt[pw, :] = _INF
-                            dl[pw, :] = _INF
+                            _clear(dt, dl, pw)
                             st[pw] = now
                         t = tv + up_t[a]
                         length = lv + up_l[a]
@@ -241,8 +289,7 @@ def fill_rows(up_first: np.ndarray, up_head: np.ndarray, parent: np.ndarray,
                 v = parent[v]
         for p in range(n_pos):
             if st[p] != now:
-                dt[p, :] = _INF
-                dl[p, :] = _INF
+                _clear(dt, dl, p)
                 st[p] = now
             for e in range(first[p], first[p + 1]):
                 q = upper[e]
