@@ -67,14 +67,18 @@ def _routingkit() -> Any:
     return routingkit_cch
 
 
-def available() -> bool:
-    """True if the CCH engine can run: the ``routingkit-cch`` wheel (the node order) imports
-    and numba (the kernels of `matrices`) is installed."""
+def _wheel() -> bool:
     try:
         _routingkit()
     except ImportError:
         return False
-    return importlib.util.find_spec("numba") is not None
+    return True
+
+
+def available() -> bool:
+    """True if the CCH engine can run: the ``routingkit-cch`` wheel (the node order) imports
+    and numba (the kernels of `fill_matrices`) is installed."""
+    return _wheel() and importlib.util.find_spec("numba") is not None
 
 
 def node_order(n_nodes: int, tail: np.ndarray, head: np.ndarray, lat: np.ndarray,
@@ -95,7 +99,7 @@ def node_order(n_nodes: int, tail: np.ndarray, head: np.ndarray, lat: np.ndarray
         int32 permutation of the nodes, least important first; empty if ``routingkit-cch`` is
         not installed (then the matrices use Dijkstra).
     """
-    if not available():
+    if not _wheel():
         logger.info("routingkit-cch is not installed: no CCH node order, matrices by Dijkstra")
         return np.zeros(0, dtype=np.int32)
     if n_nodes == 0:
