@@ -26,7 +26,8 @@ reports the median and p95 distance from each case and collector place to its pl
 snapped to the nearest node and to the nearest segment, and the time of the demo day's matrix by
 each engine. CPU times (this process and its ended children) are reported beside wall times; on a
 shared machine both grow with the load, and the ratio to the other engine in the same run is the
-steadier figure. """
+steadier figure.
+"""
 
 from __future__ import annotations
 
