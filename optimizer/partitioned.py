@@ -289,7 +289,7 @@ def border_jobs(prep: Prepared, planned: Sequence[pl.Planned]) -> list[PartJob]:
             members = r.members or (r.collector.collector_id,)
             placed.append(PlacedRoute(k, members, tuple(s.case.case_id for s in r.stops), where))
             value[members] = r.value
-        free += [FreeCase(k, u.case.case_id, (u.lat, u.lon)) for u in p.plan.unassigned
+        free += [FreeCase(k, u.case.case_id, (u.lat, u.lon), u.value) for u in p.plan.unassigned
                  if u.reason_code in BORDER_REASONS and u.lat is not None and u.lon is not None]
     groups = border_groups([p.name for p in parts], placed, free,
                            max_routes=settings.border_routes,
