@@ -103,7 +103,9 @@ LAZY = {
     "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs
     "optimizer.geo.network": {"networkx", "osmnx"},  # only to build a network (cache miss)
-    "optimizer.geo.cch": {"routingkit_cch"},  # optional: without it the matrices use Dijkstra
+    # optional: without the wheel the matrices use Dijkstra; the kernels import numba (0.25 s)
+    # only when a CCH matrix is computed
+    "optimizer.geo.cch": {"routingkit_cch", "optimizer.geo._cch_kernels"},
     "optimizer.geo.geocode.online": {"geopy"},  # online geocoding only: 0.1 s to import
     "optimizer.geo.osmfile": {"osmium"},  # .osm.pbf extracts only
     "optimizer.io.files": {"openpyxl"},  # .xlsx input only
