@@ -1009,23 +1009,13 @@ def cmd_replan(a: argparse.Namespace) -> int:
 
 
 def done_from_store(url: str, day, at_s: int) -> frozenset[str]:
-    """The seam to the case store: the published stops whose case has an outcome recorded on
-    the plan's day at or before `at_s` (device time), ``no_attempt`` excepted (no visit
-    happened). Reads `optimizer.store.history.load_history` only."""
+    """The seam to the case store: the published stops done by `at_s` (`loop.done_cases`)."""
+    from optimizer import loop
     from optimizer.store.db import Store
-    from optimizer.store.history import load_history
 
     ids = [s.case_id for r in day.routes for s in r.stops]
-    with Store.open(url) as store, store.reading() as session:
-        histories = load_history(session, ids)
-    done = set()
-    for cid, h in histories.items():
-        for o in h.outcomes:
-            t = o.time
-            if (o.code != "no_attempt" and t.date() == day.plan_date
-                    and t.hour * 3600 + t.minute * 60 + t.second <= at_s):
-                done.add(cid)
-    return frozenset(done)
+    with Store.open(url) as store:
+        return loop.done_cases(store, ids, day.plan_date, at_s)
 
 
 def cmd_users(a: argparse.Namespace) -> int:

@@ -145,6 +145,23 @@ def record(store: Store, plan: Plan, *, actor: str) -> RecordedPlan:
         return record_plan(s, plan, actor=actor)
 
 
+def done_cases(store: Store, case_ids: Sequence[str], plan_date: date, at_s: int
+               ) -> frozenset[str]:
+    """The cases of `case_ids` with an outcome recorded on `plan_date` at or before `at_s`
+    (device time, seconds since midnight), ``no_attempt`` excepted (no visit happened): the
+    visits a re-plan keeps as done (`optimizer.replan`)."""
+    with store.reading() as session:
+        histories = load_history(session, list(case_ids))
+    done = set()
+    for cid, h in histories.items():
+        for o in h.outcomes:
+            t = o.time
+            if (o.code != "no_attempt" and t.date() == plan_date
+                    and t.hour * 3600 + t.minute * 60 + t.second <= at_s):
+                done.add(cid)
+    return frozenset(done)
+
+
 def store_counts(store: Store) -> dict[str, int]:
     """What the store holds: open and closed cases, case imports, plans, outcomes."""
     with store.reading() as s:

@@ -45,6 +45,7 @@ STAGES = {
     "optimizer.store": "store",
     "optimizer.store.outcomes": "codes",
     "optimizer.loop": "loop",
+    "optimizer.console": "console",
 }
 
 _BELOW_PLAN = {"model", "core", "io", "geo", "routing", "planning"}
@@ -65,7 +66,11 @@ MAY_IMPORT = {
     # nothing imports it; the store for plan --store and its commands, replan --store, serve
     # --store and apikey
     "cli": _BELOW_PLAN | {"plan", "outputs", "whatif", "web", "codes", "store", "loop",
-                          "cli"},
+                          "console", "cli"},
+    # the dispatcher console: the day's pipeline, the loop, what-if and re-planning behind the
+    # web application's routes
+    "console": _BELOW_PLAN | {"plan", "outputs", "whatif", "web", "codes", "store", "loop",
+                              "console"},
     "main": {"cli"},
     # the case store's outcome codes and their validation: plain data, shared by the store,
     # the sheet reader (io) and the web app
@@ -82,8 +87,8 @@ LAZY = {
     "optimizer.cli": {  # each command loads its stages when it runs: --help and validate start
         "optimizer.plan", "optimizer.outputs.write", "optimizer.horizon",  # fast
         "optimizer.replan", "optimizer.io.published", "optimizer.outputs.tables",
-        # replan --store: the outcomes recorded, through the store's reading function
-        "optimizer.store.db", "optimizer.store.history",
+        # replan --store: the outcomes recorded, through the collection loop
+        "optimizer.store.db", "optimizer.store.history",  # plan --store's outcome policy
         "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner",
         "optimizer.whatif.scenario",
         # SQLAlchemy and Alembic (0.3 s) only for the commands that use the store
@@ -92,7 +97,9 @@ LAZY = {
         "optimizer.store.events", "optimizer.outputs.pack",  # Jinja, for plan --visit-pack only
         # serve --store and apikey: the web application (FastAPI, uvicorn) and the store
         # (SQLAlchemy) load only for them
-        "optimizer.web.run", "optimizer.store.apikeys"},
+        "optimizer.web.run", "optimizer.store.apikeys",
+        # users and console: the store's accounts (argon2) and the console's application
+        "optimizer.store.users", "optimizer.console.run", "optimizer.console.settings"},
     "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs
     "optimizer.geo.network": {"networkx", "osmnx"},  # only to build a network (cache miss)

@@ -21,13 +21,14 @@ One `Desk` per application. The day goes:
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -35,18 +36,24 @@ from pathlib import Path
 from typing import Any
 
 from optimizer import loop
+from optimizer.console import adjust
 from optimizer.console.settings import ConsoleSettings
 from optimizer.errors import CollectorRoutesError, InputError, Issue
 from optimizer.geo import geocode as gc
 from optimizer.io.inputs import read_inputs
-from optimizer.model import Case, Collector, Plan
+from optimizer.model import Case, Collector, Plan, Solution
 from optimizer.outputs.write import write_plan
-from optimizer.plan import Planned, solve_day
+from optimizer.io.published import read_published
+from optimizer.plan import locate, solve_located
+from optimizer.planning import rules
+from optimizer.planning.build import Built, Located
 from optimizer.progress import Advance
+from optimizer.replan import replan_day
 from optimizer.settings import PlanSettings, build_settings, option_defaults, parse_options
 from optimizer.store.db import Store
 from optimizer.store.events import correct_address
 from optimizer.store.plans import RecordedPlan
+from optimizer.whatif.runner import run_scenario
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +74,7 @@ class Loaded:
     collectors: tuple[Collector, ...] = ()
     addresses: tuple[gc.AddressCheck, ...] = ()  # not found or uncertain
     merged: str = ""  # what the merge into the store did, one line
+    folder: Path = Path()  # where the files were saved
 
     @property
     def ok(self) -> bool:
@@ -85,6 +93,8 @@ class Job:
     problems: tuple[Issue, ...] = ()
     draft_id: str | None = None
     finished: float | None = None
+    kind: str = "plan"  # plan | replan | whatif
+    report: Path | None = None  # a what-if job's report
 
     def status(self) -> dict[str, Any]:
         return {"job": self.job_id, "state": self.state, "error": self.error,
@@ -122,7 +132,9 @@ class Draft:
 
     draft_id: str
     plan: Plan
-    planned: Planned
+    built: Built | None  # the day's solver problem (without the console's must-visits)
+    solution: Solution | None  # None (and `built`, `loc`): a re-planned day, not editable
+    loc: Located | None
     settings: PlanSettings
     cases: tuple[Case, ...]
     collectors: tuple[Collector, ...]
@@ -132,7 +144,9 @@ class Draft:
     note: str = "planned"
     parent: str | None = None
     violations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    locked: frozenset[str] = frozenset()
+    locked: frozenset[str] = frozenset()  # route ids
+    must: frozenset[str] = frozenset()  # case ids that must be visited
+    moved_out: frozenset[str] = frozenset()  # case ids taken out by the dispatcher
 
 
 @dataclass(frozen=True)
@@ -161,9 +175,11 @@ def plan_settings(form: Mapping[str, str], console: ConsoleSettings, *,
     raw.setdefault("time_limit", str(console.time_limit_s))
     if console.max_solutions is not None:
         raw.setdefault("max_solutions", str(console.max_solutions))
+    if console.cache_dir is not None:
+        raw["cache_dir"] = str(console.cache_dir)
     values, problems = parse_options(raw)
     settings, more = build_settings(values, base=option_defaults(today))
-    issues = [Issue("plan form", 0, "", p.name, str(p.value), p.message, p.fix)
+    issues = [Issue("plan form", 0, "", p.option, str(p.value), p.message, p.fix)
               for p in (*problems, *more)]
     return settings, issues
 
@@ -209,23 +225,30 @@ class Desk:
                                       "export the list as CSV or Excel (.xlsx)"))
             (folder / saved).write_bytes(data)
         if problems:
-            return self._keep(Loaded(names[0], names[1], tuple(problems)))
+            return self._keep(Loaded(names[0], names[1], tuple(problems), folder=folder))
         try:
             read_cases, read_collectors = read_inputs(folder / names[0], folder / names[1])
         except InputError as exc:
-            return self._keep(Loaded(names[0], names[1], tuple(exc.problems)))
+            return self._keep(Loaded(names[0], names[1], tuple(exc.problems), folder=folder))
         except CollectorRoutesError as exc:  # a file that cannot be read at all
             return self._keep(Loaded(names[0], names[1], (Issue(
-                names[0], 0, "", "file", "", str(exc), "export the lists again"),)))
+                names[0], 0, "", "file", "", str(exc), "export the lists again"),),
+                folder=folder))
         report = loop.merge_file(self.store, folder / names[0], read_cases, actor=actor)
         counts = ", ".join(f"{k} {v}" for k, v in report.counts().items() if v)
+        if report.corrected:
+            counts += (f"; the store's address correction applied to {len(report.corrected)} "
+                       f"case(s) ({', '.join(report.corrected[:10])})")
+        if report.repeat_of is not None:
+            counts = f"the same file as import #{report.repeat_of}, nothing changed"
         cases_now = self._store_cases(read_cases)
-        settings = option_defaults()
+        settings, _ = plan_settings({}, self.settings)
         checks = gc.check_addresses(cases_now, read_collectors, self._geocoder(settings),
                                     cases_file=names[0], collectors_file=names[1])
         attention = tuple(c for c in checks if c.status in ("not_found", "uncertain"))
         return self._keep(Loaded(names[0], names[1], (), cases_now, read_collectors,
-                                 attention, f"merged into the store: {counts or 'no change'}"))
+                                 attention, f"merged into the store: {counts or 'no change'}",
+                                 folder))
 
     def _keep(self, loaded: Loaded) -> Loaded:
         with self.lock:
@@ -249,7 +272,7 @@ class Desk:
         read = {c.case_id: c for c in loaded.cases}
         cases_now = self._store_cases(tuple(read.values()))
         case = next(c for c in cases_now if c.case_id == case_id)
-        check = gc.check_addresses((case,), (), self._geocoder(option_defaults()),
+        check = gc.check_addresses((case,), (), self._geocoder(plan_settings({}, self.settings)[0]),
                                    cases_file=loaded.cases_file)[0]
         addresses = tuple(check if a.record == f"case_id={case_id}" else a
                           for a in loaded.addresses)
@@ -270,21 +293,27 @@ class Desk:
         if loaded is None or not loaded.ok:
             raise InputError([Issue("plan", 0, "", "cases", "", "no valid day is loaded",
                                     "upload the case and collector files, fix every problem")])
-        job = Job(self._next_id("j") + secrets.token_hex(4), time.monotonic())
+        return self._start(lambda progress: self._plan(loaded, settings, actor, progress))
+
+    def _start(self, work: Callable[[JobProgress], Draft | Path], kind: str = "plan") -> Job:
+        job = Job(self._next_id("j") + secrets.token_hex(4), time.monotonic(), kind=kind)
         with self.lock:
             self.jobs[job.job_id] = job
-        threading.Thread(target=self._run_plan, args=(job, loaded, settings, actor),
-                         name=f"console-{job.job_id}", daemon=True).start()
+        threading.Thread(target=self._run, args=(job, work), name=f"console-{job.job_id}",
+                         daemon=True).start()
         return job
 
-    def _run_plan(self, job: Job, loaded: Loaded, settings: PlanSettings, actor: str) -> None:
+    def _run(self, job: Job, work: Callable[[JobProgress], Draft | Path]) -> None:
         progress = JobProgress(job, self.lock)
         try:
             with self.plan_lock:
-                draft = self._plan(loaded, settings, actor, progress)
+                made = work(progress)
             with self.lock:
-                self.drafts[draft.draft_id] = draft
-                job.draft_id = draft.draft_id
+                if isinstance(made, Draft):
+                    self.drafts[made.draft_id] = made
+                    job.draft_id = made.draft_id
+                else:
+                    job.report = made
                 job.state = "done"
         except InputError as exc:
             job.problems = tuple(exc.problems)
@@ -301,21 +330,171 @@ class Desk:
               progress: JobProgress) -> Draft:
         cases = self._store_cases(loaded.cases)
         day = loop.prepare(self.store, cases, settings.plan_date, progress=progress)
-        planned = solve_day(day.cases, loaded.collectors, settings,
-                            geocoder=self._geocoder(settings, progress), progress=progress,
-                            collectors_file=loaded.collectors_file, steering=day.steering)
-        return self._draft(planned, settings, day.cases, loaded.collectors, actor, progress)
+        # `optimizer.plan.solve_day` in its two steps: the located day is kept for the edits
+        started = time.perf_counter()
+        crews = rules.form_crews(loaded.collectors, settings.policy, plan_date=settings.plan_date,
+                                 collectors_file=loaded.collectors_file)
+        loc = locate(day.cases, crews, settings, geocoder=self._geocoder(settings, progress),
+                     collectors_file=loaded.collectors_file, progress=progress)
+        planned = solve_located(day.cases, loc, settings, progress=progress, started=started,
+                                steering=day.steering)
+        return self._draft(planned.plan, planned.built, planned.solution, loc, settings,
+                           day.cases, loaded.collectors, actor, progress)
 
-    def _draft(self, planned: Planned, settings: PlanSettings, cases: tuple[Case, ...],
+    def _draft(self, plan: Plan, built: Built | None, solution: Solution | None,
+               loc: Located | None,
+               settings: PlanSettings, cases: tuple[Case, ...],
                collectors: tuple[Collector, ...], actor: str, progress: Any = None, *,
-               note: str = "planned", parent: str | None = None,
+               note: str = "planned", parent: Draft | None = None,
                violations: Mapping[str, tuple[str, ...]] | None = None,
-               locked: frozenset[str] = frozenset()) -> Draft:
+               locked: frozenset[str] | None = None, must: frozenset[str] | None = None,
+               moved_out: frozenset[str] | None = None) -> Draft:
         draft_id = self._next_id("d")
         folder = self.settings.work_dir / "drafts" / draft_id
-        write_plan(planned.plan, folder, maps=False, progress=progress)
-        return Draft(draft_id, planned.plan, planned, settings, cases, collectors, folder,
-                     actor, datetime.now(UTC), note, parent, dict(violations or {}), locked)
+        write_plan(plan, folder, maps=False, progress=progress)
+        return Draft(draft_id, plan, built, solution, loc, settings, cases, collectors, folder,
+                     actor, datetime.now(UTC), note,
+                     parent.draft_id if parent is not None else None, dict(violations or {}),
+                     locked if locked is not None else
+                     (parent.locked if parent is not None else frozenset()),
+                     must if must is not None else
+                     (parent.must if parent is not None else frozenset()),
+                     moved_out if moved_out is not None else
+                     (parent.moved_out if parent is not None else frozenset()))
+
+    # ------------------------------------------------------------------ adjust
+
+    def adjust(self, draft: Draft, action: str, *, case_id: str = "", route: str = "",
+               actor: str) -> Draft:
+        """A new draft: `draft` with one edit (``move``, ``lock``, ``must``, ``reoptimise``),
+        re-scored at once with every rule checked (`optimizer.console.adjust`)."""
+        if draft.built is None or draft.solution is None or draft.loc is None:
+            raise adjust.action_problem(f"{action} (a re-planned day is published as it is; "
+                                        "edit the plan it came from)")
+        locked, must, out = set(draft.locked), set(draft.must), set(draft.moved_out)
+        problem = adjust.with_required(draft.built.problem, must)
+        solution = draft.solution
+        if action == "lock":
+            if route not in {v.vehicle_id for v in problem.vehicles}:
+                raise adjust.route_problem(route)
+            locked ^= {route}
+            note = f"{'locked' if route in locked else 'unlocked'} route {route}"
+        elif action == "move":
+            target = route or None
+            for r in (target, self._route_of(solution, case_id)):
+                if r is not None and r in locked:
+                    raise adjust.locked_problem(case_id, r)
+            solution = adjust.move(problem, solution, case_id, target)
+            if target is None:
+                out.add(case_id)
+                must.discard(case_id)
+                problem = adjust.with_required(draft.built.problem, must)
+            else:
+                out.discard(case_id)
+            note = f"moved {case_id} to {target}" if target else f"took {case_id} out"
+        elif action == "must":
+            adjust.check_visit(problem, case_id)
+            must.add(case_id)
+            out.discard(case_id)
+            problem = adjust.with_required(draft.built.problem, must)
+            note = f"{case_id} must be visited"
+            if self._route_of(solution, case_id) is None:
+                target = adjust.best_route(problem, solution, case_id, locked)
+                if target is None:  # no route takes it holding the rules: show what breaks
+                    target = next(v.vehicle_id for v in problem.vehicles
+                                  if v.vehicle_id not in locked)
+                solution = adjust.move(problem, solution, case_id, target)
+                note += f" (on {target})"
+        elif action == "reoptimise":
+            with self.plan_lock:
+                solution = adjust.reoptimise(problem, solution, draft.settings, locked)
+            note = f"re-optimised the rest (locked: {', '.join(sorted(locked)) or 'none'})"
+        else:
+            raise adjust.action_problem(action)
+        scored = adjust.rescore(solution, problem=problem, built=draft.built, loc=draft.loc,
+                                settings=draft.settings, cases=draft.cases, moved_out=out,
+                                actor=actor)
+        new = self._draft(scored.plan, draft.built, solution, draft.loc, draft.settings,
+                          draft.cases, draft.collectors, actor, note=note, parent=draft,
+                          violations=scored.violations, locked=frozenset(locked),
+                          must=frozenset(must), moved_out=frozenset(out))
+        return self.add_draft(new)
+
+    # ------------------------------------------------------------------ during the day
+
+    def start_replan(self, *, at_s: int, absent: Sequence[str], actor: str) -> Job:
+        """Re-plan the rest of the published day from `at_s` (`optimizer.replan`): the visits
+        with an outcome in the store by then are kept as done, `absent` make no more visits.
+        The result is a draft to check and publish (a new version)."""
+        pub = self.published
+        draft = self.draft(pub.draft_id) if pub is not None else None
+        if pub is None or draft is None:
+            raise InputError([Issue("re-plan", 0, "", "plan", "", "nothing is published yet",
+                                    "publish the day's plan first")])
+        known = {m for r in draft.plan.routes for m in (r.members or (r.collector.collector_id,))}
+        strangers = [a for a in absent if a not in known]
+        if strangers:
+            raise InputError([Issue("re-plan", 0, "", "absent", ", ".join(strangers),
+                                    "is not a collector of the published plan",
+                                    "choose collectors of the plan")])
+
+        def work(progress: JobProgress) -> Draft:
+            day = read_published(self.settings.served_dir)
+            ids = [s.case_id for r in day.routes for s in r.stops]
+            done = loop.done_cases(self.store, ids, day.plan_date, at_s)
+            result = replan_day(day, draft.cases, draft.collectors, draft.settings, at_s=at_s,
+                                done=done, absent=tuple(absent),
+                                geocoder=self._geocoder(draft.settings, progress),
+                                progress=progress)
+            note = (f"re-planned at {at_s // 3600:02d}:{at_s % 3600 // 60:02d}, "
+                    f"{len(result.done)} done" + (f", absent {', '.join(result.absent)}"
+                                                  if result.absent else ""))
+            return self._draft(result.plan, None, None, None, draft.settings, draft.cases,
+                               draft.collectors, actor, progress, note=note, parent=draft)
+
+        return self._start(work, "replan")
+
+    def start_whatif(self, variants: Mapping[str, Mapping[str, Any]], settings: PlanSettings,
+                     *, actor: str) -> Job:
+        """Run the what-if comparison (`optimizer.whatif.runner`) of `variants` (name ->
+        scenario keys, `docs/whatif.md`) on the loaded day's files; the job's ``report``."""
+        loaded = self.loaded
+        if loaded is None or not loaded.ok:
+            raise InputError([Issue("what-if", 0, "", "cases", "", "no valid day is loaded",
+                                    "a dispatcher uploads the day's files first")])
+        if not variants:
+            raise InputError([Issue("what-if", 0, "", "variants", "", "no variant chosen",
+                                    "choose at least one variant")])
+        upload = self._upload_dir(loaded)
+        folder = self.settings.work_dir / "whatif" / self._next_id("w")
+        folder.mkdir(parents=True, exist_ok=True)
+        base = {"cases": str(upload / loaded.cases_file),
+                "collectors": str(upload / loaded.collectors_file),
+                "date": settings.plan_date.isoformat(), "policy": settings.policy.name,
+                "time_limit": settings.solver.time_limit_s, "seed": 0}
+        if settings.solver.max_solutions is not None:
+            base["max_solutions"] = settings.solver.max_solutions
+        if settings.cache_dir is not None:
+            base["cache_dir"] = str(settings.cache_dir)
+        scenario = {"name": "console", "description": f"what-if by {actor} on the day's files",
+                    "base": base, "variants": {k: dict(v) for k, v in variants.items()}}
+        path = folder / "scenario.yaml"  # JSON is YAML
+        path.write_text(json.dumps(scenario, ensure_ascii=False, indent=1), encoding="utf-8")
+
+        def work(progress: JobProgress) -> Path:
+            with progress.step("What-if: planning the base and each variant"):
+                result = run_scenario(path, out=folder / "out", workers=1)
+            return result.out_dir / "report.html"
+
+        return self._start(work, "whatif")
+
+    def _upload_dir(self, loaded: Loaded) -> Path:
+        return loaded.folder
+
+    @staticmethod
+    def _route_of(solution: Solution, case_id: str) -> str | None:
+        return next((r.vehicle_id for r in solution.routes
+                     if any(s.visit_id == case_id for s in r.stops)), None)
 
     def job(self, job_id: str) -> Job | None:
         with self.lock:

@@ -15,6 +15,7 @@ from typing import Any
 
 import segno
 
+from optimizer.console.board import Board
 from optimizer.console.desk import Desk, Draft, Job, Loaded, Published
 from optimizer.errors import Issue
 from optimizer.model import Plan, hhmm
@@ -152,7 +153,9 @@ def day(who: SignedIn, desk: Desk, defaults: Mapping[str, str], note: str = "",
         '<label for="collectors">Team list (.csv or .xlsx)</label>'
         '<input id="collectors" name="collectors" type="file" accept=".csv,.xlsx" required>'
         f"{plan_fields(defaults)}"
-        '<button type="submit">Check and plan</button></form>')
+        '<button type="submit" id="cr-upload-plan">Check and plan</button> '
+        '<button type="submit" name="check_only" value="1" id="cr-upload-check">Check only'
+        "</button></form>")
     if loaded is not None:
         parts.append(_loaded(who, loaded))
     return page("Load the day", "".join(parts), who)
@@ -214,7 +217,7 @@ def job(who: SignedIn, job: Job) -> str:
     problems = (problems_table(job.problems, "Problems that stop the plan")
                 if job.problems else "")
     body = (f'<div id="cr-job" data-job="{esc(job.job_id)}" '
-            f'data-status="/console/jobs/{esc(job.job_id)}.json">'
+            f'data-status="/console/api/jobs/{esc(job.job_id)}">'
             '<label for="cr-progress">Planning</label>'
             '<progress id="cr-progress" max="100"></progress>'
             '<ol id="cr-stages" aria-live="polite"></ol>'
@@ -222,6 +225,7 @@ def job(who: SignedIn, job: Job) -> str:
             f"{message(job.error, kind='error') if job.error else ''}{problems}"
             + (f'<p><a id="cr-job-result" href="/console/plans/{esc(job.draft_id)}">See the '
                "plan</a></p>" if job.draft_id else ""))
+
     return page("Planning", body, who)
 
 
@@ -402,3 +406,95 @@ def error(status: int, text: str, who: SignedIn | None = None) -> str:
     back = '<p><a href="/">Back to the console</a></p>'
     return page({401: "Sign in first", 403: "Not allowed", 429: "Too many attempts"}.get(
         status, "Cannot do that"), message(text, kind="error") + back, who)
+
+
+# --------------------------------------------------------------------------- the day live
+
+
+def board(who: SignedIn, live: Board | None, collectors: Sequence[str], note: str = "",
+          kind: str = "info") -> str:
+    if live is None:
+        return page("Live board", message("Nothing is published yet.")
+                    + '<p><a href="/console/plan">Plan the day</a></p>', who)
+    crews = table("Crews", ("route", "crew", "done", "left", "last case", "last outcome",
+                            "last position", "behind (+) / ahead (-) min"),
+                  [(c.route_id, "+".join(c.members), c.done, c.left, c.last_case, c.last_time,
+                    f"{c.last_lat:.5f}, {c.last_lon:.5f}" if c.last_lat is not None
+                    and c.last_lon is not None else "",
+                    "" if c.behind_min is None else f"{c.behind_min:+.0f}") for c in live.crews],
+                  table_id="cr-crews")
+    arrivals = table("Outcomes as they arrive (newest first)",
+                     ("time", "route", "case", "outcome", "amount", "promised for"),
+                     [(a.time, a.route_id, a.case_id, a.label, "" if a.amount is None
+                       else f"{a.amount:,.2f}", a.promise_date or "") for a in live.arrivals],
+                     table_id="cr-arrivals")
+    boxes = ('<dl id="cr-today" class="cr-kpis">'
+             f"<div><dt>Plan</dt><dd>version {live.version} of "
+             f"{esc(live.plan_date.isoformat())}</dd></div>"
+             f"<div><dt>Visits done</dt><dd>{sum(c.done for c in live.crews)} of "
+             f"{sum(c.stops for c in live.crews)}</dd></div>"
+             f"<div><dt>Promises today</dt><dd>{live.promises}</dd></div>"
+             f"<div><dt>Collected today</dt><dd>{live.collected:,.2f}</dd></div></dl>")
+    absent = "".join(f'<label class="cr-check"><input type="checkbox" name="absent" '
+                     f'value="{esc(c)}"> {esc(c)}</label>' for c in collectors)
+    replan = ('<h2>Re-plan now</h2>'
+              '<form method="post" action="/console/replan" class="cr-form" id="cr-replan">'
+              f'{csrf_field(who.csrf)}<label for="at">From (HH:MM, blank: now)</label>'
+              '<input id="at" name="at" inputmode="numeric" placeholder="HH:MM">'
+              f'<fieldset><legend>Absent collectors</legend>{absent}</fieldset>'
+              '<button type="submit">Re-plan the rest of the day</button></form>')
+    body = ((message(note, kind=kind) if note else "") + boxes + crews + arrivals + replan
+            + '<p><a href="/console/board">Refresh</a></p>')
+    return page("Live board", body, who)
+
+
+# --------------------------------------------------------------------------- what-if
+
+#: the what-if variants the console offers: form name -> (label, scenario keys)
+WHATIF_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "team_minus_2": ("2 collectors fewer (the last 2 of the list)",
+                     {"remove_collectors": {"count": 2}}),
+    "team_plus_2": ("2 more collectors like the first one",
+                    {"add_collectors": {"count": 2, "id_prefix": "N"}}),
+    "shift_8h": ("8-hour shifts", {"shift_hours": 8}),
+    "shift_plus_1h": ("shifts one hour longer", {"extend_shift_hours": 1}),
+    "amount": ("weigh cases by overdue amount", {"weighting": "amount"}),
+}
+
+
+def whatif(who: SignedIn, desk: Desk, jobs: Sequence[Job], defaults: Mapping[str, str],
+           note: str = "") -> str:
+    checks = "".join(f'<label class="cr-check"><input type="checkbox" name="variant" '
+                     f'value="{esc(k)}"> {esc(label)}</label>'
+                     for k, (label, _) in WHATIF_VARIANTS.items())
+    loaded = desk.loaded
+    ready = loaded is not None and loaded.ok
+    form = ('<form method="post" action="/console/whatif" class="cr-form" id="cr-whatif">'
+            f'{csrf_field(who.csrf)}<fieldset><legend>Variants to compare with the day as '
+            f'loaded</legend>{checks}</fieldset>{plan_fields(defaults)}'
+            '<button type="submit">Compare</button></form>')
+    done = [j for j in jobs if j.kind == "whatif"]
+    items = "".join(f'<li><a href="/console/whatif/{esc(j.job_id)}">{esc(j.job_id)}</a> '
+                    f"{esc(j.state)}</li>" for j in done)
+    body = ((message(note, kind="error") if note else "")
+            + (form if ready else message("No valid day is loaded yet: a dispatcher uploads "
+                                          "the day's files first."))
+            + (f"<h2>Comparisons</h2><ul>{items}</ul>" if items else ""))
+    return page("What-if", body, who)
+
+
+def whatif_job(who: SignedIn, job: Job) -> str:
+    if job.state == "running":
+        return page("What-if", f'<div id="cr-job" data-job="{esc(job.job_id)}" '
+                    f'data-status="/console/api/jobs/{esc(job.job_id)}">'
+                    '<label for="cr-progress">Comparing</label>'
+                    '<progress id="cr-progress" max="100"></progress>'
+                    '<ol id="cr-stages" aria-live="polite"></ol>'
+                    f'<p id="cr-job-state" role="status">{esc(job.state)}</p></div>', who)
+    if job.state == "failed":
+        return page("What-if", message(job.error, kind="error")
+                    + (problems_table(job.problems, "Problems") if job.problems else ""), who)
+    return page("What-if", f'<p><a id="cr-report-link" href="/console/whatif/{esc(job.job_id)}'
+                '/report">Open the comparison report</a></p>'
+                f'<iframe id="cr-report" title="What-if report" class="cr-report" '
+                f'src="/console/whatif/{esc(job.job_id)}/report"></iframe>', who)

@@ -8,7 +8,9 @@ a role that may not is a 403 (`auth.Refused`, rendered by `refused`).
 
 from __future__ import annotations
 
+import re
 import secrets
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from optimizer.console import pages
+from optimizer.console import board, pages
 from optimizer.console.auth import (
     COOKIE,
     LOGIN_COOKIE,
@@ -27,7 +29,7 @@ from optimizer.console.auth import (
     require,
     signed_in,
 )
-from optimizer.console.desk import Desk, plan_settings
+from optimizer.console.desk import Desk, Job, plan_settings
 from optimizer.errors import InputError, Issue
 from optimizer.planning import rules
 from optimizer.settings import PlanSettings, next_working_day
@@ -183,12 +185,14 @@ async def upload(request: Request) -> Response:
     cases = await _upload(form.get("cases"))
     collectors = await _upload(form.get("collectors"))
     settings, problems = pages_settings(desk, form)
+    if problems:  # the plan options first: nothing is read or merged with a bad option
+        return html(pages.day(who, desk, _defaults(desk), "; ".join(
+            str(p) for p in problems), "error"), 422)
     loaded = await run_in_threadpool(desk.load, cases, collectors, actor=who.user.actor)
     if not loaded.ok:
         return html(pages.day(who, desk, _defaults(desk)), 422)
-    if problems:
-        return html(pages.day(who, desk, _defaults(desk), "; ".join(
-            str(p) for p in problems), "error"), 422)
+    if form.get("check_only"):
+        return html(pages.day(who, desk, _defaults(desk), "Checked; nothing planned yet."))
     job = desk.start_plan(settings, actor=who.user.actor)
     return see(f"/console/jobs/{job.job_id}")
 
@@ -256,13 +260,15 @@ def job_page(job_id: str, request: Request) -> Response:
 
 @router.get("/console/api/jobs/{job_id}")
 def job_status(job_id: str, request: Request) -> Response:
-    require(request, "plan")
+    require(request, "whatif")
     job = _desk(request).job(job_id)
     if job is None:
         return JSONResponse({"error": "not_found", "message": "no such job"}, status_code=404)
     status = job.status()
     if job.draft_id:
-        status["plan_url"] = f"/console/plans/{job.draft_id}"
+        status["url"] = f"/console/plans/{job.draft_id}"
+    elif job.kind == "whatif" and job.state != "running":
+        status["url"] = f"/console/whatif/{job.job_id}"
     return JSONResponse(status)
 
 
@@ -300,3 +306,131 @@ def published_page(request: Request) -> Response:
     links = site.links() if desk.published is not None else None
     return html(pages.published(who, desk.published,
                                 links.collectors if links is not None else None))
+
+
+@router.post("/console/plans/{draft_id}/adjust")
+async def adjust(draft_id: str, request: Request) -> Response:
+    who = require(request, "plan")
+    form = await _form(request, who)
+    desk = _desk(request)
+    draft = desk.draft(draft_id)
+    if draft is None:
+        return html(pages.error(404, "no such plan", who), 404)
+    try:
+        new = await run_in_threadpool(
+            desk.adjust, draft, str(form.get("action") or ""),
+            case_id=str(form.get("case_id") or "").strip(),
+            route=str(form.get("route") or "").strip(), actor=who.user.actor)
+    except InputError as exc:
+        return html(pages.plan_page(who, draft, desk, note="; ".join(
+            str(p) for p in exc.problems)), 422)
+    return see(f"/console/plans/{new.draft_id}")
+
+
+# --------------------------------------------------------------------------- the day live
+
+
+def _collectors(desk: Desk) -> list[str]:
+    pub = desk.published
+    draft = desk.draft(pub.draft_id) if pub is not None else None
+    if draft is None:
+        return []
+    return [m for r in draft.plan.routes for m in (r.members or (r.collector.collector_id,))]
+
+
+@router.get("/console/board")
+def board_page(request: Request) -> Response:
+    who = require(request, "plan")
+    desk = _desk(request)
+    pub = desk.published
+    live = board.board(desk.store, pub.record.plan_id) if pub is not None else None
+    return html(pages.board(who, live, _collectors(desk)))
+
+
+def _clock(text: str) -> int | None:
+    m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text.strip())
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 if m else None
+
+
+@router.post("/console/replan")
+async def replan(request: Request) -> Response:
+    who = require(request, "plan")
+    form = await _form(request, who)
+    desk = _desk(request)
+    raw = str(form.get("at") or "").strip()
+    now = datetime.now().astimezone()
+    at_s = _clock(raw) if raw else now.hour * 3600 + now.minute * 60
+    pub = desk.published
+    live = board.board(desk.store, pub.record.plan_id) if pub is not None else None
+    if at_s is None:
+        return html(pages.board(who, live, _collectors(desk), f"at: {raw!r} is not a time of "
+                                "day; give HH:MM, e.g. 13:30", "error"), 422)
+    try:
+        job = desk.start_replan(at_s=at_s, absent=[str(a) for a in form.getlist("absent")],
+                                actor=who.user.actor)
+    except InputError as exc:
+        return html(pages.board(who, live, _collectors(desk), "; ".join(
+            str(p) for p in exc.problems), "error"), 409)
+    return see(f"/console/jobs/{job.job_id}")
+
+
+# --------------------------------------------------------------------------- what-if
+
+
+@router.get("/console/whatif")
+def whatif_page(request: Request) -> Response:
+    who = require(request, "whatif")
+    desk = _desk(request)
+    return html(pages.whatif(who, desk, list(desk.jobs.values()), _defaults(desk)))
+
+
+@router.post("/console/whatif")
+async def whatif(request: Request) -> Response:
+    who = require(request, "whatif")
+    form = await _form(request, who)
+    desk = _desk(request)
+    chosen = [str(v) for v in form.getlist("variant")]
+    unknown = [v for v in chosen if v not in pages.WHATIF_VARIANTS]
+    settings, problems = pages_settings(desk, form)
+    note = "; ".join(str(p) for p in problems)
+    if unknown:
+        note = f"unknown variant(s) {', '.join(unknown)}; choose from the list"
+    if note:
+        return html(pages.whatif(who, desk, list(desk.jobs.values()), _defaults(desk), note),
+                    422)
+    try:
+        job = desk.start_whatif({v: pages.WHATIF_VARIANTS[v][1] for v in chosen}, settings,
+                                actor=who.user.actor)
+    except InputError as exc:
+        return html(pages.whatif(who, desk, list(desk.jobs.values()), _defaults(desk),
+                                 "; ".join(str(p) for p in exc.problems)), 422)
+    return see(f"/console/whatif/{job.job_id}")
+
+
+def _whatif_job(request: Request, job_id: str) -> tuple[SignedIn, Job | None]:
+    who = require(request, "whatif")
+    job = _desk(request).job(job_id)
+    return who, job if job is not None and job.kind == "whatif" else None
+
+
+@router.get("/console/whatif/{job_id}")
+def whatif_job(job_id: str, request: Request) -> Response:
+    who, job = _whatif_job(request, job_id)
+    if job is None:
+        return html(pages.error(404, "no such comparison", who), 404)
+    return html(pages.whatif_job(who, job))
+
+
+#: the report is a static page of our own (inline styles and SVG, no script)
+REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+              "base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+
+
+@router.get("/console/whatif/{job_id}/report")
+def whatif_report(job_id: str, request: Request) -> Response:
+    who, job = _whatif_job(request, job_id)
+    if job is None or job.report is None or not job.report.is_file():
+        return html(pages.error(404, "no report (yet)", who), 404)
+    return Response(job.report.read_bytes(), media_type="text/html; charset=utf-8",
+                    headers={"Content-Security-Policy": REPORT_CSP,
+                             "X-Frame-Options": "SAMEORIGIN"})

@@ -29,6 +29,8 @@ class ConsoleSettings:
         (seconds) before further attempts are refused with 429.
     tiles : str
         Background tiles of the maps (`optimizer.outputs.maps.TILES`).
+    cache_dir : Path, optional
+        The caches of road networks and geocoding (None: the user's cache folder).
     """
 
     work_dir: Path = Path("maps/console")
@@ -39,6 +41,7 @@ class ConsoleSettings:
     login_window_s: int = 300
     tiles: str = "osm"
     max_upload_bytes: int = MAX_UPLOAD_BYTES
+    cache_dir: Path | None = None
 
     @property
     def served_dir(self) -> Path:

@@ -90,7 +90,7 @@
           var done = s.stages.filter(function (st) { return st.state === "done"; }).length;
           bar.value = s.state === "done" ? 100 : Math.min(95, 100 * done / (done + 3));
           state.textContent = s.state + " (" + s.elapsed_s + " s)";
-          if (s.state === "done" && s.plan_url) { window.location.assign(s.plan_url); }
+          if (s.state === "done" && s.url) { window.location.assign(s.url); }
           else if (s.state === "failed") { window.location.reload(); }
           else { window.setTimeout(poll, 600); }
         })
