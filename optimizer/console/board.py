@@ -11,7 +11,7 @@ correction (`OutcomeRecord.supersedes_id`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select
 
@@ -66,22 +66,40 @@ class Board:
     collected: float
 
 
+@dataclass(frozen=True)
+class _Row:
+    """An outcome as read (the session closes before the board is made)."""
+
+    id: int
+    supersedes_id: int | None
+    plan_stop_id: int | None
+    case_id: str
+    code: str
+    time: datetime  # on the device's clock
+    amount: float | None
+    promise_date: date | None
+    device_lat: float | None
+    device_lon: float | None
+
+
 def board(store: Store, plan_id: int) -> Board:
     """The board of the store's plan `plan_id` (see the module docstring)."""
     with store.reading() as s:
         routes = plan_routes(s, plan_id)
-        rows = list(s.scalars(select(OutcomeRecord).where(OutcomeRecord.plan_id == plan_id)
-                              .order_by(OutcomeRecord.id)))
+        rows = [_Row(r.id, r.supersedes_id, r.plan_stop_id, r.case_id, r.code, local_time(r),
+                     r.amount, r.promise_date, r.device_lat, r.device_lon)
+                for r in s.scalars(select(OutcomeRecord).where(OutcomeRecord.plan_id == plan_id)
+                                   .order_by(OutcomeRecord.id))]
     replaced = {r.supersedes_id for r in rows if r.supersedes_id is not None}
     live = [r for r in rows if r.id not in replaced]
     stop_of = {st.stop_id: (rt, st) for rt in routes for st in rt.stops}
-    by_route: dict[str, list[OutcomeRecord]] = {}
+    by_route: dict[str, list[_Row]] = {}
     arrivals = []
     for r in live:
         found = stop_of.get(r.plan_stop_id) if r.plan_stop_id is not None else None
         route_id = found[0].route_id if found else ""
         by_route.setdefault(route_id, []).append(r)
-        arrivals.append(Arrival(r.id, f"{local_time(r):%Y-%m-%d %H:%M}", route_id, r.case_id,
+        arrivals.append(Arrival(r.id, f"{r.time:%Y-%m-%d %H:%M}", route_id, r.case_id,
                                 r.code, label(r.code), r.amount, r.promise_date))
     crews = []
     plan_date = routes[0].plan_date if routes else date.today()
@@ -92,8 +110,8 @@ def board(store: Store, plan_id: int) -> Board:
         if not mine:
             crews.append(CrewProgress(rt.route_id, rt.members, len(rt.stops), 0))
             continue
-        last = max(mine, key=lambda r: local_time(r))
-        t = local_time(last)
+        last = max(mine, key=lambda r: r.time)
+        t = last.time
         stop = rt.stop_for(last.case_id)
         behind = None
         if stop is not None and t.date() == rt.plan_date:
@@ -105,7 +123,7 @@ def board(store: Store, plan_id: int) -> Board:
             else (stop.lat if stop else None),
             last.device_lon if last.device_lon is not None else (stop.lon if stop else None),
             behind))
-    today = [r for r in live if local_time(r).date() == plan_date]
+    today = [r for r in live if r.time.date() == plan_date]
     return Board(plan_id, plan_date, version, tuple(crews),
                  tuple(reversed(arrivals[-ARRIVALS:])),
                  sum(1 for r in today if CODES[r.code].kind == "promise"),
