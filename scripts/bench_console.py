@@ -82,8 +82,8 @@ def one_run(time_limit: float, max_solutions: int | None) -> dict[str, float]:
                     time.sleep(0.2)
                 assert s["state"] == "done", s
                 t_plan = time.perf_counter()
-                plan_page = http.get(s["plan_url"])
-                r = http.post(f"{s['plan_url']}/publish", data={"csrf": _csrf(plan_page.text)})
+                plan_page = http.get(s["url"])
+                r = http.post(f"{s['url']}/publish", data={"csrf": _csrf(plan_page.text)})
                 assert r.status_code == 303, r.text[:2000]
                 pub = http.get("/console/published")
                 assert "cr-links" in pub.text

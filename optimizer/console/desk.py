@@ -41,9 +41,9 @@ from optimizer.console.settings import ConsoleSettings
 from optimizer.errors import CollectorRoutesError, InputError, Issue
 from optimizer.geo import geocode as gc
 from optimizer.io.inputs import read_inputs
+from optimizer.io.published import read_published
 from optimizer.model import Case, Collector, Plan, Solution
 from optimizer.outputs.write import write_plan
-from optimizer.io.published import read_published
 from optimizer.plan import locate, solve_located
 from optimizer.planning import rules
 from optimizer.planning.build import Built, Located

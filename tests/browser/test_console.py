@@ -22,7 +22,6 @@ from plancheck import check_plan_outputs
 
 from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS
 
-
 VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "tablet": {"width": 820, "height": 1180}}
 XSS = "<img src=x onerror=alert(1)>"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
