@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete as sql_delete  # sessions are state, not events
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from optimizer.errors import InputError, Issue
@@ -158,7 +159,7 @@ def session_user(session: Session, secret: str, *, at: datetime | None = None
 
 def end_session(session: Session, secret: str) -> None:
     """Sign out: the session's row goes (its cookie opens nothing any more)."""
-    session.execute(delete(ConsoleSession).where(ConsoleSession.sha256 == _digest(secret)))
+    session.execute(sql_delete(ConsoleSession).where(ConsoleSession.sha256 == _digest(secret)))
 
 
 def list_users(session: Session) -> list[User]:
