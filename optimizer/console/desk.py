@@ -261,14 +261,16 @@ class Desk:
         stored = {c.case_id: c for c in loop.stored_case_list(self.store)}
         return tuple(replace(stored.get(c.case_id, c), row=c.row) for c in read)
 
-    def fix_address(self, case_id: str, address: str, *, actor: str) -> gc.AddressCheck:
-        """Save a typed address for a case to the store and geocode it again."""
+    def fix_address(self, case_id: str, address: str, *, actor: str, lat: float | None = None,
+                    lon: float | None = None) -> gc.AddressCheck:
+        """Save a typed address for a case to the store (with the pin placed on the map, if
+        given; else the address is geocoded again)."""
         loaded = self.loaded
         if loaded is None or not loaded.ok:
             raise InputError([Issue("address", 0, f"case_id={case_id}", "case_id", case_id,
                                     "no day is loaded", "upload the day's files first")])
         with self.store.session() as s:
-            correct_address(s, case_id, address, actor=actor, note="console")
+            correct_address(s, case_id, address, actor=actor, lat=lat, lon=lon, note="console")
         read = {c.case_id: c for c in loaded.cases}
         cases_now = self._store_cases(tuple(read.values()))
         case = next(c for c in cases_now if c.case_id == case_id)

@@ -156,9 +156,10 @@ def day(who: SignedIn, desk: Desk, defaults: Mapping[str, str], note: str = "",
         '<button type="submit" id="cr-upload-plan">Check and plan</button> '
         '<button type="submit" name="check_only" value="1" id="cr-upload-check">Check only'
         "</button></form>")
+    pins = loaded is not None and loaded.ok and bool(loaded.addresses)
     if loaded is not None:
         parts.append(_loaded(who, loaded))
-    return page("Load the day", "".join(parts), who)
+    return page("Load the day", "".join(parts), who, map_page=pins)
 
 
 def _loaded(who: SignedIn, loaded: Loaded) -> str:
@@ -181,8 +182,11 @@ def _loaded(who: SignedIn, loaded: Loaded) -> str:
                         f'{csrf_field(who.csrf)}<input type="hidden" name="case_id" '
                         f'value="{esc(cid)}"><label class="cr-sr" for="fix-{esc(cid)}">'
                         f'Better address for {esc(cid)}</label><input id="fix-{esc(cid)}" '
-                        f'name="address" required value=""><button type="submit">Save</button>'
-                        "</form>")
+                        f'name="address" required value="{esc(a.address)}">'
+                        '<input type="hidden" name="lat"><input type="hidden" name="lon">'
+                        f'<button type="button" class="cr-pick" data-case="{esc(cid)}">'
+                        'Pin on the map</button><span class="cr-pin-at"></span>'
+                        '<button type="submit">Save</button></form>')
             rows.append(f'<tr data-status="{esc(a.status)}"><td>{esc(a.file)} row {a.row}</td>'
                         f"<td>{esc(a.record)}</td><td>{esc(a.address)}</td>"
                         f"<td>{esc(a.status)}</td><td>{esc(detail)}</td><td>{form}</td></tr>")
@@ -192,8 +196,26 @@ def _loaded(who: SignedIn, loaded: Loaded) -> str:
                    '<th scope="col">record</th><th scope="col">address</th>'
                    '<th scope="col">status</th><th scope="col">why / match</th>'
                    f'<th scope="col">fix</th></tr></thead><tbody>{"".join(rows)}'
-                   "</tbody></table>")
+                   "</tbody></table>"
+                   '<p>Type a better address, or press <i>Pin on the map</i> and click or drag '
+                   "the pin where the customer is (the address text stays as typed).</p>"
+                   '<div id="cr-pin-map" class="cr-map cr-pin-map" role="region" '
+                   'aria-label="Map to place a pin"></div>'
+                   f'<script type="application/json" id="cr-pin-data">{js_json(_pin_data(loaded))}'
+                   "</script>")
     return "".join(out)
+
+
+def _pin_data(loaded: Loaded) -> dict[str, Any]:
+    """Where the pin map opens: the middle of the collectors' start places."""
+    pts = [(c.start.lat, c.start.lon) for c in loaded.collectors
+           if c.start.lat is not None and c.start.lon is not None]
+    lat = sum(p[0] for p in pts) / len(pts) if pts else 30.66
+    lon = sum(p[1] for p in pts) / len(pts) if pts else 104.06
+    t = maps.TILES["osm"]
+    return {"center": [lat, lon], "tiles": {"url": t.url, "attribution": t.attribution,
+                                            "subdomains": t.subdomains,
+                                            "max_zoom": t.max_zoom}}
 
 
 def plan_form(who: SignedIn, desk: Desk, defaults: Mapping[str, str], note: str = "") -> str:

@@ -211,8 +211,9 @@ async def fix_address(request: Request) -> Response:
     case_id = str(form.get("case_id") or "")
     address = str(form.get("address") or "")
     try:
+        lat, lon = pin(case_id, str(form.get("lat") or ""), str(form.get("lon") or ""))
         check = await run_in_threadpool(desk.fix_address, case_id, address,
-                                        actor=who.user.actor)
+                                        actor=who.user.actor, lat=lat, lon=lon)
     except InputError as exc:
         return html(pages.day(who, desk, _defaults(desk), "; ".join(
             str(p) for p in exc.problems), "error"), 422)
@@ -220,6 +221,24 @@ async def fix_address(request: Request) -> Response:
                           f"Saved the address of {case_id} to the store: {check.status}"
                           + (f" ({check.matched})" if check.matched else "")
                           + ". Plan again to use it."))
+
+
+def pin(case_id: str, lat: str, lon: str) -> tuple[float | None, float | None]:
+    """The pin of an address fix (both blank: none; `InputError` naming the field)."""
+    if not lat.strip() and not lon.strip():
+        return None, None
+    out = []
+    for name, text, most in (("lat", lat, 90.0), ("lon", lon, 180.0)):
+        try:
+            v = float(text)
+        except ValueError:
+            v = float("nan")
+        if not -most <= v <= most:
+            raise InputError([Issue("address", 0, f"case_id={case_id}", name, text,
+                                    f"is not a {'latitude' if name == 'lat' else 'longitude'}",
+                                    "place the pin on the map again, or leave both blank")])
+        out.append(v)
+    return out[0], out[1]
 
 
 # --------------------------------------------------------------------------- plan

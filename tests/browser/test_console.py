@@ -196,6 +196,32 @@ def test_sign_in_upload_plan_publish(console, open_console, size):
     assert log.errors == [] and log.external == [] and log.dialogs == []
 
 
+def test_an_address_is_fixed_by_typing_or_a_pin_on_the_map(console, open_console):
+    page, log = open_console("desktop")
+    _sign_in(page, console.base, "disp")
+    page.set_input_files("input[name=cases]", str(DEMO_CASES))
+    page.set_input_files("input[name=collectors]", str(DEMO_COLLECTORS))
+    page.click("#cr-upload-check")
+    page.wait_for_load_state("load")
+    rows = page.locator("#cr-addresses tbody tr")
+    assert rows.count() == len(console.desk.loaded.addresses) > 0
+    _shot(page, "console-2b-addresses")
+    row = page.locator("#cr-addresses tbody tr:has(td:text-is('case_id=C-00148'))")
+    row.locator("button.cr-pick").click()
+    box = page.locator("#cr-pin-map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)
+    lat = float(row.locator("input[name=lat]").input_value())
+    lon = float(row.locator("input[name=lon]").input_value())
+    assert 30.4 < lat < 30.9 and 103.8 < lon < 104.3  # on the map of Chengdu
+    _shot(page, "console-2c-pin")
+    row.locator("button[type=submit]").click()
+    page.wait_for_load_state("load")
+    assert "Saved the address of C-00148" in page.locator(".cr-msg").first.inner_text()
+    case = next(c for c in console.desk.loaded.cases if c.case_id == "C-00148")
+    assert (round(case.lat, 6), round(case.lon, 6)) == (lat, lon)
+    assert log.errors == [] and log.dialogs == []
+
+
 def test_keyboard_only_sign_in_upload_plan_publish(console, open_console):
     page, log = open_console("desktop")
     page.goto(console.base + "/")

@@ -186,3 +186,23 @@ def test_users_add_reads_the_password_from_standard_input(tmp_path):
     with Store.open(url) as store, store.reading() as s:
         users = [(u.name, u.role) for u in s.query(ConsoleUser)]
     assert users == [("li.wei", "planner")]
+
+
+def test_a_pin_placed_on_the_map_is_saved_with_the_address(console):
+    http = signed_in(console.base, "disp")
+    upload(http, check_only="1")
+    assert any(a.record == "case_id=C-00085" for a in console.desk.loaded.addresses)
+    token = csrf(http.get("/console/day").text)
+    bad = http.post("/console/day/address", data={"csrf": token, "case_id": "C-00085",
+                                                  "address": "金牛区", "lat": "95", "lon": "104"})
+    assert bad.status_code == 422 and "lat" in bad.text and "latitude" in bad.text
+    r = http.post("/console/day/address", data={"csrf": token, "case_id": "C-00085",
+                                                "address": "成都市金牛区", "lat": "30.69",
+                                                "lon": "104.05"})
+    assert r.status_code == 200 and "given" in r.text
+    with Store.open(console.store_url) as store, store.reading() as s:
+        fixes = [(c.address, c.lat, c.lon) for c in s.query(AddressCorrection)
+                 if c.case_id == "C-00085"]
+    assert fixes == [("成都市金牛区", 30.69, 104.05)]  # the refused pin saved nothing
+    case = next(c for c in console.desk.loaded.cases if c.case_id == "C-00085")
+    assert (case.lat, case.lon) == (30.69, 104.05)

@@ -99,7 +99,45 @@
     if (state.textContent === "running") { poll(); }
   }
 
+  function pinMap() {
+    var block = document.getElementById("cr-pin-data");
+    var box = document.getElementById("cr-pin-map");
+    if (!block || !box || !window.L) { return; }
+    var data = JSON.parse(block.textContent);
+    var map = L.map(box).setView(data.center, 13);
+    L.tileLayer(data.tiles.url, { attribution: data.tiles.attribution,
+      subdomains: data.tiles.subdomains, maxZoom: data.tiles.max_zoom }).addTo(map);
+    var marker = null;
+    var form = null;
+    function place(latlng) {
+      if (!form) { return; }
+      var lat = latlng.lat.toFixed(6), lon = latlng.lng.toFixed(6);
+      form.querySelector("input[name=lat]").value = lat;
+      form.querySelector("input[name=lon]").value = lon;
+      form.querySelector(".cr-pin-at").textContent = " pin " + lat + ", " + lon + " ";
+    }
+    document.querySelectorAll("button.cr-pick").forEach(function (button) {
+      button.addEventListener("click", function () {
+        form = button.closest("form");
+        if (!marker) {
+          marker = L.marker(map.getCenter(), { draggable: true, keyboard: true,
+            title: "pin" }).addTo(map);
+          marker.on("dragend", function () { place(marker.getLatLng()); });
+        }
+        marker.setLatLng(map.getCenter());
+        marker.bindTooltip(text("span", button.getAttribute("data-case")),
+          { permanent: true, direction: "top" });
+        place(marker.getLatLng());
+        box.scrollIntoView({ block: "center" });
+      });
+    });
+    map.on("click", function (e) {
+      if (marker && form) { marker.setLatLng(e.latlng); place(e.latlng); }
+    });
+  }
+
   planMap();
+  pinMap();
   reasonFilter();
   jobProgress();
 }());
