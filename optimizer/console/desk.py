@@ -40,7 +40,13 @@ from optimizer.console import adjust
 from optimizer.console.settings import ConsoleSettings
 from optimizer.errors import CollectorRoutesError, InputError, Issue
 from optimizer.geo import geocode as gc
-from optimizer.io.inputs import read_inputs
+from optimizer.io.files import read_table
+from optimizer.io.inputs import (
+    check_references,
+    parse_cases,
+    read_collectors,
+    read_inputs,
+)
 from optimizer.io.published import read_published
 from optimizer.model import Case, Collector, Plan, Solution
 from optimizer.outputs.write import write_plan
@@ -75,6 +81,7 @@ class Loaded:
     addresses: tuple[gc.AddressCheck, ...] = ()  # not found or uncertain
     merged: str = ""  # what the merge into the store did, one line
     folder: Path = Path()  # where the files were saved
+    left_out: tuple[Issue, ...] = ()  # problems of case rows accepted: those rows left out
 
     @property
     def ok(self) -> bool:
@@ -234,21 +241,58 @@ class Desk:
             return self._keep(Loaded(names[0], names[1], (Issue(
                 names[0], 0, "", "file", "", str(exc), "export the lists again"),),
                 folder=folder))
-        report = loop.merge_file(self.store, folder / names[0], read_cases, actor=actor)
+        return self._merged(folder, names[0], names[1], read_cases, read_collectors,
+                            actor=actor)
+
+    def _merged(self, folder: Path, cases_file: str, collectors_file: str,
+                cases: tuple[Case, ...], collectors: tuple[Collector, ...], *, actor: str,
+                left_out: tuple[Issue, ...] = ()) -> Loaded:
+        """Merge read cases into the store and geocode every address (`Loaded`). With rows
+        `left_out` the export is partial: the open cases it does not list stay open."""
+        report = loop.merge_file(self.store, folder / cases_file, cases, actor=actor,
+                                 close_missing=not left_out)
         counts = ", ".join(f"{k} {v}" for k, v in report.counts().items() if v)
         if report.corrected:
             counts += (f"; the store's address correction applied to {len(report.corrected)} "
                        f"case(s) ({', '.join(report.corrected[:10])})")
         if report.repeat_of is not None:
             counts = f"the same file as import #{report.repeat_of}, nothing changed"
-        cases_now = self._store_cases(read_cases)
+        cases_now = self._store_cases(cases)
         settings, _ = plan_settings({}, self.settings)
-        checks = gc.check_addresses(cases_now, read_collectors, self._geocoder(settings),
-                                    cases_file=names[0], collectors_file=names[1])
+        checks = gc.check_addresses(cases_now, collectors, self._geocoder(settings),
+                                    cases_file=cases_file, collectors_file=collectors_file)
         attention = tuple(c for c in checks if c.status in ("not_found", "uncertain"))
-        return self._keep(Loaded(names[0], names[1], (), cases_now, read_collectors,
+        return self._keep(Loaded(cases_file, collectors_file, (), cases_now, collectors,
                                  attention, f"merged into the store: {counts or 'no change'}",
-                                 folder))
+                                 folder, left_out))
+
+    def acceptable(self, loaded: Loaded) -> bool:
+        """Whether the problems of `loaded` are all in rows of the case list (which can then be
+        left out): not in the team list, not of a whole file."""
+        return bool(loaded.problems) and all(
+            p.file == loaded.cases_file and p.row > 0 for p in loaded.problems)
+
+    def accept(self, *, actor: str) -> Loaded:
+        """Plan without the case rows that have problems: they are left out (listed with
+        their problems), the rest read, merged and geocoded as a good file."""
+        loaded = self.loaded
+        if loaded is None or not self.acceptable(loaded):
+            raise InputError([Issue("accept", 0, "", "cases", "", "there are no row problems "
+                                    "of the case list to accept (a problem of the team list or "
+                                    "of a whole file must be fixed)",
+                                    "fix the files and upload them again")])
+        bad = {p.row for p in loaded.problems}
+        table = read_table(loaded.folder / loaded.cases_file)
+        kept = replace(table, rows=tuple((r, rec) for r, rec in table.rows if r not in bad),
+                       problems=tuple(p for p in table.problems if p.row not in bad))
+        try:
+            cases = parse_cases(kept)
+            collectors = read_collectors(loaded.folder / loaded.collectors_file)
+            check_references(cases, collectors, cases_file=loaded.cases_file)
+        except InputError as exc:
+            return self._keep(replace(loaded, problems=tuple(exc.problems)))
+        return self._merged(loaded.folder, loaded.cases_file, loaded.collectors_file, cases,
+                            collectors, actor=actor, left_out=loaded.problems)
 
     def _keep(self, loaded: Loaded) -> Loaded:
         with self.lock:

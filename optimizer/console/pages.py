@@ -159,6 +159,14 @@ def day(who: SignedIn, desk: Desk, defaults: Mapping[str, str], note: str = "",
     pins = loaded is not None and loaded.ok and bool(loaded.addresses)
     if loaded is not None:
         parts.append(_loaded(who, loaded))
+        if desk.acceptable(loaded):
+            rows = len({p.row for p in loaded.problems})
+            parts.append(
+                '<form method="post" action="/console/day/accept" class="cr-form" '
+                f'id="cr-accept">{csrf_field(who.csrf)}<p>Or accept them: plan without the '
+                f"{rows} case row(s) with problems (they stay as they are in the store and "
+                "are listed here), with the default options.</p>"
+                f'<button type="submit">Accept and plan without {rows} row(s)</button></form>')
     return page("Load the day", "".join(parts), who, map_page=pins)
 
 
@@ -170,6 +178,9 @@ def _loaded(who: SignedIn, loaded: Loaded) -> str:
                 + problems_table(loaded.problems, "Problems in the uploaded files"))
     out = [message(f"{files}: {len(loaded.cases)} cases, {len(loaded.collectors)} "
                    f"collectors; {loaded.merged}.")]
+    if loaded.left_out:
+        out.append(problems_table(loaded.left_out, "Case rows left out (problems accepted): "
+                                  "not planned today"))
     if loaded.addresses:
         rows = []
         for a in loaded.addresses:

@@ -203,6 +203,24 @@ def pages_settings(desk: Desk, form: Any) -> tuple[PlanSettings, list[Issue]]:
                          desk.settings)
 
 
+@router.post("/console/day/accept")
+async def accept(request: Request) -> Response:
+    """Accept the case rows' problems: plan without those rows, with the defaults."""
+    who = require(request, "plan")
+    await _form(request, who)
+    desk = _desk(request)
+    try:
+        loaded = await run_in_threadpool(desk.accept, actor=who.user.actor)
+    except InputError as exc:
+        return html(pages.day(who, desk, _defaults(desk), "; ".join(
+            str(p) for p in exc.problems), "error"), 409)
+    if not loaded.ok:
+        return html(pages.day(who, desk, _defaults(desk)), 422)
+    settings, _ = pages_settings(desk, {})
+    job = desk.start_plan(settings, actor=who.user.actor)
+    return see(f"/console/jobs/{job.job_id}")
+
+
 @router.post("/console/day/address")
 async def fix_address(request: Request) -> Response:
     who = require(request, "plan")

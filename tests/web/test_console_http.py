@@ -206,3 +206,47 @@ def test_a_pin_placed_on_the_map_is_saved_with_the_address(console):
     assert fixes == [("成都市金牛区", 30.69, 104.05)]  # the refused pin saved nothing
     case = next(c for c in console.desk.loaded.cases if c.case_id == "C-00085")
     assert (case.lat, case.lon) == (30.69, 104.05)
+
+
+def test_accepted_row_problems_plan_the_rest_and_list_the_rows_left_out(console, tmp_path):
+    import time
+
+    from plancheck import check_plan_outputs
+
+    from optimizer.geo.network import load_network
+    from optimizer.store.tables import StoredCase
+
+    http = signed_in(console.base, "disp")
+    upload(http, check_only="1")  # the good export first: every case in the store
+    bad = tmp_path / "cases.csv"
+    lines = (ROOT / "data/demo/cases.csv").read_text(encoding="utf-8").splitlines()
+    lines[2] = lines[2].replace("8215.76", "-5")  # row 3, C-00002
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = upload(http, cases=bad)
+    assert r.status_code == 422 and 'id="cr-accept"' in r.text
+    r = http.post("/console/day/accept", data={"csrf": csrf(r.text)})
+    assert r.status_code == 303, r.text[:1000]
+    job = r.headers["location"].rsplit("/", 1)[1]
+    while (s := http.get(f"/console/api/jobs/{job}").json())["state"] == "running":
+        time.sleep(0.3)
+    assert s["state"] == "done", s
+    draft = console.desk.draft(s["url"].rsplit("/", 1)[1])
+    ids = {c.case_id for c in draft.cases}
+    assert "C-00002" not in ids and len(ids) == 499
+    st = draft.settings
+    assert check_plan_outputs(draft.folder, draft.cases, draft.collectors, st.plan_date,
+                              st.policy, network=load_network(st.roads.osm_path,
+                                                              cache_dir=st.cache_dir),
+                              traffic=st.roads.traffic) == []
+    day = http.get("/console/day").text
+    assert "Case rows left out" in day and "C-00002" in day.split("Case rows left out")[1]
+    with Store.open(console.store_url) as store, store.reading() as s:
+        assert s.get(StoredCase, "C-00002").status == "open"  # a partial export closes nothing
+    # a problem of the team list cannot be accepted
+    team = tmp_path / "collectors.csv"
+    rows = (ROOT / "data/demo/collectors.csv").read_text(encoding="utf-8").splitlines()
+    rows[1] = rows[1].replace("08:30-17:30", "17:30-08:30")
+    team.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    r = upload(http, collectors=team)
+    assert r.status_code == 422 and 'id="cr-accept"' not in r.text
+    assert http.post("/console/day/accept", data={"csrf": csrf(r.text)}).status_code == 409
