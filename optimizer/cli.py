@@ -17,9 +17,10 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
 from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -29,7 +30,9 @@ from rich.text import Text
 
 from optimizer import atomic, interrupts
 from optimizer import options as opt
+from optimizer.cluster import make_executor
 from optimizer.errors import CollectorRoutesError, ConfigError, InputError
+from optimizer.executor import Executor
 from optimizer.io.inputs import (
     DEMO_CASES,
     DEMO_COLLECTORS,
@@ -58,6 +61,10 @@ if TYPE_CHECKING:  # the what-if stages and the store load when the command runs
     from optimizer.whatif.kpis import WhatIfResult
 
 DEFAULT_MAPS = Path("maps")
+#: the plan options `whatif` takes (where its variants run; the rest are the scenario's keys)
+WHATIF_OPTIONS = ("executor", "scheduler")
+#: local processes planning the parts of a large day at once (the machine's two cores)
+PART_WORKERS = 2
 #: the store's environment variable (`optimizer.store.db.ENV_VAR`; here so that building the
 #: command line does not load SQLAlchemy)
 STORE_ENV = "COLLECTOR_ROUTES_STORE"
@@ -233,7 +240,11 @@ def read_plan_options(a: argparse.Namespace) -> tuple[list[str], list[str], set[
 
 def check_plan_options(a: argparse.Namespace) -> None:
     """Every problem of `plan`'s options at once (`ConfigError`), before any work is done."""
-    from optimizer.outputs.write import horizon_out_dir_problem, out_dir_problem
+    from optimizer.outputs.write import (
+        cities_out_dir_problem,
+        horizon_out_dir_problem,
+        out_dir_problem,
+    )
 
     problems, across, bad = read_plan_options(a)
     a.store = _store_url(a.store)
@@ -252,7 +263,16 @@ def check_plan_options(a: argparse.Namespace) -> None:
                                             "use the case store or write visit packs yet",
                                             "plan one day at a time with --store / "
                                             "--visit-pack, or leave those out"))
-        why = (horizon_out_dir_problem if days > 1 else out_dir_problem)(plan_out_dir(a))
+        cities = a.settings.cities
+        if cities and (days > 1 or a.store or a.visit_pack):
+            problems.append(_option_problem("city", f"{cities[0][0]}={cities[0][1]}",
+                                            "a multi-city day is planned alone: not with "
+                                            "--days, --store or --visit-pack",
+                                            "plan the cities without those options, or one "
+                                            "city at a time with them"))
+        check = (cities_out_dir_problem if cities else horizon_out_dir_problem if days > 1
+                 else out_dir_problem)
+        why = check(plan_out_dir(a))
         if why:
             problems.append(_option_problem("out", plan_out_dir(a), *why))
     _raise_option_problems(problems + across)
@@ -325,10 +345,13 @@ def plan_out_dir(a: argparse.Namespace) -> Path:
 
 def cmd_plan(a: argparse.Namespace) -> int:
     from optimizer.outputs.write import write_plan
+    from optimizer.partitioned import needs_parts, plan_partitioned
     from optimizer.plan import plan_day
 
     settings: PlanSettings = a.settings  # read and checked by `check_plan_options`
     progress = RichProgress(disable=a.quiet)
+    if settings.cities:
+        return _plan_cities(a, progress)
     if settings.horizon.days > 1:
         cases, collectors = read_inputs(a.cases, a.collectors)
         geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
@@ -343,10 +366,19 @@ def cmd_plan(a: argparse.Namespace) -> int:
             cases, collectors, day = _store_day(a, store, settings, progress)
         geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
                              progress)
+        collectors_file = (a.collectors or DEMO_COLLECTORS).name
+        steering = day.steering if day is not None else None
         try:
-            plan = plan_day(cases, collectors, settings, geocoder=geocoder, progress=progress,
-                            collectors_file=(a.collectors or DEMO_COLLECTORS).name,
-                            steering=day.steering if day is not None else None)
+            if needs_parts(cases, settings):
+                with make_executor(settings.executor, max_workers=PART_WORKERS) as executor:
+                    plan = plan_partitioned(cases, collectors, settings, executor=executor,
+                                            geocoder=geocoder, collectors_file=collectors_file,
+                                            steering=steering, progress=progress)
+            else:
+                with _executor(settings) as one:
+                    plan = plan_day(cases, collectors, settings, geocoder=geocoder,
+                                    progress=progress, collectors_file=collectors_file,
+                                    steering=steering, executor=one)
         finally:
             _report_unavailable(geocoder)
         out = plan_out_dir(a)
@@ -491,7 +523,7 @@ def cmd_import(a: argparse.Namespace) -> int:
 def cmd_outcomes_import(a: argparse.Namespace) -> int:
     """``collector-routes outcomes import FILE``: record a filled route workbook or CSV."""
     from optimizer.io.outcomes import read_outcome_file
-    from optimizer.store.imports import record_outcome_file
+    from optimizer.recording import record_outcome_file
 
     progress = RichProgress(disable=a.quiet)
     with progress.step(f"Reading {a.file.name}"):
@@ -579,6 +611,51 @@ def cmd_store_status(a: argparse.Namespace) -> int:
     return 0
 
 
+def _plan_cities(a: argparse.Namespace, progress: RichProgress) -> int:
+    """``plan --city CITY=FILE ...``: every city on its own roads, as jobs on the executor; one
+    plan folder per city and the combined summary."""
+    from optimizer.cities import plan_cities
+    from optimizer.outputs.write import write_cities
+
+    settings: PlanSettings = a.settings
+    cases, collectors = read_inputs(a.cases, a.collectors)
+    geocoders: dict[Path, Any] = {}
+
+    def geocoder_for(osm: Path) -> Any:
+        if osm not in geocoders:
+            geocoders[osm] = _geocoder(settings.geocoding, osm, settings.cache_dir, progress)
+        return geocoders[osm]
+
+    try:
+        with make_executor(settings.executor, max_workers=PART_WORKERS) as executor:
+            plan = plan_cities(cases, collectors, settings, executor=executor,
+                               geocoder_for=geocoder_for,
+                               collectors_file=(a.collectors or DEMO_COLLECTORS).name,
+                               progress=progress)
+    finally:
+        for g in geocoders.values():
+            _report_unavailable(g)
+    out = plan_out_dir(a)
+    output = settings.output
+    write_cities(plan, out, tiles=output.tiles, self_contained=output.self_contained,
+                 maps=output.maps, progress=progress)
+    if a.quiet:
+        return 0
+    t = Table(title=f"Plan for {len(plan.cities)} cities, {settings.plan_date.isoformat()}")
+    for col in ("city", "cases", "visited", "value visited", "routes", "parts"):
+        t.add_column(col, justify="left" if col == "city" else "right")
+    for c in plan.cities:
+        t.add_row(printable(c.city), str(c.cases_total), str(c.cases_visited),
+                  f"{c.value_visited:,.0f}", str(c.routes), str(c.parts))
+    tot = plan.totals()
+    t.add_section()
+    t.add_row("total", str(tot["cases_total"]), str(tot["cases_visited"]),
+              f"{tot['value_visited']:,.0f}", str(tot["routes"]), str(tot["parts"]))
+    plain_console().print(t)
+    print(f"Written to {printable(out)}/ (one plan folder per city, summary.json, cities.csv)")
+    return 0
+
+
 def _plan_horizon(a: argparse.Namespace, cases, collectors, geocoder, progress) -> int:
     """``plan --days N``: the days in order, one folder each, and the week overview."""
     from optimizer.horizon import plan_horizon
@@ -615,6 +692,17 @@ def _plan_horizon(a: argparse.Namespace, cases, collectors, geocoder, progress) 
     con.print(f"Written to {printable(out)}/ (one plan folder per day, index.html: the week, "
               "week.csv, summary.json)")
     return 0
+
+
+@contextmanager
+def _executor(settings: PlanSettings) -> Iterator[Executor | None]:
+    """The executor of ``--executor``: None for local processes (the solver starts its own),
+    else connected before any work (an unreachable scheduler stops here, exit code 2)."""
+    if settings.executor.kind == "local":
+        yield None
+        return
+    with make_executor(settings.executor, max_workers=settings.solver.num_workers) as ex:
+        yield ex
 
 
 def _geocoder(geo: GeocodingSettings, osm_path: Path | None, cache_dir: Path | None, progress):
@@ -808,7 +896,7 @@ def cmd_whatif(a: argparse.Namespace) -> int:
 
         try:
             result = runner.run_scenario(a.file, out=a.out, workers=a.workers,
-                                         on_event=on_event)
+                                         on_event=on_event, executor=a.executor)
         except InputError as exc:
             bars.stop()
             err.print(f"error: {printable(exc)}", soft_wrap=True)
@@ -1076,6 +1164,10 @@ def _check_whatif_options(a: argparse.Namespace) -> None:
     problems = check_options(a, {"workers": opt.whole(1, hi=64),
                                  "max_variants": opt.whole(1)})
     problems += _folder_problems(a, ("out",))
+    values, bad = parse_options(_given(a))  # --executor and --scheduler, as plan reads them
+    settings, across = build_settings(values, base=option_defaults())
+    a.executor = settings.executor
+    problems += [_settings_problem(p) for p in [*bad, *across]]
     _raise_option_problems(problems)
 
 
@@ -1254,6 +1346,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="most variants run without asking (default %(default)s); a larger "
                          "file asks for confirmation on a terminal, or needs this option")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_plan_options(sp, names=WHATIF_OPTIONS)
     sp.set_defaults(func=cmd_whatif, check=_check_whatif_options)
 
     default_store = ("the SQLite file in the user's data folder, "

@@ -3,7 +3,8 @@
 The solver portfolio (`optimizer.routing.portfolio`) and the what-if variants
 (`optimizer.whatif.runner`) hand their work to an `Executor`. `LocalProcesses`, fresh
 interpreters on this machine, is the default; a distributed engine (e.g. Dask) implements the same
-protocol. What every implementation keeps:
+protocol (`optimizer.cluster.DaskCluster` runs the items on a Dask distributed cluster;
+`make_executor` picks one by `ExecutorSettings`). What every implementation keeps:
 
 - ``map(fn, items)`` starts the items at once (as many at a time as it has workers) and returns
   an iterator over the results **in the order of** `items`. The caller may do other work before
@@ -97,6 +98,9 @@ class Executor(Protocol):
 
 _events: Any = None  # the parent's event queue, set in each child by `_init_child`
 _call_id = 0  # which `map` call the running item belongs to (events are routed by it)
+#: per thread, where `emit` sends events on a worker of another executor (`call_with_sink`):
+#: a Dask worker runs several items at once, one per thread
+_sinks = threading.local()
 
 
 def emit(event: object) -> None:
@@ -105,12 +109,24 @@ def emit(event: object) -> None:
     Outside a worker (e.g. the caller running an item itself) it does nothing. Progress is only
     a display: an event that cannot be sent is dropped.
     """
-    if _events is None:
-        return
+    sink = getattr(_sinks, "sink", None)
     try:
-        _events.put((_call_id, event))
+        if sink is not None:
+            sink(event)
+        elif _events is not None:
+            _events.put((_call_id, event))
     except Exception:  # noqa: BLE001 - progress is only a display
         pass
+
+
+def call_with_sink(fn: Callable[[T], R], item: T, sink: Callable[[object], None]) -> R:
+    """``fn(item)`` with `emit` sending to `sink` in this thread (for executors whose workers
+    are not `LocalProcesses` children, e.g. `optimizer.cluster.DaskCluster`)."""
+    _sinks.sink = sink
+    try:
+        return fn(item)
+    finally:
+        _sinks.sink = None
 
 
 def _init_child(events: Any, parent_pid: int, kernel_signal: bool) -> None:

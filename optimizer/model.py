@@ -97,6 +97,7 @@ class Case:
     customer_name: str = ""
     phone: str = ""
     district: str = ""
+    city: str = ""  # a multi-city day: whose roads (`optimizer.cities`)
     notes: str = ""
     # collection-rule attributes (see optimizer.planning.rules)
     skill: str = ""
@@ -144,6 +145,7 @@ class Collector:
     districts: frozenset[str] = frozenset()  # empty = anywhere
     workdays: frozenset[int] = frozenset(range(7))
     max_work_s: int | None = None  # longest working day of this collector; None = policy's
+    city: str = ""  # a multi-city day: where the collector works (`optimizer.cities`)
     row: int = 0
 
 
@@ -376,6 +378,7 @@ class Solution:
     solver: str = "ortools"
     wall_s: float = 0.0
     status: str = ""
+    budget_s: float | None = None  # the search's time budget, seconds (None: not known)
 
     def visited_ids(self) -> list[str]:
         return [s.visit_id for r in self.routes for s in r.stops]

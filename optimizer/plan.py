@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 
 from optimizer.errors import CollectorRoutesError, InputError, Issue
+from optimizer.executor import Executor
 from optimizer.geo import geocode as gc
 from optimizer.geo import matrix as mx
 from optimizer.geo import network as nw
@@ -294,7 +295,7 @@ class Searched:
     searches: int  # 1, or 2 with a search from the initial plan beside the one from scratch
     started_from: str  # "scratch" or the initial plan's label
     routes_from: str  # "solver", or "<label> (guard)" when the guard kept the initial routes
-    search_stop: str  # "solution limit" (reproducible) or "time limit"
+    search_stop: str  # "solution limit" (reproducible), "stalled" (no improvement) or "time limit"
     guard: Guard | None = None  # the guard was triggered
 
 
@@ -329,26 +330,30 @@ def _verified(problem: Problem, solution: Solution) -> Solution:
 
 
 def search(problem: Problem, solver: SolveSettings, *, initial: Initial | None = None,
-           progress: Progress | None = None) -> Searched:
+           progress: Progress | None = None, executor: Executor | None = None) -> Searched:
     """Solve, verify and guard: the routes of the day's plan.
 
     Without `initial`, one search from scratch, as `collector-routes plan` runs it. With it, see
     `Initial`. The plan kept is re-simulated independently of the solver
     (`verify.check_solution`); one that fails raises `CollectorRoutesError` (a bug, never
-    expected).
+    expected). `executor`: runs the portfolio's other searches (`routing.solve.solve`; None:
+    local processes).
     """
     start = initial if initial is not None and initial.search != "none" else None
     searches: list[tuple[str, Solution]] = []
     if start is None or start.search == "also":
-        searches.append(("scratch", sv.solve(problem, solver, progress=progress)))
+        searches.append(("scratch", sv.solve(problem, solver, progress=progress,
+                                             executor=executor)))
     if start is not None:  # listed first: a tie goes to the search from the initial plan
         searches.insert(0, (start.label, sv.solve(problem, solver, initial=start.solution,
-                                                  progress=progress)))
+                                                  progress=progress, executor=executor)))
     started_from, solution = min(searches,
                                  key=lambda t: round(t[1].objective * solver.value_scale))
     # with max_solutions a plan is reproducible only if that limit, not the clock, ended the search
-    timed_out = any(sol.wall_s >= solver.time_limit_s - 0.05 for _, sol in searches)
-    search_stop = "time limit" if timed_out or not solver.max_solutions else "solution limit"
+    timed_out = any(sol.budget_s is None or sol.wall_s >= sol.budget_s - 0.05
+                    for _, sol in searches)
+    search_stop = ("time limit" if timed_out else
+                   "solution limit" if solver.max_solutions else "stalled")
     found = Searched(_verified(problem, solution), len(searches), started_from, "solver",
                    search_stop)
     if initial is None or initial.guard_value is None:
@@ -508,11 +513,13 @@ def summarize(routes: Sequence[PlannedRoute], unassigned: Sequence[Unassigned], 
 
 @dataclass(frozen=True)
 class Planned:
-    """A plan with what it was made from: the solver problem and how it was searched."""
+    """A plan with what it was made from: the located day, the solver problem and how it was
+    searched (the console edits a plan on them)."""
 
     plan: Plan
     built: Built
     search: Searched
+    located: Located | None = None
 
     @property
     def solution(self) -> Solution:
@@ -523,7 +530,8 @@ class Planned:
 def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *,
                   initial: Initial | None = None, progress: Progress | None = None,
                   started: float | None = None, context: DayContext | None = None,
-                  steering: Steering | None = None) -> Planned:
+                  steering: Steering | None = None,
+                  executor: Executor | None = None) -> Planned:
     """Build, search, verify and explain a day whose places are already located.
 
     ``started``: `time.perf_counter` when planning the day began, for the summary's
@@ -536,7 +544,8 @@ def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *
                           travel_cost_per_h=settings.travel_cost_per_h, context=context,
                           steering=steering)
     t0 = time.perf_counter()
-    found = search(built.problem, settings.solver, initial=initial, progress=progress)
+    found = search(built.problem, settings.solver, initial=initial, progress=progress,
+                   executor=executor)
     t_solve = time.perf_counter() - t0
     t0 = time.perf_counter()
     routes, unassigned = assemble(cases, loc, built, found.solution, progress=progress)
@@ -547,19 +556,21 @@ def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *
                         wall_s=None if started is None else time.perf_counter() - started)
     plan = Plan(plan_date=settings.plan_date, routes=routes, unassigned=unassigned,
                 summary=summary, geocoded=dict(loc.geocoded))
-    return Planned(plan, built, found)
+    return Planned(plan, built, found, loc)
 
 
 def solve_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,
               geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
               collectors_file: str = "collectors.csv", initial: Initial | None = None,
               progress: Progress | None = None, context: DayContext | None = None,
-              steering: Steering | None = None) -> Planned:
+              steering: Steering | None = None,
+              executor: Executor | None = None) -> Planned:
     """Plan the day (as `plan_day`) and keep what it was made from (`Planned`).
 
     `initial`: a plan to start from and to guard against (`Initial`); `geocoder` and `network`:
     given ones instead of those `settings` name; `context`: a day of a multi-day plan
-    (`DayContext`); `steering`: what the case store's history says (`Steering`).
+    (`DayContext`); `steering`: what the case store's history says (`Steering`); `executor`:
+    runs the solver's parallel searches (None: local processes).
     """
     started = time.perf_counter()
     crews = rules.form_crews(collectors, settings.policy, plan_date=settings.plan_date,
@@ -571,13 +582,15 @@ def solve_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: 
     loc = locate(cases, crews, settings, geocoder=geocoder, network=network,
                  collectors_file=collectors_file, progress=progress)
     return solve_located(cases, loc, settings, initial=initial, progress=progress,
-                         started=started, context=context, steering=steering)
+                         started=started, context=context, steering=steering,
+                         executor=executor)
 
 
 def plan_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,
              geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
              collectors_file: str = "collectors.csv", initial: Initial | None = None,
-             steering: Steering | None = None, progress: Progress | None = None) -> Plan:
+             steering: Steering | None = None, progress: Progress | None = None,
+             executor: Executor | None = None) -> Plan:
     """Plan the day: every case ends in exactly one route stop or in ``plan.unassigned``.
 
     Raises `InputError` for problems in the input that prevent planning (e.g. a collector's
@@ -586,4 +599,4 @@ def plan_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: P
     """
     return solve_day(cases, collectors, settings, geocoder=geocoder, network=network,
                      collectors_file=collectors_file, initial=initial, steering=steering,
-                     progress=progress).plan
+                     progress=progress, executor=executor).plan

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from optimizer import options as opt
+from optimizer.cluster import EXECUTORS, SCHEDULER_ADDRESS, ExecutorSettings
 from optimizer.errors import ConfigError, InputError, Issue
 from optimizer.geo import traffic
 from optimizer.geo.traffic import TrafficProfile
@@ -33,12 +34,17 @@ from optimizer.planning.rules import Policy
 from optimizer.planning.weigh import Weighting
 from optimizer.routing.params import SolveSettings
 
-__all__ = ["OPTIONS", "GeocodingSettings", "HorizonSettings", "Option", "OptionProblem",
-           "OutputSettings", "PlanSettings", "RoadSettings", "SettingsError", "build_settings",
-           "load_settings", "next_working_day", "option_defaults", "parse_options"]
+__all__ = ["OPTIONS", "ExecutorSettings", "GeocodingSettings", "HorizonSettings", "Option",
+           "OptionProblem", "OutputSettings", "PlanSettings", "RoadSettings", "SettingsError",
+           "build_settings", "load_settings", "next_working_day", "option_defaults",
+           "parse_options"]
 
 MODES = ("drive", "bike", "walk")
 MAX_DAYS = 14  # longest multi-day plan
+#: default ``max_part_cases``: larger days are planned in parts of about this many cases
+MAX_PART_CASES = 1000
+#: default ``border_routes``: routes of each part planned again with the next part's
+BORDER_ROUTES = 8
 TILES = ("osm", "amap")
 
 
@@ -150,6 +156,21 @@ class PlanSettings:
     output
         Maps, tiles and inlined scripts of the written plan (`OutputSettings`); planning itself
         writes nothing.
+    max_part_cases
+        A day with more cases than this is planned in parts (`optimizer.partitioned`: split by
+        collector territories, each part its own problem); ``None``: always one problem.
+        Default `MAX_PART_CASES`.
+    border_routes
+        A day planned in parts is then improved across the parts' borders: neighbouring parts
+        are paired, and each pair's ``border_routes`` routes nearest to the other part are
+        planned again together with the cases both left out (`optimizer.partitioned`); 0: no
+        border step. Default `BORDER_ROUTES`.
+    cities
+        A multi-city day (`optimizer.cities`): each city named in the files' ``city`` column
+        and its OSM extract; empty (default): one road network for the day.
+    executor
+        Where the parallel work runs (`optimizer.cluster.ExecutorSettings`): this machine's
+        processes (default) or a Dask cluster. It does not change the plan.
     horizon
         The days of a multi-day plan (`HorizonSettings`; default one day).
     """
@@ -163,6 +184,10 @@ class PlanSettings:
     roads: RoadSettings = RoadSettings()
     cache_dir: Path | None = None
     output: OutputSettings = OutputSettings()
+    max_part_cases: int | None = MAX_PART_CASES
+    border_routes: int = BORDER_ROUTES
+    cities: tuple[tuple[str, Path], ...] = ()
+    executor: ExecutorSettings = ExecutorSettings()
     horizon: HorizonSettings = HorizonSettings()
 
 
@@ -258,7 +283,7 @@ def _solver_fields(s: PlanSettings, fields: Mapping[str, Any]) -> PlanSettings:
 
 
 _SOLVER_FIELDS = tuple(f.name for f in dataclasses.fields(SolveSettings)
-                       if f.name not in ("time_limit_s", "seed"))
+                       if f.name not in ("time_limit_s", "seed", "stall_share"))
 
 
 def _check_solver(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -313,6 +338,41 @@ def solver_items(v: object) -> dict[str, Any]:
 
 _G_IN, _G_RULES, _G_ROADS, _G_SOLVER, _G_OUT = (
     "inputs", "value and rules", "roads and geocoding", "solver", "output")
+
+
+def scheduler_address(v: object) -> str:
+    """A Dask scheduler's address, ``tcp://HOST:PORT``."""
+    text = opt.text(v)
+    if not SCHEDULER_ADDRESS.match(text):
+        raise opt.Bad("is not a scheduler address", "give tcp://HOST:PORT, e.g. "
+                      "tcp://127.0.0.1:8786 (where `dask scheduler` listens)")
+    return text
+
+
+def city_extracts(v: object) -> tuple[tuple[str, Path], ...]:
+    """``--city CITY=FILE`` items (repeatable): each city's name and its OSM extract; every
+    bad item named in one problem."""
+    items = [v] if isinstance(v, str) else list(v) if isinstance(v, Sequence) else [v]
+    out: dict[str, Path] = {}
+    bad: list[str] = []
+    for item in items:
+        name, sep, raw = str(item).partition("=")
+        name = name.strip()
+        if not sep or not name or not raw.strip():
+            bad.append(f"{str(item)!r} is not CITY=FILE (e.g. porto=porto.osm.pbf)")
+        elif name in out:
+            bad.append(f"{str(item)!r} names the city {name!r} again")
+        elif not Path(raw.strip()).is_file():
+            bad.append(f"{str(item)!r} names no file {raw.strip()!r}")
+        else:
+            out[name] = Path(raw.strip())
+    if bad:
+        raise opt.Bad("; ".join(bad), "give each city once as CITY=FILE: the city as the case "
+                      "and collector files write it, '=', and the path of its OSM extract "
+                      "(.osm, .osm.bz2, .osm.pbf)", value=", ".join(map(str, items)))
+    return tuple(out.items())
+
+
 _COST = opt.number(0.0, hi=opt.MAX_COST)  # value units (per hour)
 
 
@@ -410,7 +470,13 @@ _OPTIONS: tuple[Option, ...] = (
            "$COLLECTOR_ROUTES_CACHE)", _G_ROADS, path=True),
     Option("time_limit", opt.number(0.0, strict=True, hi=24 * 3600.0),
            _part("solver", time_limit_s=float),
-           "solver time in seconds, above 0 (default 30)", _G_SOLVER),
+           "solver time cap in seconds, above 0 (default: sized by the day, 10 s + 2 ms per "
+           "case x collector route, 10-300 s; the search ends sooner when it stalls)", _G_SOLVER),
+    Option("stall_share", opt.number(0.0, strict=True, hi=1.0, allow_none=True),
+           _part("solver", stall_share=_same),
+           "stop the search when it has not improved for this share of its time (at least "
+           "2 s), below 1, or none = run to the time limit (default 0.5; off with "
+           "--max-solutions)", _G_SOLVER),
     Option("seed", opt.whole(0, hi=2**31 - 1), _part("solver", seed=_same),
            "random seed, >= 0 (default 0)", _G_SOLVER),
     Option("solver", solver_mapping, _solver_fields,
@@ -427,6 +493,27 @@ _OPTIONS: tuple[Option, ...] = (
            "advanced: set a field of optimizer.routing.params.SolveSettings, e.g. "
            "warm_start=none (repeatable)", _G_SOLVER, cli="append", scenario=False,
            metavar="KEY=VALUE"),
+    Option("max_part_cases", opt.whole(1, allow_none=True), _top("max_part_cases"),
+           "plan a day of more cases than this in parts, split by collector territories "
+           "(team column, else start places), or none = always one problem (default "
+           f"{MAX_PART_CASES})", _G_SOLVER, scenario=False),
+    Option("border_routes", opt.whole(0, hi=100), _top("border_routes"),
+           "a day in parts: routes of each part planned again with the neighbouring part's, "
+           "across their border, with the cases both left out; 0 = no border step (default "
+           f"{BORDER_ROUTES})", _G_SOLVER, scenario=False),
+    Option("city", city_extracts, _top("cities"),
+           "a multi-city day: a city of the files' city column and its OSM extract, "
+           "CITY=FILE (repeatable); each city is planned on its own roads, as jobs on the "
+           "executor, with one combined summary", _G_SOLVER, cli="append", scenario=False,
+           metavar="CITY=FILE"),
+    Option("executor", opt.choice(EXECUTORS), _part("executor", kind=_same),
+           "where parallel work runs (the solver's searches, what-if variants): local "
+           "processes (default) or a Dask cluster (needs --scheduler)", _G_SOLVER,
+           scenario=False, metavar=_choices(EXECUTORS)),
+    Option("scheduler", scheduler_address, _part("executor", scheduler=_same),
+           "the Dask scheduler of --executor dask, tcp://HOST:PORT (e.g. tcp://127.0.0.1:8786); "
+           "its workers need the package and the --cache-dir (or --osm) path", _G_SOLVER,
+           scenario=False, metavar="tcp://HOST:PORT"),
     Option("travel_cost_per_hour", _COST, _top("travel_cost_per_h"),
            "cost of an hour of travel in value units (default 30)", _G_SOLVER),
     Option("tiles", opt.choice(TILES), _part("output", tiles=_same),
@@ -503,6 +590,14 @@ def build_settings(values: Mapping[str, Any], *, base: PlanSettings, root: Path 
         except (ConfigError, TypeError, ValueError) as exc:
             problems.append(OptionProblem(option.name, values[option.name], str(exc),
                                           "give consistent values"))
+    executor, scheduler = values.get("executor"), values.get("scheduler")
+    if executor == "dask" and scheduler is None:
+        problems.append(OptionProblem("executor", executor, "the dask executor needs a "
+                                      "scheduler", "give --scheduler tcp://HOST:8786 (started "
+                                      "with `dask scheduler`)"))
+    if scheduler is not None and executor != "dask":
+        problems.append(OptionProblem("scheduler", scheduler, "only the dask executor uses a "
+                                      "scheduler", "add --executor dask, or leave it out"))
     if values.get("osm") is not None and values.get("place") is not None:
         problems.append(OptionProblem("place", values["place"], "osm and place both name the "
                                       "roads", "give only one of them"))

@@ -28,6 +28,7 @@ STAGES = {
     "optimizer.cache": "core",
     "optimizer.cells": "core",
     "optimizer.executor": "core",
+    "optimizer.cluster": "core",
     "optimizer.interrupts": "core",
     "optimizer.progress": "core",
     "optimizer.io": "io",
@@ -35,6 +36,8 @@ STAGES = {
     "optimizer.routing": "routing",
     "optimizer.planning": "planning",
     "optimizer.plan": "plan",
+    "optimizer.partitioned": "plan",
+    "optimizer.cities": "plan",
     "optimizer.horizon": "plan",
     "optimizer.replan": "plan",
     "optimizer.options": "plan",
@@ -45,6 +48,7 @@ STAGES = {
     "optimizer.store": "store",
     "optimizer.store.outcomes": "codes",
     "optimizer.loop": "loop",
+    "optimizer.recording": "loop",
     "optimizer.console": "console",
 }
 
@@ -75,10 +79,12 @@ MAY_IMPORT = {
     # the case store's outcome codes and their validation: plain data, shared by the store,
     # the sheet reader (io) and the web app
     "codes": {"model", "codes"},
-    # the case store: database rows, merges, outcomes, what the next plan learns; it reads
-    # cases as io gives them and may use the planning rules, never a stage after planning
-    "store": {"model", "core", "io", "planning", "codes", "store"},
-    # the collection loop: the store before and after the day's pipeline (plan --store)
+    # the case store: database rows, merges, outcomes, what the next plan learns; it takes
+    # cases as io makes them (plain model data) and may use the planning rules, never a
+    # stage after planning, nor io itself (io reads the outcome codes from the store)
+    "store": {"model", "core", "planning", "codes", "store"},
+    # the collection loop: the store before and after the day's pipeline (plan --store), and
+    # outcome files read by io recorded into the store (`optimizer.recording`)
     "loop": _BELOW_PLAN | {"outputs", "codes", "store", "loop"},
 }
 
@@ -86,13 +92,15 @@ MAY_IMPORT = {
 LAZY = {
     "optimizer.cli": {  # each command loads its stages when it runs: --help and validate start
         "optimizer.plan", "optimizer.outputs.write", "optimizer.horizon",  # fast
-        "optimizer.replan", "optimizer.io.published", "optimizer.outputs.tables",
+        "optimizer.partitioned", "optimizer.cities", "optimizer.replan",
+        "optimizer.io.published",
+        "optimizer.outputs.tables",
         # replan --store: the outcomes recorded, through the collection loop
         "optimizer.store.db", "optimizer.store.history",  # plan --store's outcome policy
         "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner",
         "optimizer.whatif.scenario",
         # SQLAlchemy and Alembic (0.3 s) only for the commands that use the store
-        "optimizer.loop", "optimizer.store.imports",
+        "optimizer.loop", "optimizer.recording",
         "optimizer.store.export", "optimizer.io.outcomes", "optimizer.store.migrate",
         "optimizer.store.events", "optimizer.outputs.pack",  # Jinja, for plan --visit-pack only
         # serve --store and apikey: the web application (FastAPI, uvicorn) and the store
@@ -109,6 +117,7 @@ LAZY = {
     "optimizer.io.files": {"openpyxl"},  # .xlsx input only
     "optimizer.progress": {"rich"},  # only when bars are drawn; the library never needs it
     "optimizer.atomic": {"fcntl"},  # POSIX only: the module must import everywhere
+    "optimizer.cluster": {"distributed"},  # the dask extra, only with --executor dask
 }
 
 #: inside geo/geocode, the modules a module may import (besides other stages): text -> index ->

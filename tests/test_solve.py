@@ -340,3 +340,16 @@ def test_an_executor_handed_in_runs_the_other_workers():
         again = run(p, s, executor=executor)
     assert Counting.calls == 2
     assert first.routes == again.routes == run(p, s).routes
+
+
+def test_a_search_that_stops_improving_ends_before_its_time_limit():
+    # 30 visits on a line converge within a second; with a cap of 120 s the stall rule (no
+    # improvement for half the search's time, at least 2 s) ends OR-Tools' search, and
+    # PyVRP's warm start, long before; plan.search then names the stall as the stop
+    from optimizer.plan import search
+
+    p = random_problem(breaks=False)
+    found = search(p, SolveSettings(time_limit_s=120, num_workers=1, warm_start="pyvrp"))
+    assert found.search_stop == "stalled"
+    assert found.solution.budget_s == 120 and found.solution.wall_s < 60
+    assert check_solution(p, found.solution) == []

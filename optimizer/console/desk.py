@@ -50,8 +50,7 @@ from optimizer.io.inputs import (
 from optimizer.io.published import read_published
 from optimizer.model import Case, Collector, Plan, Solution
 from optimizer.outputs.write import write_plan
-from optimizer.plan import locate, solve_located
-from optimizer.planning import rules
+from optimizer.plan import solve_day
 from optimizer.planning.build import Built, Located
 from optimizer.progress import Advance
 from optimizer.replan import replan_day
@@ -376,15 +375,11 @@ class Desk:
               progress: JobProgress) -> Draft:
         cases = self._store_cases(loaded.cases)
         day = loop.prepare(self.store, cases, settings.plan_date, progress=progress)
-        # `optimizer.plan.solve_day` in its two steps: the located day is kept for the edits
-        started = time.perf_counter()
-        crews = rules.form_crews(loaded.collectors, settings.policy, plan_date=settings.plan_date,
-                                 collectors_file=loaded.collectors_file)
-        loc = locate(day.cases, crews, settings, geocoder=self._geocoder(settings, progress),
-                     collectors_file=loaded.collectors_file, progress=progress)
-        planned = solve_located(day.cases, loc, settings, progress=progress, started=started,
-                                steering=day.steering)
-        return self._draft(planned.plan, planned.built, planned.solution, loc, settings,
+        planned = solve_day(day.cases, loaded.collectors, settings,
+                            geocoder=self._geocoder(settings, progress), progress=progress,
+                            collectors_file=loaded.collectors_file, steering=day.steering)
+        return self._draft(planned.plan, planned.built, planned.solution, planned.located,
+                           settings,
                            day.cases, loaded.collectors, actor, progress)
 
     def _draft(self, plan: Plan, built: Built | None, solution: Solution | None,

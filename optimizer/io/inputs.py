@@ -59,6 +59,7 @@ CASE_COLUMNS = {
     "customer_name": "customer name (masked on collector pages)",
     "phone": "customer phone (masked on collector pages)",
     "district": "district name, for territories",
+    "city": "city of a multi-city day (plan --city CITY=FILE): whose roads the case is on",
     "notes": "free text for the collector",
     "skill": "skill a visitor must have (e.g. a dialect, 'legal')",
     "preferred_collector": "collector_id preferred for continuity (soft)",
@@ -85,6 +86,7 @@ COLLECTOR_COLUMNS = {
     "districts": "districts this collector may visit, separated by ';'; blank = any",
     "workdays": "days the collector works, e.g. 'Mon-Fri'; blank = every day",
     "max_work_hours": "longest working day in hours; blank = the policy's limit",
+    "city": "city of a multi-city day (plan --city CITY=FILE): where the collector works",
 }
 
 #: Other names the columns go by in case-management exports (Chinese and English). Headers
@@ -104,6 +106,7 @@ CASE_ALIASES = {
     **dict.fromkeys(("客户姓名", "姓名", "客户名称", "name", "customer"), "customer_name"),
     **dict.fromkeys(("联系电话", "电话", "手机", "手机号", "mobile"), "phone"),
     **dict.fromkeys(("区县", "区域", "所属区域"), "district"),
+    **dict.fromkeys(("城市", "所在城市"), "city"),
     **dict.fromkeys(("备注", "note", "remarks"), "notes"),
     **dict.fromkeys(("技能要求", "所需技能"), "skill"),
     **dict.fromkeys(("偏好催收员", "原催收员"), "preferred_collector"),
@@ -129,6 +132,7 @@ COLLECTOR_ALIASES = {
     **dict.fromkeys(("负责区域", "territory"), "districts"),
     **dict.fromkeys(("工作日",), "workdays"),
     **dict.fromkeys(("最长工时",), "max_work_hours"),
+    **dict.fromkeys(("城市", "所在城市"), "city"),
 }
 
 _TIME_RE = re.compile(r"^(\d{1,2})[:：](\d{2})$")
@@ -496,6 +500,7 @@ def parse_cases(raw: Table) -> tuple[Case, ...]:
             customer_name=r.text("customer_name"),
             phone=r.text("phone"),
             district=r.text("district"),
+            city=r.text("city"),
             notes=r.text("notes"),
             skill=r.text("skill"),
             preferred_collector=r.text("preferred_collector"),
@@ -565,6 +570,7 @@ def read_collectors(path: str | Path) -> tuple[Collector, ...]:
             districts=_split_list(r.text("districts")),
             workdays=workdays,
             max_work_s=round(max_work_h * 3600) if max_work_h is not None else None,
+            city=r.text("city"),
             row=row,
         ))
     if not table.rows and not table.problems:

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from optimizer import atomic
+from optimizer import cities as ct
 from optimizer.errors import CollectorRoutesError
 from optimizer.horizon import HorizonPlan, day_label
 from optimizer.model import Plan
@@ -331,6 +332,62 @@ def write_horizon(plan: HorizonPlan, out_dir: str | Path, *, tiles: str = "osm",
             week.write_week_csv(plan, tmp / "week.csv")
             week.write_week_overview(plan, tmp / "index.html", maps=maps, tiles=tiles,
                                      self_contained=self_contained)
+    except OSError as exc:
+        raise OutputError(f"cannot write the plan into {out}: {exc.strerror or exc}; give a "
+                          "folder you can write to (--out)") from exc
+    return out
+
+
+#: the files of a multi-city plan's folder besides the cities' plan folders
+CITIES_FILES = ("summary.json", "cities.csv")
+
+
+def cities_out_dir_problem(out_dir: str | Path) -> tuple[str, str] | None:
+    """Why a multi-city plan cannot be written into `out_dir`, and the fix (None if it can):
+    the folder must be new, empty, or a multi-city plan's (`CITIES_FILES` and plan folders)."""
+    return _folder_problem(
+        Path(out_dir), "a multi-city plan",
+        lambda p: p.name in CITIES_FILES or (p.is_dir() and out_dir_problem(p) is None
+                                             and (p / "summary.json").is_file())
+        or (p.name.startswith(".") and p.name.endswith(".lock")))
+
+
+def write_cities(plan: ct.CitiesPlan, out_dir: str | Path, *, tiles: str = "osm",
+                 self_contained: bool = False, maps: bool = True,
+                 progress: Progress | None = None) -> Path:
+    """Write a multi-city plan: one plan folder per city (`ct.folder_names`, as `write_plan`),
+    the combined ``summary.json`` and ``cities.csv`` (one line per city).
+
+    The whole folder is written at once or not at all (`atomic.replaced_folder`); each city's
+    ``links.json`` (served link tokens) of a previous plan in `out_dir` is kept.
+
+    Raises
+    ------
+    OutputError
+        `out_dir` is a file, holds files that are not a multi-city plan's, or cannot be written.
+    """
+    out = Path(out_dir)
+    why = cities_out_dir_problem(out)
+    if why:
+        raise OutputError(f"cannot write the plan into {out}: it {why[0]}; fix: {why[1]}")
+    folders = ct.folder_names([name for name, _ in plan.plans])
+    try:
+        with atomic.replaced_folder(out) as tmp:
+            for name, city_plan in plan.plans:
+                folder = folders[name]
+                if (out / folder / LINKS_FILE).is_file():
+                    (tmp / folder).mkdir()
+                    shutil.copy2(out / folder / LINKS_FILE, tmp / folder / LINKS_FILE)
+                write_plan(city_plan, tmp / folder, tiles=tiles, self_contained=self_contained,
+                           maps=maps, progress=labelled(progress, name))
+            summary = ct.summary_json(plan)
+            for line in summary["per_city"]:
+                line["folder"] = folders[line["city"]]
+            (tmp / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
+                                              encoding="utf-8")
+            fields = ("city", "folder", "osm", "cases_total", "cases_visited", "value_total",
+                      "value_visited", "routes", "parts", "border_groups", "wall_s")
+            write_csv(tmp / "cities.csv", fields, summary["per_city"])
     except OSError as exc:
         raise OutputError(f"cannot write the plan into {out}: {exc.strerror or exc}; give a "
                           "folder you can write to (--out)") from exc

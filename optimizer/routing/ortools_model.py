@@ -38,6 +38,9 @@ Search
 ------
 `search` loads the candidate starting routes (``ReadAssignmentFromRoutes``; a route the model
 rejects is repaired by dropping stops) and improves the best one, or searches from scratch.
+Unless in deterministic mode, the search also stops when it stalls (`optimizer.routing.stall`):
+a callback at every accepted solution records its cost, and the custom search limit below asks
+the stall rule too.
 OR-Tools holds the interpreter for the whole search; a custom search limit polls
 `optimizer.interrupts.ctrl_c_stops`' request (a Python function, so the interpreter runs its
 signal handler meanwhile), so Ctrl-C stops the search within a moment and `KeyboardInterrupt`
@@ -62,6 +65,7 @@ from optimizer import interrupts, model
 from optimizer.errors import ConfigError, InfeasibleError, ProblemError, SearchTimeout
 from optimizer.routing.params import SolveSettings
 from optimizer.routing.schedule import simulate_route
+from optimizer.routing.stall import Stall
 
 log = logging.getLogger(__name__)
 
@@ -605,7 +609,8 @@ def search(problem: model.Problem, settings: SolveSettings, *, starts: Sequence[
     problem
         Visits, vehicles and travel matrices.
     settings
-        Search options; ``time_limit_s`` bounds the search unless `deadline` is given.
+        Search options; the time budget (`SolveSettings.time_budget_s`) bounds the search
+        unless `deadline` is given; the stall rule (``stall_share``) may end it before.
     starts
         Candidate starting route sets; each is loaded into the model (repaired where the model
         rejects it) and the one with the lowest objective starts the search.
@@ -633,7 +638,7 @@ def search(problem: model.Problem, settings: SolveSettings, *, starts: Sequence[
     """
     t0 = time.monotonic()
     m = build(problem, settings, families=families)
-    time_limit_s = settings.time_limit_s
+    time_limit_s = settings.time_budget_s(len(problem.visits), len(problem.vehicles))
     if deadline is not None:
         time_limit_s = max(0.1, deadline - time.time())
     assignment = _run(m, _parameters(settings, time_limit_s), starts, time_limit_s=time_limit_s)
@@ -673,9 +678,16 @@ def _run(m: _Model, params: Any, starts: Sequence[Routes], *, time_limit_s: floa
     """
     routing = m.routing
     with interrupts.ctrl_c_stops() as stop:
-        if stop.armed:
+        share = m.settings.stall
+        stall = Stall(share) if share is not None else None
+        if stall is not None:
+            # called at every solution the search accepts (improving or not); the cost variable
+            # exists only once the model is closed, so it is looked up at each call
+            routing.AddAtSolutionCallback(lambda: stall.seen(routing.CostVar().Value()))
+        limit = _limit(stop if stop.armed else None, stall)
+        if limit is not None:
             # the limit polls a Python function, so a Ctrl-C is seen while the search runs
-            routing.AddSearchMonitor(routing.solver().CustomLimit(stop.is_set))
+            routing.AddSearchMonitor(routing.solver().CustomLimit(limit))
         assignment = None
         if starts:
             # the model's search limits also bound each check of a starting route set
@@ -700,6 +712,9 @@ def _run(m: _Model, params: Any, starts: Sequence[Routes], *, time_limit_s: floa
                     return init
         if assignment is None and not stop.is_set():
             assignment = routing.SolveWithParameters(params)
+    if stall is not None:
+        log.info("OR-Tools search: %s after %.1f s, last improvement at %.1f s",
+                 "stalled" if stall.stalled() else "ended", stall.elapsed_s(), stall.best_after_s())
     status = _STATUS.get(int(routing.status()))
     if assignment is None and status == "fail_timeout":
         raise SearchTimeout(f"OR-Tools found no first plan in the {time_limit_s:.1f} s left of "
@@ -717,6 +732,19 @@ def _run(m: _Model, params: Any, starts: Sequence[Routes], *, time_limit_s: floa
             "visit fits some vehicle's shift, capacity and windows"
         )
     return assignment
+
+
+def _limit(stop: interrupts.StopRequest | None, stall: Stall | None
+           ) -> Callable[[], bool] | None:
+    """The search limit OR-Tools polls: Ctrl-C (`stop`, where it is ours) or a stall."""
+    checks: list[Callable[[], bool]] = []
+    if stop is not None:
+        checks.append(stop.is_set)
+    if stall is not None:
+        checks.append(stall.stalled)
+    if len(checks) < 2:
+        return checks[0] if checks else None
+    return lambda: any(check() for check in checks)
 
 
 #: least time limit, seconds, of the checks of starting routes (see `_run`)

@@ -202,7 +202,8 @@ def _warm_starts(job: _Job, *, remaining_s: float, starts: list[Routes]) -> str:
     if worker.warm == "pyvrp":
         er = warm_mod.solve_pyvrp(problem, time_limit_s=remaining_s * settings.warm_share,
                                   seed=worker.seed, time_ticks_per_s=settings.time_ticks_per_s,
-                                  value_scale=settings.value_scale, max_iterations=iters)
+                                  value_scale=settings.value_scale, max_iterations=iters,
+                                  stall_share=settings.stall)
     else:
         er = _vroom_start(job, remaining_s=remaining_s, starts=starts)
         if warm_mod.pyvrp_misfit(problem) is None:
@@ -212,7 +213,8 @@ def _warm_starts(job: _Job, *, remaining_s: float, starts: list[Routes]) -> str:
                 er2 = warm_mod.solve_pyvrp(
                     problem, time_limit_s=max(left, 0.5), seed=worker.seed,
                     time_ticks_per_s=settings.time_ticks_per_s, value_scale=settings.value_scale,
-                    max_iterations=iters, initial_routes=er.routes)
+                    max_iterations=iters, initial_routes=er.routes,
+                    stall_share=settings.stall)
                 er = warm_mod.EngineRoutes("vroom+pyvrp", er2.routes, er.wall_s + er2.wall_s)
     if _as_lists(er.routes) not in [_as_lists(r) for r in starts]:
         starts.append(er.routes)

@@ -93,7 +93,8 @@ def solve(
     ortools_model.check_problem(problem)
     ortools_model.check_breaks(problem, settings)
     t0 = time.monotonic()
-    deadline = time.time() + settings.time_limit_s
+    budget_s = settings.time_budget_s(len(problem.visits), len(problem.vehicles))
+    deadline = time.time() + budget_s
     init = portfolio.initial_routes(problem, initial) if initial is not None else None
     workers = portfolio.portfolio(problem, settings, has_initial=init is not None)
     with ensure(progress).step(f"Solving routes ({len(workers)} search(es))", total=None):
@@ -107,17 +108,17 @@ def solve(
         err = next(r for r in results if isinstance(r, Exception))
         if isinstance(err, SearchTimeout):
             raise SearchTimeout(
-                f"the solver found no plan within the time limit of {settings.time_limit_s:g} s "
+                f"the solver found no plan within the time limit of {budget_s:g} s "
                 f"({len(problem.visits)} visits, {len(problem.vehicles)} routes: building a "
                 f"first plan takes longer; {err}); fix: give it more time (--time-limit "
-                f"{max(60, math.ceil(settings.time_limit_s * 4))}, or time_limit in a what-if "
+                f"{max(60, math.ceil(budget_s * 4))}, or time_limit in a what-if "
                 "file), or plan fewer cases at once") from None
         raise err
     # lowest objective wins; ties (at the model's integer resolution) go to the lower worker
     best, _ = min(ok, key=lambda t: (round(t[0].objective * settings.value_scale), t[1]))
     for r, i in ok:
         log.info("worker %d (%s): objective %.4f", i, r.solver, r.objective)
-    best = dataclasses.replace(best, wall_s=time.monotonic() - t0)
+    best = dataclasses.replace(best, wall_s=time.monotonic() - t0, budget_s=budget_s)
     # the float re-simulation should always agree with OR-Tools' integer model; if it does not,
     # that is a bug in the model, reported loudly rather than hidden
     errors = check_solution(problem, best)

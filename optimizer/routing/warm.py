@@ -37,6 +37,7 @@ import numpy.typing as npt
 
 from optimizer import interrupts, model
 from optimizer.routing.schedule import simulate_route
+from optimizer.routing.stall import Stall
 
 if TYPE_CHECKING:  # the engines load when a worker runs them
     import pyvrp
@@ -248,6 +249,7 @@ def solve_pyvrp(
     value_scale: float = 100.0,
     max_iterations: int | None = None,
     initial_routes: Routes | None = None,
+    stall_share: float | None = None,
 ) -> EngineRoutes:
     """Solve `problem` (relaxed as described in the module notes) with PyVRP.
 
@@ -266,6 +268,9 @@ def solve_pyvrp(
     initial_routes
         Visit indices per vehicle to start the search from (e.g. VROOM's routes); a visit with
         several windows is given the client of the first window it can start in.
+    stall_share
+        Also stop when the best feasible cost has not improved for this share of the search's
+        time (`optimizer.routing.stall`). ``None`` (default): no stall rule.
 
     Ctrl-C stops the search at its next iteration (`interrupts.ctrl_c_stops`) and raises
     `KeyboardInterrupt`.
@@ -303,6 +308,8 @@ def solve_pyvrp(
             stop.MaxRuntime(max(0.05, time_limit_s - t_build))]
         if max_iterations is not None:
             criteria.append(stop.MaxIterations(int(max_iterations)))
+        if stall_share is not None:
+            criteria.append(_Stalled(Stall(stall_share)))
         if ctrl_c.armed:
             criteria.append(_CtrlC(ctrl_c))  # last: the others count their calls
         stopper = criteria[0] if len(criteria) == 1 else stop.MultipleCriteria(criteria)
@@ -329,6 +336,22 @@ class _CtrlC:
 
     def __call__(self, best_cost: int) -> bool:
         return self._request.is_set()
+
+
+#: PyVRP's cost of an infeasible solution is "a very large number": at or above this
+_INFEASIBLE_COST = 2**62
+
+
+class _Stalled:
+    """PyVRP stopping criterion: the best feasible cost stopped improving (`Stall`)."""
+
+    def __init__(self, stall: Stall) -> None:
+        self._stall = stall
+
+    def __call__(self, best_cost: int) -> bool:
+        if best_cost < _INFEASIBLE_COST:
+            self._stall.seen(float(best_cost))
+        return self._stall.stalled()
 
 
 #: PyVRP's "no limit" of a shift duration (its default)

@@ -108,7 +108,7 @@ class Solved:
     routes_from: str  # "solver" or "base plan (guard)"
     guard: str  # what the guard found, if it was triggered
     solver: str  # the search of the kept plan
-    search_stop: str  # "solution limit" or "time limit"
+    search_stop: str  # "solution limit", "stalled" or "time limit"
     objective: float | None  # of the search's plan (None when the guard kept the base's)
     wall_s: float | None
     plan_dir: str

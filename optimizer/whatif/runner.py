@@ -2,8 +2,9 @@
 
 Each variant (`optimizer.whatif.scenario`) gets its inputs and team edits
 (`optimizer.whatif.edits`), is planned by the daily pipeline (`optimizer.plan.solve_day`) in a
-process of its own (`optimizer.executor`), written like a daily plan (``<out>/<variant>/``), and
-measured (`optimizer.whatif.kpis`); the comparison goes to ``report.html``, ``kpis.csv`` and
+process of its own (`optimizer.executor`; or on a Dask cluster, `optimizer.cluster`), comes back
+to be re-checked and written like a daily plan (``<out>/<variant>/``), and is measured
+(`optimizer.whatif.kpis`); the comparison goes to ``report.html``, ``kpis.csv`` and
 ``kpis.json``.
 
 Sound comparisons:
@@ -31,14 +32,15 @@ from pathlib import Path
 
 from optimizer import executor
 from optimizer import plan as pl
+from optimizer.cluster import ExecutorSettings, make_executor
 from optimizer.errors import CollectorRoutesError, InputError, Issue
-from optimizer.executor import LocalProcesses
 from optimizer.geo import geocode as gc
 from optimizer.geo import network as nw
 from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_inputs
 from optimizer.model import Case, Collector, Solution
 from optimizer.outputs.write import OutputError, write_plan
-from optimizer.progress import Advance, no_advance
+from optimizer.progress import Advance, Progress, no_advance
+from optimizer.routing import verify
 from optimizer.settings import PlanSettings
 from optimizer.whatif import report
 from optimizer.whatif.edits import capacity_check, edit_collectors, keep_base_crews
@@ -99,6 +101,19 @@ def _post(name: str, message: str) -> None:
     executor.emit((name, message))  # to the parent's ``on_event``; nothing when run here
 
 
+class _CallerProgress:
+    """Progress reporter of a variant's writing in the caller: its steps to ``emit``."""
+
+    def __init__(self, name: str, emit: Callable[[str, str], None]) -> None:
+        self.name = name
+        self.emit = emit
+
+    @contextmanager
+    def step(self, description: str, total: int | None = None) -> Iterator[Advance]:
+        self.emit(self.name, description)
+        yield no_advance
+
+
 def _guard_text(guard: pl.Guard | None) -> str:
     if guard is None:
         return ""
@@ -108,8 +123,8 @@ def _guard_text(guard: pl.Guard | None) -> str:
             f"{guard.initial_value:,.2f}; the base routes were re-verified and kept")
 
 
-def run_variant(job: Job) -> Outcome:
-    """Plan (through the daily pipeline), write and measure one variant (runs in a worker).
+def plan_variant(job: Job) -> pl.Planned:
+    """Plan one variant through the daily pipeline (runs in a worker; writes nothing).
 
     A variant that waited for the base also searches from the base plan
     (``start_from_base``) and keeps the base routes if it finds less (``guard``).
@@ -119,10 +134,23 @@ def run_variant(job: Job) -> Outcome:
         initial = pl.Initial(job.initial, label="base plan",
                              search="also" if job.start_from_base else "none",
                              guard_value=job.base_value if job.guard else None)
-    progress = _QueueProgress(job.name)
-    day = pl.solve_day(job.cases, job.collectors, job.settings,
-                       collectors_file=job.collectors_file, initial=initial, progress=progress)
+    return pl.solve_day(job.cases, job.collectors, job.settings,
+                        collectors_file=job.collectors_file, initial=initial,
+                        progress=_QueueProgress(job.name))
+
+
+def finish_variant(job: Job, day: pl.Planned, *, progress: Progress | None = None) -> Outcome:
+    """Check, write and measure a variant's plan (in the caller, whichever worker planned it).
+
+    The routes that came back are re-simulated in the variant's problem
+    (`optimizer.routing.verify`) before anything is written; a plan that fails raises
+    `CollectorRoutesError`.
+    """
     plan, found = day.plan, day.search
+    problems = verify.check_solution(day.built.problem, found.solution)
+    if problems:
+        raise CollectorRoutesError(f"variant {job.name}: the plan that came back fails the "
+                                   f"re-simulation: {'; '.join(problems[:3])}")
     if found.guard is not None and not found.guard.kept:
         log.warning("variant %s: value %.2f below the base %.2f and %s", job.name,
                     found.guard.found_value, found.guard.initial_value, _guard_text(found.guard))
@@ -146,17 +174,29 @@ def run_variant(job: Job) -> Outcome:
     return Outcome(job.name, row, found.solution, sum(r.value for r in plan.routes))
 
 
-def _run_variant_safe(job: Job) -> Outcome:
-    """`run_variant` in a worker process: every failure becomes a failed row."""
+def run_variant(job: Job) -> Outcome:
+    """Plan, check, write and measure one variant here (`plan_variant`, `finish_variant`)."""
+    return finish_variant(job, plan_variant(job))
+
+
+def _failed(job: Job, exc: Exception) -> Outcome:
+    """A variant's failure as its row: its own message for a project error, else the bug's."""
+    if isinstance(exc, CollectorRoutesError):  # the variant's input or settings: its message
+        return Outcome(job.name, VariantRow.failed(job.name, str(exc)))
+    return Outcome(job.name, VariantRow.failed(job.name, f"{type(exc).__name__}: {exc}"))
+
+
+def _plan_variant_safe(job: Job) -> pl.Planned | Outcome:
+    """`plan_variant` in a worker: every failure becomes a failed row."""
     _post(job.name, "Starting")
     try:
-        res = run_variant(job)
-    except CollectorRoutesError as exc:  # the variant's own input or settings: its message
-        res = Outcome(job.name, VariantRow.failed(job.name, str(exc)))
+        return plan_variant(job)
+    except CollectorRoutesError as exc:
+        res = _failed(job, exc)
     except Exception as exc:  # noqa: BLE001 - one variant's bug must not stop the others
         log.exception("variant %s failed", job.name)
-        res = Outcome(job.name, VariantRow.failed(job.name, f"{type(exc).__name__}: {exc}"))
-    _post(job.name, "done" if res.row.ok else "failed")
+        res = _failed(job, exc)
+    _post(job.name, "failed")
     return res
 
 
@@ -248,7 +288,8 @@ def _prewarm(jobs: Sequence[Job]) -> None:
 
 
 def run_scenario(path: str | Path, *, out: str | Path | None = None, workers: int = 2,
-                 on_event: Callable[[str, str], None] | None = None) -> WhatIfResult:
+                 on_event: Callable[[str, str], None] | None = None,
+                 executor: ExecutorSettings | None = None) -> WhatIfResult:
     """Run every variant of a scenario file and write the comparison.
 
     Parameters
@@ -261,6 +302,11 @@ def run_scenario(path: str | Path, *, out: str | Path | None = None, workers: in
         ``kpis.json``.
     workers
         Variants planned at the same time, each in its own process. Default 2.
+    executor
+        Where the variants are planned (`optimizer.cluster.ExecutorSettings`): local processes
+        (default, `workers` of them) or the workers of a Dask cluster, which need the package
+        and the scenario's input files, OSM extract and cache folder at the same paths; every
+        plan comes back here, is re-checked and written into `out`.
     on_event
         Called in this process as ``on_event(variant, message)`` when a variant starts a step,
         finishes (``"done"``) or fails (``"failed"``); for progress displays.
@@ -284,7 +330,7 @@ def run_scenario(path: str | Path, *, out: str | Path | None = None, workers: in
     emit("", "Preparing road network and geocoding caches")
     _prewarm(jobs)
     emit("", "Planning")
-    outcomes = _plan_variants(jobs, workers, emit)
+    outcomes = _plan_variants(jobs, workers, emit, executor or ExecutorSettings())
     outcomes |= {r.variant: Outcome(r.variant, r) for r in failed}
     descriptions = {v.name: v.description for v in scenario.variants}
     rows = compare_to_base([replace(outcomes[v.name].row, description=descriptions[v.name])
@@ -307,10 +353,11 @@ def _writing(out_dir: Path) -> Iterator[None]:
                           ) from exc
 
 
-def _plan_variants(jobs: Sequence[Job], workers: int, emit: Callable[[str, str], None]
-                   ) -> dict[str, Outcome]:
+def _plan_variants(jobs: Sequence[Job], workers: int, emit: Callable[[str, str], None],
+                   executor: ExecutorSettings) -> dict[str, Outcome]:
     """Every job through the executor: the base first, the variants that start from it or are
-    guarded by it as soon as it is done, the others alongside."""
+    guarded by it as soon as it is done, the others alongside. Each plan comes back here to be
+    checked and written (`finish_variant`) while the others are planned."""
     outcomes: dict[str, Outcome] = {}
     waiting = [j for j in jobs if j.start_from_base or j.guard]
     ready = [j for j in jobs if j not in waiting]
@@ -322,17 +369,30 @@ def _plan_variants(jobs: Sequence[Job], workers: int, emit: Callable[[str, str],
     def on_event(event: tuple[str, str]) -> None:
         emit(*event)
 
-    def collect(batch: Sequence[Job], results: Iterator[Outcome | Exception]) -> None:
+    def finish(job: Job, res: pl.Planned | Outcome | Exception) -> Outcome:
+        if isinstance(res, Outcome):  # failed in the worker
+            return res
+        if isinstance(res, Exception):  # e.g. its worker process died
+            emit(job.name, "failed")
+            return _failed(job, res)
+        try:
+            done = finish_variant(job, res, progress=_CallerProgress(job.name, emit))
+        except Exception as exc:  # noqa: BLE001 - one variant's failure must not stop the others
+            if not isinstance(exc, CollectorRoutesError):
+                log.exception("variant %s failed", job.name)
+            emit(job.name, "failed")
+            return _failed(job, exc)
+        emit(job.name, "done")
+        return done
+
+    def collect(batch: Sequence[Job], results: Iterator[pl.Planned | Outcome | Exception]
+                ) -> None:
         for job, res in zip(batch, results, strict=True):
-            if isinstance(res, Exception):  # e.g. its worker process died
-                res = Outcome(job.name, VariantRow.failed(job.name,
-                                                          f"{type(res).__name__}: {res}"))
-                emit(job.name, "failed")
-            outcomes[job.name] = res
+            outcomes[job.name] = finish(job, res)
 
     # leaving the block on an error or Ctrl-C stops the variants still running
-    with LocalProcesses(max(1, int(workers))) as pool:
-        first = pool.map(_run_variant_safe, ready, on_event=on_event)
+    with make_executor(executor, max_workers=max(1, int(workers))) as pool:
+        first = pool.map(_plan_variant_safe, ready, on_event=on_event)
         later: list[Job] = []
         if waiting:
             # the base is the first job: the variants held back for it start once it is done
@@ -340,7 +400,7 @@ def _plan_variants(jobs: Sequence[Job], workers: int, emit: Callable[[str, str],
             base = outcomes[ready[0].name]
             later = [replace(j, initial=base.solution if base.row.ok else None,
                              base_value=base.value if base.row.ok else None) for j in waiting]
-        second = pool.map(_run_variant_safe, later, on_event=on_event)
+        second = pool.map(_plan_variant_safe, later, on_event=on_event)
         collect(ready[1:] if waiting else ready, first)
         collect(later, second)
     return outcomes

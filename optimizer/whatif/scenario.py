@@ -76,10 +76,11 @@ class Scenario:
 
 
 def scenario_defaults() -> PlanSettings:
-    """The settings of keys a scenario does not give: the command line's, but 15 s of search
-    per variant and one process each (the variants are the parallelism)."""
+    """The settings of keys a scenario does not give: the command line's (a time budget sized
+    by each variant's day, a search that stops when it stalls), but one process per variant
+    (the variants are the parallelism)."""
     base = option_defaults()
-    return replace(base, solver=replace(base.solver, time_limit_s=15.0, num_workers=1))
+    return replace(base, solver=replace(base.solver, num_workers=1))
 
 
 def load_scenario(path: str | Path) -> Scenario:
