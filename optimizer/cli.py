@@ -13,12 +13,12 @@ import argparse
 import csv
 import dataclasses
 import getpass
-import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -258,11 +258,10 @@ def check_plan_options(a: argparse.Namespace) -> None:
         problems += _geocoder_problems(a)
     if not {"date", "days"} & bad:
         days = a.settings.horizon.days
-        if days > 1 and (a.store or a.visit_pack):
+        if days > 1 and a.visit_pack:
             problems.append(_option_problem("days", days, "a plan of several days does not "
-                                            "use the case store or write visit packs yet",
-                                            "plan one day at a time with --store / "
-                                            "--visit-pack, or leave those out"))
+                                            "write visit packs yet", "plan one day at a time "
+                                            "with --visit-pack, or leave it out"))
         cities = a.settings.cities
         if cities and (days > 1 or a.store or a.visit_pack):
             problems.append(_option_problem("city", f"{cities[0][0]}={cities[0][1]}",
@@ -353,10 +352,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
     if settings.cities:
         return _plan_cities(a, progress)
     if settings.horizon.days > 1:
-        cases, collectors = read_inputs(a.cases, a.collectors)
-        geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
-                             progress)
-        return _plan_horizon(a, cases, collectors, geocoder, progress)
+        return _plan_horizon(a, progress)
     store = _open_store(a.store) if a.store else None
     try:
         if store is None:
@@ -656,21 +652,52 @@ def _plan_cities(a: argparse.Namespace, progress: RichProgress) -> int:
     return 0
 
 
-def _plan_horizon(a: argparse.Namespace, cases, collectors, geocoder, progress) -> int:
-    """``plan --days N``: the days in order, one folder each, and the week overview."""
-    from optimizer.horizon import plan_horizon
+def _plan_horizon(a: argparse.Namespace, progress: RichProgress) -> int:
+    """``plan --days N``: the days in order, one folder each, and the week overview. With a
+    store (a rolling horizon): every day takes what the store's history says that day, the
+    first day is recorded and published as ``plan --store`` does, the others are provisional
+    (written, not recorded: the next morning's run plans them again from the outcomes)."""
+    from optimizer.horizon import StoreView, plan_horizon
     from optimizer.outputs.write import write_horizon
 
     settings: PlanSettings = a.settings
+    store = _open_store(a.store) if a.store else None
+    recorded = None
     try:
-        week = plan_horizon(cases, collectors, settings, geocoder=geocoder, progress=progress,
-                            collectors_file=(a.collectors or DEMO_COLLECTORS).name)
+        see = None
+        if store is None:
+            cases, collectors = read_inputs(a.cases, a.collectors)
+        else:
+            from optimizer import loop
+
+            cases, collectors, first = _store_day(a, store, settings, progress)
+            policy = {"policy": a.outcome_policy} if a.outcome_policy else {}
+
+            def see(day: date) -> StoreView:
+                seen = first if day == settings.plan_date else loop.prepare(
+                    store, cases, day, **policy)
+                return StoreView(seen.cases, seen.steering)
+
+        geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
+                             progress)
+        try:
+            week = plan_horizon(cases, collectors, settings, geocoder=geocoder,
+                                progress=progress, see=see,
+                                collectors_file=(a.collectors or DEMO_COLLECTORS).name)
+        finally:
+            _report_unavailable(geocoder)
+        out = plan_out_dir(a)
+        output = settings.output
+        write_horizon(week, out, tiles=output.tiles, self_contained=output.self_contained,
+                      maps=output.maps, progress=progress,
+                      published=settings.plan_date if store is not None else None)
+        if store is not None:
+            from optimizer import loop
+
+            recorded = loop.record(store, week.days[0].plan, actor=_actor("plan"))
     finally:
-        _report_unavailable(geocoder)
-    out = plan_out_dir(a)
-    output = settings.output
-    write_horizon(week, out, tiles=output.tiles, self_contained=output.self_contained,
-                  maps=output.maps, progress=progress)
+        if store is not None:
+            store.close()
     if a.quiet:
         return 0
     s = week.summary
@@ -690,7 +717,12 @@ def _plan_horizon(a: argparse.Namespace, cases, collectors, geocoder, progress) 
     con.print(f"Visited {s.cases_visited} of {s.cases_total} cases, value "
               f"{s.value_visited:,.0f} of {s.value_total:,.0f} ({s.value_share:.1%}).")
     con.print(f"Written to {printable(out)}/ (one plan folder per day, index.html: the week, "
-              "week.csv, summary.json)")
+              "week.csv, routes.xlsx: the week workbook, summary.json)")
+    if recorded is not None and store is not None:
+        con.print(f"Recorded in the store {printable(store.url)} as plan #{recorded.plan_id} "
+                  f"(version {recorded.version} of {recorded.plan_date.isoformat()}, "
+                  f"published); the {s.days - 1} later day(s) are provisional: not published, "
+                  "planned again by the next morning's run from the outcomes recorded.")
     return 0
 
 
@@ -807,9 +839,11 @@ def cmd_serve(a: argparse.Namespace) -> int:
     store = a.store or os.environ.get(ENV_VAR)
     if store:
         from optimizer.web import run
+        from optimizer.web.settings import WebSettings
 
         run.serve_forever(a.dir, store_url=store, host=a.host, port=a.port,
-                          public_url=a.public_url)
+                          public_url=a.public_url,
+                          settings=WebSettings(plan_dir=a.dir, collectors_file=a.collectors))
         return 0
     from optimizer.web import serve
 
@@ -1041,7 +1075,7 @@ def _check_replan_options(a: argparse.Namespace) -> None:
         a.policy = a.day.policy  # re-plan under the rules the day was planned with
     more, across, _ = read_plan_options(a)
     problems += more
-    problems += check_options(a, {"at": opt.clock_time})
+    problems += check_options(a, {"at": opt.clock_time, "change_cost": opt.number(0.0)})
     if a.day is not None:
         known = a.day.collectors
         unknown = [x for x in a.absent if x not in known]
@@ -1058,31 +1092,32 @@ def _check_replan_options(a: argparse.Namespace) -> None:
 
 def cmd_replan(a: argparse.Namespace) -> int:
     """``collector-routes replan``: the rest of a published day from --at, written to --out."""
-    from optimizer.outputs.tables import CHANGE_FIELDS, change_rows, changes_json, csv_bytes
-    from optimizer.outputs.write import write_plan
+    from optimizer.outputs.write import write_replanned
     from optimizer.replan import done_by_clock, replan_day
 
     settings: PlanSettings = a.settings
     cases, collectors = read_inputs(a.cases, a.collectors)
     urgent = read_cases(a.urgent) if a.urgent else ()
     day = a.day
-    done = (done_from_store(a.store, day, a.at) if a.store is not None
-            else done_by_clock(day, a.at))
+    done, positions = (done_from_store(a.store, day, a.at) if a.store is not None
+                       else (done_by_clock(day, a.at), {}))
     progress = RichProgress(disable=a.quiet)
     geocoder = _geocoder(settings.geocoding, settings.roads.osm_path, settings.cache_dir,
                          progress)
     try:
         result = replan_day(day, cases, collectors, settings, at_s=a.at, done=done,
-                            absent=a.absent, urgent=urgent, geocoder=geocoder,
-                            progress=progress)
+                            absent=a.absent, urgent=urgent, change_cost=a.change_cost,
+                            positions=positions, geocoder=geocoder, progress=progress)
     finally:
         _report_unavailable(geocoder)
     output = settings.output
-    write_plan(result.plan, a.out, tiles=output.tiles, self_contained=output.self_contained,
-               maps=output.maps, progress=progress, extra={
-                   "changes.json": json.dumps(changes_json(result), ensure_ascii=False,
-                                              indent=1).encode("utf-8"),
-                   "changes.csv": csv_bytes(CHANGE_FIELDS, change_rows(result.moves))})
+    updated_at = datetime.now().astimezone().strftime("%H:%M")  # the pages' "Updated at"
+    write_replanned(result, a.out, updated_at=updated_at, tiles=output.tiles,
+                    self_contained=output.self_contained, maps=output.maps, progress=progress)
+    for cid in result.impossible:  # never silent, also with -q
+        reason = next(u.reason for u in result.plan.unassigned if u.case.case_id == cid)
+        print(printable(f"warning: urgent case {cid} cannot be visited: {reason}"),
+              file=sys.stderr)
     if not a.quiet:
         print_summary(result.plan, Path(a.out))
         con = plain_console()
@@ -1096,14 +1131,19 @@ def cmd_replan(a: argparse.Namespace) -> int:
     return 0
 
 
-def done_from_store(url: str, day, at_s: int) -> frozenset[str]:
-    """The seam to the case store: the published stops done by `at_s` (`loop.done_cases`)."""
-    from optimizer import loop
+def done_from_store(url: str, day, at_s: int
+                    ) -> tuple[frozenset[str], dict[str, tuple[float, float]]]:
+    """The seam to the case store: the published stops whose case has an outcome recorded on
+    the plan's day at or before `at_s` (device time), ``no_attempt`` excepted (no visit
+    happened), and the device positions recorded with them
+    (`optimizer.store.history.visited_by`, `device_positions`)."""
     from optimizer.store.db import Store
+    from optimizer.store.history import device_positions, visited_by
 
     ids = [s.case_id for r in day.routes for s in r.stops]
-    with Store.open(url) as store:
-        return loop.done_cases(store, ids, day.plan_date, at_s)
+    with Store.open(url) as store, store.reading() as session:
+        return (visited_by(session, ids, day.plan_date, at_s),
+                device_positions(session, ids, day.plan_date, at_s))
 
 
 def cmd_users(a: argparse.Namespace) -> int:
@@ -1260,8 +1300,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a collector who makes no further visit today (repeatable; a "
                              "team left below the policy's team size stops too)")
     replan.add_argument("--urgent", type=Path, default=None, metavar="CASES.csv",
-                        help="cases to add ahead of all others (a case list; a case of "
-                             "--cases with the same id is replaced)")
+                        help="cases to add, each a required visit: made whenever a crew can "
+                             "(ahead of all others), else listed with the reason it cannot be "
+                             "(a case list; a case of --cases with the same id is replaced)")
+    replan.add_argument("--change-cost", default=None, metavar="VALUE",
+                        help="what giving one of a crew's remaining stops to another crew must "
+                             "gain, in value units (default: the policy's preferred_cost; 0 = "
+                             "stops move freely); a crew keeps its stops in order unless a move "
+                             "gains more")
     replan.add_argument("--store", default=None, metavar="URL",
                         help="the case store: the visits done are those with an outcome "
                              "recorded today up to --at (default: those planned before --at)")
@@ -1285,6 +1331,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "serve the web application, where collectors record each visit's "
                          "outcome (kept on the phone while offline) and the lender's systems "
                          "use the HTTP API (docs/api.md); without it, the pages alone")
+    sp.add_argument("--collectors", default=None, type=Path, metavar="FILE",
+                    help="with --store: the collector list a re-plan through the API "
+                         "(POST /api/v1/replan) reads (default: the bundled demo's)")
     sp.set_defaults(func=cmd_serve, check=_check_serve_options)
 
     sp = sub.add_parser("apikey", help="make, revoke or list keys of the lender's HTTP API",

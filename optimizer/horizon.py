@@ -36,7 +36,7 @@ from optimizer.geo import network as nw
 from optimizer.model import Case, Collector, Plan
 from optimizer.plan import Planned, solve_day
 from optimizer.planning import rules
-from optimizer.planning.build import DayContext
+from optimizer.planning.build import DayContext, Steering
 from optimizer.planning.weigh import case_value
 from optimizer.progress import Progress, labelled
 from optimizer.settings import PlanSettings
@@ -104,8 +104,25 @@ class HorizonPlan:
     summary: HorizonSummary
 
 
-#: plans one day of the horizon: (the day's cases, its settings, its context, progress) -> plan
-PlanOneDay = Callable[[Sequence[Case], PlanSettings, DayContext, Progress | None], Planned]
+#: plans one day of the horizon: (the day's cases, its settings, its context, what the store's
+#: history says that day or None, progress) -> plan
+PlanOneDay = Callable[[Sequence[Case], PlanSettings, DayContext, Steering | None,
+                       Progress | None], Planned]
+
+
+@dataclass(frozen=True)
+class StoreView:
+    """What the case store's history says for one day of the horizon (made by `optimizer.loop`;
+    plain data): the cases as the store has them that day (amounts less payments, the last
+    real visit, promises) and the `Steering` (cases held back that day with the store's reason,
+    windows steered away from the parts nobody was home in)."""
+
+    cases: tuple[Case, ...]
+    steering: Steering
+
+
+#: the store's view of a day: date -> `StoreView` (a rolling horizon with a store)
+SeeDay = Callable[[date], StoreView]
 
 
 def day_label(i: int, n: int, day: date) -> str:
@@ -133,11 +150,14 @@ def day_cases(cases: Sequence[Case], day: date, first: date,
     return tuple(out)
 
 
-def _possible(case: Case, day: date, policy: rules.Policy, collectors: Sequence[Collector]
-              ) -> bool:
+def _possible(case: Case, day: date, policy: rules.Policy, collectors: Sequence[Collector],
+              held: Mapping[date, frozenset[str]] | None = None) -> bool:
     """Whether `day` could visit `case` at all by the rules that need no routing: someone
-    works, the case has a window that day inside the legal hours, no cooldown or open promise."""
+    works, the case has a window that day inside the legal hours, no cooldown or open promise,
+    and the store's history does not hold it back that day (`held`: date -> case ids)."""
     if not any(day.weekday() in c.workdays for c in collectors):
+        return False
+    if held is not None and case.case_id in held.get(day, frozenset()):
         return False
     if rules.cooldown_reason(case, day, policy) is not None:
         return False
@@ -145,7 +165,8 @@ def _possible(case: Case, day: date, policy: rules.Policy, collectors: Sequence[
 
 
 def urgency(cases: Sequence[Case], day: date, later: Sequence[date], settings: PlanSettings,
-            collectors: Sequence[Collector], weight: float) -> dict[str, float]:
+            collectors: Sequence[Collector], weight: float,
+            held: Mapping[date, frozenset[str]] | None = None) -> dict[str, float]:
     """case_id -> the factor on the value the solver sees on `day` (only factors above 1).
 
     A case's loss by waiting is its value today minus its value on the first of the `later`
@@ -158,7 +179,8 @@ def urgency(cases: Sequence[Case], day: date, later: Sequence[date], settings: P
         today = case_value(c, settings.weighting)
         if today <= 0 or weight <= 0:
             continue
-        nxt = next((d for d in later if _possible(c, d, settings.policy, collectors)), None)
+        nxt = next((d for d in later if _possible(c, d, settings.policy, collectors, held)),
+                   None)
         if nxt is None:
             loss = today
         else:
@@ -217,27 +239,36 @@ def summarize_horizon(days: Sequence[HorizonDay], *, settings: PlanSettings,
 
 
 def plan_days(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings,
-              plan_one: PlanOneDay, *, progress: Progress | None = None) -> HorizonPlan:
+              plan_one: PlanOneDay, *, see: SeeDay | None = None,
+              progress: Progress | None = None) -> HorizonPlan:
     """Plan the days of ``settings.horizon`` in order with `plan_one` (see the module's
     docstring).
 
     `plan_one` plans one day of given cases, settings and context (`plan_horizon` passes the
-    day's pipeline on the road network; tests pass hand-made matrices).
+    day's pipeline on the road network; tests pass hand-made matrices). `see`: with a case
+    store, what its history says for each day (a rolling horizon: each day takes the store's
+    cases and steering of that day, so promises, pauses and the cooldown from real visits hold
+    on every day, not only the first); None: `cases` as given on every day.
     """
     started = time.perf_counter()
     horizon = settings.horizon
     dates = horizon_dates(settings.plan_date, horizon.days)
+    views = {d: see(d) for d in dates} if see is not None else {}
+    held = {d: frozenset(v.steering.held) for d, v in views.items()} if views else None
     planned_on: dict[str, list[date]] = {}
     out: list[HorizonDay] = []
     for i, day in enumerate(dates):
-        cases_d = day_cases(cases, day, dates[0], planned_on)
+        view = views.get(day)
+        cases_d = day_cases(view.cases if view is not None else cases, day, dates[0],
+                            planned_on)
         settings_d = replace(settings, plan_date=day)
         context = DayContext(
             planned_on={cid: tuple(ds) for cid, ds in planned_on.items()},
             revisit_gap_days=horizon.revisit_gap_days,
             priority=urgency(cases_d, day, dates[i + 1:], settings_d, collectors,
-                             horizon.urgency_weight))
+                             horizon.urgency_weight, held))
         planned = plan_one(cases_d, settings_d, context,
+                           view.steering if view is not None else None,
                            labelled(progress, day_label(i, len(dates), day)))
         for r in planned.plan.routes:
             for s in r.stops:
@@ -251,9 +282,10 @@ def plan_days(cases: Sequence[Case], collectors: Sequence[Collector], settings: 
 def plan_horizon(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings,
                  *, geocoder: gc.Geocoder | None = None,
                  network: nw.RoadNetwork | None = None, collectors_file: str = "collectors.csv",
-                 progress: Progress | None = None) -> HorizonPlan:
+                 see: SeeDay | None = None, progress: Progress | None = None) -> HorizonPlan:
     """Plan ``settings.horizon.days`` days from ``settings.plan_date`` on the road network, each day
-    through the day's pipeline (`optimizer.plan.solve_day`) with one geocoder and network."""
+    through the day's pipeline (`optimizer.plan.solve_day`) with one geocoder and network;
+    `see`: the case store's view of each day (`plan_days`)."""
     roads = settings.roads
     if geocoder is None:
         geocoder = gc.make_geocoder(settings.geocoding.geocoder, osm_path=roads.osm_path,
@@ -265,9 +297,9 @@ def plan_horizon(cases: Sequence[Case], collectors: Sequence[Collector], setting
                                   cache_dir=settings.cache_dir, progress=progress)
 
     def one(cases_d: Sequence[Case], settings_d: PlanSettings, context: DayContext,
-            day_progress: Progress | None) -> Planned:
+            steering: Steering | None, day_progress: Progress | None) -> Planned:
         return solve_day(cases_d, collectors, settings_d, geocoder=geocoder, network=network,
                          collectors_file=collectors_file, progress=day_progress,
-                         context=context)
+                         context=context, steering=steering)
 
-    return plan_days(cases, collectors, settings, one, progress=progress)
+    return plan_days(cases, collectors, settings, one, see=see, progress=progress)

@@ -31,7 +31,13 @@ from optimizer.model import Case, Plan
 from optimizer.outputs.pack import RecordLine
 from optimizer.planning.build import Reason, Steering
 from optimizer.progress import Progress, ensure
-from optimizer.store.cases import MergeReport, case_of, file_sha256, merge_cases
+from optimizer.store.cases import (
+    URGENT_IMPORT,
+    MergeReport,
+    file_sha256,
+    latest_case_list,
+    merge_cases,
+)
 from optimizer.store.db import Store
 from optimizer.store.history import (
     Learned,
@@ -95,20 +101,16 @@ class CaseImport:
 def latest_import(store: Store) -> CaseImport | None:
     """The store's latest case import, None before the first."""
     with store.reading() as s:
-        rec = s.scalar(select(ImportRecord).where(ImportRecord.kind == "cases")
+        rec = s.scalar(select(ImportRecord).where(ImportRecord.kind == "cases",
+                                                  ImportRecord.file_name != URGENT_IMPORT)
                        .order_by(ImportRecord.id.desc()).limit(1))
         return CaseImport(rec.id, rec.file_name, rec.imported_at) if rec is not None else None
 
 
 def stored_case_list(store: Store) -> tuple[Case, ...]:
     """The cases the latest import listed, as the store holds them now (by case id)."""
-    last = latest_import(store)
-    if last is None:
-        return ()
     with store.reading() as s:
-        rows = s.scalars(select(StoredCase).where(StoredCase.last_import_id == last.import_id)
-                         .order_by(StoredCase.case_id))
-        return tuple(case_of(r) for r in rows)
+        return latest_case_list(s)
 
 
 def steering_of(learned: Mapping[str, Learned], cases: Sequence[Case], plan_date: date,
@@ -143,23 +145,6 @@ def record(store: Store, plan: Plan, *, actor: str) -> RecordedPlan:
     """Record the written plan as the next version of its date, and publish it."""
     with store.session() as s:
         return record_plan(s, plan, actor=actor)
-
-
-def done_cases(store: Store, case_ids: Sequence[str], plan_date: date, at_s: int
-               ) -> frozenset[str]:
-    """The cases of `case_ids` with an outcome recorded on `plan_date` at or before `at_s`
-    (device time, seconds since midnight), ``no_attempt`` excepted (no visit happened): the
-    visits a re-plan keeps as done (`optimizer.replan`)."""
-    with store.reading() as session:
-        histories = load_history(session, list(case_ids))
-    done = set()
-    for cid, h in histories.items():
-        for o in h.outcomes:
-            t = o.time
-            if (o.code != "no_attempt" and t.date() == plan_date
-                    and t.hour * 3600 + t.minute * 60 + t.second <= at_s):
-                done.add(cid)
-    return frozenset(done)
 
 
 def store_counts(store: Store) -> dict[str, int]:

@@ -4,10 +4,12 @@
       -> the whole day's problem (the published crews from their start places, every case and
          the urgent ones: `plan.locate`, `build_problem`)
       -> the rest of the day's problem: each crew from its last done stop when it has finished
-         it (and not before --at), with the visits, working time and break it has left; the
+         it (and not before --at; placed where the device recorded its outcome, when the store
+         has that position), with the visits, working time and break it has left; the
          crews that lost a member below the policy's team size, and absent collectors, stop;
-         every visit not done yet, a crew's remaining stops preferred for it (the change cost
-         is the policy's ``preferred_cost``), urgent cases ahead of all others
+         every visit not done yet, a crew's remaining stops preferred for it (moving one to
+         another crew costs the change cost: ``change_cost``, default the policy's
+         ``preferred_cost``), urgent cases required (served whenever a crew can make them)
       -> `plan.search` (solve, verify) -> the done stops followed by the new ones, re-checked
          on the whole day's problem (`verify.check_solution`) -> routes on the roads, a reason
          for every case not visited (explained on the rest of the day), the changes
@@ -25,7 +27,7 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from optimizer.errors import CollectorRoutesError
+from optimizer.errors import CollectorRoutesError, InfeasibleError, SearchTimeout
 from optimizer.geo import geocode as gc
 from optimizer.geo import network as nw
 from optimizer.io.published import PublishedDay, PublishedRoute, PublishedStop
@@ -43,11 +45,12 @@ from optimizer.model import (
     Visit,
     hhmm,
 )
-from optimizer.plan import locate, search, summarize, trace_routes
+from optimizer.plan import Initial, locate, search, summarize, trace_routes
 from optimizer.planning import explain, rules
 from optimizer.planning.build import Built, build_problem
 from optimizer.progress import Progress
 from optimizer.routing import verify
+from optimizer.routing.schedule import simulate_route
 from optimizer.settings import PlanSettings
 
 #: the solver's value of an urgent case: this many times the most valuable case of the day
@@ -76,6 +79,7 @@ class Replanned:
     stopped: tuple[str, ...]  # routes that make no further visit (absent members, no time)
     urgent: tuple[str, ...]
     moves: tuple[Move, ...]
+    impossible: tuple[str, ...] = ()  # urgent cases that cannot be visited (each explained)
 
 
 def done_by_clock(day: PublishedDay, at_s: int) -> frozenset[str]:
@@ -168,6 +172,27 @@ def _rest_vehicle(veh: Vehicle, done: Route, at_s: int, start: int) -> Vehicle |
                    max_visits=left, max_duration_s=max_duration, breaks=breaks)
 
 
+def _published_order(rest: Problem, remaining: Mapping[str, int], usable: Sequence[int]
+                     ) -> Initial:
+    """The search's start: each continuing crew's remaining stops in their published order
+    (`remaining`: case id -> its published route's index), so the solver changes a route only
+    where that improves the plan (and a move to another crew must gain the change cost); the
+    model cuts what no longer fits (`optimizer.routing.ortools_model`)."""
+    index = {v.visit_id: i for i, v in enumerate(rest.visits)}
+    routes = []
+    for k, veh in enumerate(rest.vehicles):
+        seq = [index[cid] for cid, was in remaining.items() if was == k and cid in index
+               and k in usable] if k in usable else []
+        routes.append(simulate_route(rest, k, seq, leave_s=float(veh.shift.start_s)) if seq
+                      else Route(veh.vehicle_id, (), float(veh.shift.start_s),
+                                 float(veh.shift.start_s), 0.0, 0.0))
+    routed = {s.visit_id for r in routes for s in r.stops}
+    return Initial(Solution(routes=tuple(routes),
+                            dropped=tuple(v.visit_id for v in rest.visits
+                                          if v.visit_id not in routed), solver="published"),
+                   label="published order", search="only")
+
+
 def _merge(problem: Problem, done: Route, rest: Route | None) -> Route:
     """The done part followed by the rest of the day's route, as one route of the whole day
     (a crew that stops goes back from its last done stop, taking a break it still owes)."""
@@ -198,6 +223,8 @@ def _merge(problem: Problem, done: Route, rest: Route | None) -> Route:
 def replan_day(day: PublishedDay, cases: Sequence[Case], collectors: Sequence[Collector],
                settings: PlanSettings, *, at_s: int, done: Collection[str],
                absent: Collection[str] = (), urgent: Sequence[Case] = (),
+               change_cost: float | None = None,
+               positions: Mapping[str, tuple[float, float]] | None = None,
                geocoder: gc.Geocoder | None = None, network: nw.RoadNetwork | None = None,
                progress: Progress | None = None) -> Replanned:
     """Re-plan the rest of `day` from `at_s` (see the module's docstring).
@@ -205,15 +232,27 @@ def replan_day(day: PublishedDay, cases: Sequence[Case], collectors: Sequence[Co
     `cases`, `collectors`: the lists the day was planned from; `settings`: its settings (the
     plan date is the day's); `done`: the case ids of the published stops done (or under way);
     `absent`: collector ids who make no further visit; `urgent`: cases to add (a case of the
-    list with the same id is replaced by it), ahead of every other.
+    list with the same id is replaced by it), each a required visit: served whenever any crew
+    can make it, whatever it displaces; one that no crew can make is unassigned with its
+    reason, prefixed "urgent visit required but impossible", and listed in ``impossible``.
+    `change_cost`: what giving one of a crew's remaining stops to another crew must gain, in
+    value units (None: the policy's ``preferred_cost``; 0: the stops move freely).
+    `positions`: case_id -> the device's (lat, lon) recorded with a done visit's outcome; a
+    crew whose last done visit has one continues from there (the visit is placed where it was
+    made, so the whole day is checked on the same places), the others from their last stop.
     Raises `CollectorRoutesError` if the kept and new routes fail the re-simulation (a bug).
     """
     started = time.perf_counter()
     settings = replace(settings, plan_date=day.plan_date)
     policy = settings.policy
     urgent_ids = {c.case_id for c in urgent}
-    all_cases = tuple([c for c in cases if c.case_id not in urgent_ids]
-                      + [c for c in urgent])
+    # where each crew is: the device position of its last done visit, when recorded
+    lasts = {done_r[-1].case_id for done_r in (
+        tuple(x for x in r.stops if x.case_id in done) for r in day.routes) if done_r}
+    here = {cid: p for cid, p in (positions or {}).items() if cid in lasts}
+    all_cases = tuple([replace(c, lat=here[c.case_id][0], lon=here[c.case_id][1])
+                       if c.case_id in here else c
+                       for c in cases if c.case_id not in urgent_ids] + [c for c in urgent])
     crews = _crews(day, collectors, policy)
     loc = locate(all_cases, crews, settings, geocoder=geocoder, network=network,
                  progress=progress)
@@ -245,8 +284,8 @@ def replan_day(day: PublishedDay, cases: Sequence[Case], collectors: Sequence[Co
         done_r = done_routes[r.route_id]
         rest_v = None
         if len(present) >= max(1, policy.min_team_size):
-            here = index[done_r.stops[-1].visit_id] if done_r.stops else veh.start
-            rest_v = _rest_vehicle(veh, done_r, at_s, here)
+            start = index[done_r.stops[-1].visit_id] if done_r.stops else veh.start
+            rest_v = _rest_vehicle(veh, done_r, at_s, start)
         if rest_v is None:
             stopped.append(r.route_id)
             vehicles.append(veh)
@@ -258,6 +297,7 @@ def replan_day(day: PublishedDay, cases: Sequence[Case], collectors: Sequence[Co
     top = max((full.values[c.case_id] for c in all_cases), default=0.0)
     rest_visits: list[Visit] = []
     excluded = dict(full.excluded)
+    cost = policy.preferred_cost if change_cost is None else change_cost
     for v in problem.visits:
         if v.visit_id in done:
             continue
@@ -276,10 +316,20 @@ def replan_day(day: PublishedDay, cases: Sequence[Case], collectors: Sequence[Co
         keep = (was,) if was is not None and was in allowed else ()
         rest_visits.append(replace(
             v, value=value, allowed_vehicles=None if len(allowed) == len(vehicles) else allowed,
+            required=v.visit_id in urgent_ids,
             preferred_vehicles=keep or v.preferred_vehicles,
-            off_preference_cost=policy.preferred_cost if keep else v.off_preference_cost))
+            off_preference_cost=cost if keep else v.off_preference_cost))
     rest_problem = replace(problem, visits=tuple(rest_visits), vehicles=tuple(vehicles))
-    found = search(rest_problem, settings.solver, progress=progress)
+    try:
+        found = search(rest_problem, settings.solver, progress=progress,
+                       initial=_published_order(rest_problem, remaining, usable))
+    except SearchTimeout:
+        raise
+    except InfeasibleError:  # an urgent visit no crew can make: plan the rest, explain it
+        rest_problem = replace(rest_problem, visits=tuple(replace(v, required=False)
+                                                          for v in rest_visits))
+        found = search(rest_problem, settings.solver, progress=progress,
+                       initial=_published_order(rest_problem, remaining, usable))
     rest_routes = {r.vehicle_id: r for r in found.solution.routes}
 
     merged = Solution(
@@ -302,6 +352,10 @@ def replan_day(day: PublishedDay, cases: Sequence[Case], collectors: Sequence[Co
     left = [c for c in all_cases if c.case_id not in done]
     unassigned = explain.explain_unassigned(left, loc, rest_built, found.solution,
                                             progress=progress)
+    impossible = tuple(sorted(u.case.case_id for u in unassigned
+                              if u.case.case_id in urgent_ids))
+    unassigned = tuple(replace(u, reason=f"urgent visit required but impossible: {u.reason}")
+                       if u.case.case_id in urgent_ids else u for u in unassigned)
     summary = summarize(routes, unassigned, plan_date=day.plan_date, policy=policy.name,
                         weighting=settings.weighting.preset, geocoded=loc.geocoded,
                         timings_s=loc.timings_s, solver=found.solution,
@@ -310,7 +364,7 @@ def replan_day(day: PublishedDay, cases: Sequence[Case], collectors: Sequence[Co
                 geocoded=dict(loc.geocoded))
     return Replanned(plan, at_s, tuple(sorted(done)), tuple(sorted(absent_set)),
                      tuple(stopped), tuple(sorted(urgent_ids)),
-                     moves(day, plan, urgent_ids))
+                     moves(day, plan, urgent_ids), impossible)
 
 
 def moves(day: PublishedDay, plan: Plan, urgent: Collection[str] = ()) -> tuple[Move, ...]:

@@ -389,7 +389,8 @@ _OPTIONS: tuple[Option, ...] = (
            "working day); with --days the first day", _G_IN),
     Option("days", opt.whole(1, hi=MAX_DAYS), _part("horizon", days=_same),
            f"plan this many days from --date, 1-{MAX_DAYS}: one folder per day in --out, each "
-           "case visited once in the days (default 1)", _G_IN, scenario=False),
+           "case visited once in the days (default 1); with --store, only the first day is "
+           "published, the others are provisional", _G_IN, scenario=False),
     Option("revisit_gap_days", opt.whole(1, hi=MAX_DAYS, allow_none=True),
            _part("horizon", revisit_gap_days=_same),
            "with --days: a case may be visited again this many days after its last visit "

@@ -95,7 +95,7 @@ def main() -> int:
     geocoder = gc.make_geocoder("offline", cache_dir=args.cache_dir)
     network = nw.load_network(cache_dir=args.cache_dir)
 
-    def one(cases_d, settings_d, context, progress):
+    def one(cases_d, settings_d, context, steering, progress):
         return solve_day(cases_d, collectors, settings_d, geocoder=geocoder, network=network,
                          context=context)
 
@@ -112,7 +112,7 @@ def main() -> int:
     repeat = []
     for day in dates:
         planned = one(day_cases(cases, day, dates[0], {}), replace(base, plan_date=day), None,
-                      None)
+                      None, None)
         repeat.append(planned.plan)
     results.append(_report("repeat", repeat, cases, time.perf_counter() - t0,
                            base.policy.cooldown_days))

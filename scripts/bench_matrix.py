@@ -13,19 +13,20 @@ Usage::
     python scripts/bench_matrix.py --demo-snap            # the demo day: snap, matrix
 
 Locations: without ``--n``, ``--cases`` random points inside the network bounds plus
-``--collectors`` random start points (default 500 + 15 = 515); with ``--n N``, N points near
-random nodes of the main component (up to 50 m off, in a random direction), fixed seed. Each
-figure is the median over ``--runs`` runs. Cold loads use a fresh cache directory each run
-(they parse the file and compute the CCH node order, reported on its own); warm loads read the
-cache (``--cache-dir``, default a temporary one). Memory: the peak of the matrix call as
-tracemalloc sees it (numpy's arrays; the CCH's own C++ memory is not traced) and the process's
-peak resident size (``ru_maxrss``) at the end: run one size per process. ``--compare`` also
-runs the other engine once and reports how far the matrices differ. ``--demo-snap`` geocodes the
-bundled demo day offline and reports the median and p95 distance from each case and collector
-place to its place on the road, snapped to the nearest node and to the nearest segment, and the
-time of the demo day's matrix by each engine. CPU times (this process and its ended children)
-are reported beside wall times; on a shared machine both grow with the load, and the ratio to
-the other engine in the same run is the steadier figure.
+``--collectors`` random start points (default 500 + 15 = 515); with ``--n N``, N points near random
+nodes of the main component (up to 50 m off, in a random direction), fixed seed. Each figure is the
+median over ``--runs`` runs. Cold loads use a fresh cache directory each run (they parse the file
+and compute the CCH node order, reported on its own); warm loads read the cache (``--cache-dir``,
+default a temporary one). Memory: the peak of the matrix call as tracemalloc sees it (numpy's
+arrays: the matrices and the CCH's per-thread buffers; what the compiled kernels allocate inside,
+the hierarchy's arcs and weights, is not traced) and the process's peak resident size
+(``ru_maxrss``) at the end: run one size per process. ``--compare`` also runs the other engine once
+and reports how far the matrices differ. ``--demo-snap`` geocodes the bundled demo day offline and
+reports the median and p95 distance from each case and collector place to its place on the road,
+snapped to the nearest node and to the nearest segment, and the time of the demo day's matrix by
+each engine. CPU times (this process and its ended children) are reported beside wall times; on a
+shared machine both grow with the load, and the ratio to the other engine in the same run is the
+steadier figure.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", default="auto", choices=("auto", "cch", "dijkstra"))
     ap.add_argument("--compare", action="store_true", help="also run the other engine once")
     ap.add_argument("--workers", type=int, default=None, choices=(1, 2),
-                    help="processes answering CCH rows (default: travel_matrices decides)")
+                    help="threads answering CCH rows (default: travel_matrices decides)")
     ap.add_argument("--cold-runs", type=int, default=None,
                     help="cold loads (parse + node order), default --runs")
     ap.add_argument("--stops", type=int, default=20, help="stops per route for route geometry")

@@ -57,6 +57,10 @@ def _arrive_s(bands: list[tuple[float, np.ndarray]], i: int, j: int, t: float) -
         t, b = end, b + 1
 
 
+def _published_precision(place: dict) -> tuple[float, float]:
+    return round(float(place["lat"]), 6), round(float(place["lon"]), 6)
+
+
 def check_plan_outputs(out: Path, cases: tuple[Case, ...], collectors: tuple[Collector, ...],
                        plan_date: date, policy: Policy, *, network=None, traffic=None
                        ) -> list[str]:
@@ -119,9 +123,13 @@ def check_plan_outputs(out: Path, cases: tuple[Case, ...], collectors: tuple[Col
         if not stops:
             continue
         # re-simulate travel on a freshly computed matrix
-        pts = [(route["start"]["lat"], route["start"]["lon"])]
+        # every place at the precision the plan publishes its stops (6 decimals, ~0.1 m): a
+        # stop and the crew's home geocoded to the same point stay one point (else the
+        # rounded stop may snap a few centimetres further along a one-way street than the
+        # home and the return leg go round the block)
+        pts = [_published_precision(route["start"])]
         pts += [(s["lat"], s["lon"]) for s in stops]
-        pts.append((route["end"]["lat"], route["end"]["lon"]))
+        pts.append(_published_precision(route["end"]))
         snapped = nw.snap(network, np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
         tm = mx.travel_matrices(network, snapped)
         bands = [(0.0, np.asarray(tm.duration_s, dtype=float))]

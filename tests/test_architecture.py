@@ -94,9 +94,8 @@ LAZY = {
         "optimizer.plan", "optimizer.outputs.write", "optimizer.horizon",  # fast
         "optimizer.partitioned", "optimizer.cities", "optimizer.replan",
         "optimizer.io.published",
-        "optimizer.outputs.tables",
-        # replan --store: the outcomes recorded, through the collection loop
-        "optimizer.store.db", "optimizer.store.history",  # plan --store's outcome policy
+        # replan --store: the outcomes recorded, through the store's reading function
+        "optimizer.store.db", "optimizer.store.history",
         "optimizer.geo.geocode", "optimizer.web.serve", "optimizer.whatif.runner",
         "optimizer.whatif.scenario",
         # SQLAlchemy and Alembic (0.3 s) only for the commands that use the store
@@ -105,13 +104,15 @@ LAZY = {
         "optimizer.store.events", "optimizer.outputs.pack",  # Jinja, for plan --visit-pack only
         # serve --store and apikey: the web application (FastAPI, uvicorn) and the store
         # (SQLAlchemy) load only for them
-        "optimizer.web.run", "optimizer.store.apikeys",
+        "optimizer.web.run", "optimizer.web.settings", "optimizer.store.apikeys",
         # users and console: the store's accounts (argon2) and the console's application
         "optimizer.store.users", "optimizer.console.run", "optimizer.console.settings"},
     "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs
     "optimizer.geo.network": {"networkx", "osmnx"},  # only to build a network (cache miss)
-    "optimizer.geo.cch": {"routingkit_cch"},  # optional: without it the matrices use Dijkstra
+    # optional: without the wheel the matrices use Dijkstra; the kernels import numba (0.25 s)
+    # only when a CCH matrix is computed
+    "optimizer.geo.cch": {"routingkit_cch", "optimizer.geo._cch_kernels"},
     "optimizer.geo.geocode.online": {"geopy"},  # online geocoding only: 0.1 s to import
     "optimizer.geo.osmfile": {"osmium"},  # .osm.pbf extracts only
     "optimizer.io.files": {"openpyxl"},  # .xlsx input only

@@ -117,6 +117,7 @@ def test_the_horizon_summary_adds_up_the_days(week):
     assert 'href="2026-12-04/K01.html"' in page and 'href="2026-12-05/K01.html"' not in page
     assert (out / "2026-12-04" / "K01.html").is_file()
     assert not (out / "2026-12-05" / "K01.html").exists()
+    assert (out / "routes.xlsx").is_file() and (out / "2026-12-04" / "routes.xlsx").is_file()
 
 
 def test_bad_days_date_and_folder_are_all_reported_at_once(tmp_path, capsys):
@@ -143,9 +144,9 @@ def _tiny(policy: Policy = PRESETS["none"], **horizon) -> PlanSettings:
 
 
 def _run(cases, collectors, st: PlanSettings):
-    def one(cases_d, settings_d, context, progress):
+    def one(cases_d, settings_d, context, steering, progress):
         return solve_located(cases_d, locate_tiny(cases_d, collectors, settings_d), settings_d,
-                             context=context)
+                             context=context, steering=steering)
     return plan_days(cases, collectors, st, one)
 
 
@@ -188,3 +189,42 @@ def test_a_last_chance_is_taken_first():
     assert _visits(ahead) == [{"M"}, {"A"}]
     assert ahead.summary.value_visited == 1900.0
     assert urgency(cs, MONDAY, (MONDAY + timedelta(days=1),), _tiny(), ks, 1.0) == {"M": 2.0}
+
+
+def test_the_week_workbook_is_the_week_and_each_day_keeps_its_route_sheets(tmp_path):
+    # K1 works every day, K2 Monday only; three cases over Mon-Wed with one 4-hour visit a
+    # day each: Monday visits two (one per collector), Tuesday the third, Wednesday nothing.
+    # DIR/routes.xlsx has Week (K2 'off' on Tue and Wed), Visits (the 3 visits as routed) and
+    # Not visited (none left); every day folder keeps its own routes.xlsx (the route sheets),
+    # --no-maps too. Input text stays text (a customer named like a formula).
+    from openpyxl import load_workbook
+
+    from optimizer.outputs.write import write_horizon
+
+    cs = [case("A", 1, service_min=240, customer_name="=1+1"),
+          case("B", 2, value=900.0, service_min=240), case("C", 3, value=800.0,
+                                                            service_min=240)]
+    ks = [collector("K1", shift="08:00-12:10"),
+          collector("K2", shift="08:00-12:10", workdays=frozenset({0}))]
+    week = _run(cs, ks, _tiny(days=3))
+    assert [len(v) for v in _visits(week)] == [2, 1, 0]
+    out = write_horizon(week, tmp_path / "week", maps=False)
+    for d in week.days:
+        assert (out / d.plan.plan_date.isoformat() / "routes.xlsx").is_file()
+    wb = load_workbook(out / "routes.xlsx")
+    assert wb.sheetnames == ["Week", "Visits", "Not visited"]
+    grid = [[c.value for c in row] for row in wb["Week"].iter_rows(min_row=4)]
+    assert grid[0] == ["Collector", "Mon 2026-11-30", "Tue 2026-12-01", "Wed 2026-12-02",
+                       "Total"]
+    by_id = {r[0]: r[1:] for r in grid[1:]}
+    assert by_id["K1"] == [1, 1, 0, 2]
+    assert by_id["K2"] == [1, "off", "off", 1]
+    assert by_id["Visits"] == [2, 1, 0, 3]
+    assert by_id["Value"][3] == week.summary.value_visited == 2700.0
+    visits = [[c.value for c in row] for row in wb["Visits"].iter_rows(min_row=2)]
+    planned = sorted((d.plan.plan_date.isoformat(), r.collector.collector_id, s.case.case_id)
+                     for d in week.days for r in d.plan.routes for s in r.stops)
+    assert sorted((v[0], v[2], v[7]) for v in visits) == planned
+    named = next(row for row in wb["Visits"].iter_rows(min_row=2) if row[7].value == "A")
+    assert named[8].value == "=1+1" and named[8].data_type == "s"
+    assert wb["Not visited"].max_row == 1  # the header: every case visited once

@@ -116,17 +116,16 @@ def test_two_cases_at_one_place(block, engine):
 
 
 def test_places_a_metre_apart_far_from_the_long_arcs(block):
-    # two doors 1 m apart along the block: the paths between them are a few seconds, so the
-    # packing factor of times and lengths is large and the block's other arcs (minutes long)
-    # would overflow RoutingKit's 32-bit weights; they are capped, the pair is as Dijkstra has it
+    # two doors 1 m apart along the block, far from its junctions: the leg between them runs
+    # along the road, a fraction of a second between two arcs minutes long
     lat = np.full(2, 30.7 - 5 / M_PER_DEG_LAT)
     lon = np.array([104.005, 104.005 + 1 / (M_PER_DEG_LAT * np.cos(np.radians(30.7)))])
     res = snap(block, lat, lon)
     cch, ref = (travel_matrices(block, res, engine=e) for e in ENGINES)
     along_m = float(haversine_m(30.7, lon[0], 30.7, lon[1]))
     assert ref.duration_s[0, 1] == pytest.approx(along_m / DRIVE_MPS + 10 / WALK_MPS, abs=1e-4)
-    assert cch.duration_s == pytest.approx(ref.duration_s, abs=2e-3)
-    assert cch.distance_m == pytest.approx(ref.distance_m, abs=0.1)
+    assert cch.duration_s == pytest.approx(ref.duration_s, abs=1e-9)
+    assert cch.distance_m == pytest.approx(ref.distance_m, abs=1e-9)
 
 
 def test_route_line_starts_and_ends_at_the_places(block, places):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,108 @@ def test_bad_options_are_reported_at_once(demo_plan, tmp_path, capsys):
                  str(tmp_path / "y")])
     err = capsys.readouterr().err
     assert code == 2 and "holds no complete plan" in err
+
+
+IMPOSSIBLE = """\
+case_id,customer_name,address,lat,lon,amount_overdue,days_past_due,windows,service_minutes
+U-9,急九,,30.6612,104.0706,50000,40,09:00-10:00,20
+"""
+
+
+def _moves_between_continuing(folder: Path) -> list[dict]:
+    """The moves of a crew's remaining stop to another crew, both crews still visiting."""
+    changes = json.loads((folder / "changes.json").read_text(encoding="utf-8"))
+    stopped = set(changes["stopped"])
+    return [m for m in changes["moves"] if m["before"] and m["after"]
+            and m["before"] != m["after"] and m["before"] not in stopped]
+
+
+@pytest.mark.slow
+def test_the_change_cost_keeps_stops_with_their_crew_and_a_required_visit_is_never_silent(
+        demo_plan, tmp_path, cache_dir, capsys):
+    # U-9 wants a visit between 09:00 and 10:00, and the day is re-planned at 13:00: no crew
+    # can make it. It is a required visit: the rest of the day is planned, U-9 is listed with
+    # its reason and a warning (on stderr, with -q too), never silently dropped.
+    urgent = tmp_path / "urgent.csv"
+    urgent.write_text(IMPOSSIBLE, encoding="utf-8")
+    runs = {}
+    for cost in ("1000000000", "0"):
+        out = tmp_path / f"cost-{cost}"
+        maps = ["--no-maps"] if cost != "0" else []  # the pages of one run
+        assert main(["replan", "--plan", str(demo_plan), "--at", AT, "--absent", ABSENT,
+                     "--urgent", str(urgent), "--change-cost", cost, "--out", str(out),
+                     "--time-limit", "300", "--max-solutions", "30", *maps, "-q",
+                     "--cache-dir", str(cache_dir)]) == 0
+        err = capsys.readouterr().err
+        assert "warning: urgent case U-9 cannot be visited: urgent visit required but " \
+               "impossible" in err
+        left = {u["case_id"]: u for u in _rows(out / "unassigned.csv")}
+        assert left["U-9"]["reason"].startswith("urgent visit required but impossible: ")
+        assert "U-9" not in {r["case_id"] for r in _rows(out / "routes.csv")}
+        runs[cost] = _moves_between_continuing(out)
+    # a change cost above any case's value: every crew keeps its remaining stops (in order);
+    # none: the solver moves some of them to other crews
+    assert runs["1000000000"] == []
+    assert len(runs["0"]) > 0
+    # the pages of the re-planned day: "Updated at", and K03's crew told it stops
+    k03 = (tmp_path / "cost-0" / f"{ABSENT}.html").read_text(encoding="utf-8")
+    changes = json.loads((tmp_path / "cost-0" / "changes.json").read_text(encoding="utf-8"))
+    assert f"Updated at {changes['updated_at']}" in k03 and "(re-planned from 13:00)" in k03
+    assert "No further visits today" in k03
+
+
+@pytest.mark.slow
+def test_a_crew_continues_from_the_device_position_of_its_last_outcome(demo_plan, tmp_path,
+                                                                       cache_dir):
+    # Route R's first stop was reported done from a phone standing at the pin of another
+    # route's stop (a place on the roads ~km away); route S's first stop was reported without
+    # a position. Re-planned at 13:00 with the store: R's done visit is placed where the phone
+    # was and R's next leg starts there (its travel time is the road time from that point,
+    # computed here independently); S continues from its stop's pin, as published.
+    from datetime import datetime, timedelta, timezone
+
+    import numpy as np
+
+    from optimizer.geo import matrix as mx
+    from optimizer.geo import network as nw
+    from optimizer.store.cases import merge_cases
+    from optimizer.store.db import Store
+    from optimizer.store.events import record_outcome
+    from optimizer.store.outcomes import parse_outcome
+
+    old = _routes(demo_plan)
+    r_id, s_id = [rid for rid, r in old.items() if len(r["stops"]) > 3][:2]
+    far = old[s_id]["stops"][-1]  # where R's phone was
+    device = (far["lat"], far["lon"])
+    reported = {old[r_id]["stops"][0]["case_id"]: device, old[s_id]["stops"][0]["case_id"]: None}
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    cst = timezone(timedelta(hours=8))
+    with Store.open(url) as store:
+        with store.session() as s:
+            merge_cases(s, read_cases(DEMO_CASES), file_name="cases.csv", sha256="d" * 64)
+        with store.session() as s:
+            for k, (cid, pos) in enumerate(reported.items()):
+                body = {"key": f"p{k}", "case_id": cid, "outcome": "not_home",
+                        "collectors": "K01", "source": "api",
+                        "event_time": datetime(2026, 11, 30, 10, 0, tzinfo=cst).isoformat(),
+                        **({"device_lat": pos[0], "device_lon": pos[1]} if pos else {})}
+                record_outcome(s, parse_outcome(body), actor="test")
+    out = tmp_path / "new"
+    assert main(["replan", "--plan", str(demo_plan), "--at", AT, "--store", url, "--out",
+                 str(out), "--time-limit", "300", "--max-solutions", "20", "--no-maps", "-q",
+                 "--cache-dir", str(cache_dir)]) == 0
+    new = _routes(out)
+    r_done, r_next = new[r_id]["stops"][0], new[r_id]["stops"][1]
+    assert (r_done["lat"], r_done["lon"]) == pytest.approx(device, abs=1e-6)
+    s_done = new[s_id]["stops"][0]
+    assert (s_done["lat"], s_done["lon"]) == (old[s_id]["stops"][0]["lat"],
+                                              old[s_id]["stops"][0]["lon"])
+    network = nw.load_network(cache_dir=cache_dir)
+    pts = np.array([device, (r_next["lat"], r_next["lon"])])
+    snapped = nw.snap(network, pts[:, 0], pts[:, 1])
+    leg_s = float(mx.travel_matrices(network, snapped).duration_s[0, 1])
+    assert r_next["travel_s"] == pytest.approx(leg_s, abs=2.0)
+    cases = tuple(replace(c, lat=device[0], lon=device[1]) if c.case_id in reported
+                  and reported[c.case_id] else c for c in read_cases(DEMO_CASES))
+    assert check_plan_outputs(out, cases, read_collectors(DEMO_COLLECTORS), PLAN_DATE,
+                              PRESETS["china"], network=network) == []

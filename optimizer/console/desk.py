@@ -57,6 +57,7 @@ from optimizer.replan import replan_day
 from optimizer.settings import PlanSettings, build_settings, option_defaults, parse_options
 from optimizer.store.db import Store
 from optimizer.store.events import correct_address
+from optimizer.store.history import device_positions, visited_by
 from optimizer.store.plans import RecordedPlan
 from optimizer.whatif.runner import run_scenario
 
@@ -482,9 +483,11 @@ class Desk:
         def work(progress: JobProgress) -> Draft:
             day = read_published(self.settings.served_dir)
             ids = [s.case_id for r in day.routes for s in r.stops]
-            done = loop.done_cases(self.store, ids, day.plan_date, at_s)
+            with self.store.reading() as s:  # what `replan --store` reads
+                done = visited_by(s, ids, day.plan_date, at_s)
+                positions = device_positions(s, ids, day.plan_date, at_s)
             result = replan_day(day, draft.cases, draft.collectors, draft.settings, at_s=at_s,
-                                done=done, absent=tuple(absent),
+                                done=done, absent=tuple(absent), positions=positions,
                                 geocoder=self._geocoder(draft.settings, progress),
                                 progress=progress)
             note = (f"re-planned at {at_s // 3600:02d}:{at_s % 3600 // 60:02d}, "

@@ -2,72 +2,62 @@
 
 A CCH answers shortest-path queries on a road graph in three phases (Dibbelt, Strasser and
 Wagner, "Customizable Contraction Hierarchies", 2016): a **node order** that depends only on the
-graph's shape (computed once per network and cached with it, `node_order`), a **customisation**
-that puts one set of edge weights on the hierarchy (milliseconds: a time band, a speed factor, the
-day's travel times), and the **queries**. One row of a matrix is one query from a source to all
-pinned targets. The implementation is RoutingKit's, through the ``routingkit-cch`` wheel
-(`routingkit_cch`), which this module alone imports.
+graph's shape (computed once per network and cached with it, `node_order`: RoutingKit's
+inertial-flow nested dissection, through the ``routingkit-cch`` wheel, which this module alone
+imports), a **customisation** that puts one set of arc weights on the hierarchy, and the
+**queries**. `fill_matrices` answers a whole table at once with its own compiled kernels
+(`optimizer.geo._cch_kernels`, numba), in four steps on the day's graph:
 
-Why RoutingKit's CCH (candidates that install from the package index here, on greater Porto,
-50,842 junctions): ``routingkit-cch`` has one-to-many queries with pinned targets and cheap
-re-customisation (1.3 s node order, 14 ms customisation, 0.5 ms a row of 2,000 targets: single
-earlier measurements, README "Measured" has medians); ``ch-router`` (RoutingKit's plain CH)
-and ``pandana`` (a CH) answer one pair per query and re-contract the whole graph for new
-weights; ``osrm-bindings`` ships only as source that needs
-OSRM's C++ toolchain, and OSRM and Valhalla (``pyvalhalla``) bring their own road model instead
-of answering on ours; ``fast-paths`` does not build here. Scipy's compiled Dijkstra
-(`optimizer.geo.matrix`) stays the fallback when the wheel is missing, and the reference in the
-tests.
+1. **the hierarchy**: the chordal supergraph of the graph under the order (the elimination
+   game: contracting a node joins all its upper neighbours), as each node's sorted upward
+   neighbours, and the elimination tree (each node's lowest upper neighbour). 15 ms on greater
+   Porto (52,000 nodes with the day's places, 250,000 hierarchy arcs), so it is built per call
+   and not cached: the order is all the cache keeps;
+2. **the customisation**: every hierarchy arc gets the time and length of the best path
+   through lower nodes, in both directions, lowest node first over the lower triangles
+   (20 ms there);
+3. **the sweep graph**: the ancestors of the day's places in the elimination tree, highest
+   first: a source's path to any place goes up its own ancestors and down through that
+   place's, so the rows never look at the rest (on greater Porto 15,000 nodes for 2,000 places,
+   38,000 for 10,000);
+4. **the rows**: a batch of `BATCH` sources climbs its elimination-tree paths (the upward
+   searches), then one pass over the sweep graph carries the whole batch down at once (a
+   vector of sources per node: the inner loop is one compiled vector operation), and the
+   batch's rows go straight into the caller's matrices, access legs added; batches run on one
+   or two threads, each thread taking the next batch when it is free.
 
-Weights are unsigned 32-bit integers below ``2**31 - 1`` (RoutingKit's ``inf_weight``; a path as
-long reads as unreachable). `matrices` uses two metrics on the same order:
+Weights are float64 seconds and metres, the arcs' own values, so a path's time is the sum of
+its arcs' times as Dijkstra's is (the two differ by float rounding, 1e-11 s). The order of two
+paths is by time, then by length: the length reported is that of a fastest path, of the
+shortest one where two are exactly as fast. Scipy's compiled Dijkstra (`optimizer.geo.matrix`)
+stays the fallback when the wheel or numba is missing, and the reference in the tests.
 
-- **time** in whole milliseconds per arc: the time of the fastest path, exact to the rounding of
-  its arcs (half a millisecond each);
-- **time and length packed**, ``K * time_ms + length_dm``: its shortest path is the fastest path
-  with ties broken by length, so ``packed - K * time`` is the length of a fastest path in
-  decimetres. ``K`` is chosen per call so that no path of the day's locations overflows (from an
-  upper bound of their travel times through one of them): 125 on greater Porto, 267 on the
-  bundled Chengdu extract, so a path slower by a millisecond wins only if it is 12-27 m shorter.
-  Where such a path exists (a motorway detour against a city route of nearly the same time) the
-  length reported lies between the two paths' lengths: on greater Porto 0.09 % of 2,000 x 2,000
-  pairs differ from Dijkstra's by more than 10 m (``scripts/bench_matrix.py --compare``). Pairs
-  that overflow anyway come back as unreachable from that metric and get their lengths from
-  Dijkstra.
-
-Cost: a row is one sweep per metric over the part of the hierarchy the pinned targets hang
-from, so it grows with the number of targets (on greater Porto 1-3 ms a row to 2,000
-targets and 5 ms to 10,000 on this busy machine, against 0.3 ms to 100), and the wheel hands
-every row over as a Python list that numpy converts. Two metrics are two sweeps. With an
-`Executor`, a second process takes half of the rows (`matrices`, ``executor=``).
-
-A second metric of lengths alone would give the *shortest* path, a different path from the
-fastest; one integer cannot hold both a time in milliseconds and a length in 31 bits; and
-unpacking every one of n² paths is far slower than one more sweep. The measured difference to
-Dijkstra's lengths is in the README ("Measured").
+Why this and not RoutingKit's own queries (what this engine used before): its one-to-many query
+sweeps the same part of the hierarchy for one source at a time and hands every row over as a
+Python list (on greater Porto 0.6 ms a row to 2,000 places and 1.6 ms to 10,000, plus 0.06 and
+0.5 ms to convert the row); its weights are 32-bit integers, so a time and a length took two
+sweeps, one of them on times packed with lengths, which trades a millisecond for a dozen
+metres and so reported lengths up to a kilometre off for 0.1 % of the pairs. The kernels here
+sweep 64 sources at once for both and fill the matrices in place: about 0.3 s of CPU for
+2,000 x 2,000 and 3.3 s for 10,000 x 10,000 on greater Porto (README, "Measured"). The
+first call after an install compiles them (numba, ``cache=True``: once, then read from
+``__pycache__``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from optimizer.executor import Executor
-
 logger = logging.getLogger(__name__)
 
-#: RoutingKit's ``inf_weight``: a weight or a path this long (or longer) is unreachable
-INF_WEIGHT = 2**31 - 1
-#: length unit of the packed metric, metres
-LENGTH_UNIT_M = 0.1
-#: time unit of both metrics, seconds
-TIME_UNIT_S = 1e-3
-#: the longest arc time the hierarchy can hold, seconds (about 24.8 days); longer reads as closed
-MAX_ARC_S = (INF_WEIGHT - 1) * TIME_UNIT_S
+#: Sources per sweep (`fill_matrices`): the inner loop's vector length (32 to 128 cost about the
+#: same on greater Porto; 16 a third more)
+BATCH = 64
 
 
 def _routingkit() -> Any:
@@ -77,13 +67,18 @@ def _routingkit() -> Any:
     return routingkit_cch
 
 
-def available() -> bool:
-    """True if the ``routingkit-cch`` wheel can be imported."""
+def _wheel() -> bool:
     try:
         _routingkit()
     except ImportError:
         return False
     return True
+
+
+def available() -> bool:
+    """True if the CCH engine can run: the ``routingkit-cch`` wheel (the node order) imports
+    and numba (the kernels of `fill_matrices`) is installed."""
+    return _wheel() and importlib.util.find_spec("numba") is not None
 
 
 def node_order(n_nodes: int, tail: np.ndarray, head: np.ndarray, lat: np.ndarray,
@@ -104,7 +99,7 @@ def node_order(n_nodes: int, tail: np.ndarray, head: np.ndarray, lat: np.ndarray
         int32 permutation of the nodes, least important first; empty if ``routingkit-cch`` is
         not installed (then the matrices use Dijkstra).
     """
-    if not available():
+    if not _wheel():
         logger.info("routingkit-cch is not installed: no CCH node order, matrices by Dijkstra")
         return np.zeros(0, dtype=np.int32)
     if n_nodes == 0:
@@ -127,210 +122,73 @@ def is_order(order: np.ndarray, n_nodes: int) -> bool:
     return bool(np.all(np.bincount(order, minlength=n_nodes) == 1))
 
 
-@dataclass(frozen=True, eq=False)
-class Rows:
-    """One chunk of matrix rows from `matrices`.
-
-    Attributes
-    ----------
-    start : int
-        Position of the first row among the sources.
-    duration_s, distance_m : np.ndarray
-        Shape (rows, targets), float64; ``np.inf`` where unreachable. ``distance_m`` is NaN
-        where the packed metric overflowed (the caller measures those pairs another way).
-    """
-
-    start: int
-    duration_s: np.ndarray
-    distance_m: np.ndarray
 
 
-def matrices(n_nodes: int, tail: np.ndarray, head: np.ndarray, time_s: np.ndarray,
-             length_m: np.ndarray, order: np.ndarray, nodes: np.ndarray, *,
-             chunk: int = 64, executor: Executor | None = None) -> Iterator[Rows]:
-    """Times and lengths of the fastest paths between all pairs of `nodes`, row chunk by chunk.
+def fill_matrices(n_nodes: int, tail: np.ndarray, head: np.ndarray, time_s: np.ndarray,
+                  length_m: np.ndarray, order: np.ndarray, loc_node: np.ndarray, *,
+                  access_s: np.ndarray, access_m: np.ndarray, duration: np.ndarray,
+                  distance: np.ndarray, threads: int = 1, chunk: int = 512,
+                  advance: Callable[[int], object] | None = None) -> None:
+    """Fill the travel matrices between locations with the fastest paths between their nodes.
+
+    ``duration[i, j]`` becomes the time of the fastest path from ``loc_node[i]`` to
+    ``loc_node[j]`` plus ``access_s[i] + access_s[j]``, ``distance[i, j]`` its length plus
+    ``access_m[i] + access_m[j]``; both ``np.inf`` where there is no path (the diagonal too
+    gets the access legs: the caller sets it).
 
     Parameters
     ----------
     n_nodes : int
         Nodes of the graph.
     tail, head : np.ndarray
-        From- and to-node of every arc (parallel arcs are fine: the cheaper counts).
+        From- and to-node of every arc (parallel arcs are fine: the faster counts).
     time_s, length_m : np.ndarray
         Travel time (seconds) and length (metres) of every arc, finite and >= 0.
     order : np.ndarray
         Node order of this graph (`node_order`, or one extended with nodes ranked first).
-    nodes : np.ndarray
-        The sources, also the targets, in this order.
-    chunk : int, default 64
-        Rows per yielded `Rows`.
-    executor : Executor, optional
-        With one, the second half of the rows is computed by a worker of `executor` (its own
-        hierarchy, the same weights) while this process computes the first half; its rows are
-        yielded after them, still in the order of `nodes`. Without, all rows here.
-
-    Yields
-    ------
-    Rows
-        Consecutive chunks of rows, in the order of `nodes`.
+    loc_node : np.ndarray
+        The node of each location (several may share one).
+    access_s, access_m : np.ndarray
+        Added at both ends of every pair, seconds and metres, one per location.
+    duration, distance : np.ndarray
+        Shape (locations, locations), float64 or float32: filled in place.
+    threads : int, default 1
+        Threads sharing the batches of `BATCH` sources.
+    chunk : int, default 512
+        Distinct nodes per call of the kernel (and per `advance`).
+    advance : callable, optional
+        Called with the number of distinct nodes whose rows are done, after each chunk.
     """
-    nodes = np.asarray(nodes, dtype=np.int64)
-    # an arc of 24.8 days or more reads as closed (callers check edge times: `MAX_ARC_S`)
-    time_w = np.minimum(np.rint(np.asarray(time_s, dtype=float) / TIME_UNIT_S), INF_WEIGHT
-                        ).astype(np.int64)
-    length_w = np.rint(np.asarray(length_m, dtype=float) / LENGTH_UNIT_M).astype(np.int64)
-    here = _Queries(np.asarray(order, dtype=np.int64), np.asarray(tail, dtype=np.int64),
-                    np.asarray(head, dtype=np.int64), time_w, nodes)
-    k = _packing_factor(here, nodes, time_w, length_w)
-    # K fits the paths between `nodes`; an arc it takes past INF_WEIGHT lies on none of them
-    # (close places give a large K, and a long arc elsewhere would overflow the 32 bits)
-    packed_w = np.minimum(k * time_w + length_w, INF_WEIGHT) if k else None
-    split = nodes.shape[0]
-    pending = None
-    if executor is not None and nodes.shape[0] >= 2:
-        split = (nodes.shape[0] + 1) // 2
-        job = _Job(here.order, here.tail, here.head, time_w, packed_w, nodes, split,
-                   nodes.shape[0])
-        pending = executor.map(raw_rows, [job])  # starts now; collected after our half
-    if packed_w is not None:
-        here.pack(packed_w)
-    for start in range(0, split, chunk):
-        t_ms, w = here.rows(nodes[start : min(start + chunk, split)])
-        yield _decode(start, t_ms, w, k)
-    if pending is not None:
-        got = next(pending)
-        if isinstance(got, Exception):  # the worker failed or died: its rows here after all
-            logger.warning("the second matrix process failed (%s); its rows computed here", got)
-            for start in range(split, nodes.shape[0], chunk):
-                t_ms, w = here.rows(nodes[start : min(start + chunk, nodes.shape[0])])
-                yield _decode(start, t_ms, w, k)
-            return
-        t_raw, w_raw = got
-        for start in range(split, nodes.shape[0], chunk):
-            sl = slice(start - split, min(start + chunk, nodes.shape[0]) - split)
-            t_ms = _from_raw(t_raw[sl])
-            w = _from_raw(w_raw[sl]) if w_raw is not None else None
-            yield _decode(start, t_ms, w, k)
+    from optimizer.geo import _cch_kernels as kernels  # numba: 0.25 s to import
 
-
-class _Queries:
-    """One process's hierarchy on a graph: the time metric, optionally the packed one, and
-    their one-to-many queries to all pinned targets."""
-
-    def __init__(self, order: np.ndarray, tail: np.ndarray, head: np.ndarray,
-                 time_w: np.ndarray, targets: np.ndarray) -> None:
-        self.rk = _routingkit()
-        self.order, self.tail, self.head = order, tail, head
-        self.targets = targets
-        self.cch = self.rk.CCH(order, tail, head, False)
-        self.time_metric = self.rk.CCHMetric(self.cch, time_w)
-        self.times = self.rk.CCHOneToMany(self.time_metric, targets)
-        self.packed: Any = None
-        self._keep: Any = None
-
-    def pack(self, packed_w: np.ndarray) -> None:
-        self._keep = self.rk.CCHMetric(self.cch, packed_w)
-        self.packed = self.rk.CCHOneToMany(self._keep, self.targets)
-
-    def rows(self, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Time (ms) and packed weight of the rows of `sources`, float64, NaN = unreachable."""
-        src = sources.tolist()
-        shape = (len(src), self.targets.shape[0])
-        t_ms = _as_array([self.times.distances_from(s) for s in src], shape)
-        if self.packed is None:
-            return t_ms, None
-        return t_ms, _as_array([self.packed.distances_from(s) for s in src], shape)
-
-
-def _as_array(rows: list[list[int | None]], shape: tuple[int, int]) -> np.ndarray:
-    """The wheel's rows (a Python list each, None where unreachable) as float64, NaN for None."""
-    try:
-        # Python ints convert to int64 about 40 % faster than to float; None refuses
-        return np.array(rows, dtype=np.int64).reshape(shape).astype(float)
-    except TypeError:
-        return np.array(rows, dtype=float).reshape(shape)
-
-
-@dataclass(frozen=True, eq=False)
-class _Job:
-    """Plain data for a worker of `matrices`: the graph, both metrics' weights, its rows."""
-
-    order: np.ndarray
-    tail: np.ndarray
-    head: np.ndarray
-    time_w: np.ndarray
-    packed_w: np.ndarray | None
-    nodes: np.ndarray
-    start: int
-    stop: int
-
-
-def raw_rows(job: _Job) -> tuple[np.ndarray, np.ndarray | None]:
-    """Rows ``job.start .. job.stop - 1`` of `matrices`, undecoded (a worker's part).
-
-    Returns
-    -------
-    tuple of np.ndarray
-        Time in ms and packed weight (None without a packed metric), int32, `INF_WEIGHT`
-        where unreachable: half the bytes of float64 on their way back.
-    """
-    q = _Queries(job.order, job.tail, job.head, job.time_w, job.nodes)
-    if job.packed_w is not None:
-        q.pack(job.packed_w)
-    n = job.stop - job.start
-    t_raw = np.empty((n, job.nodes.shape[0]), dtype=np.int32)
-    w_raw = np.empty_like(t_raw) if job.packed_w is not None else None
-    for start in range(job.start, job.stop, 64):
-        stop = min(start + 64, job.stop)
-        t_ms, w = q.rows(job.nodes[start:stop])
-        t_raw[start - job.start : stop - job.start] = _to_raw(t_ms)
-        if w_raw is not None and w is not None:
-            w_raw[start - job.start : stop - job.start] = _to_raw(w)
-    return t_raw, w_raw
-
-
-def _to_raw(x: np.ndarray) -> np.ndarray:
-    return np.where(np.isnan(x), INF_WEIGHT, x).astype(np.int32)
-
-
-def _from_raw(x: np.ndarray) -> np.ndarray:
-    out = x.astype(float)
-    out[x == INF_WEIGHT] = np.nan
-    return out
-
-
-def _decode(start: int, t_ms: np.ndarray, w: np.ndarray | None, k: int) -> Rows:
-    # NaN where unreachable, or (lengths) where the packed metric overflowed
-    length_dm = w - k * t_ms if w is not None else np.full(t_ms.shape, np.nan)
-    reached = np.isfinite(t_ms)
-    duration = np.where(reached, t_ms * TIME_UNIT_S, np.inf)
-    distance = np.where(reached, length_dm * LENGTH_UNIT_M, np.inf)
-    return Rows(start, duration, distance)
-
-
-def _packing_factor(q: _Queries, nodes: np.ndarray, time_w: np.ndarray,
-                    length_w: np.ndarray) -> int:
-    """The largest K for which ``K * time + length`` of the fastest path between any two of
-    `nodes` stays below ``INF_WEIGHT`` (halved for safety); 0 if even K = 1 overflows.
-
-    Upper bound of any time between them: through the first node, ``max time to it + max time
-    from it``. Lengths are bounded by the fastest arc speed (the largest length per unit of
-    time) times that bound, plus every zero-time arc's length once.
-    """
-    if nodes.size == 0:
-        return 1
-    hub = int(nodes[0])
-    out = np.array(q.times.distances_from(hub), dtype=float)
-    back = np.array(q.rk.CCHManyToOne(q.time_metric, nodes).distances_to(hub), dtype=float)
-    bound_ms = float(np.nanmax(out, initial=0.0) + np.nanmax(back, initial=0.0))
-    moving = time_w > 0
-    speed = float((length_w[moving] / time_w[moving]).max()) if moving.any() else 0.0
-    standing = float(length_w[~moving].sum())
-    per_k = bound_ms  # K * bound_ms + speed * bound_ms + standing < INF_WEIGHT / 2
-    if per_k <= 0:
-        return 1
-    k = int((INF_WEIGHT / 2 - speed * bound_ms - standing) // per_k)
-    if k < 1:
-        logger.warning("travel times too long to pack with lengths; lengths by Dijkstra")
-        return 0
-    return k
+    nodes, inverse = np.unique(np.asarray(loc_node, dtype=np.int64), return_inverse=True)
+    inverse = inverse.reshape(-1)
+    rank = np.empty(n_nodes, dtype=np.int64)
+    rank[np.asarray(order, dtype=np.int64)] = np.arange(n_nodes, dtype=np.int64)
+    tail_r = rank[np.asarray(tail, dtype=np.int64)]
+    head_r = rank[np.asarray(head, dtype=np.int64)]
+    up_first, up_head, parent = kernels.topology(n_nodes, tail_r, head_r)
+    up_t, up_l, dn_t, dn_l = kernels.customise(
+        up_first, up_head, tail_r, head_r, np.asarray(time_s, dtype=np.float64),
+        np.asarray(length_m, dtype=np.float64))
+    sources = rank[nodes]
+    pos, first, upper, w_t, w_l = kernels.sweep_graph(up_first, up_head, parent, dn_t, dn_l,
+                                                      sources)
+    # the locations of each distinct node, as consecutive runs
+    by_node = np.argsort(inverse, kind="stable").astype(np.int64)
+    row_first = np.searchsorted(inverse[by_node], np.arange(nodes.size + 1)).astype(np.int64)
+    col_pos = pos[sources][inverse]
+    threads = max(1, int(threads))
+    d_t = np.empty((threads, first.size - 1, BATCH))
+    d_l = np.empty_like(d_t)
+    stamp = np.full((threads, first.size - 1), -1, dtype=np.int64)
+    add_s = np.asarray(access_s, dtype=np.float64)
+    add_m = np.asarray(access_m, dtype=np.float64)
+    for start in range(0, nodes.size, chunk):
+        stop = min(start + chunk, nodes.size)
+        kernels.fill_rows_threaded(
+            up_first, up_head, parent, up_t, up_l, pos, first, upper, w_t, w_l,
+            sources[start:stop], row_first[start : stop + 1] , by_node, col_pos, add_s, add_m,
+            duration, distance, d_t, d_l, stamp, start, threads=threads)
+        if advance is not None:
+            advance(stop - start)

@@ -4,14 +4,16 @@
 path and its length: the distance matrix is the length *of the fastest path*, not the shortest
 distance. Two engines answer it on the same graph:
 
-- ``"cch"``: customizable contraction hierarchies (`optimizer.geo.cch`, RoutingKit through the
-  ``routingkit-cch`` wheel): the node order is computed once per network and cached with it
-  (`optimizer.geo.network`), each call customises the hierarchy with that call's edge times
-  (milliseconds), then answers one row per source. Times are exact to the millisecond rounding
-  of each arc; lengths are those of a fastest path (`optimizer.geo.cch` says how).
+- ``"cch"``: customizable contraction hierarchies (`optimizer.geo.cch`: RoutingKit's node order
+  through the ``routingkit-cch`` wheel, numba kernels): the order is computed once per network
+  and cached with it
+  (`optimizer.geo.network`), each call builds the hierarchy of the day's graph, customises it
+  with that call's edge times and lengths (float64, as Dijkstra adds them) and sweeps batches
+  of sources down it at once (`optimizer.geo.cch` says how). Times and lengths are those of a
+  fastest path, equal to Dijkstra's to float rounding.
 - ``"dijkstra"``: scipy's compiled Dijkstra (`scipy.sparse.csgraph.dijkstra`) from every
-  distinct source, the length read off its shortest-path tree. The fallback when the wheel is
-  missing, and the reference the tests hold the CCH engine to.
+  distinct source, the length read off its shortest-path tree. The fallback when the wheel or
+  numba is missing, and the reference the tests hold the CCH engine to.
 
 ``engine="auto"`` (the default) takes ``"cch"`` when it is available. Measured on greater Porto
 (50,842 junctions): README, "Measured" (``scripts/bench_matrix.py``).
@@ -42,11 +44,10 @@ for maps: it starts and ends at the places on the road and follows the fastest p
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -55,7 +56,6 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra, reconstruct_path
 
-from optimizer.executor import Executor, LocalProcesses
 from optimizer.geo import cch
 from optimizer.geo.network import NetworkError, RoadNetwork, SnapResult, at_nodes
 from optimizer.geo.splice import Spliced, splice
@@ -73,9 +73,9 @@ ACCESS_SPEED_KMH: Mapping[str, float] = MappingProxyType(
 ENGINES = ("auto", "cch", "dijkstra")
 #: From this many locations on, the matrices are float32.
 FLOAT32_FROM = 4000
-#: From this many distinct places on, a second process answers half of the CCH rows (below,
-#: starting it costs more than it saves).
-PARALLEL_FROM = 1500
+#: From this many distinct places on, two threads share the CCH rows (below, a matrix takes a
+#: few milliseconds and a second thread saves nothing).
+PARALLEL_FROM = 200
 
 # Sources per Dijkstra call: bounds memory (chunk x n_nodes predecessors) and paces progress.
 _CHUNK = 64
@@ -169,13 +169,14 @@ def travel_matrices(
         Travel time of every edge of `network` (seconds, CSR order, finite and > 0), replacing
         the network's own ``travel_time_s`` for this call (e.g. one time band).
     engine : {"auto", "cch", "dijkstra"}, default "auto"
-        ``"auto"``: CCH when ``routingkit-cch`` is installed, else Dijkstra.
+        ``"auto"``: CCH when ``routingkit-cch`` and numba are installed, else Dijkstra.
     workers : int, optional
-        Processes answering CCH rows: 1 = this one alone; 2 = a second process
-        (`optimizer.executor.LocalProcesses`) computes half of the rows meanwhile (the same
-        matrices). Default: 2 from `PARALLEL_FROM` distinct places on when this process may
-        use two or more cores and one of them is idle (1-minute load average at most the
-        cores less one), else 1 (a second interpreter takes about half a second to start).
+        Threads answering CCH rows, 1 or 2 (the same matrices either way). Default: 2 from
+        `PARALLEL_FROM` distinct places on when this process may use two or more cores, else
+        1. Two threads cost no more CPU time than one (no second interpreter, no copy of the
+        graph), so they run on a busy machine too: there each gets its share of a core (on
+        greater Porto at a load of 10, 2,000 x 2,000 took 1.1 s on two threads against 2.1 s
+        on one, 0.37 s of CPU either way).
     progress : Progress, optional
         Reports one step per distinct place.
 
@@ -207,45 +208,27 @@ def travel_matrices(
 
     nodes, inverse = np.unique(graph.loc_node, return_inverse=True)
     inverse = inverse.reshape(-1)
-    by_source = np.argsort(inverse, kind="stable")
-    first_row = np.searchsorted(inverse[by_source], np.arange(nodes.size + 1))
     dtype = np.float32 if n >= FLOAT32_FROM else np.float64
     duration = np.empty((n, n), dtype=dtype)
     distance = np.empty((n, n), dtype=dtype)
-    redo: list[np.ndarray] = []  # sources whose lengths the CCH could not pack
-
-    def fill(start: int, dur: np.ndarray, dist: np.ndarray, *, lengths_only: bool) -> None:
-        rows = by_source[first_row[start] : first_row[start + dur.shape[0]]]
-        local = (inverse[rows] - start)[:, None]
-        # one gather per matrix, the access legs added in place
-        if not lengths_only:
-            block = dur[local, inverse]
-            block += acc_s[rows][:, None]
-            block += acc_s
-            duration[rows] = block
-        block = dist[local, inverse]
-        block += acc_m[rows][:, None]
-        block += acc_m
-        distance[rows] = block
-
-    parallel = _workers(workers, int(nodes.size)) > 1 and use == "cch"
-    with (ensure(progress).step("Travel matrix", total=int(nodes.size)) as advance,
-          LocalProcesses(1) if parallel else contextlib.nullcontext() as executor):
-        rows_of = (_cch_rows(network, graph, nodes, executor) if use == "cch"
-                   else _dijkstra_rows(graph, nodes, nodes))
-        for start, dur, dist in rows_of:
-            overflow = np.isnan(dist).any(axis=1)
-            if overflow.any():
-                redo.append(start + np.flatnonzero(overflow))
-            fill(start, dur, dist, lengths_only=False)
-            advance(int(dur.shape[0]))
-        if redo:
-            again = np.concatenate(redo)
-            logger.info("%d source(s): lengths by Dijkstra (the packed metric overflowed)",
-                        again.size)
-            for i in again.tolist():
-                for start, dur, dist in _dijkstra_rows(graph, nodes[[i]], nodes):
-                    fill(i + start, dur, dist, lengths_only=True)
+    threads = _workers(workers, int(nodes.size))
+    with ensure(progress).step("Travel matrix", total=int(nodes.size)) as advance:
+        if use == "cch":
+            _cch_fill(network, graph, acc_s, acc_m, duration, distance, threads=threads,
+                      advance=advance)
+        else:
+            by_source = np.argsort(inverse, kind="stable")
+            first_row = np.searchsorted(inverse[by_source], np.arange(nodes.size + 1))
+            for start, dur, dist in _dijkstra_rows(graph, nodes, nodes):
+                rows = by_source[first_row[start] : first_row[start + dur.shape[0]]]
+                local = (inverse[rows] - start)[:, None]
+                # one gather per matrix, the access legs added in place
+                for out, got, acc in ((duration, dur, acc_s), (distance, dist, acc_m)):
+                    block = got[local, inverse]
+                    block += acc[rows][:, None]
+                    block += acc
+                    out[rows] = block
+                advance(int(dur.shape[0]))
     np.fill_diagonal(duration, 0.0)
     np.fill_diagonal(distance, 0.0)
     bad = np.argwhere(~np.isfinite(duration)).astype(np.int64)
@@ -355,12 +338,11 @@ def _edge_times(network: RoadNetwork, edge_duration_s: Any) -> np.ndarray:
             f"edge_duration_s must hold one time per edge of the network ({network.n_edges}), "
             f"got shape {times.shape}; build it from network.travel_time_s.data (CSR order)"
         )
-    bad = np.flatnonzero(~(np.isfinite(times) & (times > 0) & (times <= cch.MAX_ARC_S)))
+    bad = np.flatnonzero(~(np.isfinite(times) & (times > 0)))
     if bad.size:
         raise NetworkError(
-            f"edge_duration_s must be finite seconds > 0 and at most {cch.MAX_ARC_S:,.0f} "
-            f"(24.8 days): {bad.size} edge(s) are not, e.g. edge {int(bad[0])} = "
-            f"{times[bad[0]]!r}"
+            f"edge_duration_s must be finite seconds > 0: {bad.size} edge(s) are not, e.g. "
+            f"edge {int(bad[0])} = {times[bad[0]]!r}"
         )
     return times
 
@@ -374,10 +356,10 @@ def _engine(network: RoadNetwork, engine: str) -> str:
         return "cch"
     if engine == "cch":
         raise NetworkError(
-            "the CCH matrix engine needs the routingkit-cch package; install it "
-            "(pip install routingkit-cch) or use engine='dijkstra'"
+            "the CCH matrix engine needs the routingkit-cch and numba packages; install them "
+            "(pip install routingkit-cch numba) or use engine='dijkstra'"
         )
-    logger.info("routingkit-cch not available: travel matrices by Dijkstra")
+    logger.info("routingkit-cch or numba not available: travel matrices by Dijkstra")
     return "dijkstra"
 
 
@@ -385,24 +367,23 @@ def _workers(workers: int | None, n_sources: int) -> int:
     if workers is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
             os.cpu_count() or 1)
-        # on a machine whose cores are all busy a second process only competes with this one
-        idle = os.getloadavg()[0] <= cores - 1 if hasattr(os, "getloadavg") else True
-        return 2 if cores >= 2 and n_sources >= PARALLEL_FROM and idle else 1
+        return 2 if cores >= 2 and n_sources >= PARALLEL_FROM else 1
     if workers not in (1, 2):
-        raise NetworkError(f"workers={workers!r}: the CCH matrix uses 1 or 2 processes")
+        raise NetworkError(f"workers={workers!r}: the CCH matrix uses 1 or 2 threads")
     return workers
 
 
-def _cch_rows(network: RoadNetwork, graph: Spliced, nodes: np.ndarray,
-              executor: Executor | None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+def _cch_fill(network: RoadNetwork, graph: Spliced, acc_s: np.ndarray, acc_m: np.ndarray,
+              duration: np.ndarray, distance: np.ndarray, *, threads: int,
+              advance: Callable[[int], object]) -> None:
     # the spliced nodes are ranked lowest: contracted first, they add no shortcut the road's
     # own edge does not already give, so the network's cached order serves every day
     order = np.concatenate([np.arange(graph.n_real, graph.n_nodes, dtype=np.int64),
                             network.node_order.astype(np.int64)])
-    for rows in cch.matrices(graph.n_nodes, graph.tail, graph.head, graph.time_s,
-                             graph.length_m, order, nodes, chunk=_CHUNK,
-                             executor=executor):
-        yield rows.start, rows.duration_s, rows.distance_m
+    cch.fill_matrices(graph.n_nodes, graph.tail, graph.head, graph.time_s, graph.length_m,
+                      order, graph.loc_node, access_s=acc_s, access_m=acc_m,
+                      duration=duration, distance=distance, threads=threads,
+                      advance=advance)
 
 
 def _dijkstra_rows(graph: Spliced, sources: np.ndarray, targets: np.ndarray

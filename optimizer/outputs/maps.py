@@ -55,6 +55,7 @@ from branca.element import Element, Figure, MacroElement
 from optimizer.errors import ConfigError
 from optimizer.geo import coords
 from optimizer.model import Plan, PlannedRoute, PlannedStop, Unassigned, geocode_status, hhmm
+from optimizer.outputs.tables import PageUpdate
 from optimizer.plan import summarize
 
 logger = logging.getLogger(__name__)
@@ -1040,6 +1041,17 @@ def _stop_list_item(
     )
 
 
+def _update_html(update: PageUpdate | None) -> str:
+    """The re-plan notice of a collector page as escaped HTML ("" without a re-plan)."""
+    if update is None:
+        return ""
+    items = "".join(f"<li>{_esc(line)}</li>" for line in update.lines)
+    return ('<div class="cr-update" id="cr-update" role="status">'
+            f'<strong id="cr-updated-at">{_esc(f"Updated at {update.updated_at}")}</strong> '
+            f'<span>{_esc(f"(re-planned from {update.at})")}</span>'
+            f'<ul id="cr-changes">{items}</ul></div>')
+
+
 def write_collector_page(
     plan: Plan,
     route: PlannedRoute,
@@ -1049,6 +1061,7 @@ def write_collector_page(
     mask_private: bool = True,
     self_contained: bool = False,
     collector_id: str | None = None,
+    update: PageUpdate | None = None,
 ) -> Path:
     """Write one collector's phone-first page (``<collector_id>.html``).
 
@@ -1075,6 +1088,9 @@ def write_collector_page(
     collector_id : str, optional
         Whose page this is when a team makes the route together (one of ``route.members``);
         default: the route's collector. `optimizer.web.serve` gives each page its own link.
+    update : PageUpdate, optional
+        After a re-plan: "Updated at HH:MM" and what changed on this route, at the top of the
+        page (escaped text).
 
     Returns
     -------
@@ -1126,6 +1142,7 @@ def write_collector_page(
         '<button id="cr-toggle" type="button" aria-expanded="true" aria-controls="cr-sheet">'
         "List</button></header>"
         '<section class="cr-sheet" id="cr-sheet">'
+        f"{_update_html(update)}"
         f'<div class="cr-stats">{_esc(" · ".join(stats))}</div>'
         f'<ol class="cr-stops" id="cr-stops">{items}</ol></section>'
     )

@@ -1,5 +1,5 @@
 """Printable route sheets: ``routes.xlsx``, one worksheet per route plus a summary and the cases
-not visited.
+not visited; and a multi-day plan's week workbook (`write_week_workbook`).
 
 Each route sheet starts with the route (who, date, shift, leave and return, lunch, stops,
 distance), then one row per stop in visiting order: times, window, customer, phone, address,
@@ -22,6 +22,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from optimizer.horizon import HorizonPlan
 from optimizer.model import Plan, PlannedRoute, geocode_status, hhmm
 from optimizer.outputs.tables import clock
 
@@ -203,3 +204,102 @@ def _table(ws, columns, rows, header_row: int, *, money_cols=(), percent_cols=()
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+# --------------------------------------------------------------------------- multi-day plans
+
+WEEK_VISIT_COLUMNS = (
+    ("Date", 11), ("Day", 5), ("Route", 14), ("Collectors", 18), ("Stop", 6), ("Start", 9),
+    ("Window", 13), ("Case", 11), ("Customer", 14), ("Phone", 15), ("Address", 40),
+    ("Overdue", 11), ("Days past due", 8), ("Value", 11),
+)  # fmt: skip
+WEEK_UNVISITED_COLUMNS = (
+    ("Case", 11), ("Reason code", 18), ("Reason (last day)", 60), ("Overdue", 11),
+    ("Address", 40),
+)  # fmt: skip
+
+
+def write_week_workbook(plan: HorizonPlan, path: str | Path) -> Path:
+    """Write a multi-day plan's ``routes.xlsx``: the dispatcher's week in one workbook.
+
+    *Week*: collector x day (visits that day, ``off`` when the collector has no route that day)
+    with the day's visits, value, travel and routes below; *Visits*: every planned visit of the
+    horizon, one row each, by date, route and stop (filter by case to see its day, by collector
+    to see their week); *Not visited*: the cases no day visits, with the last day's reason.
+    The route sheets collectors fill in stay in each day's own ``routes.xlsx``.
+    """
+    wb = Workbook()
+    ws = wb.active
+    assert isinstance(ws, Worksheet)  # a new workbook holds one worksheet, active
+    ws.title = "Week"
+    _week_sheet(ws, plan)
+    _week_visits_sheet(wb.create_sheet("Visits"), plan)
+    _week_unvisited_sheet(wb.create_sheet("Not visited"), plan)
+    path = Path(path)
+    wb.save(path)
+    return path
+
+
+def _week_sheet(ws, plan: HorizonPlan) -> None:
+    s = plan.summary
+    _put(ws, 1, 1, f"Plan for {s.days} days, {s.first_date.isoformat()} to "
+         f"{s.last_date.isoformat()}").font = Font(bold=True, size=14)
+    _put(ws, 2, 1, f"Visited {s.cases_visited} of {s.cases_total} cases ({s.visits} visits), "
+         f"value {s.value_visited:,.2f} of {s.value_total:,.2f}; policy {s.policy}")
+    days = [d.plan.plan_date for d in plan.days]
+    columns = (("Collector", 14), *((f"{d:%a} {d.isoformat()}", 12) for d in days),
+               ("Total", 9))
+    working = [{m for r in d.plan.routes for m in (r.members or (r.collector.collector_id,))}
+               for d in plan.days]
+    ids = sorted(set().union(*working)) if working else []
+    rows = []
+    for cid in ids:
+        cells: list = [cid]
+        for t, on in zip(s.per_day, working, strict=True):
+            cells.append(t.visits_by_collector.get(cid, 0) if cid in on else "off")
+        cells.append(sum(t.visits_by_collector.get(cid, 0) for t in s.per_day))
+        rows.append(cells)
+    header_row = 4
+    _table(ws, columns, rows, header_row)
+    lines = (("Visits", [t.cases_visited for t in s.per_day], s.visits, None),
+             ("Value", [t.value_visited for t in s.per_day], s.value_visited, _MONEY),
+             ("Travel (h)", [round(t.travel_s / 3600, 2) for t in s.per_day],
+              round(s.travel_s_total / 3600, 2), None),
+             ("Routes", [t.routes_used for t in s.per_day],
+              sum(t.routes_used for t in s.per_day), None))
+    row = ws.max_row + 1
+    for label, values, total, fmt in lines:
+        _put(ws, row, 1, label).font = Font(bold=True)
+        for j, v in enumerate([*values, total], start=2):
+            cell = ws.cell(row, j, v)
+            cell.font = Font(bold=True)
+            if fmt:
+                cell.number_format = fmt
+        row += 1
+
+
+def _week_visits_sheet(ws, plan: HorizonPlan) -> None:
+    rows = []
+    for d in plan.days:
+        p = d.plan
+        for r in p.routes:
+            for s in r.stops:
+                c = s.case
+                rows.append([
+                    p.plan_date.isoformat(), f"{p.plan_date:%a}", r.collector.collector_id,
+                    "+".join(r.members or (r.collector.collector_id,)), s.stop,
+                    clock(s.start_s), s.window.label(), c.case_id, c.customer_name, c.phone,
+                    c.address, c.amount_overdue, c.days_past_due, round(s.value, 2),
+                ])  # fmt: skip
+    _table(ws, WEEK_VISIT_COLUMNS, rows, 1, money_cols=(12, 14), wrap_cols=(11,))
+    ws.print_title_rows = "1:1"
+
+
+def _week_unvisited_sheet(ws, plan: HorizonPlan) -> None:
+    visited = {s.case.case_id for d in plan.days for r in d.plan.routes for s in r.stops}
+    last = plan.days[-1].plan if plan.days else None
+    rows = [[u.case.case_id, u.reason_code, u.reason, u.case.amount_overdue, u.case.address]
+            for u in (last.unassigned if last is not None else ())
+            if u.case.case_id not in visited]
+    _table(ws, WEEK_UNVISITED_COLUMNS, rows, 1, money_cols=(4,), wrap_cols=(3, 5))
+    ws.print_title_rows = "1:1"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from optimizer.cells import csv_cell
@@ -175,8 +176,42 @@ def change_rows(moves: Sequence[Move]) -> list[dict]:
             for m in moves]
 
 
-def changes_json(r: Replanned) -> dict:
-    """``changes.json`` of a re-planned day: when, what was kept, who stopped, what moved."""
+def changes_json(r: Replanned, *, updated_at: str | None = None) -> dict:
+    """``changes.json`` of a re-planned day: when (re-planned from ``at``; written at
+    ``updated_at``, HH:MM), what was kept, who stopped, what moved."""
     return {"plan_date": r.plan.plan_date.isoformat(), "at": clock(r.at_s)[:5],
+            **({} if updated_at is None else {"updated_at": updated_at}),
             "done": list(r.done), "absent": list(r.absent), "stopped": list(r.stopped),
             "urgent": list(r.urgent), "moves": change_rows(r.moves)}
+
+
+@dataclass(frozen=True)
+class PageUpdate:
+    """What a collector's page says after a re-plan: when it was updated (HH:MM) and what
+    changed on that collector's route, one line each (their own cases only)."""
+
+    updated_at: str
+    at: str  # the time the rest of the day was re-planned from (HH:MM)
+    lines: tuple[str, ...]
+
+
+def page_updates(r: Replanned, *, updated_at: str) -> dict[str, PageUpdate]:
+    """route id -> the `PageUpdate` of its collectors' pages: the cases added to the route
+    (urgent ones said so), the cases taken off it (without saying who takes them: another
+    crew's route is not theirs to see), and whether the route makes no further visit."""
+    lines: dict[str, list[str]] = {route.collector.collector_id: [] for route in r.plan.routes}
+    for m in r.moves:
+        if m.before and m.before in lines and m.before != m.after:
+            lines[m.before].append(f"{m.case_id}: taken off your route" + (
+                " (another crew visits it)" if m.after else " (not visited today)"))
+        if m.after and m.after in lines and m.after != m.before:
+            lines[m.after].append(f"{m.case_id}: " + (
+                "urgent visit added to your route" if m.reason == "urgent"
+                else "added to your route"))
+    for rid in r.stopped:
+        if rid in lines:
+            lines[rid].insert(0, "No further visits today: your route ends after the visits "
+                                 "already made")
+    at = clock(r.at_s)[:5]
+    return {rid: PageUpdate(updated_at, at, tuple(ls) or ("No change to your stops",))
+            for rid, ls in lines.items()}

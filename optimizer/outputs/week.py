@@ -9,6 +9,7 @@ Input text (collector ids) is HTML-escaped on the page and formula-safe in the C
 from __future__ import annotations
 
 import html
+from datetime import date
 from pathlib import Path
 
 from optimizer.horizon import HorizonPlan, HorizonSummary
@@ -16,8 +17,17 @@ from optimizer.outputs import maps as mp
 from optimizer.outputs.tables import write_csv
 
 
-def horizon_summary_json(s: HorizonSummary) -> dict:
-    """The horizon's ``summary.json``: its totals and one entry per day."""
+def _status(day: date, published: date | None) -> str:
+    """A day's status in a plan: ``published`` (recorded in the store for the collectors),
+    ``provisional`` (a later day of a rolling horizon), or ``planned`` (no store)."""
+    if published is None:
+        return "planned"
+    return "published" if day == published else "provisional"
+
+
+def horizon_summary_json(s: HorizonSummary, *, published: date | None = None) -> dict:
+    """The horizon's ``summary.json``: its totals and one entry per day (with its `_status`;
+    `published`: the day published through the store, None without one)."""
     return {
         "first_date": s.first_date.isoformat(), "last_date": s.last_date.isoformat(),
         "days": s.days, "policy": s.policy, "cases_total": s.cases_total,
@@ -26,8 +36,10 @@ def horizon_summary_json(s: HorizonSummary) -> dict:
         "travel_s_total": s.travel_s_total, "travel_m_total": s.travel_m_total,
         "never_visited_by_reason": dict(s.never_visited_by_reason),
         "urgency_weight": s.urgency_weight, "revisit_gap_days": s.revisit_gap_days,
+        "published_date": None if published is None else published.isoformat(),
         "per_day": [{
             "plan_date": d.plan_date.isoformat(), "folder": d.plan_date.isoformat(),
+            "status": _status(d.plan_date, published),
             "cases_visited": d.cases_visited, "value_visited": d.value_visited,
             "travel_s": d.travel_s, "travel_m": d.travel_m, "routes_used": d.routes_used,
             "collectors_working": d.collectors_working,
@@ -68,13 +80,17 @@ def write_week_csv(plan: HorizonPlan, path: Path) -> None:
     write_csv(path, fields, rows)
 
 
-def week_panel_html(plan: HorizonPlan, *, maps: bool = True) -> str:
+def week_panel_html(plan: HorizonPlan, *, maps: bool = True,
+                    published: date | None = None) -> str:
     """The totals and the collector x day table as escaped HTML, each day and cell linked to
-    the day's overview and the collector's page (when the days have maps)."""
+    the day's overview and the collector's page (when the days have maps); with a store, the
+    days after the `published` one are marked provisional."""
     s = plan.summary
     e = html.escape
     days = [d.plan.plan_date for d in plan.days]
-    labels = [f"{d:%a} {d.isoformat()}" for d in days]
+    labels = [f"{d:%a} {d.isoformat()}"
+              + (" (provisional)" if _status(d, published) == "provisional" else "")
+              for d in days]
     head = "".join(f'<th><a href="{d.isoformat()}/index.html">{label}</a></th>' if maps
                    else f"<th>{label}</th>" for d, label in zip(days, labels, strict=True))
     totals = "".join(f'<td class="cr-num">{t.cases_visited}<br>{t.value_visited:,.0f}</td>'
@@ -107,10 +123,11 @@ def week_panel_html(plan: HorizonPlan, *, maps: bool = True) -> str:
 
 
 def write_week_overview(plan: HorizonPlan, path: Path, *, maps: bool = True,
-                        tiles: str = "osm", self_contained: bool = False) -> None:
+                        tiles: str = "osm", self_contained: bool = False,
+                        published: date | None = None) -> None:
     """``index.html``: with maps, a map with a layer per day (`maps.write_week_map`) and the
     totals and collector x day table in its panel; without, the panel alone as a page."""
-    panel = week_panel_html(plan, maps=maps)
+    panel = week_panel_html(plan, maps=maps, published=published)
     if maps:
         mp.write_week_map([d.plan for d in plan.days], path, panel_html=panel, tiles=tiles,
                           self_contained=self_contained)

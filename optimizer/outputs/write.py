@@ -22,10 +22,16 @@ from optimizer.horizon import HorizonPlan, day_label
 from optimizer.model import Plan
 from optimizer.outputs import maps as mp
 from optimizer.outputs import week
-from optimizer.outputs.sheets import write_route_workbook
+from optimizer.outputs.sheets import write_route_workbook, write_week_workbook
 from optimizer.outputs.tables import (
+    CHANGE_FIELDS,
     ROUTE_FIELDS,
     UNASSIGNED_FIELDS,
+    PageUpdate,
+    change_rows,
+    changes_json,
+    csv_bytes,
+    page_updates,
     route_rows,
     routes_json,
     summary_json,
@@ -33,6 +39,7 @@ from optimizer.outputs.tables import (
     write_csv,
 )
 from optimizer.progress import Progress, ensure, labelled
+from optimizer.replan import Replanned
 
 log = logging.getLogger(__name__)
 
@@ -194,8 +201,10 @@ def _write_tables(plan: Plan, out: Path) -> dict[str, Path]:
 
 
 def _write_pages(plan: Plan, out: Path, *, tiles: str, self_contained: bool,
-                 progress: Progress | None) -> tuple[str, dict[str, str]]:
-    """The overview and one page per collector; (overview file, collector_id -> file)."""
+                 progress: Progress | None, updates: Mapping[str, PageUpdate] | None = None
+                 ) -> tuple[str, dict[str, str]]:
+    """The overview and one page per collector; (overview file, collector_id -> file).
+    `updates`: route id -> the re-plan notice of its pages."""
     pages: dict[str, str] = {}
     with ensure(progress).step("Writing maps", total=1 + len(plan.routes)) as adv:
         mp.write_overview(plan, out / "index.html", tiles=tiles, self_contained=self_contained)
@@ -205,7 +214,8 @@ def _write_pages(plan: Plan, out: Path, *, tiles: str, self_contained: bool,
             for member in r.members or (r.collector.collector_id,):
                 name = mp.collector_page_filename(member)
                 mp.write_collector_page(plan, r, out / name, tiles=tiles,
-                                        self_contained=self_contained, collector_id=member)
+                                        self_contained=self_contained, collector_id=member,
+                                        update=(updates or {}).get(r.collector.collector_id))
                 pages[member] = name
             adv()
     return "index.html", pages
@@ -231,11 +241,13 @@ def write_tables(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
 def write_plan(plan: Plan, out_dir: str | Path, *, tiles: str = "osm",
                self_contained: bool = False, maps: bool = True,
                progress: Progress | None = None,
-               extra: Mapping[str, bytes] | None = None) -> Path:
+               extra: Mapping[str, bytes] | None = None,
+               updates: Mapping[str, PageUpdate] | None = None) -> Path:
     """Write everything for a plan: route sheets, overview map and one page per collector.
 
     `extra`: more files of the plan by name, written with it: one of `CHANGES`, or an HTML
     page in the folder itself (``*.html``: the visit packs, `optimizer.outputs.pack`).
+    `updates`: route id -> what its collectors' pages say after a re-plan (`write_replanned`).
 
     The folder is written whole or not at all (`optimizer.atomic.replaced_folder`): into a
     temporary folder beside `out_dir`, ``manifest.json`` last, then swapped into place under a
@@ -262,7 +274,8 @@ def write_plan(plan: Plan, out_dir: str | Path, *, tiles: str = "osm",
             pages: dict[str, str] = {}
             if maps:
                 overview, pages = _write_pages(plan, tmp, tiles=tiles,
-                                               self_contained=self_contained, progress=progress)
+                                               self_contained=self_contained, progress=progress,
+                                               updates=updates)
             # under the lock: `serve` saves new tokens under it too
             if (out / LINKS_FILE).is_file():
                 shutil.copy2(out / LINKS_FILE, tmp / LINKS_FILE)
@@ -274,10 +287,26 @@ def write_plan(plan: Plan, out_dir: str | Path, *, tiles: str = "osm",
     return out
 
 
+def write_replanned(result: Replanned, out_dir: str | Path, *, updated_at: str,
+                    tiles: str = "osm", self_contained: bool = False, maps: bool = True,
+                    progress: Progress | None = None) -> Path:
+    """Write a re-planned day (`optimizer.replan.replan_day`) as a plan folder (`write_plan`)
+    with ``changes.csv`` and ``changes.json``, and on every collector page "Updated at
+    `updated_at`" (HH:MM) with what changed on that collector's route
+    (`tables.page_updates`). Written over the served folder, the links stay the same
+    (``links.json`` is kept). Used by ``collector-routes replan`` and the HTTP API's re-plan."""
+    return write_plan(
+        result.plan, out_dir, tiles=tiles, self_contained=self_contained, maps=maps,
+        progress=progress, updates=page_updates(result, updated_at=updated_at), extra={
+            "changes.json": json.dumps(changes_json(result, updated_at=updated_at),
+                                       ensure_ascii=False, indent=1).encode("utf-8"),
+            "changes.csv": csv_bytes(CHANGE_FIELDS, change_rows(result.moves))})
+
+
 # --------------------------------------------------------------------------- multi-day plans
 
 #: the files of a multi-day plan's folder besides the day folders (``YYYY-MM-DD/``)
-HORIZON_FILES = ("summary.json", "week.csv", "index.html", "assets")
+HORIZON_FILES = ("summary.json", "week.csv", "routes.xlsx", "index.html", "assets")
 
 
 def _is_day_folder(p: Path) -> bool:
@@ -299,13 +328,17 @@ def horizon_out_dir_problem(out_dir: str | Path) -> tuple[str, str] | None:
 
 def write_horizon(plan: HorizonPlan, out_dir: str | Path, *, tiles: str = "osm",
                   self_contained: bool = False, maps: bool = True,
-                  progress: Progress | None = None) -> Path:
+                  progress: Progress | None = None, published: date | None = None) -> Path:
     """Write a multi-day plan: one plan folder per day (``YYYY-MM-DD/``, as `write_plan`, each
-    with its manifest), the horizon's ``summary.json``, ``week.csv`` (collector x day) and the
-    week overview ``index.html`` (`optimizer.outputs.week`).
+    with its manifest and its own route sheets), the horizon's ``summary.json``, ``week.csv``
+    (collector x day), ``routes.xlsx`` (the week workbook, `sheets.write_week_workbook`) and
+    the week overview ``index.html`` (`optimizer.outputs.week`).
 
     The whole folder is written at once or not at all (`atomic.replaced_folder`); each day's
-    ``links.json`` (served link tokens) of a previous plan in `out_dir` is kept.
+    ``links.json`` (served link tokens) of a previous plan in `out_dir` is kept. `published`:
+    the day recorded in the case store and published to the collectors (a rolling horizon:
+    the other days are provisional, and say so in ``summary.json`` and ``index.html``); None:
+    no store, nothing published.
 
     Raises
     ------
@@ -327,11 +360,12 @@ def write_horizon(plan: HorizonPlan, out_dir: str | Path, *, tiles: str = "osm",
                            maps=maps, progress=labelled(progress, day_label(
                                i, len(plan.days), day.plan.plan_date)))
             (tmp / "summary.json").write_text(json.dumps(
-                week.horizon_summary_json(plan.summary), ensure_ascii=False, indent=2),
-                encoding="utf-8")
+                week.horizon_summary_json(plan.summary, published=published),
+                ensure_ascii=False, indent=2), encoding="utf-8")
             week.write_week_csv(plan, tmp / "week.csv")
+            write_week_workbook(plan, tmp / "routes.xlsx")
             week.write_week_overview(plan, tmp / "index.html", maps=maps, tiles=tiles,
-                                     self_contained=self_contained)
+                                     self_contained=self_contained, published=published)
     except OSError as exc:
         raise OutputError(f"cannot write the plan into {out}: {exc.strerror or exc}; give a "
                           "folder you can write to (--out)") from exc

@@ -280,3 +280,30 @@ def merge_cases(session: Session, cases: Sequence[Case], *, file_name: str, sha2
 
 def stored_case(session: Session, case_id: str) -> StoredCase | None:
     return session.get(StoredCase, case_id)
+
+
+#: the import name of the urgent cases a re-plan adds (``POST /api/v1/replan``): merged so the
+#: re-planned day can be recorded, never the case list a later plan takes
+URGENT_IMPORT = "replan-urgent"
+
+
+def latest_case_list(session: Session) -> tuple[Case, ...]:
+    """The cases the store's latest case import listed (the urgent cases of a re-plan,
+    `URGENT_IMPORT`, are not a case list), as the store holds them now (by case id); ()
+    before the first import."""
+    last = session.scalar(select(ImportRecord.id).where(ImportRecord.kind == "cases",
+                                                        ImportRecord.file_name != URGENT_IMPORT)
+                          .order_by(ImportRecord.id.desc()).limit(1))
+    if last is None:
+        return ()
+    rows = session.scalars(select(StoredCase).where(StoredCase.last_import_id == last)
+                           .order_by(StoredCase.case_id))
+    return tuple(case_of(r) for r in rows)
+
+
+def cases_by_id(session: Session, case_ids: Iterable[str]) -> tuple[Case, ...]:
+    """The stored cases of `case_ids` as the store holds them now, by case id (ids the store
+    does not hold are left out)."""
+    rows = session.scalars(select(StoredCase).where(StoredCase.case_id.in_(list(case_ids)))
+                           .order_by(StoredCase.case_id))
+    return tuple(case_of(r) for r in rows)

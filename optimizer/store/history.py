@@ -426,3 +426,42 @@ def learn_all(histories: Mapping[str, CaseHistory], plan_date: date,
               policy: OutcomePolicy = OutcomePolicy()) -> dict[str, Learned]:
     """`learn` for every case."""
     return {i: learn(h, plan_date, policy) for i, h in histories.items()}
+
+
+def visited_by(session: Session, case_ids: Iterable[str], plan_date: date, until_s: int
+               ) -> frozenset[str]:
+    """The cases of `case_ids` with an outcome recorded on `plan_date` at or before `until_s`
+    (seconds since midnight, device time), ``no_attempt`` excepted (no visit happened): the
+    visits done when a day is re-planned at `until_s` (``replan --store``, the API's re-plan).
+    """
+    done = set()
+    for cid, h in load_history(session, list(case_ids)).items():
+        for o in h.outcomes:
+            t = o.time
+            if (o.code != "no_attempt" and t.date() == plan_date
+                    and t.hour * 3600 + t.minute * 60 + t.second <= until_s):
+                done.add(cid)
+    return frozenset(done)
+
+
+def device_positions(session: Session, case_ids: Iterable[str], plan_date: date,
+                     until_s: int) -> dict[str, tuple[float, float]]:
+    """case_id -> the device's (lat, lon) recorded with the case's latest outcome on
+    `plan_date` at or before `until_s` (device time; corrected outcomes left out, ``no_attempt``
+    is no visit), for the cases whose outcome has one: where the visit was made, and so where
+    its crew is when the day is re-planned (`optimizer.replan.replan_day`'s ``positions``)."""
+    ids = list(case_ids)
+    superseded = set(session.scalars(select(OutcomeRecord.supersedes_id).where(
+        OutcomeRecord.supersedes_id.is_not(None), OutcomeRecord.case_id.in_(ids))))
+    out: dict[str, tuple[float, float]] = {}
+    for o in session.scalars(select(OutcomeRecord).where(OutcomeRecord.case_id.in_(ids))
+                             .order_by(OutcomeRecord.event_time, OutcomeRecord.id)):
+        t = local_time(o)
+        if (o.id in superseded or o.code == "no_attempt" or t.date() != plan_date
+                or t.hour * 3600 + t.minute * 60 + t.second > until_s):
+            continue
+        if o.device_lat is not None and o.device_lon is not None:
+            out[o.case_id] = (float(o.device_lat), float(o.device_lon))
+        else:
+            out.pop(o.case_id, None)  # the latest visit has no position: its pin
+    return out

@@ -1,4 +1,5 @@
-"""The lender's HTTP API (``/api/v1``): outcomes in and out, plans, case lists. docs/api.md.
+"""The lender's HTTP API (``/api/v1``): outcomes in and out, plans, case lists, re-planning
+the served day. docs/api.md.
 
 Every route needs an API key (`optimizer.web.deps.api_client`, 401 without one) and the store
 (an empty 404 without it). Bodies are read as JSON and checked by the store's own validators
@@ -8,25 +9,42 @@ and messages as the phone, the route sheets and the command line. One transactio
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from datetime import date
+import threading
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from optimizer.errors import InputError
+from optimizer import options as opt
+from optimizer.errors import CollectorRoutesError, InputError, Issue
 from optimizer.io.files import records_table
-from optimizer.io.inputs import parse_cases
+from optimizer.io.inputs import DEMO_COLLECTORS, parse_cases, read_collectors
+from optimizer.io.published import PlanFolderError, PublishedDay, read_published
+from optimizer.outputs.tables import changes_json
+from optimizer.outputs.write import write_replanned
+from optimizer.replan import replan_day
+from optimizer.settings import build_settings, option_defaults, parse_options
 from optimizer.store.apikeys import ApiClient
-from optimizer.store.cases import merge_cases
+from optimizer.store.cases import URGENT_IMPORT, cases_by_id, merge_cases
+from optimizer.store.db import Store
 from optimizer.store.events import record_outcome
 from optimizer.store.export import outcome_rows
+from optimizer.store.history import device_positions, visited_by
 from optimizer.store.outcomes import parse_outcome
-from optimizer.store.plans import plan_left_out, plan_routes, published_plan
+from optimizer.store.plans import plan_left_out, plan_routes, published_plan, record_plan
 from optimizer.web.collector import check_clock, recorded_out
-from optimizer.web.deps import JsonBody, ReadSession, WriteSession, api_client, json_object
-from optimizer.web.errors import NotFound, body_problem, invalid
+from optimizer.web.deps import (
+    JsonBody,
+    ReadSession,
+    WriteSession,
+    api_client,
+    get_store,
+    json_object,
+)
+from optimizer.web.errors import ApiError, NotFound, body_problem, invalid
 from optimizer.web.schemas import (
     ErrorBody,
     ImportOut,
@@ -34,10 +52,12 @@ from optimizer.web.schemas import (
     OutcomeOut,
     OutcomesPage,
     PlanOut,
+    ReplanOut,
     RouteOut,
     StopOut,
 )
-from optimizer.web.settings import EXPORT_PAGE
+from optimizer.web.settings import EXPORT_PAGE, WebSettings
+from optimizer.web.site import Site
 
 router = APIRouter(prefix="/api/v1", tags=["lender API"])
 
@@ -134,3 +154,131 @@ def post_cases(client: Client, body: JsonBody, session: WriteSession) -> ImportO
                      updated=list(report.updated), closed=list(report.closed),
                      reopened=list(report.reopened), unchanged=list(report.unchanged),
                      stale=list(report.stale))
+
+
+#: the fields of a re-plan request (docs/api.md)
+REPLAN_FIELDS = ("at", "absent", "urgent", "time_limit_s", "max_solutions", "change_cost")
+
+
+def _replan_options(data: dict[str, Any], day: PublishedDay) -> dict[str, Any]:
+    """The re-plan request's options, checked: every problem at once (a 422 naming each)."""
+    issues: list[Issue] = []
+
+    def bad(name: str, value: object, message: str, fix: str) -> None:
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        issues.append(Issue("request body", 0, "", name, shown[:80], message, fix))
+
+    for name in sorted(set(data) - set(REPLAN_FIELDS)):
+        bad(name, data[name], "is not a field of a re-plan", "send " + ", ".join(REPLAN_FIELDS))
+    out: dict[str, Any] = {"absent": (), "urgent": (), "time_limit_s": None,
+                           "max_solutions": None, "change_cost": None}
+    try:
+        out["at_s"] = opt.clock_time(data.get("at"))
+    except opt.Bad as exc:
+        bad("at", data.get("at"), exc.message, exc.fix or "send the time as HH:MM")
+    absent = data.get("absent", [])
+    if not isinstance(absent, list) or not all(isinstance(x, str) for x in absent):
+        bad("absent", absent, "is not a list of collector ids", 'send e.g. ["K03"]')
+    else:
+        unknown = [x for x in absent if x not in day.collectors]
+        if unknown:
+            bad("absent", " ".join(unknown), "no collector of the published plan has this id",
+                "send ids of the plan's collectors: " + ", ".join(sorted(day.collectors)))
+        out["absent"] = tuple(absent)
+    urgent = data.get("urgent", [])
+    if not isinstance(urgent, list):
+        bad("urgent", urgent, "is not a list of case objects",
+            "send urgent: [{case_id, amount_overdue, days_past_due, lat, lon, windows, ...}]")
+    elif urgent:
+        try:
+            out["urgent"] = parse_cases(records_table("urgent", urgent))
+        except InputError as exc:
+            issues += exc.problems
+    for name, lo, whole in (("time_limit_s", 1.0, False), ("max_solutions", 1, True),
+                            ("change_cost", 0.0, False)):
+        v = data.get(name)
+        if v is None:
+            continue
+        if (isinstance(v, bool) or not isinstance(v, int | float) or (whole and not
+                                                                      isinstance(v, int))
+                or v < lo):
+            bad(name, v, f"is not a {'whole ' if whole else ''}number >= {lo}",
+                f"send {name} as a number >= {lo}, or leave it out")
+        else:
+            out[name] = v
+    if issues:
+        raise invalid(issues)
+    return out
+
+
+@router.post("/replan", response_model=ReplanOut,
+             responses={409: {"model": ErrorBody}, 503: {"model": ErrorBody}, **_ERRORS},
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": {"$ref": "#/components/schemas/ReplanIn"}}}}})
+def post_replan(request: Request, client: Client, body: JsonBody,
+                store: Annotated[Store, Depends(get_store)]) -> ReplanOut:
+    """Re-plan the rest of the served day from ``at``, as ``collector-routes replan --store``
+    does: the visits with an outcome recorded by then are kept, absent collectors stop, urgent
+    cases are added. The served folder is replaced (same links; each collector page says
+    "Updated at HH:MM" and what changed on its route) and the new version is published."""
+    site: Site = request.app.state.site
+    lock: threading.Lock = request.app.state.replan_lock
+    data = json_object(body)
+    try:
+        day = read_published(site.plan_dir)
+    except PlanFolderError:
+        raise ApiError(503, "unavailable", "no complete plan in the served folder right now; "
+                       "send again in a moment", headers={"Retry-After": "5"}) from None
+    o = _replan_options(data, day)
+    if not lock.acquire(blocking=False):
+        raise ApiError(409, "busy", "another re-plan of this day is running; send again when "
+                       "it has answered")
+    try:
+        with store.reading() as s:
+            rec = published_plan(s, day.plan_date)
+            if rec is None:
+                raise body_problem("at", data.get("at"), "the store has no published plan for "
+                                   f"{day.plan_date.isoformat()}, the served day",
+                                   "plan the day with --store, then serve it")
+            # the cases the published day was planned from: its stops and the cases left out
+            ids = ([x.case_id for r in plan_routes(s, rec.id) for x in r.stops]
+                   + [u.case_id for u in plan_left_out(s, rec.id)])
+            cases = cases_by_id(s, ids)
+            stops = [x.case_id for r in day.routes for x in r.stops]
+            done = visited_by(s, stops, day.plan_date, o["at_s"])
+            positions = device_positions(s, stops, day.plan_date, o["at_s"])
+        web: WebSettings = request.app.state.settings
+        values: dict[str, object] = {"policy": day.policy or "china"}
+        if o["time_limit_s"] is not None:
+            values["time_limit"] = o["time_limit_s"]
+        if o["max_solutions"] is not None:
+            values["max_solutions"] = o["max_solutions"]
+        if web.cache_dir is not None:
+            values["cache_dir"] = web.cache_dir
+        parsed, _ = parse_options(values)
+        settings, _ = build_settings(parsed, base=option_defaults())
+        collectors = read_collectors(web.collectors_file or DEMO_COLLECTORS)
+        try:
+            result = replan_day(day, cases, collectors, settings, at_s=o["at_s"], done=done,
+                                absent=o["absent"], urgent=o["urgent"],
+                                change_cost=o["change_cost"], positions=positions)
+        except InputError:
+            raise
+        except CollectorRoutesError as exc:
+            raise body_problem("at", data.get("at"), str(exc), "see the message") from None
+        updated_at = datetime.now().astimezone().strftime("%H:%M")
+        # recorded and written in one transaction: either the store publishes the day the
+        # folder shows, or neither changes (on SQLite the other writers wait meanwhile)
+        writers: threading.Lock | None = request.app.state.write_lock
+        with writers or contextlib.nullcontext(), store.session() as s:
+            if o["urgent"]:  # the urgent cases join the store (a partial list: none closed)
+                merge_cases(s, o["urgent"], file_name=URGENT_IMPORT, actor=client.actor,
+                            sha256=hashlib.sha256(json.dumps(
+                                data["urgent"], sort_keys=True, ensure_ascii=False)
+                                .encode("utf-8")).hexdigest(), close_missing=False)
+            recorded = record_plan(s, result.plan, actor=client.actor)
+            write_replanned(result, site.plan_dir, updated_at=updated_at)
+    finally:
+        lock.release()
+    return ReplanOut(**changes_json(result, updated_at=updated_at),
+                     plan_id=recorded.plan_id, version=recorded.version)

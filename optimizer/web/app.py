@@ -32,7 +32,7 @@ from optimizer.store.db import Store
 from optimizer.store.errors import OutcomeConflict, StoreUnavailable
 from optimizer.web import api, collector
 from optimizer.web.errors import ApiError, NotFound, invalid
-from optimizer.web.schemas import CasesIn, ErrorBody, OutcomeIn, PhoneOutcomeIn
+from optimizer.web.schemas import CasesIn, ErrorBody, OutcomeIn, PhoneOutcomeIn, ReplanIn
 from optimizer.web.security import BodyLimit, SecurityHeaders
 from optimizer.web.settings import WebSettings
 from optimizer.web.site import Site
@@ -40,7 +40,7 @@ from optimizer.web.site import Site
 logger = logging.getLogger(__name__)
 
 #: request bodies documented in the OpenAPI schema (validated by the store's own validator)
-DOCUMENTED = (OutcomeIn, PhoneOutcomeIn, CasesIn, ErrorBody)
+DOCUMENTED = (OutcomeIn, PhoneOutcomeIn, CasesIn, ReplanIn, ErrorBody)
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None
@@ -154,6 +154,7 @@ def create_app(settings: WebSettings, *, store: Store | None = None,
     app.state.site = site or Site(settings.plan_dir, token_file=settings.token_file,
                                   base_url=settings.base_url)
     app.state.form_assets = collector.form_assets()
+    app.state.replan_lock = threading.Lock()  # one re-plan of the served day at a time
     app.state.write_lock = (threading.Lock() if store is not None and store.dialect == "sqlite"
                             else None)
     _handlers(app)

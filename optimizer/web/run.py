@@ -128,7 +128,8 @@ def prepare(plan_dir: str | Path, *, store_url: str | None, host: str = "127.0.0
     settings = WebSettings(plan_dir=plan_dir, base_url=base_url, token_file=tokens,
                            store_url=store.url, max_body_bytes=base.max_body_bytes,
                            max_import_bytes=base.max_import_bytes,
-                           export_page=base.export_page)
+                           export_page=base.export_page,
+                           collectors_file=base.collectors_file, cache_dir=base.cache_dir)
     app = create_app(settings, store=store)
     links = app.state.site.links()
     if links is None:
@@ -144,10 +145,11 @@ def prepare(plan_dir: str | Path, *, store_url: str | None, host: str = "127.0.0
 
 def serve_forever(plan_dir: str | Path, *, store_url: str | None, host: str = "127.0.0.1",
                   port: int = 8000, public_url: str | None = None, out: TextIO | None = None,
-                  on_ready: Callable[[AppServer], None] | None = None) -> None:
+                  on_ready: Callable[[AppServer], None] | None = None,
+                  settings: WebSettings | None = None) -> None:
     """The CLI's entry point: print the links to `out` (default stdout), serve until Ctrl-C."""
     server = prepare(plan_dir, store_url=store_url, host=host, port=port,
-                     public_url=public_url)
+                     public_url=public_url, settings=settings)
     stream = out if out is not None else sys.stdout
     stream.write(f"Serving with the store {server.store.url}; open these links (Ctrl-C "
                  "stops):\n" + format_links(server.links) + "\n")

@@ -202,3 +202,44 @@ class OutcomesPage(BaseModel):
                                                        "the compliance export")
     next_after_id: int | None = Field(description="pass as after_id for the next page; null "
                                                   "at the end")
+
+
+class ReplanIn(BaseModel):
+    """A re-plan of the served day (``POST /api/v1/replan``); validated by the route itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: str = Field(description="HH:MM: the visits with an outcome recorded by then are kept; "
+                                "no new visit starts before it")
+    absent: list[str] = Field(default=[], description="collector ids who make no further "
+                                                      "visit today")
+    urgent: list[dict[str, Any]] = Field(default=[], description="cases to add, as in "
+                                         "POST /api/v1/cases; each must be visited (required) "
+                                         "or is answered with the reason it cannot be")
+    time_limit_s: float | None = Field(default=None, ge=1, description="the solver's time limit")
+    max_solutions: int | None = Field(default=None, ge=1, description="stop after this many "
+                                      "solutions (deterministic)")
+    change_cost: float | None = Field(default=None, ge=0, description="what moving one of a "
+                                      "crew's remaining stops to another crew must gain, in "
+                                      "value units (default: the policy's)")
+
+
+class ChangeOut(BaseModel):
+    case_id: str
+    before: str = Field(description="the route before, '' = not planned")
+    after: str = Field(description="the route now, '' = not visited")
+    reason: str = Field(description="'urgent' for an added case visited; why a case is no "
+                                    "longer visited")
+
+
+class ReplanOut(BaseModel):
+    plan_date: date
+    at: str
+    updated_at: str
+    done: list[str]
+    absent: list[str]
+    stopped: list[str]
+    urgent: list[str]
+    moves: list[ChangeOut]
+    plan_id: int = Field(description="the store's new published version of the day")
+    version: int

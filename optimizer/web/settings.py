@@ -32,6 +32,10 @@ class WebSettings:
         Largest request body (bytes) in general and for the case import (413 above).
     export_page : int
         Outcomes per page of ``GET /api/v1/outcomes``.
+    collectors_file : Path, optional
+        The collector list a re-plan (``POST /api/v1/replan``) reads; default the demo's.
+    cache_dir : Path, optional
+        The cache of road networks and geocoding a re-plan uses; default the user's.
     """
 
     plan_dir: Path
@@ -41,3 +45,5 @@ class WebSettings:
     max_body_bytes: int = MAX_BODY_BYTES
     max_import_bytes: int = MAX_IMPORT_BYTES
     export_page: int = EXPORT_PAGE
+    collectors_file: Path | None = None
+    cache_dir: Path | None = None
