@@ -148,8 +148,12 @@ def prepare(cases: Sequence[Case], collectors: Sequence[Collector], settings: Pl
                     progress=progress)
     by_case = {c.case_id: c for c in cases}
     by_collector = {c.collector_id: c for c in collectors}
-    one = dataclasses.replace(settings, solver=dataclasses.replace(settings.solver,
-                                                                   num_workers=1))
+    # a worker elsewhere (a Dask cluster) runs in another folder: the paths it reads, whole
+    one = dataclasses.replace(
+        settings, solver=dataclasses.replace(settings.solver, num_workers=1),
+        roads=dataclasses.replace(roads, osm_path=roads.osm_path.resolve()
+                                  if roads.osm_path is not None else None),
+        cache_dir=settings.cache_dir.resolve() if settings.cache_dir is not None else None)
     jobs = tuple(PartJob(p, tuple(by_case[i] for i in p.case_ids),
                          tuple(by_collector[i] for i in p.collector_ids), one, collectors_file,
                          steering)
@@ -289,7 +293,7 @@ def border_jobs(prep: Prepared, planned: Sequence[pl.Planned]) -> list[PartJob]:
             members = r.members or (r.collector.collector_id,)
             placed.append(PlacedRoute(k, members, tuple(s.case.case_id for s in r.stops), where))
             value[members] = r.value
-        free += [FreeCase(k, u.case.case_id, (u.lat, u.lon)) for u in p.plan.unassigned
+        free += [FreeCase(k, u.case.case_id, (u.lat, u.lon), u.value) for u in p.plan.unassigned
                  if u.reason_code in BORDER_REASONS and u.lat is not None and u.lon is not None]
     groups = border_groups([p.name for p in parts], placed, free,
                            max_routes=settings.border_routes,

@@ -128,3 +128,8 @@ def test_border_groups_pair_the_nearest_parts_and_take_the_routes_facing_each_ot
     assert g.collector_ids == ("c02", "c10")  # the route of each part nearest the other part
     assert g.case_ids == ("k02", "k10", "f-near")  # stops, then free cases by distance, capped
     assert border_groups(["a"], routes[:3], [], max_routes=2, max_cases=10) == ()
+    # of the nearest free cases (POOL times the room), the most valuable go in
+    valued = [FreeCase(0, "cheap-near", (0.0, 0.26), 10.0), FreeCase(1, "dear-far", (0.0, 0.9),
+                                                                      5000.0)]
+    g = border_groups(["a", "b", "c"], routes, valued, max_routes=1, max_cases=3)[0]
+    assert g.case_ids == ("k02", "k10", "dear-far")

@@ -199,6 +199,11 @@ class FreeCase:
     part: int
     case_id: str
     latlon: tuple[float, float]
+    value: float = 0.0  # what its visit is worth
+
+
+#: a border group's free cases are the most valuable of this many times as many nearest ones
+POOL = 3
 
 
 def border_groups(names: Sequence[str], routes: Sequence[PlacedRoute],
@@ -209,8 +214,9 @@ def border_groups(names: Sequence[str], routes: Sequence[PlacedRoute],
     Parts are paired by the distance between their centres (the mean place of their routes),
     nearest pairs first, each part in at most one pair, so the groups share no crew and no case
     and can be planned at once. A group takes, of each part of its pair, the `max_routes`
-    routes nearest to the other part's centre, with their stops, and the free cases of both
-    parts nearest to those routes, up to `max_cases` cases in all (the stops always in).
+    routes nearest to the other part's centre, with their stops, and free cases of both parts
+    near those routes, up to `max_cases` cases in all (the stops always in): of the `POOL`
+    times as many free cases nearest to them, the most valuable.
 
     Parameters
     ----------
@@ -250,7 +256,11 @@ def border_groups(names: Sequence[str], routes: Sequence[PlacedRoute],
         if room and len(cand):
             d = np.min(np.linalg.norm(free_xy[cand][:, None, :] - xy[chosen][None, :, :],
                                       axis=2), axis=1)
-            near = [free[int(i)].case_id for i in cand[np.argsort(d, kind="stable")][:room]]
+            # the nearest POOL x room, of which the most valuable room, nearest first
+            pool = np.argsort(d, kind="stable")[:room * POOL]
+            value = np.array([free[int(cand[i])].value for i in pool])
+            best = np.sort(pool[np.argsort(-value, kind="stable")[:room]])
+            near = [free[int(cand[i])].case_id for i in best]
         crew = tuple(c for i in chosen for c in routes[i].collector_ids)
         groups.append(Part(f"border {names[a]}/{names[b]}", crew, tuple(stops + near)))
     return tuple(groups)
