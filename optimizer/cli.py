@@ -1,5 +1,5 @@
 """Command line: ``collector-routes plan | validate | serve | apikey | whatif | import | outcomes |
-correct-address | store`` (and ``replan``).
+correct-address | store | users | console`` (and ``replan``).
 
 Thin: parse options, read, plan, write, print. Only this module prints, sets up logging and exits.
 Nothing imports it. Each command imports the stages it runs when it runs (the only imports of
@@ -1139,6 +1139,56 @@ def done_from_store(url: str, day, at_s: int
                 device_positions(session, ids, day.plan_date, at_s))
 
 
+def cmd_users(a: argparse.Namespace) -> int:
+    """``users add NAME --role ROLE``: a console account, its password read from stdin;
+    ``users list``: the accounts."""
+    from optimizer.store import users
+    from optimizer.store.db import Store
+
+    with Store.open(a.store) as store:
+        if a.action == "list":
+            with store.reading() as s:
+                accounts = users.list_users(s)
+            for u in accounts:
+                print(f"{printable(u.name)}  {u.role}")
+            if not accounts:
+                print("no console accounts; make one with `collector-routes users add NAME "
+                      "--role dispatcher`")
+            return 0
+        if not a.name:
+            raise ConfigError(_option_problem("name", "", "is needed by `users add`",
+                                              "give the account's name, e.g. li.wei"))
+        if sys.stdin.isatty():
+            password = getpass.getpass(f"password for {a.name}: ")
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+        with store.session() as s:
+            user = users.add_user(s, a.name, password, role=a.role, actor=_actor("users"))
+    print(f"added the console account {printable(user.name)} ({user.role})")
+    return 0
+
+
+def cmd_console(a: argparse.Namespace) -> int:
+    """``console``: the dispatcher console and the collectors' pages on one server."""
+    from optimizer.console import run
+    from optimizer.console.settings import ConsoleSettings
+
+    settings = ConsoleSettings(work_dir=a.dir, time_limit_s=a.time_limit,
+                               max_solutions=a.max_solutions,
+                               secure_cookies=a.secure_cookies or bool(
+                                   a.public_url and a.public_url.startswith("https://")))
+    run.serve_forever(store_url=_store_url(a.store), console=settings, host=a.host,
+                      port=a.port, public_url=a.public_url)
+    return 0
+
+
+def _check_console_options(a: argparse.Namespace) -> None:
+    _raise_option_problems(check_options(a, {
+        "port": opt.whole(0, hi=65535), "time_limit": opt.number(0.0, strict=True,
+                                                                 hi=24 * 3600.0),
+        "max_solutions": opt.whole(1, allow_none=True)}) + _folder_problems(a, ("dir",)))
+
+
 def _check_serve_options(a: argparse.Namespace) -> None:
     _raise_option_problems(check_options(a, {"port": opt.whole(0, hi=65535)}))
 
@@ -1290,6 +1340,45 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--store", default=None, help="the case store (a SQLAlchemy URL; default "
                     "$COLLECTOR_ROUTES_STORE, else SQLite in the user's data folder)")
     sp.set_defaults(func=cmd_apikey, check=lambda a: None)
+
+    sp = sub.add_parser("users", help="make or list accounts of the dispatcher console",
+                        description="Accounts of the console (`collector-routes console`). "
+                        "`add NAME --role ROLE` reads the password from standard input (one "
+                        "line; asked for on a terminal) and keeps only its argon2 hash.")
+    sp.add_argument("action", choices=("add", "list"))
+    sp.add_argument("name", nargs="?", default=None, help="the account's name, e.g. li.wei")
+    sp.add_argument("--role", choices=("dispatcher", "planner", "admin"), default="dispatcher",
+                    help="dispatcher: plans and publishes; planner: what-if only; admin: "
+                    "accounts (default dispatcher)")
+    sp.add_argument("--store", default=None, help="the case store (a SQLAlchemy URL; default "
+                    "$COLLECTOR_ROUTES_STORE, else SQLite in the user's data folder)")
+    sp.set_defaults(func=cmd_users, check=lambda a: None)
+
+    sp = sub.add_parser("console", help="serve the dispatcher console (and the collectors' "
+                        "pages) in a browser",
+                        description="The dispatcher console at http://HOST:PORT/: sign in, "
+                        "load the day, plan, adjust, publish the collectors' links, follow "
+                        "the day. One process also serves the collectors' token pages of "
+                        "the published plan (docs/console.md).")
+    sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                    "127.0.0.1; 0.0.0.0 to reach it from the office network and phones)")
+    sp.add_argument("--port", default=8000, help="port, 0-65535, 0 = any free port "
+                    "(default 8000)")
+    sp.add_argument("--store", default=None, help="the case store (a SQLAlchemy URL; default "
+                    "$COLLECTOR_ROUTES_STORE, else SQLite in the user's data folder)")
+    sp.add_argument("--dir", type=Path, default=Path("maps/console"),
+                    help="where uploads, draft plans and the published plan are kept "
+                    "(default maps/console)")
+    sp.add_argument("--time-limit", default=30.0, help="solver budget of a plan when the form "
+                    "gives none, seconds (default 30)")
+    sp.add_argument("--max-solutions", default=None, help="stop each search after this many "
+                    "solutions (reproducible plans; default: the time limit only)")
+    sp.add_argument("--public-url", default=None,
+                    help="address phones and browsers use, e.g. http://192.168.1.5:8000 "
+                         "(default: http://HOST:PORT); https:// marks the cookies Secure")
+    sp.add_argument("--secure-cookies", action="store_true",
+                    help="mark the session cookie Secure (when served over HTTPS by a proxy)")
+    sp.set_defaults(func=cmd_console, check=_check_console_options)
 
     sp = sub.add_parser("whatif", help="run scenario variants side by side and compare them")
     sp.add_argument("file", type=Path, help="scenario file (.yaml/.toml)")

@@ -513,11 +513,13 @@ def summarize(routes: Sequence[PlannedRoute], unassigned: Sequence[Unassigned], 
 
 @dataclass(frozen=True)
 class Planned:
-    """A plan with what it was made from: the solver problem and how it was searched."""
+    """A plan with what it was made from: the located day, the solver problem and how it was
+    searched (the console edits a plan on them)."""
 
     plan: Plan
     built: Built
     search: Searched
+    located: Located | None = None
 
     @property
     def solution(self) -> Solution:
@@ -554,7 +556,7 @@ def solve_located(cases: Sequence[Case], loc: Located, settings: PlanSettings, *
                         wall_s=None if started is None else time.perf_counter() - started)
     plan = Plan(plan_date=settings.plan_date, routes=routes, unassigned=unassigned,
                 summary=summary, geocoded=dict(loc.geocoded))
-    return Planned(plan, built, found)
+    return Planned(plan, built, found, loc)
 
 
 def solve_day(cases: Sequence[Case], collectors: Sequence[Collector], settings: PlanSettings, *,

@@ -49,6 +49,7 @@ STAGES = {
     "optimizer.store.outcomes": "codes",
     "optimizer.loop": "loop",
     "optimizer.recording": "loop",
+    "optimizer.console": "console",
 }
 
 _BELOW_PLAN = {"model", "core", "io", "geo", "routing", "planning"}
@@ -69,7 +70,11 @@ MAY_IMPORT = {
     # nothing imports it; the store for plan --store and its commands, replan --store, serve
     # --store and apikey
     "cli": _BELOW_PLAN | {"plan", "outputs", "whatif", "web", "codes", "store", "loop",
-                          "cli"},
+                          "console", "cli"},
+    # the dispatcher console: the day's pipeline, the loop, what-if and re-planning behind the
+    # web application's routes
+    "console": _BELOW_PLAN | {"plan", "outputs", "whatif", "web", "codes", "store", "loop",
+                              "console"},
     "main": {"cli"},
     # the case store's outcome codes and their validation: plain data, shared by the store,
     # the sheet reader (io) and the web app
@@ -99,7 +104,9 @@ LAZY = {
         "optimizer.store.events", "optimizer.outputs.pack",  # Jinja, for plan --visit-pack only
         # serve and apikey: the web application (FastAPI, uvicorn) and the store
         # (SQLAlchemy) load only for them
-        "optimizer.web.run", "optimizer.web.settings", "optimizer.store.apikeys"},
+        "optimizer.web.run", "optimizer.web.settings", "optimizer.store.apikeys",
+        # users and console: the store's accounts (argon2) and the console's application
+        "optimizer.store.users", "optimizer.console.run", "optimizer.console.settings"},
     "optimizer.routing.ortools_model": {"ortools"},  # 0.3 s, when a model is built
     "optimizer.routing.warm": {"pyvrp", "vroom"},  # a worker loads only the engine it runs
     "optimizer.geo.network": {"networkx", "osmnx"},  # only to build a network (cache miss)

@@ -78,6 +78,8 @@ NOT_SEEN = {
     # HTTP answers of the web application (a JSON error body, an empty 404), never a command's
     "ApiError": "optimizer.web.errors",
     "NotFound": "optimizer.web.errors",
+    # the console's refusals (401, 403, 429): an HTTP page, never a command's
+    "Refused": "optimizer.console.auth",
 }
 
 

@@ -443,6 +443,43 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
 
 
+# --------------------------------------------------------------------------- console accounts
+
+
+class ConsoleUser(Base):
+    """An account of the dispatcher console (`optimizer.store.users`): the argon2 hash of its
+    password, never the password. State: a new password or a disabling changes the row."""
+
+    __tablename__ = "console_users"
+    __table_args__ = (UniqueConstraint("name"),
+                      CheckConstraint("role IN ('dispatcher', 'planner', 'admin')",
+                                      name="role"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str]
+    created_at: Mapped[datetime]
+    actor: Mapped[str]
+    disabled_at: Mapped[datetime | None]
+
+
+class ConsoleSession(Base):
+    """A signed-in browser: the SHA-256 of its cookie's secret (a copy of the database holds
+    no usable cookie), its CSRF token, when it ends. Deleted on sign-out."""
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (UniqueConstraint("sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("console_users.id", ondelete="CASCADE"),
+                                         index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
 #: tables whose rows are never updated or deleted
 APPEND_ONLY: tuple[type[Base], ...] = (
     CaseVersion, AddressCorrection, OutcomeRecord, OutcomeCollector, PromiseRecord,

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -125,7 +126,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 
 def create_app(settings: WebSettings, *, store: Store | None = None,
-               site: Site | None = None) -> FastAPI:
+               site: Site | None = None, routers: Sequence[APIRouter] = (),
+               limits: Mapping[str, int] | None = None) -> FastAPI:
     """The application, wrapped in the security middlewares.
 
     Parameters
@@ -137,6 +139,11 @@ def create_app(settings: WebSettings, *, store: Store | None = None,
         path is an empty 404.
     site
         The plan folder's `Site` (default: made from `settings`).
+    routers
+        More routes, matched before the collectors' ``/<token>/`` paths (the dispatcher
+        console, `optimizer.console`).
+    limits
+        More body limits by path prefix (bytes), beside the case import's.
     """
     app = FastAPI(title="collector-routes", version="1",
                   description="Visit outcomes from the field and the lender's API "
@@ -151,6 +158,8 @@ def create_app(settings: WebSettings, *, store: Store | None = None,
     app.state.write_lock = (threading.Lock() if store is not None and store.dialect == "sqlite"
                             else None)
     _handlers(app)
+    for router in routers:
+        app.include_router(router)
     app.include_router(api.router)
     app.include_router(collector.router)
 
@@ -162,7 +171,7 @@ def create_app(settings: WebSettings, *, store: Store | None = None,
 
     # the last added runs first: the headers also cover the 413 of the body limit
     app.add_middleware(BodyLimit, limit_bytes=settings.max_body_bytes,
-                       limits={"/api/v1/cases": settings.max_import_bytes})
+                       limits={"/api/v1/cases": settings.max_import_bytes, **(limits or {})})
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(Exception)

@@ -53,7 +53,7 @@ def test_migrations_upgrade_an_empty_database_to_head(store_url):
         assert migrate.current(engine) is None
         assert TABLES.isdisjoint(inspect(engine).get_table_names())
         migrate.upgrade(engine)
-        assert migrate.current(engine) == migrate.head() == "0003"
+        assert migrate.current(engine) == migrate.head() == "0004"
         assert TABLES <= set(inspect(engine).get_table_names())
         # the models and the migrated schema agree: columns, types, keys, indexes
         with engine.connect() as conn:
@@ -76,14 +76,14 @@ def test_migrations_downgrade_to_empty_and_upgrade_again(store_url):
         assert migrate.current(store.engine) is None
         assert TABLES.isdisjoint(inspect(store.engine).get_table_names())
         migrate.upgrade(store.engine)
-        assert migrate.current(store.engine) == "0003"
+        assert migrate.current(store.engine) == "0004"
         with store.session() as s:
             assert s.scalars(select(StoredCase)).all() == []
 
 
 def test_opening_a_store_twice_migrates_once(store_url):
     with Store.open(store_url), Store.open(store_url) as again:
-        assert migrate.current(again.engine) == "0003"
+        assert migrate.current(again.engine) == "0004"
 
 
 def test_a_session_commits_at_the_end_and_rolls_back_on_an_error(store):
