@@ -21,8 +21,7 @@ from optimizer.console.desk import Desk
 from optimizer.console.settings import ConsoleSettings
 from optimizer.store.db import Store
 from optimizer.web.app import create_app
-from optimizer.web.run import AppServer, listen
-from optimizer.web.serve import public_host
+from optimizer.web.run import AppServer, listen, public_host
 from optimizer.web.settings import WebSettings
 from optimizer.web.site import Links
 
@@ -58,7 +57,13 @@ def prepare(*, store_url: str | None, console: ConsoleSettings, host: str = "127
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                             server_header=False, timeout_keep_alive=30,
                             timeout_graceful_shutdown=10)
-    return AppServer(uvicorn.Server(config), sock, store, base_url, Links(None))
+    return AppServer(uvicorn.Server(config), sock, store, base_url, Links(None), app)
+
+
+def store_url_of(server: AppServer) -> str:
+    """The console's store as it was opened (the console always has one)."""
+    assert server.store is not None  # `prepare` opens it
+    return server.store.url
 
 
 def serve_forever(*, store_url: str | None, console: ConsoleSettings, host: str = "127.0.0.1",
@@ -67,7 +72,7 @@ def serve_forever(*, store_url: str | None, console: ConsoleSettings, host: str 
     server = prepare(store_url=store_url, console=console, host=host, port=port,
                      public_url=public_url)
     stream = out if out is not None else sys.stdout
-    stream.write(f"Console at {server.base_url}/ (store {server.store.url}, files in "
+    stream.write(f"Console at {server.base_url}/ (store {store_url_of(server)}, files in "
                  f"{Path(console.work_dir)}); Ctrl-C stops.\n")
     stream.flush()
     server.run()
