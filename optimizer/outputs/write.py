@@ -352,13 +352,10 @@ def write_horizon(plan: HorizonPlan, out_dir: str | Path, *, tiles: str = "osm",
     try:
         with atomic.replaced_folder(out) as tmp:
             for i, day in enumerate(plan.days):
-                name = day.plan.plan_date.isoformat()
-                if (out / name / LINKS_FILE).is_file():
-                    (tmp / name).mkdir()
-                    shutil.copy2(out / name / LINKS_FILE, tmp / name / LINKS_FILE)
-                write_plan(day.plan, tmp / name, tiles=tiles, self_contained=self_contained,
-                           maps=maps, progress=labelled(progress, day_label(
-                               i, len(plan.days), day.plan.plan_date)))
+                _write_inner_plan(day.plan, out, tmp, day.plan.plan_date.isoformat(),
+                                  tiles=tiles, self_contained=self_contained, maps=maps,
+                                  progress=labelled(progress, day_label(
+                                      i, len(plan.days), day.plan.plan_date)))
             (tmp / "summary.json").write_text(json.dumps(
                 week.horizon_summary_json(plan.summary, published=published),
                 ensure_ascii=False, indent=2), encoding="utf-8")
@@ -370,6 +367,17 @@ def write_horizon(plan: HorizonPlan, out_dir: str | Path, *, tiles: str = "osm",
         raise OutputError(f"cannot write the plan into {out}: {exc.strerror or exc}; give a "
                           "folder you can write to (--out)") from exc
     return out
+
+
+def _write_inner_plan(plan: Plan, out: Path, tmp: Path, name: str, *, tiles: str,
+                      self_contained: bool, maps: bool, progress: Progress | None) -> None:
+    """One plan folder ``name`` of a folder of plans (days, cities) being written into `tmp`
+    (to replace `out`): the previous plan's ``links.json`` there kept, then `write_plan`."""
+    if (out / name / LINKS_FILE).is_file():
+        (tmp / name).mkdir()
+        shutil.copy2(out / name / LINKS_FILE, tmp / name / LINKS_FILE)
+    write_plan(plan, tmp / name, tiles=tiles, self_contained=self_contained, maps=maps,
+               progress=progress)
 
 
 #: the files of a multi-city plan's folder besides the cities' plan folders
@@ -408,12 +416,9 @@ def write_cities(plan: ct.CitiesPlan, out_dir: str | Path, *, tiles: str = "osm"
     try:
         with atomic.replaced_folder(out) as tmp:
             for name, city_plan in plan.plans:
-                folder = folders[name]
-                if (out / folder / LINKS_FILE).is_file():
-                    (tmp / folder).mkdir()
-                    shutil.copy2(out / folder / LINKS_FILE, tmp / folder / LINKS_FILE)
-                write_plan(city_plan, tmp / folder, tiles=tiles, self_contained=self_contained,
-                           maps=maps, progress=labelled(progress, name))
+                _write_inner_plan(city_plan, out, tmp, folders[name], tiles=tiles,
+                                  self_contained=self_contained, maps=maps,
+                                  progress=labelled(progress, name))
             summary = ct.summary_json(plan)
             for line in summary["per_city"]:
                 line["folder"] = folders[line["city"]]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
+import pytest
+
+from optimizer.cli import main
 from optimizer.model import (
     Case,
     Collector,
@@ -63,3 +68,22 @@ def tiny_plan(plan_date: date, routes: dict[str, tuple[tuple[str, ...], list[Cas
     return Plan(plan_date=plan_date, routes=tuple(out), unassigned=left,
                 summary=summarize(out, left, plan_date=plan_date, policy="china",
                                   weighting="expected_recovery"))
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file the product wrote (UTF-8 with its byte-order mark)."""
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def clock_s(clock: str) -> int:
+    """Seconds after midnight of an ``HH:MM:SS`` time of the outputs."""
+    h, m, s = (int(x) for x in clock.split(":"))
+    return h * 3600 + m * 60 + s
+
+
+def cli_run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The command line in this process: exit code, stdout, stderr."""
+    rc = main(list(args))
+    out, err = capsys.readouterr()
+    return rc, out, err

@@ -20,7 +20,6 @@ before it records it, so the played days lie ahead of the import.
 
 from __future__ import annotations
 
-import csv
 import re
 import shutil
 from dataclasses import replace
@@ -30,8 +29,10 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 from plancheck import check_plan_outputs
+from storehelp import cli_run as _cli
+from storehelp import clock_s as _secs
+from storehelp import csv_rows as _rows
 
-from optimizer.cli import main
 from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_cases, read_collectors
 from optimizer.planning.rules import PRESETS
 from optimizer.store.db import Store
@@ -52,22 +53,6 @@ def _monday_after(day: date) -> date:
     while d.weekday() != 0:
         d += timedelta(days=1)
     return d
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _secs(clock: str) -> int:
-    h, m, s = (int(x) for x in clock.split(":"))
-    return h * 3600 + m * 60 + s
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    rc = main(list(args))
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def _fill(path: Path, outcomes: tuple[str, ...], promise: date, *, each: int

@@ -22,7 +22,6 @@ plan re-checked by tests/plancheck.py. Day 2's route sheets are filled and impor
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
@@ -32,9 +31,11 @@ import pytest
 from openpyxl import load_workbook
 from plancheck import check_plan_outputs
 from sqlalchemy import select
+from storehelp import cli_run as _cli
+from storehelp import clock_s as _secs
+from storehelp import csv_rows as _rows
 from webhelp import call
 
-from optimizer.cli import main
 from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_cases, read_collectors
 from optimizer.loop import prepare as learn_day
 from optimizer.planning.rules import PRESETS
@@ -56,22 +57,6 @@ HISTORY = {"closed_paid", "promise_open", "refused_cooldown", "address_unverifie
            "verify_contact", "hardship_pause", "dispute_open"}
 MOVED_TO = "成华区建设路88号"
 HARDSHIP = "失业三个月"
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _secs(clock: str) -> int:
-    h, m, s = (int(x) for x in clock.split(":"))
-    return h * 3600 + m * 60 + s
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    rc = main(list(args))
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def _at(day: date, clock: str) -> datetime:

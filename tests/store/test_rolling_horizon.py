@@ -14,7 +14,6 @@ earlier days' routes, not read from the planner.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import replace
 from datetime import date, timedelta
@@ -24,6 +23,7 @@ import pytest
 from openpyxl import load_workbook
 from plancheck import check_plan_outputs
 from sqlalchemy import select
+from storehelp import csv_rows as _rows
 
 from optimizer.cli import main
 from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_cases, read_collectors
@@ -48,11 +48,6 @@ def _monday_after(day: date) -> date:
     while d.weekday() != 0:
         d += timedelta(days=1)
     return d
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def _fill(path: Path, promise: date, *, each: int) -> dict[str, str]:
