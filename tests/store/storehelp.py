@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 
 from optimizer.cli import main
 from optimizer.model import (
@@ -87,3 +89,33 @@ def cli_run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
     rc = main(list(args))
     out, err = capsys.readouterr()
     return rc, out, err
+
+
+def fill_route_sheets(path: Path, texts: Sequence[str], codes: Mapping[str, str],
+                      promise: date, *, each: int | None = None, promised: float = 1000,
+                      partial: float = 500) -> dict[str, str]:
+    """Fill the *Outcome* column of a plan's route sheets as a collector would: `texts` in
+    turn on the stops, route by route (every stop, or until each text was written `each`
+    times); a payment of the overdue amount for ``paid``, a promise of `promised` on
+    `promise` for 承诺还款, `partial` paid for 部分还款. Returns case id -> the code written
+    (`codes` of the text)."""
+    wb = load_workbook(path)
+    written: dict[str, str] = {}
+    for ws in wb.worksheets[1:-1]:
+        col = {c.value: k + 1 for k, c in enumerate(ws[4]) if c.value}
+        for r in range(5, ws.max_row + 1):
+            cid = ws.cell(r, col["Case"]).value
+            if cid is None or (each is not None and len(written) >= each * len(texts)):
+                break
+            text = texts[len(written) % len(texts)]
+            ws.cell(r, col["Outcome"]).value = text
+            if text == "paid":
+                ws.cell(r, col["Amount paid"]).value = ws.cell(r, col["Overdue"]).value
+            elif text == "承诺还款":
+                ws.cell(r, col["Promise date"]).value = promise.isoformat()
+                ws.cell(r, col["Amount paid"]).value = promised
+            elif text == "部分还款":
+                ws.cell(r, col["Amount paid"]).value = partial
+            written[str(cid)] = codes[text]
+    wb.save(path)
+    return written

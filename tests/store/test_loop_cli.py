@@ -32,6 +32,7 @@ from plancheck import check_plan_outputs
 from storehelp import cli_run as _cli
 from storehelp import clock_s as _secs
 from storehelp import csv_rows as _rows
+from storehelp import fill_route_sheets
 
 from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_cases, read_collectors
 from optimizer.planning.rules import PRESETS
@@ -53,33 +54,6 @@ def _monday_after(day: date) -> date:
     while d.weekday() != 0:
         d += timedelta(days=1)
     return d
-
-
-def _fill(path: Path, outcomes: tuple[str, ...], promise: date, *, each: int
-           ) -> dict[str, str]:
-    """Write `outcomes` in turn on the stops of the route sheets, route by route, until each
-    was written `each` times; case id -> the code written."""
-    wb = load_workbook(path)
-    written: dict[str, str] = {}
-    for ws in wb.worksheets[1:-1]:
-        head = [c.value for c in ws[4]]
-        col = {h: k + 1 for k, h in enumerate(head) if h}
-        for r in range(5, ws.max_row + 1):
-            cid = ws.cell(r, col["Case"]).value
-            if len(written) >= each * len(outcomes) or cid is None:
-                break
-            text = outcomes[len(written) % len(outcomes)]
-            ws.cell(r, col["Outcome"]).value = text
-            if text == "paid":
-                ws.cell(r, col["Amount paid"]).value = ws.cell(r, col["Overdue"]).value
-            elif text == "承诺还款":
-                ws.cell(r, col["Promise date"]).value = promise.isoformat()
-                ws.cell(r, col["Amount paid"]).value = 1000
-            elif text == "部分还款":
-                ws.cell(r, col["Amount paid"]).value = 500
-            written[cid] = CODE[text]
-    wb.save(path)
-    return written
 
 
 def _check(out: Path, cases, collectors, day: date, cooldown: int, network) -> None:
@@ -108,7 +82,7 @@ def test_three_days_of_outcomes_steer_the_plans(store_url, tmp_path, capsys, net
     assert (rc, err) == (0, "")
     _check(tmp_path / "d1", demo, collectors, d1, 3, network)
     day1 = {r["case_id"]: r for r in _rows(tmp_path / "d1" / "routes.csv")}
-    w1 = _fill(tmp_path / "d1" / "routes.xlsx", DAY1, promised, each=7)
+    w1 = fill_route_sheets(tmp_path / "d1" / "routes.xlsx", DAY1, CODE, promised, each=7)
     assert len(w1) == 6 * 7  # the plan visits more than 42 cases
     rc, out, err = _cli(capsys, "outcomes", "import", str(tmp_path / "d1" / "routes.xlsx"),
                         *store, "--timezone", "Asia/Shanghai", "-q")
@@ -180,7 +154,8 @@ def test_three_days_of_outcomes_steer_the_plans(store_url, tmp_path, capsys, net
         assert d1.isoformat() in pages[cid] and label in pages[cid], cid
 
     # ---- day 2's sheets: a partial payment and nobody at home on every route
-    w2 = _fill(tmp_path / "d2" / "routes.xlsx", ("部分还款", "不在家"), promised, each=7)
+    w2 = fill_route_sheets(tmp_path / "d2" / "routes.xlsx", ("部分还款", "不在家"), CODE,
+                           promised, each=7)
     broken = tmp_path / "broken.xlsx"
     shutil.copy(tmp_path / "d2" / "routes.xlsx", broken)
     wb = load_workbook(broken)

@@ -28,12 +28,12 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from openpyxl import load_workbook
 from plancheck import check_plan_outputs
 from sqlalchemy import select
 from storehelp import cli_run as _cli
 from storehelp import clock_s as _secs
 from storehelp import csv_rows as _rows
+from storehelp import fill_route_sheets
 from webhelp import call
 
 from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_cases, read_collectors
@@ -57,6 +57,9 @@ HISTORY = {"closed_paid", "promise_open", "refused_cooldown", "address_unverifie
            "verify_contact", "hardship_pause", "dispute_open"}
 MOVED_TO = "成华区建设路88号"
 HARDSHIP = "失业三个月"
+#: the outcome texts written on day 2's route sheets, and their codes
+SHEET_CODES = {"paid": "paid", "部分还款": "partial_payment", "不在家": "not_home",
+               "未拜访": "no_attempt", "拒绝": "refused", "承诺还款": "promise_to_pay"}
 
 
 def _at(day: date, clock: str) -> datetime:
@@ -334,7 +337,8 @@ def test_three_days_with_day1_outcomes_over_http(store_url, tmp_path, capsys, ne
 
     # ---- day 2's route sheets, filled and imported
     codes2 = ("paid", "部分还款", "不在家", "未拜访", "拒绝", "承诺还款")
-    written2 = _fill(tmp_path / "d2" / "routes.xlsx", codes2, d3)
+    written2 = fill_route_sheets(tmp_path / "d2" / "routes.xlsx", codes2, SHEET_CODES, d3,
+                                 promised=300, partial=200)
     assert set(written2) == set(routes2)
     rc, out, err = _cli(capsys, "outcomes", "import", str(tmp_path / "d2" / "routes.xlsx"),
                         "--store", store_url, "--timezone", "Asia/Shanghai", "-q")
@@ -400,30 +404,3 @@ def test_three_days_with_day1_outcomes_over_http(store_url, tmp_path, capsys, ne
               f"address_unverified {reasons3.get('address_unverified', 0)}, hardship_pause "
               f"{reasons3.get('hardship_pause', 0)}, refused_cooldown "
               f"{reasons3.get('refused_cooldown', 0)}; {len(routes3)} visits")
-
-
-def _fill(path: Path, outcomes: tuple[str, ...], promise: date) -> dict[str, str]:
-    """Write `outcomes` in turn on every stop of the route sheets; case id -> the code."""
-    code = {"paid": "paid", "部分还款": "partial_payment", "不在家": "not_home",
-            "未拜访": "no_attempt", "拒绝": "refused", "承诺还款": "promise_to_pay"}
-    wb = load_workbook(path)
-    written: dict[str, str] = {}
-    for ws in wb.worksheets[1:-1]:
-        head = [c.value for c in ws[4]]
-        col = {h: k + 1 for k, h in enumerate(head) if h}
-        for r in range(5, ws.max_row + 1):
-            cid = ws.cell(r, col["Case"]).value
-            if cid is None:
-                break
-            text = outcomes[len(written) % len(outcomes)]
-            ws.cell(r, col["Outcome"]).value = text
-            if text == "paid":
-                ws.cell(r, col["Amount paid"]).value = ws.cell(r, col["Overdue"]).value
-            elif text == "承诺还款":
-                ws.cell(r, col["Promise date"]).value = promise.isoformat()
-                ws.cell(r, col["Amount paid"]).value = 300
-            elif text == "部分还款":
-                ws.cell(r, col["Amount paid"]).value = 200
-            written[cid] = code[text]
-    wb.save(path)
-    return written

@@ -20,10 +20,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from openpyxl import load_workbook
 from plancheck import check_plan_outputs
 from sqlalchemy import select
 from storehelp import csv_rows as _rows
+from storehelp import fill_route_sheets
 
 from optimizer.cli import main
 from optimizer.io.inputs import DEMO_CASES, DEMO_COLLECTORS, read_cases, read_collectors
@@ -48,30 +48,6 @@ def _monday_after(day: date) -> date:
     while d.weekday() != 0:
         d += timedelta(days=1)
     return d
-
-
-def _fill(path: Path, promise: date, *, each: int) -> dict[str, str]:
-    """Write the outcomes of `WRITTEN` in turn on the route sheets' stops, route by route,
-    until each was written `each` times; case id -> the code written."""
-    wb = load_workbook(path)
-    texts = list(WRITTEN)
-    written: dict[str, str] = {}
-    for ws in wb.worksheets[1:-1]:
-        col = {c.value: k + 1 for k, c in enumerate(ws[4]) if c.value}
-        for r in range(5, ws.max_row + 1):
-            cid = ws.cell(r, col["Case"]).value
-            if len(written) >= each * len(texts) or cid is None:
-                break
-            text = texts[len(written) % len(texts)]
-            ws.cell(r, col["Outcome"]).value = text
-            if text == "paid":
-                ws.cell(r, col["Amount paid"]).value = ws.cell(r, col["Overdue"]).value
-            elif text == "承诺还款":
-                ws.cell(r, col["Promise date"]).value = promise.isoformat()
-                ws.cell(r, col["Amount paid"]).value = 1000
-            written[str(cid)] = WRITTEN[text]
-    wb.save(path)
-    return written
 
 
 def _published(url: str) -> list[tuple[date, int]]:
@@ -129,7 +105,8 @@ def test_each_morning_replans_the_remaining_days_from_the_outcomes(store_url, tm
     _check_days(tmp_path / "mon", mon, 3, demo, collectors, network, {}, {})
 
     # ---- Monday's sheets filled and imported
-    written = _fill(tmp_path / "mon" / mon.isoformat() / "routes.xlsx", promise, each=6)
+    written = fill_route_sheets(tmp_path / "mon" / mon.isoformat() / "routes.xlsx",
+                                list(WRITTEN), WRITTEN, promise, each=6)
     assert len(written) == 30
     assert main(["outcomes", "import", str(tmp_path / "mon" / mon.isoformat() / "routes.xlsx"),
                  *store, "--timezone", "Asia/Shanghai", "-q"]) == 0
